@@ -1,0 +1,47 @@
+# Two commands do everything on a fresh Debian machine (see README.md):
+#   make run    serve the console at http://127.0.0.1:8000 (embedded default: no services)
+#   make test   install what the tests need (PostgreSQL, Redis, Chromium, JDK jars) and run them all
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+MANAGE := $(PY) manage.py
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The test suite's services (installed and started by scripts/test-services.sh when missing).
+TEST_DATABASE_URL ?= postgres://mdm:mdm@127.0.0.1:5432/mdm
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+PYTEST_ARGS ?=
+
+.PHONY: run test install system-deps agent bench lint clean help
+
+help:
+	@echo "make run | make test | make bench | make clean"
+
+$(VENV)/.installed: requirements.txt requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "Python 3.11 with venv is needed (apt-get install python3-venv)"; exit 1; }
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(MANAGE) migrate --noinput
+	$(MANAGE) ensure_admin
+	@echo "Serving http://$(HOST):$(PORT)/ (HTTP and WebSockets; Ctrl-C stops)"
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) mdm.asgi:application
+
+system-deps:
+	bash scripts/test-services.sh
+
+agent: system-deps
+	$(MAKE) -C android-agent build
+
+test: install system-deps agent
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-only-secret-key-not-for-production \
+	  $(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(MAKE) -C android-agent test
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache
+	$(MAKE) -C android-agent clean || true

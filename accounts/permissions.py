@@ -1,0 +1,65 @@
+"""Role checks, in one place: DRF permission classes for the API and a decorator for the console."""
+
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+
+def _has(user, role: str) -> bool:
+    return bool(user and user.is_authenticated and user.has_role(role))
+
+
+class IsViewer(BasePermission):
+    """Any signed-in user may read; writes need operator (the API default)."""
+
+    def has_permission(self, request, view):
+        if request.method in SAFE_METHODS:
+            return _has(request.user, "viewer")
+        return _has(request.user, "operator")
+
+
+class IsOperator(BasePermission):
+    def has_permission(self, request, view):
+        return _has(request.user, "operator")
+
+
+class IsAdmin(BasePermission):
+    def has_permission(self, request, view):
+        return _has(request.user, "admin")
+
+
+def role_required(role: str):
+    """Console views: anonymous users go to the login page; a signed-in user below `role` gets a
+    403 (a plain message, which htmx shows in place)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not request.user.has_role(role):
+                return HttpResponse(f"This needs the {role} role.", status=403)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def write_requires(role: str):
+    """Console views that read for everyone signed in and write (POST etc.) only for `role`."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if request.method not in SAFE_METHODS and not request.user.has_role(role):
+                return HttpResponse(f"This needs the {role} role.", status=403)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

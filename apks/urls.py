@@ -1,0 +1,7 @@
+from django.urls import path
+
+from apks import views
+
+app_name = "apks"
+
+urlpatterns = [path("", views.index, name="index")]

@@ -1,0 +1,1 @@
+"""State changes of this app (see STYLE.md: the only place that changes state)."""

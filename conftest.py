@@ -1,0 +1,134 @@
+"""Shared personas and helpers for every test: an admin, an operator, a viewer, API clients that
+carry their JWT, and (from devices/tests/factories.py) devices in different groups."""
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.tests.factories import UserFactory
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(settings):
+    """Each test starts with an empty cache and the fleet settings re-read from the database."""
+    from mdm.models import FleetSettings
+
+    cache.clear()
+    FleetSettings.forget_cached()
+    yield
+    FleetSettings.forget_cached()
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="alice-admin", role="admin", password=PASSWORD)
+
+
+@pytest.fixture
+def operator_user(db):
+    return UserFactory(username="oscar-operator", role="operator", password=PASSWORD)
+
+
+@pytest.fixture
+def viewer_user(db):
+    return UserFactory(username="vera-viewer", role="viewer", password=PASSWORD)
+
+
+def _api_client_for(user) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+@pytest.fixture
+def api_client_for():
+    return _api_client_for
+
+
+@pytest.fixture
+def admin_api(admin_user):
+    return _api_client_for(admin_user)
+
+
+@pytest.fixture
+def operator_api(operator_user):
+    return _api_client_for(operator_user)
+
+
+@pytest.fixture
+def viewer_api(viewer_user):
+    return _api_client_for(viewer_user)
+
+
+@pytest.fixture
+def anon_api():
+    return APIClient()
+
+
+@pytest.fixture
+def console_for(client):
+    """A console (session) client signed in as the given user."""
+
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
+def capture_on_commit(django_capture_on_commit_callbacks):
+    return django_capture_on_commit_callbacks
+
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls made by the same
+# test are still synchronous and safe.
+import os  # noqa: E402
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def live_server_proc(transactional_db, settings, tmp_path):
+    """A real daphne process serving the app against this test's database (committed data only,
+    hence transactional_db)."""
+    from tests.live import LiveServer, env_for_test_database
+
+    server = LiveServer(env_for_test_database(settings), log_path=tmp_path / "live-server.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1366, "height": 860})
+    page = context.new_page()
+    yield page
+    context.close()

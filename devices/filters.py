@@ -1,0 +1,49 @@
+"""One FilterSet for the console's device list, the API's list and command targeting."""
+
+from datetime import timedelta
+
+import django_filters
+from django.db.models import Q
+from django.utils import timezone
+
+from devices.models import Device
+
+
+class DeviceFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    group = django_filters.CharFilter(field_name="group__name", label="Group")
+    tag = django_filters.CharFilter(field_name="tags__name", label="Tag")
+    status = django_filters.ChoiceFilter(
+        choices=[("online", "Online"), ("offline", "Offline")], method="filter_status", label="Status"
+    )
+    battery_below = django_filters.NumberFilter(field_name="status__battery_pct", lookup_expr="lt", label="Battery below %")
+    battery_above = django_filters.NumberFilter(field_name="status__battery_pct", lookup_expr="gt", label="Battery above %")
+    android_version = django_filters.CharFilter(field_name="android_version", label="Android version")
+    seen_within_s = django_filters.NumberFilter(method="filter_seen_within", label="Seen within (s)")
+    not_seen_for_s = django_filters.NumberFilter(method="filter_not_seen_for", label="Not seen for (s)")
+
+    class Meta:
+        model = Device
+        fields = ["q", "group", "tag", "status", "battery_below", "battery_above", "android_version"]
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(hardware_id__icontains=value)
+            | Q(alias__icontains=value)
+            | Q(serial__icontains=value)
+            | Q(model__icontains=value)
+            | Q(status__foreground_app__icontains=value)
+        )
+
+    def filter_status(self, queryset, name, value):
+        return queryset.filter(status__online=(value == "online"))
+
+    def filter_seen_within(self, queryset, name, value):
+        return queryset.filter(status__last_seen__gte=timezone.now() - timedelta(seconds=float(value)))
+
+    def filter_not_seen_for(self, queryset, name, value):
+        cutoff = timezone.now() - timedelta(seconds=float(value))
+        return queryset.filter(Q(status__last_seen__lt=cutoff) | Q(status__last_seen__isnull=True))

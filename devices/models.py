@@ -1,0 +1,181 @@
+import uuid
+from datetime import datetime, timedelta
+
+from django.db import models
+from django.utils import timezone
+
+
+class DeviceGroup(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Tag(models.Model):
+    name = models.SlugField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class DeviceQuerySet(models.QuerySet):
+    def active(self):
+        """Devices not deleted by an admin (deleted ones keep a row so their hardware id stays
+        retired until restored, and so the purge worker can find their history)."""
+        return self.filter(deleted_at__isnull=True)
+
+    def for_user(self, user):
+        # Every role sees the whole fleet today; scoping by group per user would go here.
+        return self.active() if user.is_authenticated else self.none()
+
+    def online(self):
+        return self.filter(status__online=True)
+
+
+class Device(models.Model):
+    """An enrolled Android device. `id` is the public device_id of PROTOCOL.md."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    hardware_id = models.CharField(max_length=128, unique=True)
+    serial = models.CharField(max_length=128, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+    manufacturer = models.CharField(max_length=128, blank=True)
+    android_version = models.CharField(max_length=32, blank=True)
+    sdk_int = models.PositiveSmallIntegerField(null=True, blank=True)
+    agent_version = models.CharField(max_length=64, blank=True)
+    alias = models.CharField(max_length=128, blank=True, db_index=True)
+    group = models.ForeignKey(DeviceGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="devices")
+    tags = models.ManyToManyField(Tag, blank=True, related_name="devices")
+
+    # Device token "<token_id>.<secret>": token_id finds the row in O(1); the secret is kept only
+    # as a bcrypt hash, checked once and then remembered in the verified-token cache.
+    token_id = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    token_hash = models.CharField(max_length=100, blank=True)
+    token_issued_at = models.DateTimeField(null=True, blank=True)
+    token_used_at = models.DateTimeField(null=True, blank=True)
+
+    fcm_token = models.CharField(max_length=512, blank=True, db_index=True)
+    # Per-device command sequence: the next Delivery.seq (claimed with an F() update).
+    next_seq = models.PositiveBigIntegerField(default=1)
+
+    enrolled_at = models.DateTimeField(default=timezone.now)
+    last_enrolled_at = models.DateTimeField(default=timezone.now)
+    enrollment_count = models.PositiveIntegerField(default=1)
+    enrolled_with = models.CharField(max_length=100, blank=True, help_text="Name of the enrollment key used last.")
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+    # Re-enrollment approval (fleet setting "approval"): one-shot, valid until this time.
+    reenroll_approved_until = models.DateTimeField(null=True, blank=True)
+
+    objects = DeviceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["hardware_id"]
+
+    def __str__(self):
+        return self.alias or self.model or self.hardware_id
+
+    @property
+    def display_name(self) -> str:
+        return self.alias or f"{self.manufacturer} {self.model}".strip() or self.hardware_id
+
+    @property
+    def is_retired(self) -> bool:
+        return self.deleted_at is not None
+
+
+class DeviceStatus(models.Model):
+    """The latest telemetry of one device: updated on every heartbeat, the only thing lists and the
+    API read (O(1) per device). Field names are the heartbeat's own."""
+
+    class Network(models.TextChoices):
+        WIFI = "wifi"
+        CELLULAR = "cellular"
+        ETHERNET = "ethernet"
+        VPN = "vpn"
+        BLUETOOTH = "bluetooth"
+        OTHER = "other"
+        NONE = "none"
+
+    device = models.OneToOneField(Device, primary_key=True, on_delete=models.CASCADE, related_name="status")
+    last_seen = models.DateTimeField(null=True, blank=True, db_index=True)
+    online = models.BooleanField(default=False, db_index=True)
+    battery_pct = models.PositiveSmallIntegerField(null=True, blank=True)
+    charging = models.BooleanField(null=True, blank=True)
+    battery_temp_c = models.FloatField(null=True, blank=True)
+    mem_total_mb = models.PositiveIntegerField(null=True, blank=True)
+    mem_avail_mb = models.PositiveIntegerField(null=True, blank=True)
+    storage_total_mb = models.PositiveIntegerField(null=True, blank=True)
+    storage_free_mb = models.PositiveIntegerField(null=True, blank=True)
+    network_type = models.CharField(max_length=16, choices=Network.choices, blank=True)
+    wifi_ssid = models.CharField(max_length=64, null=True, blank=True)
+    wifi_rssi = models.SmallIntegerField(null=True, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    foreground_app = models.CharField(max_length=255, blank=True)
+    uptime_s = models.PositiveBigIntegerField(null=True, blank=True)
+    agent_version = models.CharField(max_length=64, blank=True)
+    apps_hash = models.CharField(max_length=64, blank=True)
+    device_time = models.BigIntegerField(null=True, blank=True)
+    clock_drift_s = models.IntegerField(null=True, blank=True)
+    kids = models.JSONField(default=list, blank=True)
+    bad_envelopes_total = models.PositiveIntegerField(default=0)
+    last_bad_envelope_at = models.DateTimeField(null=True, blank=True)
+    last_history_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "device statuses"
+
+    def is_online(self, now: datetime, threshold_s: int) -> bool:
+        return self.last_seen is not None and now - self.last_seen <= timedelta(seconds=threshold_s)
+
+    def __str__(self):
+        return f"status of {self.device_id}"
+
+
+class HeartbeatSample(models.Model):
+    """Telemetry history, at most one row per device per 10 s. On PostgreSQL the table is range
+    partitioned by day on `at` (see the migration and devices.partitions); the partition key must
+    be part of the primary key, hence the composite key."""
+
+    pk = models.CompositePrimaryKey("device_id", "at")
+    device = models.ForeignKey(Device, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    at = models.DateTimeField()
+    battery_pct = models.PositiveSmallIntegerField(null=True)
+    charging = models.BooleanField(null=True)
+    battery_temp_c = models.FloatField(null=True)
+    mem_avail_mb = models.PositiveIntegerField(null=True)
+    storage_free_mb = models.PositiveIntegerField(null=True)
+    network_type = models.CharField(max_length=16, blank=True)
+    wifi_rssi = models.SmallIntegerField(null=True)
+
+    class Meta:
+        managed = True
+
+    def __str__(self):
+        return f"{self.device_id} @ {self.at}"
+
+
+class InstalledApp(models.Model):
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="apps")
+    package = models.CharField(max_length=255)
+    version_name = models.CharField(max_length=128, blank=True)
+    version_code = models.BigIntegerField(null=True)
+    system = models.BooleanField(default=False)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["package"]
+        constraints = [models.UniqueConstraint(fields=["device", "package"], name="uniq_app_per_device")]
+
+    def __str__(self):
+        return f"{self.package} {self.version_name}"

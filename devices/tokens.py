@@ -1,0 +1,76 @@
+"""Device tokens: "<token_id>.<secret>". bcrypt at rest (the user's choice), O(1) lookup by
+token_id, and no bcrypt on the hot path: a verified token is remembered in the shared cache
+(Redis) as the SHA-256 of its secret, keyed by token_id. Revocation deletes that cache entry on
+commit, so a revoked token fails on its very next request in every process (no local caches)."""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+import bcrypt
+from django.core.cache import cache
+from django.db import transaction
+
+CACHE_PREFIX = "devtok:"
+CACHE_TTL_S = 6 * 3600
+BCRYPT_ROUNDS = 10
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str  # returned to the device once, never stored
+    token_id: str
+    token_hash: str
+
+
+def issue() -> IssuedToken:
+    token_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    token_hash = bcrypt.hashpw(secret.encode(), bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
+    return IssuedToken(token=f"{token_id}.{secret}", token_id=token_id, token_hash=token_hash)
+
+
+def split(token: str) -> tuple[str, str] | None:
+    token_id, dot, secret = token.partition(".")
+    if not dot or not token_id or not secret or len(token_id) > 32 or len(secret) > 128:
+        return None
+    return token_id, secret
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def verify(token: str) -> str | None:
+    """The device id for a valid token, else None. One cache read on the hot path; one DB read
+    and one bcrypt check when the cache does not know the token yet."""
+    parts = split(token)
+    if parts is None:
+        return None
+    token_id, secret = parts
+    cached = cache.get(CACHE_PREFIX + token_id)
+    if cached is not None:
+        device_id, digest = cached
+        return device_id if hmac.compare_digest(digest, _digest(secret)) else None
+
+    from devices.models import Device
+
+    row = (
+        Device.objects.filter(token_id=token_id, deleted_at__isnull=True)
+        .values_list("id", "token_hash")
+        .first()
+    )
+    if row is None or not row[1]:
+        return None
+    device_id, token_hash = str(row[0]), row[1]
+    if not bcrypt.checkpw(secret.encode(), token_hash.encode()):
+        return None
+    cache.set(CACHE_PREFIX + token_id, (device_id, _digest(secret)), CACHE_TTL_S)
+    return device_id
+
+
+def forget_on_commit(token_id: str | None) -> None:
+    """Call inside the transaction that revokes token_id (re-enrollment, deletion)."""
+    if token_id:
+        transaction.on_commit(lambda: cache.delete(CACHE_PREFIX + token_id))

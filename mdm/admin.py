@@ -1,0 +1,35 @@
+from django.contrib import admin
+
+from mdm.models import AuditEvent, FleetSettings
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("at", "actor_label", "action", "target_type", "target_id", "ip")
+    list_filter = ("action", "target_type")
+    search_fields = ("actor_label", "action", "target_id")
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FleetSettings)
+class FleetSettingsAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "heartbeat_interval_s", "offline_threshold_s", "history_retention_days", "reenroll_policy")
+
+    def has_add_permission(self, request):
+        return not FleetSettings.objects.exists()
+
+    def save_model(self, request, obj, form, change):
+        from mdm.services import update_fleet_settings
+        from mdm.audit import client_ip
+
+        update_fleet_settings(actor=request.user, ip=client_ip(request), **{f: getattr(obj, f) for f in form.changed_data})
+
+    def has_delete_permission(self, request, obj=None):
+        return False

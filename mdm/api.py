@@ -1,0 +1,49 @@
+"""Error shape shared by every API answer (PROTOCOL.md): {"detail", "code"[, "fields"]}."""
+
+from django.http import JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def exception_handler(exc, context):
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = {
+            "detail": _first_message(fields) or "Invalid input.",
+            "code": "invalid",
+            "fields": fields,
+        }
+    elif isinstance(exc, exceptions.APIException):
+        code = exc.get_codes()
+        if isinstance(code, (list, dict)):
+            code = "error"
+        response.data = {"detail": str(exc.detail), "code": _CODE_ALIASES.get(code, code)}
+    if isinstance(exc, exceptions.Throttled) and exc.wait:
+        response["Retry-After"] = str(int(exc.wait) + 1)
+    return response
+
+
+_CODE_ALIASES = {"throttled": "rate_limited", "parse_error": "invalid"}
+
+
+def _first_message(fields) -> str | None:
+    for name, messages in fields.items():
+        if isinstance(messages, list) and messages and isinstance(messages[0], str):
+            return f"{name}: {messages[0]}"
+        if isinstance(messages, str):
+            return f"{name}: {messages}"
+    return None
+
+
+def error(detail: str, code: str, status_code: int, headers: dict | None = None, **extra) -> JsonResponse:
+    """A protocol error answer built without DRF (for the lean device path)."""
+    response = JsonResponse({"detail": detail, "code": code, **extra}, status=status_code)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+__all__ = ["error", "exception_handler", "status"]

@@ -1,0 +1,51 @@
+"""The one helper services use to write audit records."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from mdm.models import AuditEvent
+
+MASK = "***"
+SECRET_KEYS = frozenset({"password", "secret", "token", "key", "device_token", "psk", "eap_password"})
+
+
+def mask(data: Any) -> Any:
+    """A copy of data with the values of secret-looking keys replaced by ***."""
+    if isinstance(data, Mapping):
+        return {k: MASK if k.lower() in SECRET_KEYS and v not in (None, "") else mask(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [mask(v) for v in data]
+    return data
+
+
+def actor_label(actor) -> str:
+    if actor is None:
+        return "system"
+    if isinstance(actor, str):
+        return actor
+    return f"user:{actor.get_username()}"
+
+
+def record(*, actor, action: str, target=None, data: Mapping | None = None, ip: str | None = None) -> AuditEvent:
+    """Write an audit event. `actor` is a user, a label string ("device:<id>") or None (system);
+    `target` a model instance (its public id is used) or a (type, id) pair."""
+    target_type, target_id = "", ""
+    if isinstance(target, tuple):
+        target_type, target_id = target
+    elif target is not None:
+        target_type = target._meta.model_name
+        target_id = str(getattr(target, "public_id", None) or target.pk)
+    user = actor if actor is not None and not isinstance(actor, str) else None
+    return AuditEvent.objects.create(
+        actor=user,
+        actor_label=actor_label(actor),
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        data=mask(dict(data or {})),
+        ip=ip,
+    )
+
+
+def client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") if request is not None else None

@@ -1,0 +1,16 @@
+import os
+from datetime import timedelta
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mdm.settings")
+
+app = Celery("mdm")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Every periodic job, in one place. Beat (production, django-celery-beat's DatabaseScheduler
+# syncs these into its tables) and the embedded scheduler (`make run`) both read this table.
+app.conf.beat_schedule = {
+    "mdm-prune-audit": {"task": "mdm.tasks.prune_audit", "schedule": timedelta(hours=6)},
+}

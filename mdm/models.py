@@ -1,0 +1,80 @@
+import time
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    """Who did what to which object, written by services in the same transaction as the change.
+    Data must already have secrets masked (see mdm.audit.mask)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # "user:<name>", "device:<uuid>", "system" or "key:<name>": kept when the actor row is gone.
+    actor_label = models.CharField(max_length=200)
+    action = models.CharField(max_length=100, db_index=True)
+    target_type = models.CharField(max_length=50, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["target_type", "target_id", "-at"])]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.target_type}:{self.target_id}"
+
+
+class FleetSettings(models.Model):
+    """Fleet-wide settings: one row (pk=1), edited from the console's settings drawer."""
+
+    class Reenroll(models.TextChoices):
+        ALLOWED = "allowed", "Allowed"
+        APPROVAL = "approval", "Needs admin approval"
+
+    heartbeat_interval_s = models.PositiveIntegerField(
+        default=30, help_text="How often devices report (seconds, 10-3600)."
+    )
+    offline_after_s = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Offline after this long without a heartbeat; empty = 3 x interval."
+    )
+    history_retention_days = models.PositiveIntegerField(default=30, help_text="Days of telemetry history kept.")
+    default_command_expiry_s = models.PositiveIntegerField(
+        default=3600, help_text="Commands expire after this long unless the issuer says otherwise."
+    )
+    reenroll_policy = models.CharField(max_length=10, choices=Reenroll.choices, default=Reenroll.ALLOWED)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "fleet settings"
+        verbose_name_plural = "fleet settings"
+
+    def __str__(self):
+        return "Fleet settings"
+
+    @property
+    def offline_threshold_s(self) -> int:
+        return self.offline_after_s or 3 * self.heartbeat_interval_s
+
+    # The heartbeat path reads these on every request; a per-process copy kept for a few
+    # seconds saves a query each time. Changes reach every process within _TTL.
+    _cached: "FleetSettings | None" = None
+    _cached_at: float = 0.0
+    _TTL = 5.0
+
+    @classmethod
+    def current(cls) -> "FleetSettings":
+        now = time.monotonic()
+        if cls._cached is None or now - cls._cached_at > cls._TTL:
+            cls._cached, _ = cls.objects.get_or_create(pk=1)
+            cls._cached_at = now
+        return cls._cached
+
+    @classmethod
+    def forget_cached(cls) -> None:
+        cls._cached = None

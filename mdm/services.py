@@ -1,0 +1,36 @@
+from datetime import datetime
+
+from django.db import transaction
+
+from mdm import audit
+from mdm.models import AuditEvent, FleetSettings
+
+FLEET_SETTING_FIELDS = (
+    "heartbeat_interval_s",
+    "offline_after_s",
+    "history_retention_days",
+    "default_command_expiry_s",
+    "reenroll_policy",
+)
+
+
+@transaction.atomic
+def update_fleet_settings(*, actor, ip: str | None = None, **values) -> FleetSettings:
+    fleet = FleetSettings.objects.select_for_update().get_or_create(pk=1)[0]
+    changed = {}
+    for name, value in values.items():
+        if name not in FLEET_SETTING_FIELDS:
+            raise ValueError(f"unknown fleet setting {name}")
+        if getattr(fleet, name) != value:
+            changed[name] = {"from": getattr(fleet, name), "to": value}
+            setattr(fleet, name, value)
+    if changed:
+        fleet.save(update_fields=[*changed, "updated_at"])
+        audit.record(actor=actor, action="fleet_settings.update", target=("fleetsettings", "1"), data=changed, ip=ip)
+        transaction.on_commit(FleetSettings.forget_cached)
+    return fleet
+
+
+def prune_audit(*, older_than: datetime) -> int:
+    deleted, _ = AuditEvent.objects.filter(at__lt=older_than).delete()
+    return deleted

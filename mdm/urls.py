@@ -1,0 +1,31 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from mdm import views
+
+api_v1 = [
+    path("", include("accounts.api.urls")),
+    path("", include("enrollment.api.urls")),
+    path("", include("devices.api.urls")),
+    path("", include("commands.api.urls")),
+    path("", include("apks.api.urls")),
+]
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("settings/", views.fleet_settings, name="fleet-settings"),
+    path("audit/", views.audit_log, name="audit-log"),
+    path("accounts/", include("accounts.urls")),
+    path("devices/", include("devices.urls")),
+    path("enrollment/", include("enrollment.urls")),
+    path("commands/", include("commands.urls")),
+    path("apks/", include("apks.urls")),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("", include("django_prometheus.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,81 @@
+import redis
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db import connections
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from accounts.permissions import role_required
+from mdm import services
+from mdm.audit import client_ip
+from mdm.forms import FleetSettingsForm
+from mdm.models import AuditEvent, FleetSettings
+
+
+@require_GET
+@never_cache
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+@never_cache
+def readyz(request):
+    checks = {"database": _check_database(), "redis": _check_redis()}
+    ready = all(v in ("ok", "not configured") for v in checks.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+def _check_database() -> str:
+    try:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return "ok"
+    except Exception as exc:  # any failure means not ready; say which
+        return f"error: {type(exc).__name__}"
+
+
+def _check_redis() -> str:
+    if not settings.REDIS_URL:
+        return "not configured"
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1).ping()
+        return "ok"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+
+
+@login_required
+def dashboard(request):
+    from devices.selectors import fleet_summary
+
+    return render(
+        request,
+        "dashboard.html",
+        {"section": "dashboard", "summary": fleet_summary(request.user), "recent_audit": AuditEvent.objects.all()[:10]},
+    )
+
+
+@login_required
+def fleet_settings(request):
+    """The settings drawer: everyone can read; only admins save."""
+    fleet = FleetSettings.current() if request.method == "GET" else FleetSettings.objects.get_or_create(pk=1)[0]
+    if request.method == "POST":
+        if not request.user.is_admin_role:
+            return HttpResponse("Only admins can change fleet settings.", status=403)
+        form = FleetSettingsForm(request.POST, instance=fleet)
+        if form.is_valid():
+            services.update_fleet_settings(actor=request.user, ip=client_ip(request), **form.cleaned_data)
+            response = render(request, "_settings_form.html", {"form": FleetSettingsForm(instance=fleet), "saved": True})
+            response["HX-Trigger"] = "fleetSettingsSaved"
+            return response
+        return render(request, "_settings_form.html", {"form": form}, status=422)
+    return render(request, "_settings_form.html", {"form": FleetSettingsForm(instance=fleet)})
+
+
+@role_required("admin")
+def audit_log(request):
+    events = AuditEvent.objects.all()[:200]
+    return render(request, "audit_log.html", {"events": events})
