@@ -1,6 +1,8 @@
 """Shared personas and helpers for every test: an admin, an operator, a viewer, API clients that
 carry their JWT, and (from devices/tests/factories.py) devices in different groups."""
 
+import os
+
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
@@ -11,12 +13,34 @@ from accounts.tests.factories import UserFactory
 PASSWORD = "correct-horse-battery-staple"
 
 
+def _clear_cache():
+    """Delete this run's keys only (cache.clear() would FLUSHDB other runs' keys too)."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        cache.clear()
+        return
+    client = cache._cache.get_client(write=True)
+    keys = list(client.scan_iter(f"{settings.CACHE_PREFIX}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """A test database of this run's own, so concurrent runs on one PostgreSQL do not collide."""
+    from django.conf import settings
+
+    test = settings.DATABASES["default"].setdefault("TEST", {})
+    test["NAME"] = f"test_{settings.DATABASES['default']['NAME']}_{os.getpid()}"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_state(settings):
     """Each test starts with an empty cache and the fleet settings re-read from the database."""
     from mdm.models import FleetSettings
 
-    cache.clear()
+    _clear_cache()
     FleetSettings.forget_cached()
     yield
     FleetSettings.forget_cached()

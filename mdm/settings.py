@@ -9,6 +9,7 @@ value is bad, so a typo fails at start-up instead of at 3 a.m.
 
 import os
 import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -143,19 +144,27 @@ def _redis_url_for_worker(url: str) -> str:
 
 REDIS_URL = _redis_url_for_worker(REDIS_URL)
 
+# Prefix of every key this deployment writes to Redis (cache, channel layer). A test run gets one
+# of its own, inherited by the server and worker processes it starts, so that runs sharing a Redis
+# never see (or clear) each other's keys.
+CACHE_PREFIX = env.str("CACHE_PREFIX", "mdm")
+if "pytest" in sys.modules and "CACHE_PREFIX" not in os.environ:
+    CACHE_PREFIX = f"mdmtest{os.getpid()}"
+    os.environ["CACHE_PREFIX"] = CACHE_PREFIX
+
 # --- Cache, channel layer, Celery -----------------------------------------------------------
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "mdm",
+            "KEY_PREFIX": CACHE_PREFIX,
         }
     }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "mdm"},
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": CACHE_PREFIX},
         }
     }
     CELERY_BROKER_URL = REDIS_URL
