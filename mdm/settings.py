@@ -233,7 +233,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Static, media, storage -----------------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", BASE_DIR / "staticfiles")
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every start without it
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # With no collectstatic step (embedded default), WhiteNoise serves straight from the finders.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", True)
