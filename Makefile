@@ -38,7 +38,7 @@ agent: system-deps
 	$(MAKE) -C android-agent build
 
 test: install system-deps agent
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-only-secret-key-not-for-production \
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-only-secret-key-not-for-production-0123456789abcdef \
 	  $(VENV)/bin/pytest $(PYTEST_ARGS)
 	$(MAKE) -C android-agent test
 

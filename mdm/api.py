@@ -17,10 +17,12 @@ def exception_handler(exc, context):
             "fields": fields,
         }
     elif isinstance(exc, exceptions.APIException):
-        code = exc.get_codes()
+        detail, code = exc.detail, exc.get_codes()
+        if isinstance(detail, dict):  # e.g. simplejwt: {"detail": ..., "code": ..., "messages": [...]}
+            detail, code = detail.get("detail", "Request failed."), detail.get("code", "error")
         if isinstance(code, (list, dict)):
             code = "error"
-        response.data = {"detail": str(exc.detail), "code": _CODE_ALIASES.get(code, code)}
+        response.data = {"detail": str(detail), "code": _CODE_ALIASES.get(str(code), str(code))}
     if isinstance(exc, exceptions.Throttled) and exc.wait:
         response["Retry-After"] = str(int(exc.wait) + 1)
     return response

@@ -1,4 +1,5 @@
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
 
 def slash_optional(route: str, view, name: str | None = None) -> list:
@@ -6,3 +7,11 @@ def slash_optional(route: str, view, name: str | None = None) -> list:
     follow APPEND_SLASH's redirect), so each route is registered both ways."""
     route = route.rstrip("/")
     return [path(route, view, name=name), path(route + "/", view)]
+
+
+class OptionalSlashRouter(SimpleRouter):
+    """A DRF router whose routes match with and without the trailing slash (see above)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.trailing_slash = "/?"
