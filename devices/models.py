@@ -131,9 +131,25 @@ class DeviceStatus(models.Model):
     bad_envelopes_total = models.PositiveIntegerField(default=0)
     last_bad_envelope_at = models.DateTimeField(null=True, blank=True)
     last_history_at = models.DateTimeField(null=True, blank=True)
+    # SHA-256 (PROTOCOL.md apps_hash) of the stored inventory, compared with each heartbeat's.
+    inventory_hash = models.CharField(max_length=64, blank=True)
+    inventory_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "device statuses"
+        indexes = [models.Index(fields=["battery_pct"], name="devstatus_battery_idx")]
+
+    @property
+    def mem_used_pct(self) -> int | None:
+        if not self.mem_total_mb or self.mem_avail_mb is None:
+            return None
+        return round(100 * (self.mem_total_mb - self.mem_avail_mb) / self.mem_total_mb)
+
+    @property
+    def storage_used_pct(self) -> int | None:
+        if not self.storage_total_mb or self.storage_free_mb is None:
+            return None
+        return round(100 * (self.storage_total_mb - self.storage_free_mb) / self.storage_total_mb)
 
     def is_online(self, now: datetime, threshold_s: int) -> bool:
         return self.last_seen is not None and now - self.last_seen <= timedelta(seconds=threshold_s)
@@ -148,7 +164,11 @@ class HeartbeatSample(models.Model):
     be part of the primary key, hence the composite key."""
 
     pk = models.CompositePrimaryKey("device_id", "at")
-    device = models.ForeignKey(Device, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    # No FK constraint and no extra index: the primary key (device_id, at) serves both lookups, and
+    # the purge worker removes a deleted device's rows in batches.
+    device = models.ForeignKey(
+        Device, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
     at = models.DateTimeField()
     battery_pct = models.PositiveSmallIntegerField(null=True)
     charging = models.BooleanField(null=True)
@@ -160,6 +180,7 @@ class HeartbeatSample(models.Model):
 
     class Meta:
         managed = True
+        ordering = ["at"]
 
     def __str__(self):
         return f"{self.device_id} @ {self.at}"
