@@ -5,7 +5,7 @@ from django.db import connections
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.permissions import role_required
 from mdm import services
@@ -47,6 +47,7 @@ def _check_redis() -> str:
         return f"error: {type(exc).__name__}"
 
 
+@require_GET
 @login_required
 def dashboard(request):
     from devices.selectors import fleet_summary
@@ -58,6 +59,7 @@ def dashboard(request):
     )
 
 
+@require_http_methods(["GET", "POST"])
 @login_required
 def fleet_settings(request):
     """The settings drawer: everyone can read; only admins save."""
@@ -75,6 +77,7 @@ def fleet_settings(request):
     return render(request, "_settings_form.html", {"form": FleetSettingsForm(instance=fleet)})
 
 
+@require_GET
 @role_required("admin")
 def audit_log(request):
     events = AuditEvent.objects.all()[:200]

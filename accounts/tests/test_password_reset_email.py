@@ -1,0 +1,82 @@
+"""Password reset end to end through a real SMTP server (aiosmtpd) listening on localhost."""
+
+import re
+import time
+from email import message_from_bytes
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.live import free_port
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
+        return "250 OK"
+
+    def wait_for(self, count: int, timeout: float = 10.0):
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.messages
+
+
+@pytest.fixture
+def smtp(settings):
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    settings.EMAIL_USE_TLS = False
+    settings.PUBLIC_BASE_URL = "http://console.example"
+    yield inbox
+    controller.stop()
+
+
+def test_the_reset_mail_arrives_and_its_link_works_exactly_once(client, viewer_user, smtp):
+    response = client.post("/accounts/password-reset/", {"email": viewer_user.email})
+    assert response.status_code == 302
+
+    (recipients, mail), = smtp.wait_for(1)
+    assert recipients == [viewer_user.email]
+    assert mail["Subject"] == "Reset your MDM password"
+    body = mail.get_payload(decode=True).decode()
+    link = re.search(r"http://console\.example(/accounts/reset/\S+/)", body).group(1)
+
+    # Django swaps the token for a session marker and redirects to the set-password form.
+    form_url = client.get(link)["Location"]
+    assert client.get(form_url).context["validlink"] is True
+    done = client.post(form_url, {"new_password1": "brand-New-passphrase-9", "new_password2": "brand-New-passphrase-9"})
+    assert done.status_code == 302
+    viewer_user.refresh_from_db()
+    assert viewer_user.check_password("brand-New-passphrase-9")
+
+    # The same link again: refused.
+    client.logout()
+    again = client.get(link, follow=True)
+    assert again.context["validlink"] is False
+    assert b"already used or has expired" in again.content
+
+
+def test_a_link_expires(client, viewer_user, smtp, settings):
+    import time_machine
+
+    client.post("/accounts/password-reset/", {"email": viewer_user.email})
+    (_, mail), = smtp.wait_for(1)
+    link = re.search(r"http://console\.example(/accounts/reset/\S+/)", mail.get_payload(decode=True).decode()).group(1)
+    with time_machine.travel(time.time() + settings.PASSWORD_RESET_TIMEOUT + 60):
+        response = client.get(link, follow=True)
+    assert response.context["validlink"] is False
+
+
+def test_an_unknown_address_sends_nothing_and_reveals_nothing(client, db, smtp):
+    response = client.post("/accounts/password-reset/", {"email": "nobody@example.test"})
+    assert response.status_code == 302
+    time.sleep(0.3)
+    assert smtp.messages == []
