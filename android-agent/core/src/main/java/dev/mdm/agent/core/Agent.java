@@ -1,0 +1,735 @@
+package dev.mdm.agent.core;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+
+import org.json.JSONObject;
+
+import dev.mdm.agent.core.clock.Clock;
+import dev.mdm.agent.core.clock.ServerClock;
+import dev.mdm.agent.core.envelope.Command;
+import dev.mdm.agent.core.envelope.EnvelopeVerifier;
+import dev.mdm.agent.core.envelope.Keyring;
+import dev.mdm.agent.core.envelope.Verification;
+import dev.mdm.agent.core.exec.CommandResult;
+import dev.mdm.agent.core.exec.CommandRouter;
+import dev.mdm.agent.core.exec.RetryLaterException;
+import dev.mdm.agent.core.net.ApiException;
+import dev.mdm.agent.core.net.Backoff;
+import dev.mdm.agent.core.net.CommandsPage;
+import dev.mdm.agent.core.net.DeviceApi;
+import dev.mdm.agent.core.net.EnrollAnswer;
+import dev.mdm.agent.core.net.HeartbeatAnswer;
+import dev.mdm.agent.core.store.CommandRecord;
+import dev.mdm.agent.core.store.DeviceState;
+import dev.mdm.agent.core.store.SeenIdStore;
+import dev.mdm.agent.core.store.Stores;
+import dev.mdm.agent.core.telemetry.AppInfo;
+import dev.mdm.agent.core.telemetry.AppsHash;
+import dev.mdm.agent.core.telemetry.InventorySource;
+import dev.mdm.agent.core.telemetry.TelemetrySource;
+import dev.mdm.agent.core.util.Json;
+
+/**
+ * The agent loop: enroll, heartbeat, verify envelopes, run commands one at a time in seq order,
+ * report results at least once. One thread calls {@link #step()} (or {@link #run()}); push
+ * callbacks ({@link #onPush}, {@link #requestPull}, ...) may come from any thread.
+ *
+ * <p>A step does, in order: enroll if needed; heartbeat when due (always first after start, so
+ * nothing runs before the server clock is known); pull when asked; verify envelopes that arrived
+ * by push; post held results; run ready commands. A network error or a 429/503 ends the step
+ * and backs off with full jitter; everything done so far is already in the stores.
+ */
+public final class Agent {
+    private static final long MAX_INTERVAL_S = 3600;
+    private static final long MIN_INTERVAL_S = 5;
+
+    private final AgentConfig config;
+    private final DeviceApi api;
+    private final Stores stores;
+    private final CommandRouter router;
+    private final TelemetrySource telemetry;
+    private final InventorySource inventory;
+    private final Clock clock;
+    private final Random random;
+    private final EventSink events;
+    private final ServerClock serverClock;
+    private final Keyring keyring = new Keyring();
+    private final Backoff backoff;
+
+    private final ConcurrentLinkedQueue<Incoming> inbox = new ConcurrentLinkedQueue<>();
+    private final AtomicBoolean pullRequested = new AtomicBoolean();
+    private final AtomicBoolean heartbeatRequested = new AtomicBoolean();
+    private final AtomicReference<String> newFcmToken = new AtomicReference<>();
+    private final Object wake = new Object();
+    private boolean woken;
+    private volatile boolean stopped;
+
+    private DeviceState state;
+    private boolean started;
+    private boolean heartbeatSinceStart;
+    private long nextHeartbeatAtMs;
+    private long backoffUntilMs = Long.MIN_VALUE;
+    private long lastRefreshHeartbeatMs = Long.MIN_VALUE / 2;
+    private long lastReenrollElapsedMs = Long.MIN_VALUE / 2;
+    private long gapPulledForSeq = Long.MIN_VALUE;
+    /** Envelopes that failed checks, verified once more after the next heartbeat. */
+    private final List<Incoming> reverify = new ArrayList<>();
+    private String op = "start";
+
+    private static final class Incoming {
+        final String json;
+        final String source;
+        final boolean retry;
+
+        Incoming(String json, String source, boolean retry) {
+            this.json = json;
+            this.source = source;
+            this.retry = retry;
+        }
+    }
+
+    public Agent(AgentConfig config, DeviceApi api, Stores stores, CommandRouter router, TelemetrySource telemetry,
+            InventorySource inventory, Clock clock, Random random, EventSink events) {
+        this.config = config;
+        this.api = api;
+        this.stores = stores;
+        this.router = router;
+        this.telemetry = telemetry;
+        this.inventory = inventory;
+        this.clock = clock;
+        this.random = random;
+        this.events = events;
+        this.serverClock = new ServerClock(clock);
+        this.backoff = new Backoff(config.backoffBaseMs, config.backoffCapMs, random);
+    }
+
+    // ---- called from any thread -------------------------------------------------------------
+
+    /** An FCM data message: {"kind": "sync"} pulls, {"kind": "command", "envelope": ...} verifies. */
+    public void onPush(Map<String, String> data) {
+        String kind = data.get("kind");
+        if ("sync".equals(kind)) {
+            requestPull();
+        } else if ("command".equals(kind) && data.get("envelope") != null) {
+            addEnvelope(data.get("envelope"), "push");
+        } else {
+            events.emit("push_ignored", Json.obj("kind", kind));
+        }
+    }
+
+    /** Feeds one envelope to the verifier; held until the first heartbeat of this start. */
+    public void addEnvelope(String envelopeJson, String source) {
+        inbox.add(new Incoming(envelopeJson, source, false));
+        wakeUp();
+    }
+
+    public void requestPull() {
+        pullRequested.set(true);
+        wakeUp();
+    }
+
+    public void requestHeartbeat() {
+        heartbeatRequested.set(true);
+        wakeUp();
+    }
+
+    /** FCM onNewToken: sent in a heartbeat at once. */
+    public void onNewFcmToken(String token) {
+        newFcmToken.set(token);
+        requestHeartbeat();
+    }
+
+    public void stop() {
+        stopped = true;
+        wakeUp();
+    }
+
+    public boolean isStopped() {
+        return stopped;
+    }
+
+    // ---- the loop ---------------------------------------------------------------------------
+
+    /** Runs steps until {@link #stop()}, sleeping between them; a push wakes it early. */
+    public void run() {
+        start();
+        while (!stopped) {
+            long delay = step();
+            if (delay > 0) {
+                sleep(delay);
+            }
+        }
+        events.emit("stopped", Json.obj("held_results", countDone(), "pending_commands", countPending()));
+    }
+
+    /** Loads the stores; a command found RUNNING was interrupted by the restart. Idempotent. */
+    public synchronized void start() {
+        if (started) {
+            return;
+        }
+        started = true;
+        state = stores.state.load();
+        if (config.hardwareId != null) {
+            state.hardwareId = config.hardwareId;
+        }
+        if (state.hardwareId == null) {
+            throw new IllegalStateException("no hardware id configured or stored");
+        }
+        stores.state.save(state);
+        keyring.replaceAll(state.keys);
+        api.setDeviceToken(state.deviceToken);
+        for (CommandRecord r : stores.commands.all()) {
+            if (r.state == CommandRecord.State.RUNNING) {
+                // A reboot that ran is done when we come back; anything else may be half done.
+                CommandResult result = "reboot".equals(r.type) ? CommandResult.succeeded()
+                        : CommandResult.failed("interrupted: the agent stopped while the command ran");
+                r.state = CommandRecord.State.DONE;
+                r.result = result.toJson();
+                stores.commands.put(r);
+            }
+        }
+        pullRequested.set(true); // PROTOCOL.md: pull on every start
+        events.emit("started", Json.obj("hardware_id", state.hardwareId, "device_id", state.deviceId,
+                "enrolled", state.isEnrolled(), "pending_commands", countPending(), "held_results", countDone()));
+    }
+
+    /**
+     * Does what is due now and returns the milliseconds until something else is due
+     * (0: call again at once).
+     */
+    public synchronized long step() {
+        start();
+        long now = clock.elapsedMs();
+        if (now < backoffUntilMs) {
+            return backoffUntilMs - now;
+        }
+        try {
+            if (!state.isEnrolled()) {
+                enroll(false);
+            }
+            boolean asked = heartbeatRequested.getAndSet(false);
+            if (!heartbeatSinceStart || asked || now >= nextHeartbeatAtMs) {
+                try {
+                    heartbeat();
+                } catch (IOException | ApiException e) {
+                    heartbeatRequested.compareAndSet(false, asked);
+                    throw e;
+                }
+            }
+            if (pullRequested.getAndSet(false)) {
+                try {
+                    pull();
+                } catch (IOException | ApiException e) {
+                    pullRequested.set(true);
+                    throw e;
+                }
+            }
+            drainInbox();
+            flushResults();
+            executeReady();
+            backoff.reset();
+        } catch (IOException e) {
+            backOff(-1, "network", 0, e.toString());
+        } catch (ApiException e) {
+            onApiError(e);
+        } catch (RetryLaterException e) {
+            backOff(e.retryAfterS, "command_retry", 0, e.getMessage());
+        }
+        return delayUntilDue();
+    }
+
+    private long delayUntilDue() {
+        long now = clock.elapsedMs();
+        if (now < backoffUntilMs) {
+            return backoffUntilMs - now;
+        }
+        if (!state.isEnrolled() || heartbeatRequested.get() || pullRequested.get() || !inbox.isEmpty()
+                || (heartbeatSinceStart && (countDone() > 0 || countPending() > 0))) {
+            return 0;
+        }
+        return Math.max(0, nextHeartbeatAtMs - now);
+    }
+
+    // ---- enrollment -------------------------------------------------------------------------
+
+    private void enroll(boolean reenroll) throws IOException, ApiException {
+        op = "enroll";
+        JSONObject body = Json.parseObjectOrNull(config.deviceInfo.toString());
+        Json.put(body, "hardware_id", state.hardwareId);
+        Json.put(body, "agent_version", config.agentVersion);
+        if (state.fcmToken != null) {
+            Json.put(body, "fcm_token", state.fcmToken);
+        }
+        EnrollAnswer a = api.enroll(config.enrollKey, body, reenroll ? state.deviceToken : null);
+        boolean sameDevice = a.deviceId.equals(state.deviceId);
+        state.deviceId = a.deviceId;
+        state.deviceToken = a.deviceToken;
+        state.heartbeatIntervalS = clampInterval(a.heartbeatIntervalS);
+        state.lastServerTime = a.serverTime;
+        if (!sameDevice) {
+            state.lastSeq = -1;
+        }
+        if (reenroll) {
+            state.lastReenrollAtS = a.serverTime;
+            lastReenrollElapsedMs = clock.elapsedMs();
+        }
+        keyring.replaceAll(a.commandKeys);
+        state.keys = keyring.keys();
+        stores.state.save(state);
+        api.setDeviceToken(a.deviceToken);
+        serverClock.update(a.serverTime);
+        events.emit("enrolled", Json.obj("device_id", a.deviceId, "status", a.status, "reenrolled", reenroll,
+                "heartbeat_interval_s", state.heartbeatIntervalS, "kids", keyring.kids()));
+        if (reenroll) {
+            // The server cancelled every non-final delivery (reason reenrolled): drop what has not started.
+            for (CommandRecord r : stores.commands.all()) {
+                if (r.state == CommandRecord.State.PENDING) {
+                    stores.commands.remove(r.id);
+                    events.emit("cancelled", Json.obj("id", r.id, "seq", r.seq, "reason", "reenrolled"));
+                }
+            }
+        }
+        heartbeatRequested.set(true);
+        pullRequested.set(true);
+    }
+
+    private void onApiError(ApiException e) {
+        if (e.isTokenInvalid() && state.isEnrolled()) {
+            reenrollOnTokenInvalid(e);
+            return;
+        }
+        if (e.isRetryable()) {
+            backOff(e.retryAfterS, e.code.isEmpty() ? "http_" + e.status : e.code, e.status, e.detail);
+            return;
+        }
+        // key_invalid, key_expired, device_retired, reenroll_needs_approval, ...: only an admin
+        // can fix these, so keep trying, slowly.
+        events.emit("error", Json.obj("op", op, "http_status", e.status, "code", e.code, "message", e.detail));
+        long delay = Math.max(config.refusedRetryMs, backoff.nextDelayMs(e.retryAfterS));
+        scheduleBackoff(delay, e.code.isEmpty() ? "http_" + e.status : e.code, e.status, e.retryAfterS, e.detail);
+    }
+
+    private void reenrollOnTokenInvalid(ApiException cause) {
+        long now = clock.elapsedMs();
+        long minMs = config.reenrollMinIntervalS * 1000;
+        boolean recentHere = now - lastReenrollElapsedMs < minMs;
+        boolean recentStored = serverClock.isKnown() && state.lastReenrollAtS >= 0
+                && serverClock.nowS() - state.lastReenrollAtS < config.reenrollMinIntervalS;
+        if (recentHere || recentStored) {
+            long waitMs = recentHere ? lastReenrollElapsedMs + minMs - now
+                    : (state.lastReenrollAtS + config.reenrollMinIntervalS - serverClock.nowS()) * 1000;
+            events.emit("error", Json.obj("op", op, "http_status", cause.status, "code", cause.code,
+                    "message", "token refused; re-enrollment is allowed once an hour"));
+            scheduleBackoff(Math.max(waitMs, config.backoffBaseMs), cause.code, cause.status, -1, cause.detail);
+            return;
+        }
+        String failedOp = op;
+        try {
+            events.emit("reenrolling", Json.obj("op", failedOp, "device_id", state.deviceId));
+            lastReenrollElapsedMs = now; // counts even if it fails: at most one attempt an hour
+            enroll(true);
+        } catch (IOException e) {
+            backOff(-1, "network", 0, e.toString());
+        } catch (ApiException e) {
+            if (e.isRetryable()) {
+                lastReenrollElapsedMs = Long.MIN_VALUE / 2; // never reached the decision: try again soon
+                backOff(e.retryAfterS, e.code.isEmpty() ? "http_" + e.status : e.code, e.status, e.detail);
+            } else {
+                events.emit("error", Json.obj("op", "enroll", "http_status", e.status, "code", e.code, "message", e.detail));
+                scheduleBackoff(Math.max(config.refusedRetryMs, backoff.nextDelayMs(-1)), e.code, e.status, -1, e.detail);
+            }
+        }
+    }
+
+    // ---- heartbeat --------------------------------------------------------------------------
+
+    private void heartbeat() throws IOException, ApiException {
+        op = "heartbeat";
+        String token = newFcmToken.getAndSet(null);
+        if (token != null) {
+            state.fcmToken = token;
+            stores.state.save(state);
+        }
+        JSONObject body = telemetry.read();
+        body = body == null ? new JSONObject() : Json.parseObjectOrNull(body.toString());
+        List<AppInfo> apps = inventory.apps();
+        List<String> kids = keyring.kids();
+        long sentBad = state.badEnvelopes;
+        Json.put(body, "agent_version", config.agentVersion);
+        Json.put(body, "device_time", clock.wallMs() / 1000);
+        Json.put(body, "apps_hash", AppsHash.of(apps));
+        Json.put(body, "kids", kids);
+        Json.put(body, "bad_envelopes", sentBad);
+        if (state.fcmToken != null) {
+            Json.put(body, "fcm_token", state.fcmToken);
+        }
+        HeartbeatAnswer a;
+        try {
+            a = api.heartbeat(body);
+        } catch (IOException | ApiException e) {
+            if (token != null) {
+                newFcmToken.compareAndSet(null, token);
+            }
+            throw e;
+        }
+        serverClock.update(a.serverTime);
+        heartbeatSinceStart = true;
+        state.lastServerTime = a.serverTime;
+        state.heartbeatIntervalS = clampInterval(a.heartbeatIntervalS);
+        state.badEnvelopes = Math.max(0, state.badEnvelopes - sentBad);
+        boolean keysReplaced = false;
+        if (a.commandKeys != null) {
+            // Applied before this answer's commands are verified (PROTOCOL.md).
+            keysReplaced = keyring.replaceAll(a.commandKeys);
+            state.keys = keyring.keys();
+        }
+        stores.state.save(state);
+        long intervalMs = state.heartbeatIntervalS * 1000;
+        nextHeartbeatAtMs = clock.elapsedMs() + (long) (intervalMs * (0.9 + 0.2 * random.nextDouble()));
+        events.emit("heartbeat", Json.obj("status", 200, "bad_envelopes", sentBad, "kids", kids,
+                "server_time", a.serverTime, "heartbeat_interval_s", state.heartbeatIntervalS,
+                "commands", a.commands.size(), "more_commands", a.moreCommands, "cancelled", a.cancelled.size(),
+                "inventory_requested", a.inventoryRequested, "keys_replaced", keysReplaced,
+                "ignored_fields", a.ignoredFields));
+        if (keysReplaced) {
+            events.emit("keys_replaced", Json.obj("kids", keyring.kids()));
+        }
+        List<Incoming> again = new ArrayList<>(reverify);
+        reverify.clear();
+        for (String id : a.cancelled) {
+            cancel(id);
+        }
+        for (String envelope : a.commands) {
+            accept(new Incoming(envelope, "heartbeat", false));
+        }
+        for (Incoming in : again) {
+            accept(new Incoming(in.json, in.source, true));
+        }
+        if (a.moreCommands) {
+            pullRequested.set(true);
+        }
+        stores.seenIds.prune(serverClock.nowS());
+        if (a.inventoryRequested) {
+            op = "inventory";
+            List<AppInfo> capped = apps.size() > 5000 ? apps.subList(0, 5000) : apps;
+            List<JSONObject> items = new ArrayList<>(capped.size());
+            for (AppInfo app : capped) {
+                items.add(app.toJson());
+            }
+            api.putInventory(Json.array(items));
+            events.emit("inventory_sent", Json.obj("apps", capped.size(), "apps_hash", AppsHash.of(apps)));
+        }
+    }
+
+    private static long clampInterval(long s) {
+        return Math.max(MIN_INTERVAL_S, Math.min(MAX_INTERVAL_S, s));
+    }
+
+    private void pull() throws IOException, ApiException {
+        op = "pull";
+        CommandsPage page = api.pullCommands(config.pullLimit);
+        events.emit("pull", Json.obj("commands", page.commands.size(), "more", page.more));
+        for (String envelope : page.commands) {
+            accept(new Incoming(envelope, "pull", false));
+        }
+        if (page.more) {
+            pullRequested.set(true);
+        }
+    }
+
+    private void drainInbox() {
+        if (!heartbeatSinceStart) {
+            return; // the server clock is not known yet, and nothing runs before a heartbeat
+        }
+        for (Incoming in; (in = inbox.poll()) != null; ) {
+            accept(in);
+        }
+    }
+
+    // ---- the device rules -------------------------------------------------------------------
+
+    private void accept(Incoming in) {
+        Verification v = EnvelopeVerifier.verify(in.json, keyring, state.deviceId, serverClock.nowS());
+        if (v.isBad()) {
+            onBadEnvelope(in, v);
+            return;
+        }
+        Command c = v.command;
+        if (isDuplicate(c.id, in.source)) {
+            return;
+        }
+        stores.seenIds.put(c.id, new SeenIdStore.Entry(c.expiresAt + SeenIdStore.FORGET_AFTER_EXPIRY_S, null));
+        if (v.outcome == Verification.Outcome.REJECTED) {
+            stores.commands.put(CommandRecord.done(c, CommandResult.rejected(v.reason, null).toJson()));
+            if (Verification.EXPIRED.equals(v.reason)) {
+                advanceSeq(c.seq); // wrong_device: that seq is another device's, not ours
+            }
+            events.emit("rejected", Json.obj("id", c.id, "seq", c.seq, "type", c.type, "reason", v.reason,
+                    "source", in.source));
+            return;
+        }
+        stores.commands.put(CommandRecord.pending(c, in.json));
+        events.emit("command_verified", Json.obj("id", c.id, "seq", c.seq, "type", c.type, "kid", v.kid,
+                "source", in.source));
+    }
+
+    private void onBadEnvelope(Incoming in, Verification v) {
+        if (in.retry) {
+            events.emit("bad_envelope", Json.obj("reason", v.name(), "kid", v.kid, "source", in.source,
+                    "retry", true, "action", "dropped"));
+            return;
+        }
+        state.badEnvelopes++;
+        stores.state.save(state);
+        reverify.add(in);
+        events.emit("bad_envelope", Json.obj("reason", v.name(), "kid", v.kid, "source", in.source,
+                "retry", false, "bad_envelopes", state.badEnvelopes));
+        // Heartbeat now (it refreshes keys), but at most one such extra heartbeat per interval,
+        // so a server that keeps serving a bad envelope cannot make the device spin.
+        long now = clock.elapsedMs();
+        if (now - lastRefreshHeartbeatMs >= state.heartbeatIntervalS * 1000) {
+            lastRefreshHeartbeatMs = now;
+            heartbeatRequested.set(true);
+        }
+    }
+
+    /** Rule 3: drop a seen id silently; if its final result is held, post that result again. */
+    private boolean isDuplicate(String id, String source) {
+        SeenIdStore.Entry seen = stores.seenIds.get(id);
+        CommandRecord held = stores.commands.get(id);
+        if (seen == null && held == null) {
+            return false;
+        }
+        boolean repost = held == null && seen != null && seen.finalResult != null;
+        if (repost) {
+            stores.commands.put(CommandRecord.resend(id, seen.finalResult));
+        }
+        events.emit("duplicate", Json.obj("id", id, "source", source, "reposted", repost));
+        return true;
+    }
+
+    private void cancel(String id) {
+        CommandRecord r = stores.commands.get(id);
+        if (r != null && r.state == CommandRecord.State.PENDING) {
+            stores.commands.remove(id);
+            advanceSeq(r.seq);
+            events.emit("cancelled", Json.obj("id", id, "seq", r.seq, "reason", "cancelled"));
+        }
+        if (stores.seenIds.get(id) == null) {
+            // A late push copy must not run it; its expiry is unknown, so keep it past any lifetime.
+            long forget = serverClock.nowS() + EnvelopeVerifier.MAX_LIFETIME_S + SeenIdStore.FORGET_AFTER_EXPIRY_S;
+            stores.seenIds.put(id, new SeenIdStore.Entry(forget, null));
+        }
+    }
+
+    private void advanceSeq(long seq) {
+        if (seq > state.lastSeq) {
+            state.lastSeq = seq;
+            stores.state.save(state);
+        }
+    }
+
+    // ---- running commands -------------------------------------------------------------------
+
+    /** Rule 4: one at a time in seq order; on a gap pull first, then skip what is still absent. */
+    private void executeReady() throws IOException, ApiException, RetryLaterException {
+        while (!stopped) {
+            if (heartbeatRequested.get() || clock.elapsedMs() >= nextHeartbeatAtMs) {
+                return; // the next step heartbeats first
+            }
+            CommandRecord next = nextPending();
+            if (next == null) {
+                return;
+            }
+            if (state.lastSeq >= 0 && next.seq > state.lastSeq + 1) {
+                if (gapPulledForSeq != next.seq) {
+                    events.emit("gap", Json.obj("expected_seq", state.lastSeq + 1, "next_seq", next.seq));
+                    pull();
+                    gapPulledForSeq = next.seq;
+                    drainInbox();
+                    continue;
+                }
+                events.emit("skipped_gap", Json.obj("from_seq", state.lastSeq + 1, "to_seq", next.seq - 1));
+            }
+            runCommand(next);
+            flushResults();
+        }
+    }
+
+    private CommandRecord nextPending() {
+        CommandRecord best = null;
+        for (CommandRecord r : stores.commands.all()) {
+            if (r.state == CommandRecord.State.PENDING && (best == null || ORDER.compare(r, best) < 0)) {
+                best = r;
+            }
+        }
+        return best;
+    }
+
+    private static final Comparator<CommandRecord> ORDER =
+            Comparator.comparingLong((CommandRecord r) -> r.seq).thenComparing(r -> r.id);
+
+    private void runCommand(CommandRecord r) throws RetryLaterException {
+        op = "execute";
+        Command c = r.toCommand(state.deviceId);
+        long startedMs = clock.elapsedMs();
+        CommandResult result;
+        if (EnvelopeVerifier.isExpired(c, serverClock.nowS())) {
+            result = CommandResult.rejected(Verification.EXPIRED, "expired before its turn");
+        } else {
+            r.state = CommandRecord.State.RUNNING;
+            r.attempts++;
+            stores.commands.put(r);
+            try {
+                result = router.execute(c);
+            } catch (RetryLaterException e) {
+                if (r.attempts < config.maxCommandAttempts) {
+                    r.state = CommandRecord.State.PENDING;
+                    stores.commands.put(r);
+                    throw e;
+                }
+                result = CommandResult.failed(e.getMessage());
+            }
+        }
+        r.state = CommandRecord.State.DONE;
+        r.result = result.toJson();
+        stores.commands.put(r);
+        advanceSeq(r.seq);
+        JSONObject fields = Json.obj("id", r.id, "seq", r.seq, "type", r.type, "status", result.status,
+                "duration_ms", clock.elapsedMs() - startedMs);
+        if (result.exitCode != null) {
+            Json.put(fields, "exit_code", result.exitCode);
+        }
+        if (result.error != null) {
+            Json.put(fields, "error", result.error);
+        }
+        if (result.reason != null) {
+            Json.put(fields, "reason", result.reason);
+        }
+        events.emit("command_executed", fields);
+    }
+
+    /** Posts every held result; the record (and its envelope) goes once the server has it. */
+    private void flushResults() throws IOException, ApiException {
+        List<CommandRecord> done = new ArrayList<>();
+        for (CommandRecord r : stores.commands.all()) {
+            if (r.state == CommandRecord.State.DONE) {
+                done.add(r);
+            }
+        }
+        done.sort(ORDER);
+        for (Iterator<CommandRecord> it = done.iterator(); it.hasNext(); ) {
+            CommandRecord r = it.next();
+            op = "result";
+            String serverStatus;
+            try {
+                serverStatus = api.postResult(r.id, r.result);
+            } catch (ApiException e) {
+                if (e.isRetryable() || e.isTokenInvalid()) {
+                    throw e;
+                }
+                // 400/404: the server will never take this report; holding it would block nothing
+                // but would be posted forever.
+                stores.commands.remove(r.id);
+                events.emit("result_dropped", Json.obj("id", r.id, "status", Json.string(r.result, "status"),
+                        "http_status", e.status, "code", e.code, "message", e.detail));
+                continue;
+            }
+            SeenIdStore.Entry seen = stores.seenIds.get(r.id);
+            long forget = seen != null ? seen.forgetAtS
+                    : serverClock.nowS() + EnvelopeVerifier.MAX_LIFETIME_S + SeenIdStore.FORGET_AFTER_EXPIRY_S;
+            stores.seenIds.put(r.id, new SeenIdStore.Entry(forget, r.result));
+            stores.commands.remove(r.id);
+            JSONObject fields = Json.obj("id", r.id, "status", Json.string(r.result, "status"), "server_status", serverStatus);
+            String reason = Json.string(r.result, "reason");
+            if (reason != null) {
+                Json.put(fields, "reason", reason);
+            }
+            events.emit("result_posted", fields);
+        }
+    }
+
+    // ---- backoff and sleeping ---------------------------------------------------------------
+
+    private void backOff(long retryAfterS, String reason, int httpStatus, String message) {
+        scheduleBackoff(backoff.nextDelayMs(retryAfterS), reason, httpStatus, retryAfterS, message);
+    }
+
+    private void scheduleBackoff(long delayMs, String reason, int httpStatus, long retryAfterS, String message) {
+        backoffUntilMs = clock.elapsedMs() + delayMs;
+        JSONObject fields = Json.obj("seconds", delayMs / 1000.0, "op", op, "reason", reason,
+                "attempt", backoff.failures());
+        if (httpStatus > 0) {
+            Json.put(fields, "http_status", httpStatus);
+        }
+        if (retryAfterS >= 0) {
+            Json.put(fields, "retry_after_s", retryAfterS);
+        }
+        if (message != null && !message.isEmpty()) {
+            Json.put(fields, "message", message);
+        }
+        events.emit("backoff", fields);
+    }
+
+    private void wakeUp() {
+        synchronized (wake) {
+            woken = true;
+            wake.notifyAll();
+        }
+    }
+
+    private void sleep(long ms) {
+        long deadline = System.nanoTime() / 1_000_000 + ms;
+        synchronized (wake) {
+            try {
+                for (long left = ms; !woken && !stopped && left > 0; left = deadline - System.nanoTime() / 1_000_000) {
+                    wake.wait(left);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                stopped = true;
+            }
+            woken = false;
+        }
+    }
+
+    // ---- read-only views for hosts and tests ------------------------------------------------
+
+    public synchronized DeviceState state() {
+        start();
+        return state.copy();
+    }
+
+    public List<String> kids() {
+        return keyring.kids();
+    }
+
+    public boolean hasHeartbeatSinceStart() {
+        return heartbeatSinceStart;
+    }
+
+    public int countPending() {
+        int n = 0;
+        for (CommandRecord r : stores.commands.all()) {
+            n += r.state == CommandRecord.State.PENDING ? 1 : 0;
+        }
+        return n;
+    }
+
+    public int countDone() {
+        int n = 0;
+        for (CommandRecord r : stores.commands.all()) {
+            n += r.state == CommandRecord.State.DONE ? 1 : 0;
+        }
+        return n;
+    }
+}

@@ -1,0 +1,222 @@
+package dev.mdm.agent.core.exec;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+import org.json.JSONObject;
+
+import dev.mdm.agent.core.envelope.Command;
+import dev.mdm.agent.core.net.ApiException;
+import dev.mdm.agent.core.net.ChecksumMismatchException;
+import dev.mdm.agent.core.util.Json;
+
+/**
+ * From a verified command's type to its executor: validates params first (rejected bad_params),
+ * refuses unknown types (unsupported_type) and shell argv outside the allowlist (not_allowed),
+ * and turns an executor's exception into failed.
+ */
+public final class CommandRouter {
+    public static final String UNSUPPORTED_TYPE = "unsupported_type";
+    public static final String BAD_PARAMS = "bad_params";
+    public static final String NOT_ALLOWED = "not_allowed";
+
+    public static final Set<String> TYPES = Collections.unmodifiableSet(new HashSet<>(Arrays.asList(
+            "ping", "launch_app", "reboot", "lock", "shell", "install_apk", "uninstall_app", "clear_app_data",
+            "wifi_configure")));
+    static final Set<String> WIFI_SECURITY = new HashSet<>(Arrays.asList("open", "wpa2", "wpa3", "eap"));
+    private static final Pattern PACKAGE = Pattern.compile("[A-Za-z][A-Za-z0-9_]*(\\.[A-Za-z][A-Za-z0-9_]*)+");
+    private static final Pattern ACTIVITY = Pattern.compile("\\.?[A-Za-z][A-Za-z0-9_$]*(\\.[A-Za-z][A-Za-z0-9_$]*)*");
+    private static final Pattern SHA256 = Pattern.compile("[0-9a-fA-F]{64}");
+
+    private final DeviceActions actions;
+    private final ShellAllowlist allowlist;
+    private final ApkFetcher apkFetcher;
+
+    public CommandRouter(DeviceActions actions, ShellAllowlist allowlist, ApkFetcher apkFetcher) {
+        this.actions = actions;
+        this.allowlist = allowlist;
+        this.apkFetcher = apkFetcher;
+    }
+
+    /** Thrown by validation: the command is answered rejected with this reason, never run. */
+    static final class Refusal extends Exception {
+        private static final long serialVersionUID = 1L;
+        final String reason;
+
+        Refusal(String reason, String message) {
+            super(message);
+            this.reason = reason;
+        }
+    }
+
+    /** Runs the command and returns its final result; RetryLaterException leaves it queued. */
+    public CommandResult execute(Command command) throws RetryLaterException {
+        JSONObject p = command.params;
+        try {
+            switch (command.type) {
+                case "ping":
+                    return run(actions::ping);
+                case "launch_app": {
+                    String pkg = packageName(p);
+                    String activity = optional(p, "activity", ACTIVITY);
+                    return run(() -> actions.launchApp(pkg, activity));
+                }
+                case "reboot":
+                    return run(actions::reboot);
+                case "lock":
+                    return run(actions::lock);
+                case "shell": {
+                    List<String> argv = Json.strings(p, "argv");
+                    if (argv == null || argv.isEmpty()) {
+                        throw new Refusal(BAD_PARAMS, "argv must be a non-empty array of strings");
+                    }
+                    for (String arg : argv) {
+                        if (arg.indexOf('\0') >= 0) {
+                            throw new Refusal(BAD_PARAMS, "argv holds a NUL character");
+                        }
+                    }
+                    if (!allowlist.allows(argv)) {
+                        throw new Refusal(NOT_ALLOWED, "argv does not start with an allowlisted prefix");
+                    }
+                    return run(() -> actions.shell(argv));
+                }
+                case "install_apk":
+                    return install(apkSpec(p));
+                case "uninstall_app": {
+                    String pkg = packageName(p);
+                    return run(() -> actions.uninstallApp(pkg));
+                }
+                case "clear_app_data": {
+                    String pkg = packageName(p);
+                    return run(() -> actions.clearAppData(pkg));
+                }
+                case "wifi_configure": {
+                    WifiConfig config = wifiConfig(p);
+                    return run(() -> actions.configureWifi(config));
+                }
+                default:
+                    throw new Refusal(UNSUPPORTED_TYPE, "unsupported command type " + command.type);
+            }
+        } catch (Refusal r) {
+            return CommandResult.rejected(r.reason, r.getMessage());
+        }
+    }
+
+    private CommandResult install(ApkSpec spec) throws RetryLaterException {
+        File apk;
+        try {
+            apk = apkFetcher.fetch(spec);
+        } catch (ChecksumMismatchException e) {
+            return CommandResult.failed("download rejected: " + e.getMessage());
+        } catch (IOException e) {
+            throw new RetryLaterException("download interrupted: " + e.getMessage(), e, -1);
+        } catch (ApiException e) {
+            if (e.isRetryable()) {
+                throw new RetryLaterException("download refused for now: " + e.getMessage(), e, e.retryAfterS);
+            }
+            return CommandResult.failed("download failed: " + e.getMessage());
+        }
+        try {
+            return run(() -> actions.installApk(apk, spec));
+        } finally {
+            if (!apk.delete()) {
+                apk.deleteOnExit();
+            }
+        }
+    }
+
+    private interface Action {
+        CommandResult run() throws Exception;
+    }
+
+    private static CommandResult run(Action action) {
+        try {
+            CommandResult r = action.run();
+            return r != null ? r : CommandResult.failed("executor returned no result");
+        } catch (Exception e) {
+            String msg = e.getMessage();
+            return CommandResult.failed(e.getClass().getSimpleName() + (msg == null ? "" : ": " + msg));
+        }
+    }
+
+    private static String packageName(JSONObject p) throws Refusal {
+        String pkg = Json.string(p, "package");
+        if (pkg == null || pkg.length() > 255 || !PACKAGE.matcher(pkg).matches()) {
+            throw new Refusal(BAD_PARAMS, "package must be a package name");
+        }
+        return pkg;
+    }
+
+    private static String optional(JSONObject p, String key, Pattern pattern) throws Refusal {
+        Object v = p.opt(key);
+        if (v == null || v == JSONObject.NULL) {
+            return null;
+        }
+        if (!(v instanceof String) || !pattern.matcher((String) v).matches()) {
+            throw new Refusal(BAD_PARAMS, key + " is not valid");
+        }
+        return (String) v;
+    }
+
+    static ApkSpec apkSpec(JSONObject p) throws Refusal {
+        Object id = p.opt("apk_id");
+        String apkId = id instanceof String ? (String) id : Json.integer(p, "apk_id") != null ? String.valueOf(Json.integer(p, "apk_id")) : null;
+        if (apkId == null || apkId.isEmpty() || apkId.length() > 128) {
+            throw new Refusal(BAD_PARAMS, "apk_id is required");
+        }
+        String pkg = packageName(p);
+        Long versionCode = Json.integer(p, "version_code");
+        String sha = Json.string(p, "sha256");
+        Long size = Json.integer(p, "size");
+        if (versionCode == null || versionCode < 0) {
+            throw new Refusal(BAD_PARAMS, "version_code must be a non-negative integer");
+        }
+        if (sha == null || !SHA256.matcher(sha).matches()) {
+            throw new Refusal(BAD_PARAMS, "sha256 must be 64 hex digits");
+        }
+        if (size == null || size <= 0) {
+            throw new Refusal(BAD_PARAMS, "size must be a positive integer");
+        }
+        return new ApkSpec(apkId, pkg, versionCode, sha.toLowerCase(java.util.Locale.ROOT), size);
+    }
+
+    static WifiConfig wifiConfig(JSONObject p) throws Refusal {
+        String ssid = Json.string(p, "ssid");
+        if (ssid == null || ssid.isEmpty() || ssid.getBytes(StandardCharsets.UTF_8).length > 32) {
+            throw new Refusal(BAD_PARAMS, "ssid must be 1-32 bytes");
+        }
+        String security = Json.string(p, "security");
+        if (security == null || !WIFI_SECURITY.contains(security)) {
+            throw new Refusal(BAD_PARAMS, "security must be one of open, wpa2, wpa3, eap");
+        }
+        Object pw = p.opt("password");
+        String password = pw instanceof String ? (String) pw : null;
+        if (pw != null && pw != JSONObject.NULL && password == null) {
+            throw new Refusal(BAD_PARAMS, "password must be a string");
+        }
+        if (security.equals("open")) {
+            if (password != null && !password.isEmpty()) {
+                throw new Refusal(BAD_PARAMS, "an open network takes no password");
+            }
+            password = null;
+        } else if (security.equals("eap")) {
+            if (password == null || password.isEmpty()) {
+                throw new Refusal(BAD_PARAMS, "eap needs a password");
+            }
+        } else if (password == null || password.length() < 8 || password.length() > 63) {
+            throw new Refusal(BAD_PARAMS, "a WPA passphrase is 8-63 characters");
+        }
+        Object hidden = p.opt("hidden");
+        if (hidden != null && hidden != JSONObject.NULL && !(hidden instanceof Boolean)) {
+            throw new Refusal(BAD_PARAMS, "hidden must be a boolean");
+        }
+        return new WifiConfig(ssid, security, password, Boolean.TRUE.equals(hidden));
+    }
+}

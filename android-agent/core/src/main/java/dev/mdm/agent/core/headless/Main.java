@@ -1,0 +1,162 @@
+package dev.mdm.agent.core.headless;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.security.SecureRandom;
+import java.util.UUID;
+
+import dev.mdm.agent.core.Agent;
+import dev.mdm.agent.core.AgentConfig;
+import dev.mdm.agent.core.Version;
+import dev.mdm.agent.core.clock.Clock;
+import dev.mdm.agent.core.exec.ApkFetcher;
+import dev.mdm.agent.core.exec.CommandRouter;
+import dev.mdm.agent.core.exec.ShellAllowlist;
+import dev.mdm.agent.core.net.HttpDeviceApi;
+import dev.mdm.agent.core.store.FileStores;
+import dev.mdm.agent.core.store.Stores;
+import dev.mdm.agent.core.util.Json;
+
+/**
+ * The agent core without Android: a simulated device against a real server, printing one JSON
+ * event per line on stdout (see android-agent/README.md). Used by the end-to-end tests.
+ */
+public final class Main {
+    static final String USAGE = "usage: java -cp <classes>:<org.json jar> dev.mdm.agent.core.headless.Main\n"
+            + "  --server URL --enroll-key KEY [--hardware-id ID] [--state-dir DIR] [--duration-s N]\n"
+            + "  [--inject-envelope-file F] [--fail-type TYPE] [--latency-ms N] [--backoff-cap-s N]\n"
+            + "  [--shell-allow 'getprop; pm list'] [--model M]";
+
+    private Main() {}
+
+    static final class Options {
+        String server;
+        String enrollKey;
+        String hardwareId;
+        File stateDir;
+        long durationS = -1;
+        File injectFile;
+        String failType;
+        long latencyMs = 200;
+        long backoffCapS = 30;
+        String shellAllow;
+        String model = "Headless Agent";
+    }
+
+    static Options parse(String[] args) {
+        Options o = new Options();
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (a.equals("-h") || a.equals("--help")) {
+                throw new IllegalArgumentException("");
+            }
+            if (i + 1 >= args.length) {
+                throw new IllegalArgumentException(a + " needs a value");
+            }
+            String v = args[++i];
+            switch (a) {
+                case "--server": o.server = v; break;
+                case "--enroll-key": o.enrollKey = v; break;
+                case "--hardware-id": o.hardwareId = v; break;
+                case "--state-dir": o.stateDir = new File(v); break;
+                case "--duration-s": o.durationS = positive(a, v); break;
+                case "--inject-envelope-file": o.injectFile = new File(v); break;
+                case "--fail-type": o.failType = v; break;
+                case "--latency-ms": o.latencyMs = positive(a, v); break;
+                case "--backoff-cap-s": o.backoffCapS = Math.max(1, positive(a, v)); break;
+                case "--shell-allow": o.shellAllow = v; break;
+                case "--model": o.model = v; break;
+                default: throw new IllegalArgumentException("unknown option " + a);
+            }
+        }
+        if (o.server == null || o.enrollKey == null) {
+            throw new IllegalArgumentException("--server and --enroll-key are required");
+        }
+        return o;
+    }
+
+    private static long positive(String name, String value) {
+        try {
+            long n = Long.parseLong(value);
+            if (n >= 0) {
+                return n;
+            }
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        throw new IllegalArgumentException(name + " needs a non-negative integer");
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args, System.out, System.err));
+    }
+
+    static int run(String[] args, PrintStream out, PrintStream err) {
+        Options o;
+        try {
+            o = parse(args);
+        } catch (IllegalArgumentException e) {
+            if (!e.getMessage().isEmpty()) {
+                err.println(e.getMessage());
+            }
+            err.println(USAGE);
+            return e.getMessage().isEmpty() ? 0 : 2;
+        }
+        JsonLineEvents events = new JsonLineEvents(out);
+        try {
+            Agent agent = build(o, events);
+            if (o.injectFile != null) {
+                // Queued now, verified right after the first heartbeat (nothing is before it).
+                String text = new String(Files.readAllBytes(o.injectFile.toPath()), StandardCharsets.UTF_8).trim();
+                agent.addEnvelope(text, "inject");
+            }
+            Thread stopper = new Thread(agent::stop, "agent-shutdown");
+            Runtime.getRuntime().addShutdownHook(stopper);
+            if (o.durationS >= 0) {
+                Thread timer = new Thread(() -> {
+                    try {
+                        Thread.sleep(o.durationS * 1000);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                    agent.stop();
+                }, "agent-duration");
+                timer.setDaemon(true);
+                timer.start();
+            }
+            agent.run();
+            try {
+                Runtime.getRuntime().removeShutdownHook(stopper);
+            } catch (IllegalStateException ignored) {
+                // already shutting down
+            }
+            return 0;
+        } catch (IOException | RuntimeException e) {
+            events.emit("error", Json.obj("op", "startup", "message", e.toString()));
+            return 1;
+        }
+    }
+
+    static Agent build(Options o, JsonLineEvents events) throws IOException {
+        HttpDeviceApi api = new HttpDeviceApi(o.server, 10_000, 20_000, "mdm-agent-headless/" + Version.NAME);
+        Stores stores = o.stateDir == null ? Stores.inMemory() : FileStores.open(o.stateDir);
+        File apkDir = o.stateDir != null ? new File(o.stateDir, "apks")
+                : Files.createTempDirectory("mdm-agent-apks").toFile();
+        AgentConfig config = new AgentConfig();
+        config.enrollKey = o.enrollKey;
+        config.hardwareId = o.hardwareId;
+        if (config.hardwareId == null && stores.state.load().hardwareId == null) {
+            config.hardwareId = "headless-" + UUID.randomUUID();
+        }
+        config.backoffCapMs = o.backoffCapS * 1000;
+        config.refusedRetryMs = Math.min(config.refusedRetryMs, config.backoffCapMs);
+        config.deviceInfo = Json.obj("model", o.model, "manufacturer", "mdm", "android_version", "headless");
+        SimulatedDevice device = new SimulatedDevice(o.latencyMs, o.failType);
+        ShellAllowlist allowlist = o.shellAllow == null ? ShellAllowlist.defaults() : ShellAllowlist.parse(o.shellAllow);
+        CommandRouter router = new CommandRouter(device, allowlist, ApkFetcher.downloading(api, apkDir));
+        return new Agent(config, api, stores, router, device, device, Clock.SYSTEM, new SecureRandom(), events);
+    }
+}

@@ -1,0 +1,18 @@
+package dev.mdm.agent.core.store;
+
+/** The three stores the agent needs, from one place (memory, files, or Room on Android). */
+public final class Stores {
+    public final StateStore state;
+    public final CommandStore commands;
+    public final SeenIdStore seenIds;
+
+    public Stores(StateStore state, CommandStore commands, SeenIdStore seenIds) {
+        this.state = state;
+        this.commands = commands;
+        this.seenIds = seenIds;
+    }
+
+    public static Stores inMemory() {
+        return new Stores(new InMemoryStateStore(), new InMemoryCommandStore(), new InMemorySeenIdStore());
+    }
+}
