@@ -31,8 +31,16 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     """A test database of this run's own, so concurrent runs on one PostgreSQL do not collide."""
     from django.conf import settings
 
+    from django.db import connections
+
     test = settings.DATABASES["default"].setdefault("TEST", {})
     test["NAME"] = f"test_{settings.DATABASES['default']['NAME']}_{os.getpid()}"
+    # Django's create_test_db does not close the psycopg pool (only clone/destroy do): a pool
+    # opened earlier against the real database would keep serving it, and the test schema would
+    # be migrated into the wrong database. Close it so the next one opens on the test database.
+    for conn in connections.all():
+        if conn.vendor == "postgresql":
+            conn.close_pool()
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import re_path
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts.api.views import UserViewSet
@@ -8,9 +8,7 @@ router = OptionalSlashRouter()
 router.register("users", UserViewSet, basename="user")
 
 urlpatterns = [
-    path("auth/token", TokenObtainPairView.as_view(), name="token_obtain_pair"),
-    path("auth/token/", TokenObtainPairView.as_view()),
-    path("auth/token/refresh", TokenRefreshView.as_view(), name="token_refresh"),
-    path("auth/token/refresh/", TokenRefreshView.as_view()),
+    re_path(r"^auth/token/?$", TokenObtainPairView.as_view(), name="token_obtain_pair"),
+    re_path(r"^auth/token/refresh/?$", TokenRefreshView.as_view(), name="token_refresh"),
     *router.urls,
 ]

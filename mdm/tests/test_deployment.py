@@ -1,0 +1,126 @@
+"""docker-compose.yml cannot run here (no Docker engine); these keep it honest: every command
+points at something that exists in this repo and uses only flags its program knows."""
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+APP_SERVICES = [name for name, svc in COMPOSE["services"].items() if svc.get("image") == "mdm:latest"]
+
+
+def _module_file(dotted: str) -> bool:
+    return (ROOT / (dotted.replace(".", "/") + ".py")).exists() or importlib.util.find_spec(dotted) is not None
+
+
+def test_compose_has_the_production_processes():
+    assert {"postgres", "redis", "web", "ws", "worker", "beat", "migrate", "proxy"} <= set(COMPOSE["services"])
+    assert {"pgdata", "redisdata", "media"} <= set(COMPOSE["volumes"])
+    assert (ROOT / "Dockerfile").exists()
+
+
+@pytest.mark.parametrize("name", [n for n in COMPOSE["services"] if n not in ("migrate", "beat")])
+def test_every_long_running_service_has_a_health_check(name):
+    assert COMPOSE["services"][name].get("healthcheck", {}).get("test")
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_every_app_command_points_at_code_in_this_repo(name):
+    command = COMPOSE["services"][name]["command"]
+    program, args = command[0], command[1:]
+    assert (VENV_BIN / program).exists() or program == "python", f"{program} is not installed by requirements.txt"
+    for arg in args:
+        if re.fullmatch(r"[a-z_]+(\.[a-z_]+)+:[a-z_]+", arg):  # module:attribute
+            module, attribute = arg.split(":")
+            assert _module_file(module), arg
+            assert attribute in (ROOT / (module.replace(".", "/") + ".py")).read_text()
+        if re.fullmatch(r"[a-z_]+(\.[a-z_]+)+:[A-Za-z_]+", arg) and "schedulers" in arg:
+            assert _module_file(arg.split(":")[0]), arg
+    if "-A" in args:
+        assert (ROOT / args[args.index("-A") + 1] / "celery.py").exists()
+    if "manage.py" in args:
+        assert (ROOT / "manage.py").exists()
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_every_flag_is_one_its_program_knows(name):
+    command = COMPOSE["services"][name]["command"]
+    if command[0] == "python":
+        return
+    subcommand = [a for a in command[1:4] if a in ("worker", "beat")]
+    base = [str(VENV_BIN / command[0])] + (["-A", "mdm"] if command[0] == "celery" else []) + subcommand
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "mdm.settings"}
+    helptext = subprocess.run(base + ["--help"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60).stdout
+    for flag in (a for a in command if a.startswith("--")):
+        assert flag in helptext, f"{name}: {flag} unknown to {command[0]}"
+
+
+def test_bind_mounts_exist():
+    for svc in COMPOSE["services"].values():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), source
+
+
+def test_check_deploy_passes_with_production_values(tmp_path):
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("PYTEST_XDIST_WORKER", "DJANGO_ALLOW_ASYNC_UNSAFE")},
+        "DJANGO_SETTINGS_MODULE": "mdm.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": "k" * 20 + "Zq8$Lm2!vR7#pW4^nX9&bT3*" + "j" * 20,
+        "ALLOWED_HOSTS": "mdm.example.com",
+        "SECURE_SSL": "true",
+        "PUBLIC_BASE_URL": "https://mdm.example.com",
+        "MDM_VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_createsuperuser_noinput_uses_the_standard_variables(settings, transactional_db):
+    from tests.live import env_for_test_database
+
+    env = {
+        **os.environ,
+        **env_for_test_database(settings),
+        "DJANGO_SUPERUSER_USERNAME": "root-admin",
+        "DJANGO_SUPERUSER_EMAIL": "root@example.test",
+        "DJANGO_SUPERUSER_PASSWORD": "a-long-Passphrase-1",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "createsuperuser", "--noinput"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    from accounts.models import User
+
+    user = User.objects.get(username="root-admin")
+    assert user.is_superuser and user.check_password("a-long-Passphrase-1") and user.effective_role == "admin"
+
+
+def test_ensure_admin_creates_the_first_admin_once(db, capsys, settings, tmp_path):
+    from django.core.management import call_command
+
+    from accounts.models import User
+
+    settings.VAR_DIR = tmp_path
+    call_command("ensure_admin")
+    first = capsys.readouterr().out
+    assert "username: admin" in first
+    password = re.search(r"password: (\S+)", first).group(1)
+    assert User.objects.get(username="admin").check_password(password)
+    call_command("ensure_admin")
+    assert "existing account" in capsys.readouterr().out
+    assert User.objects.count() == 1
