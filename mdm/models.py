@@ -38,16 +38,16 @@ class FleetSettings(models.Model):
         APPROVAL = "approval", "Needs admin approval"
 
     heartbeat_interval_s = models.PositiveIntegerField(
-        default=30, help_text="How often devices report (seconds, 10-3600)."
+        "heartbeat interval (s)", default=30, help_text="How often devices report (seconds, 10-3600)."
     )
     offline_after_s = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Offline after this long without a heartbeat; empty = 3 x interval."
+        "offline after (s)", null=True, blank=True, help_text="Offline after this long without a heartbeat; empty = 3 x interval."
     )
-    history_retention_days = models.PositiveIntegerField(default=30, help_text="Days of telemetry history kept.")
+    history_retention_days = models.PositiveIntegerField("history retention (days)", default=30, help_text="Days of telemetry history kept.")
     default_command_expiry_s = models.PositiveIntegerField(
-        default=3600, help_text="Commands expire after this long unless the issuer says otherwise."
+        "default command expiry (s)", default=3600, help_text="Commands expire after this long unless the issuer says otherwise."
     )
-    reenroll_policy = models.CharField(max_length=10, choices=Reenroll.choices, default=Reenroll.ALLOWED)
+    reenroll_policy = models.CharField("re-enrollment", max_length=10, choices=Reenroll.choices, default=Reenroll.ALLOWED)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
