@@ -164,3 +164,48 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+# --- Device personas (devices/tests/factories.py) ---------------------------------------------
+@pytest.fixture
+def group_a(db):
+    from devices.tests.factories import DeviceGroupFactory
+
+    return DeviceGroupFactory(name="warehouse-a")
+
+
+@pytest.fixture
+def group_b(db):
+    from devices.tests.factories import DeviceGroupFactory
+
+    return DeviceGroupFactory(name="stores-b")
+
+
+@pytest.fixture
+def device_in_group_a(group_a):
+    from devices.tests.factories import DeviceFactory
+
+    return DeviceFactory(group=group_a, alias="scanner-a1")
+
+
+@pytest.fixture
+def device_of_other_group(group_b):
+    from devices.tests.factories import DeviceFactory
+
+    return DeviceFactory(group=group_b, alias="kiosk-b1")
+
+
+@pytest.fixture
+def enrolled_device(device_in_group_a):
+    """A device of group A holding a valid device token: `.device`, `.token`, `.auth` (test
+    client headers) and `.headers` (httpx headers)."""
+    from devices.tests.factories import enroll_for_test
+
+    return enroll_for_test(device_in_group_a)
+
+
+@pytest.fixture
+def other_enrolled_device(device_of_other_group):
+    from devices.tests.factories import enroll_for_test
+
+    return enroll_for_test(device_of_other_group)

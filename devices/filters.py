@@ -21,6 +21,20 @@ class DeviceFilter(django_filters.FilterSet):
     android_version = django_filters.CharFilter(field_name="android_version", label="Android version")
     seen_within_s = django_filters.NumberFilter(method="filter_seen_within", label="Seen within (s)")
     not_seen_for_s = django_filters.NumberFilter(method="filter_not_seen_for", label="Not seen for (s)")
+    sort = django_filters.OrderingFilter(
+        fields=(
+            ("hardware_id", "hardware_id"),
+            ("alias", "alias"),
+            ("model", "model"),
+            ("android_version", "android_version"),
+            ("group__name", "group"),
+            ("status__battery_pct", "battery"),
+            ("status__last_seen", "last_seen"),
+            ("status__online", "online"),
+            ("enrolled_at", "enrolled_at"),
+        ),
+        label="Sort",
+    )
 
     class Meta:
         model = Device

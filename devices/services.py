@@ -1,1 +1,436 @@
-"""State changes of this app (see STYLE.md: the only place that changes state)."""
+"""State changes of the devices app (see STYLE.md: the only place that changes state)."""
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.text import slugify
+
+from commands import device_hooks
+from devices import live, telemetry, tokens
+from devices.models import Device, DeviceGroup, DeviceStatus, HeartbeatSample, InstalledApp, Tag
+from mdm import audit, metrics, realtime
+from mdm.models import FleetSettings
+
+logger = logging.getLogger(__name__)
+
+HISTORY_EVERY_S = 10
+MAX_INVENTORY_APPS = 5000
+PURGE_BATCH = 5000
+REENROLL_APPROVAL_TTL = timedelta(hours=24)
+
+
+# --- Heartbeat (the hot path) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Written:
+    was_online: bool
+    old_battery: int | None
+    old_charging: bool | None
+    battery: int | None
+    charging: bool | None
+    inventory_hash: str
+    took_history: bool
+
+
+def record_heartbeat(*, device_id: str, data: dict) -> dict:
+    """Store one heartbeat and build its answer (PROTOCOL.md). One statement on PostgreSQL: the
+    status UPDATE, the history INSERT when the device's last sample is 10 s old or more (decided
+    in the same UPDATE from `last_history_at`, so no extra read and no Redis round trip), and the
+    values the answer and the live view need (RETURNING)."""
+    now = timezone.now()
+    values, ignored = telemetry.clean(data)
+    drift = values["device_time"] - int(now.timestamp()) if "device_time" in values else None
+    bad = values.get("bad_envelopes", 0)
+    write = _write_status_postgres if connection.vendor == "postgresql" else _write_status_portable
+    written = write(device_id, values, now, drift, bad)
+    if written is None:  # the status row is missing (restored device, manual cleanup): make it
+        DeviceStatus.objects.get_or_create(device_id=device_id)
+        written = write(device_id, values, now, drift, bad)
+    if "fcm_token" in values:
+        _store_fcm_token(device_id=device_id, fcm_token=values["fcm_token"])
+
+    metrics.HEARTBEATS.labels("ok").inc()
+    if not written.took_history:
+        metrics.HEARTBEATS.labels("history_deduplicated").inc()
+    if (
+        not written.was_online
+        or written.battery != written.old_battery
+        or written.charging != written.old_charging
+    ):
+        schedule_status_broadcast(device_ids=[device_id])
+
+    fleet = FleetSettings.current()
+    kids = values.get("kids")
+    answer = {
+        "server_time": int(now.timestamp()),
+        "heartbeat_interval_s": fleet.heartbeat_interval_s,
+        **device_hooks.heartbeat_answer(device_id=device_id, kids=kids),
+        "inventory_requested": "apps_hash" in values and values["apps_hash"] != written.inventory_hash,
+        "ignored_fields": ignored,
+    }
+    return answer
+
+
+def _status_assignments(values: dict, drift: int | None, bad: int) -> tuple[list[str], dict]:
+    sets, params = [], {}
+    for column in telemetry.STATUS_COLUMNS:
+        if column not in values:
+            continue
+        value = values[column]
+        cast = ""
+        if column == "kids":
+            value, cast = json.dumps(value), "::jsonb"
+        elif column == "ip_address":
+            cast = "::inet"
+        sets.append(f"{column} = %(v_{column})s{cast}")
+        params[f"v_{column}"] = value
+    if drift is not None:
+        sets.append("clock_drift_s = %(drift)s")
+        params["drift"] = max(min(drift, 2**31 - 1), -(2**31))
+    if bad:
+        sets.append("bad_envelopes_total = s.bad_envelopes_total + %(bad)s")
+        sets.append("last_bad_envelope_at = %(now)s")
+        params["bad"] = bad
+    return sets, params
+
+
+def _write_status_postgres(device_id, values, now, drift, bad) -> _Written | None:
+    sets, params = _status_assignments(values, drift, bad)
+    sample_cols = ", ".join(telemetry.SAMPLE_COLUMNS)
+    # `o` is the row as it was before this statement (for "came online" and "battery changed");
+    # the CASE on `s` is re-evaluated on the latest row version under concurrency, so two
+    # heartbeats racing cannot both take the 10 s history slot. ON CONFLICT covers two
+    # heartbeats of one device in the same microsecond.
+    sql = f"""
+        WITH u AS (
+            UPDATE devices_devicestatus AS s
+            SET last_seen = %(now)s, online = TRUE{"".join(", " + a for a in sets)},
+                last_history_at = CASE
+                    WHEN s.last_history_at IS NULL OR s.last_history_at <= %(cutoff)s THEN %(now)s
+                    ELSE s.last_history_at END
+            FROM devices_devicestatus AS o
+            WHERE s.device_id = %(id)s AND o.device_id = s.device_id
+            RETURNING o.online AS was_online, o.battery_pct AS old_battery, o.charging AS old_charging,
+                      s.inventory_hash,
+                      (s.last_history_at = %(now)s AND o.last_history_at IS DISTINCT FROM %(now)s) AS took,
+                      {", ".join("s." + c for c in telemetry.SAMPLE_COLUMNS)}
+        ), ins AS (
+            INSERT INTO devices_heartbeatsample (device_id, at, {sample_cols})
+            SELECT %(id)s, %(now)s, {sample_cols} FROM u WHERE took
+            ON CONFLICT DO NOTHING
+        )
+        SELECT was_online, old_battery, old_charging, battery_pct, charging, inventory_hash, took FROM u
+    """
+    params.update(id=uuid.UUID(device_id), now=now, cutoff=now - timedelta(seconds=HISTORY_EVERY_S))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return _Written(*row)
+
+
+def _write_status_portable(device_id, values, now, drift, bad) -> _Written | None:
+    """The same effect without PostgreSQL's UPDATE ... FROM/RETURNING (embedded SQLite)."""
+    with transaction.atomic():
+        status = DeviceStatus.objects.select_for_update().filter(device_id=device_id).first()
+        if status is None:
+            return None
+        was_online, old_battery, old_charging = status.online, status.battery_pct, status.charging
+        fields = ["last_seen", "online"]
+        status.last_seen, status.online = now, True
+        for column in telemetry.STATUS_COLUMNS:
+            if column in values:
+                setattr(status, column, values[column])
+                fields.append(column)
+        if drift is not None:
+            status.clock_drift_s = drift
+            fields.append("clock_drift_s")
+        if bad:
+            status.bad_envelopes_total += bad
+            status.last_bad_envelope_at = now
+            fields += ["bad_envelopes_total", "last_bad_envelope_at"]
+        took = status.last_history_at is None or status.last_history_at <= now - timedelta(seconds=HISTORY_EVERY_S)
+        if took:
+            status.last_history_at = now
+            fields.append("last_history_at")
+        status.save(update_fields=fields)
+        if took:
+            HeartbeatSample.objects.create(
+                device_id=device_id, at=now, **{c: getattr(status, c) for c in telemetry.SAMPLE_COLUMNS}
+            )
+    return _Written(was_online, old_battery, old_charging, status.battery_pct, status.charging, status.inventory_hash, took)
+
+
+def _store_fcm_token(*, device_id: str, fcm_token: str) -> None:
+    # Conditional: no write when unchanged. A token now held by this device is taken from any
+    # other device that still had it (PROTOCOL.md: a token claimed by another device is removed).
+    changed = Device.objects.filter(id=device_id).exclude(fcm_token=fcm_token).update(fcm_token=fcm_token)
+    if changed and fcm_token:
+        Device.objects.filter(fcm_token=fcm_token).exclude(id=device_id).update(fcm_token="")
+
+
+def mark_token_used(*, token_id: str) -> bool:
+    """The first authentication of a token (enroll retry safety ends there). Called from the
+    token verifier only when it runs bcrypt, i.e. not on every heartbeat."""
+    return bool(
+        Device.objects.filter(token_id=token_id, token_used_at__isnull=True).update(token_used_at=timezone.now())
+    )
+
+
+# --- Inventory -------------------------------------------------------------------------------
+
+
+def apps_hash(apps: list[dict]) -> str:
+    """PROTOCOL.md: SHA-256 of the lines `package\\tversion_code\\tenabled\\n`, sorted by bytes."""
+    lines = sorted(
+        f"{a['package']}\t{a.get('version_code') if a.get('version_code') is not None else ''}\t"
+        f"{'true' if a.get('enabled', True) else 'false'}\n".encode()
+        for a in apps
+    )
+    return hashlib.sha256(b"".join(lines)).hexdigest()
+
+
+@transaction.atomic
+def replace_inventory(*, device_id: str, apps: list[dict]) -> int:
+    """Replace the device's app list (already validated). Returns the number of apps stored."""
+    now = timezone.now()
+    InstalledApp.objects.filter(device_id=device_id).delete()
+    InstalledApp.objects.bulk_create(
+        [
+            InstalledApp(
+                device_id=device_id,
+                package=a["package"],
+                version_name=a.get("version_name") or "",
+                version_code=a.get("version_code"),
+                system=a.get("system", False),
+                enabled=a.get("enabled", True),
+            )
+            for a in apps
+        ],
+        batch_size=1000,
+    )
+    updated = DeviceStatus.objects.filter(device_id=device_id).update(inventory_hash=apps_hash(apps), inventory_at=now)
+    if not updated:
+        DeviceStatus.objects.create(device_id=device_id, inventory_hash=apps_hash(apps), inventory_at=now)
+    return len(apps)
+
+
+# --- Console / API changes -------------------------------------------------------------------
+
+
+def _tags_from_names(names) -> list[Tag]:
+    slugs = {slugify(n)[:64] for n in names if slugify(n)}
+    existing = {t.name: t for t in Tag.objects.filter(name__in=slugs)}
+    for slug in slugs - existing.keys():
+        existing[slug], _ = Tag.objects.get_or_create(name=slug)
+    return sorted(existing.values(), key=lambda t: t.name)
+
+
+_UNSET = object()
+
+
+@transaction.atomic
+def update_device(*, actor, device: Device, alias=_UNSET, group=_UNSET, tag_names=_UNSET, ip=None) -> Device:
+    device = Device.objects.select_for_update().get(pk=device.pk)
+    changed, fields = {}, []
+    if alias is not _UNSET and alias != device.alias:
+        changed["alias"] = {"from": device.alias, "to": alias}
+        device.alias = alias
+        fields.append("alias")
+    if group is not _UNSET and group != device.group:
+        changed["group"] = {"from": str(device.group or ""), "to": str(group or "")}
+        device.group = group
+        fields.append("group")
+    if fields:
+        device.save(update_fields=fields)
+    if tag_names is not _UNSET:
+        tags = _tags_from_names(tag_names)
+        before = sorted(device.tags.values_list("name", flat=True))
+        after = [t.name for t in tags]
+        if before != after:
+            device.tags.set(tags)
+            changed["tags"] = {"from": before, "to": after}
+    if changed:
+        audit.record(actor=actor, action="device.update", target=device, data=changed, ip=ip)
+    return device
+
+
+@transaction.atomic
+def delete_devices(*, actor, device_ids, ip=None) -> list[str]:
+    """Delete at once for the admin: gone from lists, token dead on its next request, hardware id
+    retired. History, inventory and deliveries are purged later, in batches, by a worker."""
+    devices = list(Device.objects.active().select_for_update().filter(id__in=list(device_ids)))
+    if not devices:
+        return []
+    now = timezone.now()
+    ids = [d.pk for d in devices]
+    for device in devices:
+        tokens.forget_on_commit(device.token_id)
+        device_hooks.on_device_deleted(device_id=str(device.pk))
+        audit.record(
+            actor=actor, action="device.delete", target=device, data={"hardware_id": device.hardware_id}, ip=ip
+        )
+    Device.objects.filter(id__in=ids).update(
+        deleted_at=now, purged_at=None, token_id=None, token_hash="", token_used_at=None, fcm_token=""
+    )
+    DeviceStatus.objects.filter(device_id__in=ids).update(online=False)
+
+    def enqueue():
+        from devices.tasks import purge_device
+
+        for device_id in ids:
+            purge_device.delay(str(device_id))
+
+    transaction.on_commit(enqueue)
+    transaction.on_commit(lambda: schedule_status_broadcast(device_ids=ids))
+    return [str(i) for i in ids]
+
+
+@transaction.atomic
+def restore_device(*, actor, device: Device, ip=None) -> Device:
+    """Un-retire a deleted device's hardware id: it may enroll again (its old token stays dead)."""
+    updated = Device.objects.filter(pk=device.pk, deleted_at__isnull=False).update(deleted_at=None)
+    if updated:
+        audit.record(actor=actor, action="device.restore", target=device, ip=ip)
+    device.refresh_from_db()
+    return device
+
+
+@transaction.atomic
+def approve_reenrollment(*, actor, device: Device, ip=None) -> Device:
+    """Under the `approval` policy: let this device re-enroll once within 24 h."""
+    device.reenroll_approved_until = timezone.now() + REENROLL_APPROVAL_TTL
+    device.save(update_fields=["reenroll_approved_until"])
+    audit.record(actor=actor, action="device.approve_reenroll", target=device, ip=ip)
+    return device
+
+
+@transaction.atomic
+def create_group(*, actor, name: str, description: str = "", ip=None) -> DeviceGroup:
+    group = DeviceGroup.objects.create(name=name.strip(), description=description)
+    audit.record(actor=actor, action="group.create", target=group, data={"name": group.name}, ip=ip)
+    return group
+
+
+@transaction.atomic
+def update_group(*, actor, group: DeviceGroup, name: str, description: str = "", ip=None) -> DeviceGroup:
+    changed = {"name": {"from": group.name, "to": name}} if group.name != name else {}
+    group.name, group.description = name.strip(), description
+    group.save(update_fields=["name", "description"])
+    audit.record(actor=actor, action="group.update", target=group, data=changed, ip=ip)
+    return group
+
+
+@transaction.atomic
+def delete_group(*, actor, group: DeviceGroup, ip=None) -> None:
+    audit.record(actor=actor, action="group.delete", target=group, data={"name": group.name}, ip=ip)
+    group.delete()
+
+
+@transaction.atomic
+def create_tag(*, actor, name: str, ip=None) -> Tag:
+    tag, created = Tag.objects.get_or_create(name=slugify(name)[:64])
+    if created:
+        audit.record(actor=actor, action="tag.create", target=("tag", tag.name), ip=ip)
+    return tag
+
+
+@transaction.atomic
+def delete_tag(*, actor, tag: Tag, ip=None) -> None:
+    audit.record(actor=actor, action="tag.delete", target=("tag", tag.name), ip=ip)
+    tag.delete()
+
+
+# --- Background work -------------------------------------------------------------------------
+
+
+def sweep_offline(*, now: datetime | None = None) -> list[str]:
+    """Mark devices offline once they are past the fleet's threshold without a heartbeat.
+    The UPDATE re-checks `last_seen`, so a heartbeat landing meanwhile keeps its device online."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=FleetSettings.current().offline_threshold_s)
+    stale = DeviceStatus.objects.filter(online=True).filter(Q(last_seen__lt=cutoff) | Q(last_seen__isnull=True))
+    ids = list(stale.values_list("device_id", flat=True)[:10000])
+    if ids:
+        DeviceStatus.objects.filter(device_id__in=ids, online=True).filter(
+            Q(last_seen__lt=cutoff) | Q(last_seen__isnull=True)
+        ).update(online=False)
+        schedule_status_broadcast(device_ids=ids)
+    metrics.DEVICES_ONLINE.set(DeviceStatus.objects.filter(online=True, device__deleted_at__isnull=True).count())
+    return [str(i) for i in ids]
+
+
+def schedule_status_broadcast(*, device_ids) -> None:
+    """Coalesce: remember the devices, and make sure one flush runs within about a second."""
+    try:
+        if live.mark_dirty(device_ids):
+            from devices.tasks import flush_live_updates
+
+            flush_live_updates.apply_async(countdown=live.FLUSH_DELAY_S)
+    except Exception:  # a lost live update must never fail a heartbeat
+        logger.exception("could not schedule the live status flush")
+
+
+def broadcast_status_changes() -> int:
+    """Send the console the current cells of every device marked dirty since the last flush: one
+    message on `devices` (list cells + fleet summary) and one per device page."""
+    from devices.selectors import fleet_summary_for_all
+
+    ids = live.take_dirty()
+    if not ids:
+        return 0
+    devices = list(Device.objects.filter(id__in=ids, deleted_at__isnull=True).select_related("status"))
+    summary = fleet_summary_for_all()
+    realtime.broadcast(
+        "devices", render_to_string("devices/_live_updates.html", {"devices": devices, "summary": summary})
+    )
+    fleet = FleetSettings.current()
+    for device in devices:
+        realtime.broadcast(
+            f"device.{device.pk}",
+            render_to_string(
+                "devices/_device_status.html", {"device": device, "status": device.status, "oob": True, "fleet": fleet}
+            ),
+        )
+    return len(devices)
+
+
+def purge_device_data(*, device_id: str, batch_size: int = PURGE_BATCH) -> int:
+    """One batch of a deleted device's purge: history first, then inventory, then deliveries.
+    Returns the rows deleted (0 when nothing is left, and then the device is marked purged).
+    Short statements on the deleted device's own rows only: the heartbeat path never waits."""
+    if not Device.objects.filter(id=device_id, deleted_at__isnull=False).exists():
+        return 0  # restored meanwhile, or gone
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """DELETE FROM devices_heartbeatsample WHERE (device_id, at) IN (
+                       SELECT device_id, at FROM devices_heartbeatsample WHERE device_id = %s LIMIT %s)""",
+                [uuid.UUID(str(device_id)), batch_size],
+            )
+            deleted = cursor.rowcount
+    else:
+        ats = list(HeartbeatSample.objects.filter(device_id=device_id).values_list("at", flat=True)[:batch_size])
+        deleted = HeartbeatSample.objects.filter(device_id=device_id, at__in=ats).delete()[0] if ats else 0
+    if deleted:
+        return deleted
+    app_ids = list(InstalledApp.objects.filter(device_id=device_id).values_list("id", flat=True)[:batch_size])
+    if app_ids:
+        return InstalledApp.objects.filter(id__in=app_ids).delete()[0]
+    deleted = device_hooks.purge_device(device_id=str(device_id), batch_size=batch_size)
+    if deleted:
+        return deleted
+    Device.objects.filter(id=device_id, deleted_at__isnull=False, purged_at__isnull=True).update(
+        purged_at=timezone.now()
+    )
+    return 0

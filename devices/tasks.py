@@ -1,1 +1,36 @@
 """Celery tasks of this app: thin, take ids, claim with a conditional update, call a service."""
+
+from celery import shared_task
+
+from devices import partitions, services
+
+PURGE_BATCHES_PER_RUN = 20
+
+
+@shared_task
+def sweep_offline() -> int:
+    return len(services.sweep_offline())
+
+
+@shared_task
+def flush_live_updates() -> int:
+    return services.broadcast_status_changes()
+
+
+@shared_task
+def maintain_partitions() -> dict:
+    return partitions.maintain()
+
+
+@shared_task(acks_late=True)
+def purge_device(device_id: str) -> int:
+    """Purge a deleted device in batches; re-enqueues itself while rows remain so one big device
+    never holds a worker for long. Each batch re-checks that the device is still deleted."""
+    total = 0
+    for _ in range(PURGE_BATCHES_PER_RUN):
+        deleted = services.purge_device_data(device_id=device_id)
+        if not deleted:
+            return total
+        total += deleted
+    purge_device.delay(device_id)
+    return total

@@ -66,6 +66,11 @@ def verify(token: str) -> str | None:
     device_id, token_hash = str(row[0]), row[1]
     if not bcrypt.checkpw(secret.encode(), token_hash.encode()):
         return None
+    # Only this slow path runs on a token's first use, so marking it here costs no write on
+    # ordinary heartbeats (the cache answers those).
+    from devices.services import mark_token_used
+
+    mark_token_used(token_id=token_id)
     cache.set(CACHE_PREFIX + token_id, (device_id, _digest(secret)), CACHE_TTL_S)
     return device_id
 

@@ -1,0 +1,87 @@
+"""The device API (PROTOCOL.md): lean plain views, JSON only, no DRF, no session or CSRF.
+Authenticate, one write, answer."""
+
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from devices import services
+from devices.api.body import method_not_allowed, read_json_object
+from devices.auth import device_required
+from mdm import metrics
+from mdm.api import error
+
+MAX_APPS = services.MAX_INVENTORY_APPS
+
+
+def _counted_rejection(view):
+    """Heartbeats refused before the service runs are counted as rejected."""
+
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if response.status_code >= 400:
+            metrics.HEARTBEATS.labels("rejected").inc()
+        return response
+
+    return wrapped
+
+
+@csrf_exempt
+@_counted_rejection
+@device_required
+def heartbeat(request):
+    if request.method != "POST":
+        return method_not_allowed("POST")
+    data = read_json_object(request)
+    if isinstance(data, JsonResponse):
+        return data
+    return JsonResponse(services.record_heartbeat(device_id=request.device_id, data=data))
+
+
+@csrf_exempt
+@device_required
+def inventory(request):
+    if request.method != "PUT":
+        return method_not_allowed("PUT")
+    data = read_json_object(request)
+    if isinstance(data, JsonResponse):
+        return data
+    apps, fields = _clean_apps(data.get("apps"))
+    if fields:
+        return error(next(iter(fields.values()))[0], "invalid", 400, fields=fields)
+    services.replace_inventory(device_id=request.device_id, apps=apps)
+    return HttpResponse(status=204)
+
+
+def _clean_apps(apps) -> tuple[list[dict], dict]:
+    if not isinstance(apps, list):
+        return [], {"apps": ["apps: a list of app objects is required."]}
+    if len(apps) > MAX_APPS:
+        return [], {"apps": [f"apps: at most {MAX_APPS} apps."]}
+    cleaned, seen = [], set()
+    for i, app in enumerate(apps):
+        problem = _app_problem(app)
+        if problem:
+            return [], {f"apps[{i}]": [f"apps[{i}]: {problem}"]}
+        if app["package"] in seen:
+            continue  # the last word on a package would be ambiguous; keep the first
+        seen.add(app["package"])
+        cleaned.append(app)
+    return cleaned, {}
+
+
+def _app_problem(app) -> str | None:
+    if not isinstance(app, dict):
+        return "must be an object."
+    package = app.get("package")
+    if not isinstance(package, str) or not 1 <= len(package) <= 255:
+        return "package: 1-255 characters required."
+    name = app.get("version_name")
+    if name is not None and (not isinstance(name, str) or len(name) > 128):
+        return "version_name: at most 128 characters."
+    code = app.get("version_code")
+    if code is not None and (isinstance(code, bool) or not isinstance(code, int) or not 0 <= code < 2**63):
+        return "version_code: a non-negative integer."
+    for flag in ("system", "enabled"):
+        if flag in app and not isinstance(app[flag], bool):
+            return f"{flag}: true or false."
+    return None
