@@ -87,9 +87,9 @@ public final class HttpDeviceApi implements DeviceApi {
     public void putInventory(JSONArray apps) throws IOException, ApiException {
         HttpURLConnection c = open(url("/api/v1/device/inventory"), "PUT", true);
         int status = send(c, Json.obj("apps", apps));
-        readBody(c, status); // 204: nothing, but drains the connection for keep-alive
+        byte[] answer = readBody(c, status); // 204: nothing, but drains the connection for keep-alive
         if (status / 100 != 2) {
-            throw apiError(c, status);
+            throw apiError(c, status, answer);
         }
     }
 
@@ -260,7 +260,8 @@ public final class HttpDeviceApi implements DeviceApi {
             byte[] bytes = body.toString().getBytes(StandardCharsets.UTF_8);
             c.setDoOutput(true);
             c.setRequestProperty("Content-Type", "application/json; charset=utf-8");
-            c.setFixedLengthStreamingMode(bytes.length);
+            // Not setFixedLengthStreamingMode: in streaming mode the JDK drops the body of a 401,
+            // and the code in it (token_invalid) is what decides a re-enrollment.
             try (OutputStream out = c.getOutputStream()) {
                 out.write(bytes);
             }

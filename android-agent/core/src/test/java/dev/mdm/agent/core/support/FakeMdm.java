@@ -1,0 +1,431 @@
+package dev.mdm.agent.core.support;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+import org.json.JSONArray;
+import org.json.JSONObject;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+
+import dev.mdm.agent.core.envelope.CommandKey;
+import dev.mdm.agent.core.envelope.EnvelopeVerifier;
+import dev.mdm.agent.core.telemetry.AppInfo;
+import dev.mdm.agent.core.telemetry.AppsHash;
+import dev.mdm.agent.core.util.Json;
+
+/**
+ * A small in-test MDM server speaking the device side of PROTOCOL.md over real HTTP on loopback,
+ * with knobs to fail, shed load, go down, rotate keys and cancel. Its clock is {@link #now}.
+ */
+public final class FakeMdm implements AutoCloseable {
+    public static final String ENROLL_KEY = "enroll-key-1";
+
+    public static final class Device {
+        public String id;
+        public String hardwareId;
+        public String token;
+        /** The first key signs. */
+        public List<CommandKey> keys = new ArrayList<>();
+        public long nextSeq = 1;
+    }
+
+    public static final class Cmd {
+        public String id;
+        public Device device;
+        public long seq;
+        public String type;
+        public JSONObject params;
+        public long issuedAt;
+        public long expiresAt;
+        public String status = "queued";
+        public String reason;
+    }
+
+    private static final class Failure {
+        final int status;
+        final String code;
+        final long retryAfterS;
+
+        Failure(int status, String code, long retryAfterS) {
+            this.status = status;
+            this.code = code;
+            this.retryAfterS = retryAfterS;
+        }
+    }
+
+    private final HttpServer server;
+    private final SecureRandom random = new SecureRandom();
+
+    public volatile long now = 1_764_086_400L;
+    public volatile long intervalS = 30;
+    public volatile int heartbeatCommandLimit = 25;
+    /** While true, every request is answered by closing the connection (a network error). */
+    public volatile boolean down;
+    public volatile boolean forceTokenInvalid;
+    public String storedAppsHash;
+
+    public final Map<String, Device> devicesByHardware = new LinkedHashMap<>();
+    public final List<Cmd> commands = new ArrayList<>();
+    public final List<String> cancelledToSend = new ArrayList<>();
+    public final List<JSONObject> heartbeats = new ArrayList<>();
+    public final List<JSONObject> results = new ArrayList<>();
+    public final List<JSONObject> inventories = new ArrayList<>();
+    public final List<JSONObject> enrollments = new ArrayList<>();
+    public final Map<String, byte[]> apks = new LinkedHashMap<>();
+    public int pulls;
+    /** The next n downloads answer 503 busy with Retry-After: 2. */
+    public volatile int failDownloads;
+    private final List<Failure> failures = new ArrayList<>();
+
+    public FakeMdm() throws IOException {
+        server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/", this::handle);
+        server.start();
+    }
+
+    public String url() {
+        return "http://127.0.0.1:" + server.getAddress().getPort();
+    }
+
+    @Override
+    public void close() {
+        server.stop(0);
+    }
+
+    /** The next n requests answer status with {"code": code} and Retry-After (if >= 0). */
+    public synchronized void failNext(int n, int status, String code, long retryAfterS) {
+        for (int i = 0; i < n; i++) {
+            failures.add(new Failure(status, code, retryAfterS));
+        }
+    }
+
+    public synchronized Device device() {
+        return devicesByHardware.values().iterator().next();
+    }
+
+    public synchronized Cmd queue(String type, JSONObject params) {
+        return queue(device(), type, params, now, now + 3600);
+    }
+
+    public synchronized Cmd queue(Device d, String type, JSONObject params, long issuedAt, long expiresAt) {
+        Cmd c = new Cmd();
+        c.id = UUID.randomUUID().toString();
+        c.device = d;
+        c.seq = d.nextSeq++;
+        c.type = type;
+        c.params = params == null ? new JSONObject() : params;
+        c.issuedAt = issuedAt;
+        c.expiresAt = expiresAt;
+        commands.add(c);
+        return c;
+    }
+
+    public synchronized void cancel(Cmd c) {
+        c.status = "cancelled";
+        cancelledToSend.add(c.id);
+    }
+
+    public synchronized String payload(Cmd c) {
+        JSONObject p = Json.obj("id", c.id, "device_id", c.device.id, "seq", c.seq, "type", c.type, "params", c.params,
+                "issued_at", c.issuedAt, "expires_at", c.expiresAt);
+        return p.toString();
+    }
+
+    /** The envelope as the server serves it: signed now with the device's current key. */
+    public synchronized JSONObject envelope(Cmd c) {
+        CommandKey k = c.device.keys.get(0);
+        return EnvelopeVerifier.sign(payload(c), k.kid, k.key());
+    }
+
+    public synchronized Cmd find(String id) {
+        for (Cmd c : commands) {
+            if (c.id.equals(id)) {
+                return c;
+            }
+        }
+        return null;
+    }
+
+    public synchronized List<JSONObject> resultsFor(String id) {
+        List<JSONObject> out = new ArrayList<>();
+        for (JSONObject r : results) {
+            if (id.equals(r.optString("id"))) {
+                out.add(r);
+            }
+        }
+        return out;
+    }
+
+    public CommandKey newKey(String kid) {
+        byte[] key = new byte[32];
+        random.nextBytes(key);
+        return new CommandKey(kid, key);
+    }
+
+    // ---- HTTP -------------------------------------------------------------------------------
+
+    private void handle(HttpExchange ex) throws IOException {
+        try {
+            if (down) {
+                ex.close(); // no status line: the client sees a broken connection
+                return;
+            }
+            Failure f;
+            synchronized (this) {
+                f = failures.isEmpty() ? null : failures.remove(0);
+            }
+            if (f != null) {
+                if (f.retryAfterS >= 0) {
+                    ex.getResponseHeaders().set("Retry-After", String.valueOf(f.retryAfterS));
+                }
+                send(ex, f.status, Json.obj("detail", "injected failure", "code", f.code));
+                return;
+            }
+            String path = ex.getRequestURI().getPath();
+            while (path.endsWith("/")) {
+                path = path.substring(0, path.length() - 1);
+            }
+            String method = ex.getRequestMethod();
+            if (path.equals("/api/v1/enroll") && method.equals("POST")) {
+                enroll(ex);
+                return;
+            }
+            Device d = authenticate(ex);
+            if (d == null) {
+                send(ex, 401, Json.obj("detail", "bad token", "code", "token_invalid"));
+                return;
+            }
+            if (path.equals("/api/v1/device/heartbeat") && method.equals("POST")) {
+                heartbeat(ex, d);
+            } else if (path.equals("/api/v1/device/inventory") && method.equals("PUT")) {
+                inventory(ex);
+            } else if (path.equals("/api/v1/device/commands") && method.equals("GET")) {
+                pull(ex, d);
+            } else if (path.startsWith("/api/v1/device/commands/") && path.endsWith("/result") && method.equals("POST")) {
+                result(ex, d, path.substring("/api/v1/device/commands/".length(), path.length() - "/result".length()));
+            } else if (path.startsWith("/api/v1/device/apks/") && path.endsWith("/download") && method.equals("GET")) {
+                download(ex, path.substring("/api/v1/device/apks/".length(), path.length() - "/download".length()));
+            } else {
+                send(ex, 404, Json.obj("detail", "no such endpoint", "code", "not_found"));
+            }
+        } catch (RuntimeException e) {
+            e.printStackTrace();
+            send(ex, 500, Json.obj("detail", e.toString(), "code", "server_error"));
+        }
+    }
+
+    private synchronized Device authenticate(HttpExchange ex) {
+        String auth = ex.getRequestHeaders().getFirst("Authorization");
+        if (forceTokenInvalid || auth == null || !auth.startsWith("Device ")) {
+            return null;
+        }
+        String token = auth.substring("Device ".length());
+        for (Device d : devicesByHardware.values()) {
+            if (token.equals(d.token)) {
+                return d;
+            }
+        }
+        return null;
+    }
+
+    private void enroll(HttpExchange ex) throws IOException {
+        JSONObject body = readJson(ex);
+        if (!ENROLL_KEY.equals(ex.getRequestHeaders().getFirst("X-Admin-Key"))) {
+            send(ex, 401, Json.obj("detail", "unknown enrollment key", "code", "key_invalid"));
+            return;
+        }
+        String hw = Json.string(body, "hardware_id");
+        if (hw == null || hw.isEmpty()) {
+            send(ex, 400, Json.obj("detail", "invalid", "code", "invalid", "fields", Json.obj("hardware_id", Collections.singletonList("required"))));
+            return;
+        }
+        int status;
+        Device d;
+        synchronized (this) {
+            Json.put(body, "_authorization", ex.getRequestHeaders().getFirst("Authorization"));
+            enrollments.add(body);
+            d = devicesByHardware.get(hw);
+            status = d == null ? 201 : 200;
+            if (d == null) {
+                d = new Device();
+                d.id = UUID.randomUUID().toString();
+                d.hardwareId = hw;
+                devicesByHardware.put(hw, d);
+            } else {
+                for (Cmd c : commands) {
+                    if (c.device == d && (c.status.equals("queued") || c.status.equals("sent"))) {
+                        c.status = "cancelled";
+                        c.reason = "reenrolled";
+                    }
+                }
+            }
+            d.token = "tok-" + UUID.randomUUID();
+            d.keys = new ArrayList<>(Collections.singletonList(newKey("k" + (random.nextInt(900) + 100))));
+            forceTokenInvalid = false;
+        }
+        send(ex, status, Json.obj("device_id", d.id, "device_token", d.token, "heartbeat_interval_s", intervalS,
+                "command_keys", keysJson(d), "server_time", now));
+    }
+
+    private static JSONArray keysJson(Device d) {
+        JSONArray a = new JSONArray();
+        for (CommandKey k : d.keys) {
+            a.put(k.toJson());
+        }
+        return a;
+    }
+
+    private synchronized List<Cmd> pending(Device d) {
+        List<Cmd> out = new ArrayList<>();
+        for (Cmd c : commands) {
+            if (c.device == d && (c.status.equals("queued") || c.status.equals("sent")) && c.expiresAt >= now) {
+                out.add(c);
+            }
+        }
+        out.sort((a, b) -> Long.compare(a.seq, b.seq));
+        return out;
+    }
+
+    private void heartbeat(HttpExchange ex, Device d) throws IOException {
+        JSONObject body = readJson(ex);
+        JSONObject answer;
+        synchronized (this) {
+            heartbeats.add(body);
+            List<String> kids = Json.strings(body, "kids");
+            List<String> serverKids = new ArrayList<>();
+            for (CommandKey k : d.keys) {
+                serverKids.add(k.kid);
+            }
+            Collections.sort(serverKids);
+            List<Cmd> pending = pending(d);
+            JSONArray envelopes = new JSONArray();
+            for (int i = 0; i < Math.min(heartbeatCommandLimit, pending.size()); i++) {
+                pending.get(i).status = "sent";
+                envelopes.put(envelope(pending.get(i)));
+            }
+            answer = Json.obj("server_time", now, "heartbeat_interval_s", intervalS, "commands", envelopes,
+                    "more_commands", heartbeatCommandLimit > 0 && pending.size() > heartbeatCommandLimit, "cancelled", new ArrayList<>(cancelledToSend),
+                    "inventory_requested", !Json.string(body, "apps_hash").equals(storedAppsHash),
+                    "ignored_fields", new JSONArray());
+            cancelledToSend.clear();
+            if (kids == null || !kids.equals(serverKids)) {
+                Json.put(answer, "command_keys", keysJson(d));
+            }
+        }
+        send(ex, 200, answer);
+    }
+
+    private void inventory(HttpExchange ex) throws IOException {
+        JSONObject body = readJson(ex);
+        List<AppInfo> apps = new ArrayList<>();
+        for (JSONObject a : Json.objects(body.optJSONArray("apps"))) {
+            apps.add(new AppInfo(a.optString("package"), a.optString("version_name"), a.optLong("version_code"),
+                    a.optBoolean("system"), a.optBoolean("enabled")));
+        }
+        synchronized (this) {
+            inventories.add(body);
+            storedAppsHash = AppsHash.of(apps);
+        }
+        ex.sendResponseHeaders(204, -1);
+        ex.close();
+    }
+
+    private void pull(HttpExchange ex, Device d) throws IOException {
+        String query = ex.getRequestURI().getQuery();
+        int limit = 25;
+        if (query != null && query.startsWith("limit=")) {
+            limit = Math.min(100, Integer.parseInt(query.substring(6)));
+        }
+        JSONObject answer;
+        synchronized (this) {
+            pulls++;
+            List<Cmd> pending = pending(d);
+            JSONArray envelopes = new JSONArray();
+            for (int i = 0; i < Math.min(limit, pending.size()); i++) {
+                pending.get(i).status = "sent";
+                envelopes.put(envelope(pending.get(i)));
+            }
+            answer = Json.obj("commands", envelopes, "more", pending.size() > limit);
+        }
+        send(ex, 200, answer);
+    }
+
+    private static final List<String> ORDER = java.util.Arrays.asList("queued", "sent", "received", "running",
+            "succeeded", "failed", "rejected", "expired", "cancelled");
+
+    private void result(HttpExchange ex, Device d, String id) throws IOException {
+        JSONObject body = readJson(ex);
+        String status;
+        synchronized (this) {
+            Cmd c = find(id);
+            if (c == null || c.device != d) {
+                send(ex, 404, Json.obj("detail", "no such command", "code", "not_found"));
+                return;
+            }
+            Json.put(body, "id", id);
+            results.add(body);
+            String s = Json.string(body, "status");
+            boolean isFinal = ORDER.indexOf(c.status) >= 4;
+            if (!isFinal && ORDER.indexOf(s) > ORDER.indexOf(c.status)) {
+                c.status = s;
+                c.reason = Json.string(body, "reason");
+            }
+            status = c.status;
+        }
+        send(ex, 200, Json.obj("status", status));
+    }
+
+    private void download(HttpExchange ex, String apkId) throws IOException {
+        byte[] bytes;
+        synchronized (this) {
+            bytes = apks.get(apkId);
+        }
+        if (failDownloads > 0) {
+            failDownloads--;
+            ex.getResponseHeaders().set("Retry-After", "2");
+            send(ex, 503, Json.obj("detail", "busy", "code", "busy"));
+            return;
+        }
+        if (bytes == null) {
+            send(ex, 404, Json.obj("detail", "no such apk", "code", "not_found"));
+            return;
+        }
+        ex.getResponseHeaders().set("ETag", "\"" + apkId + "\"");
+        ex.getResponseHeaders().set("X-Checksum-SHA256", dev.mdm.agent.core.util.Sha256.hex(bytes));
+        ex.sendResponseHeaders(200, bytes.length);
+        try (OutputStream out = ex.getResponseBody()) {
+            out.write(bytes);
+        }
+    }
+
+    static JSONObject readJson(HttpExchange ex) throws IOException {
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        try (InputStream in = ex.getRequestBody()) {
+            in.transferTo(buf);
+        }
+        JSONObject o = Json.parseObjectOrNull(new String(buf.toByteArray(), StandardCharsets.UTF_8));
+        return o == null ? new JSONObject() : o;
+    }
+
+    static void send(HttpExchange ex, int status, JSONObject body) throws IOException {
+        byte[] bytes = body.toString().getBytes(StandardCharsets.UTF_8);
+        ex.getResponseHeaders().set("Content-Type", "application/json");
+        ex.sendResponseHeaders(status, bytes.length);
+        try (OutputStream out = ex.getResponseBody()) {
+            out.write(bytes);
+        }
+    }
+}
