@@ -214,7 +214,7 @@ def _retry_of(device: Device, key: EnrollmentKey) -> dict | None:
     """The original answer's essentials when this request repeats an enrollment with the same key
     within 10 minutes and the token then issued never authenticated (PROTOCOL.md retry safety).
     Kept in the cache for exactly that window, command keys included."""
-    if device.token_used_at is not None:
+    if device.token_id is None or device.token_used_at is not None:  # revoked (deleted) or used
         return None
     entry = cache.get(_RETRY_CACHE + str(device.pk))
     if not entry or entry["key_id"] != str(key.pk) or time.time() - entry["at"] > RETRY_WINDOW_S:
