@@ -2,30 +2,31 @@
 enrollment/) and commands/. The device side calls only these functions; commands/ owns what
 they do (keys, deliveries, envelopes)."""
 
-import base64
-import secrets
+from commands import services
 
 
 def keys_on_enroll(*, device, reenrolled: bool) -> list[dict]:
     """Called inside the enrollment transaction. Creates the device's command keys (new ones on
     re-enrollment, which also cancels every non-final delivery with reason `reenrolled`) and
     returns `command_keys` for the answer: [{"kid": ..., "key": base64}]."""
-    return [{"kid": "k1", "key": base64.b64encode(secrets.token_bytes(32)).decode()}]
+    return services.create_enrollment_keys(device=device, reenrolled=reenrolled)
 
 
 def heartbeat_answer(*, device_id: str, kids: list | None) -> dict:
     """Called on every heartbeat after the status write. Returns the command part of the answer:
     {"commands": [ENVELOPE...], "more_commands": bool, "cancelled": [ids]} plus "command_keys"
     when `kids` is absent, invalid or differs from the server's current set for the device.
-    Must be cheap: it runs on the hot path."""
-    return {"commands": [], "more_commands": False, "cancelled": []}
+    Must be cheap: it runs on the hot path (one Redis GET when there is nothing to do; see
+    commands.markers)."""
+    return services.heartbeat_answer(device_id=device_id, kids=kids)
 
 
 def on_device_deleted(*, device_id: str) -> None:
     """Called inside the deletion transaction: cancel non-final deliveries (reason `deleted`)."""
+    services.cancel_device_deliveries(device_id=device_id, reason="deleted")
 
 
 def purge_device(*, device_id: str, batch_size: int) -> int:
     """Delete up to batch_size command rows (deliveries) of a deleted device; returns how many
     were deleted (0 when done). Called repeatedly by the purge worker."""
-    return 0
+    return services.purge_device_rows(device_id=device_id, batch_size=batch_size)

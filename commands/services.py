@@ -1,1 +1,994 @@
-"""State changes of this app (see STYLE.md: the only place that changes state)."""
+"""State changes of this app (see STYLE.md: the only place that changes state).
+
+Every delivery transition is a conditional update on `state` (`filter(pk=..., state__in=...)
+.update(...)`), so duplicates, retries and late reports never move a delivery backwards and the
+first final state wins. Side effects (dispatch, markers, live updates, metrics) run on commit.
+"""
+
+import hashlib
+import json
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Max, Q
+from django.utils import timezone
+
+from commands import crypto, envelopes, live, markers, targeting
+from commands.models import (
+    FINAL_STATES,
+    NON_FINAL_STATES,
+    PENDING_STATES,
+    RANK,
+    SECRET_PARAMS,
+    SECRET_TYPES,
+    Command,
+    CommandType,
+    Delivery,
+    DeliveryState,
+    DeviceKey,
+    Preset,
+    ShellAllowRule,
+    WifiConfig,
+    states_below,
+)
+from commands.params import ParamsError, validate
+from devices.models import Device
+from mdm import audit
+from mdm.metrics import COMMANDS_ISSUED, DELIVERIES, DISPATCH_LATENCY, FCM_SENDS
+
+logger = logging.getLogger(__name__)
+
+S = DeliveryState
+P = Delivery.Push
+MAX_EXPIRES_IN_S = 2_592_000  # 30 days (PROTOCOL.md)
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+HEARTBEAT_LIMIT = 25
+PULL_LIMIT_MAX = 100
+CANCELLED_LIMIT = 100
+MAX_OUTPUT_BYTES = 64 * 1024
+MAX_ERROR_CHARS = 4096
+KEY_LEAD = timedelta(days=1)
+STUCK_GRACE = timedelta(days=1)
+BATCH = 2000
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used within 24 h for a different request body."""
+
+
+def _metric_on_commit(counter, label: str, n: int = 1) -> None:
+    if n:
+        transaction.on_commit(lambda: counter.labels(label).inc(n))
+
+
+def request_fingerprint(body) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+def _new_key(device_id, number: int, state: str, now: datetime, activates_at=None) -> DeviceKey:
+    return DeviceKey(
+        device_id=device_id,
+        kid=f"k{number}",
+        number=number,
+        key_encrypted=crypto.encrypt_bytes(secrets.token_bytes(32)),
+        state=state,
+        created_at=now,
+        activates_at=activates_at,
+    )
+
+
+def _retire(qs, now) -> int:
+    return qs.update(state=DeviceKey.State.RETIRED, key_encrypted="", retired_at=now)
+
+
+def keyset(keys) -> list[dict]:
+    """`command_keys` for an answer: the device's live keys, the signing one first."""
+    import base64
+
+    order = {DeviceKey.State.CURRENT: 0, DeviceKey.State.NEXT: 1, DeviceKey.State.PREVIOUS: 2}
+    live_keys = sorted((k for k in keys if k.state in order), key=lambda k: order[k.state])
+    return [{"kid": k.kid, "key": base64.b64encode(k.key).decode()} for k in live_keys]
+
+
+def _live_keys(device_id) -> list[DeviceKey]:
+    return list(
+        DeviceKey.objects.filter(
+            device_id=device_id, state__in=[DeviceKey.State.CURRENT, DeviceKey.State.NEXT, DeviceKey.State.PREVIOUS]
+        )
+    )
+
+
+@transaction.atomic
+def ensure_device_keys(*, device_id, now: datetime | None = None) -> list[DeviceKey]:
+    """The device's live keys, making a current one if it has none (a device enrolled before
+    keys existed, or one whose next key was never promoted)."""
+    now = now or timezone.now()
+    keys = _live_keys(device_id)
+    if any(k.state == DeviceKey.State.CURRENT for k in keys):
+        return keys
+    Device.objects.select_for_update().filter(pk=device_id).values_list("pk").first()
+    keys = _live_keys(device_id)
+    if any(k.state == DeviceKey.State.CURRENT for k in keys):
+        return keys
+    nxt = [k for k in keys if k.state == DeviceKey.State.NEXT]
+    if nxt:
+        DeviceKey.objects.filter(pk=nxt[0].pk).update(state=DeviceKey.State.CURRENT)
+    else:
+        number = (DeviceKey.objects.filter(device_id=device_id).aggregate(m=Max("number"))["m"] or 0) + 1
+        _new_key(device_id, number, DeviceKey.State.CURRENT, now).save()
+    markers.dirty_on_commit([device_id])
+    return _live_keys(device_id)
+
+
+def create_enrollment_keys(*, device, reenrolled: bool, now: datetime | None = None) -> list[dict]:
+    """A fresh current key (all earlier ones retired); on re-enrollment also cancels every
+    non-final delivery (reason `reenrolled`): the device lost what it held."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        _retire(DeviceKey.objects.filter(device_id=device.pk).exclude(state=DeviceKey.State.RETIRED), now)
+        number = (DeviceKey.objects.filter(device_id=device.pk).aggregate(m=Max("number"))["m"] or 0) + 1
+        key = _new_key(device.pk, number, DeviceKey.State.CURRENT, now)
+        key.save()
+        if reenrolled:
+            cancel_device_deliveries(device_id=device.pk, reason="reenrolled", now=now)
+        markers.dirty_on_commit([device.pk])
+    return keyset([key])
+
+
+@transaction.atomic
+def start_key_rotation(*, actor=None, lead: timedelta = KEY_LEAD, device_ids=None, now: datetime | None = None) -> int:
+    """Hand every (or the given) device a `next` key that starts signing after `lead` (at least
+    a day, PROTOCOL.md). A device still holding a `previous` key loses it: a device holds at
+    most two keys, and one that missed a rotation is handed the whole set on its next heartbeat.
+    Returns how many devices got a next key (devices that already have one are skipped)."""
+    now = now or timezone.now()
+    activates = now + lead
+    devices = Device.objects.active().order_by("pk")
+    if device_ids is not None:
+        devices = devices.filter(pk__in=device_ids)
+    all_ids = list(devices.values_list("pk", flat=True))
+    started = 0
+    for start in range(0, len(all_ids), 1000):
+        chunk = all_ids[start : start + 1000]
+        have_next = set(DeviceKey.objects.filter(device_id__in=chunk, state=DeviceKey.State.NEXT).values_list("device_id", flat=True))
+        todo = [d for d in chunk if d not in have_next]
+        if not todo:
+            continue
+        _retire(DeviceKey.objects.filter(device_id__in=todo, state=DeviceKey.State.PREVIOUS), now)
+        numbers = dict(
+            DeviceKey.objects.filter(device_id__in=todo).values("device_id").annotate(m=Max("number")).values_list("device_id", "m")
+        )
+        DeviceKey.objects.bulk_create(
+            [_new_key(d, numbers.get(d, 0) + 1, DeviceKey.State.NEXT, now, activates_at=activates) for d in todo]
+        )
+        markers.dirty_on_commit(todo)
+        started += len(todo)
+    audit.record(actor=actor, action="command_keys.rotate", target=("devicekey", "*"),
+                 data={"devices": started, "activates_at": activates.isoformat()})
+    return started
+
+
+def promote_due_keys(*, now: datetime | None = None) -> int:
+    """next -> current (and current -> previous) for keys whose activation time has come."""
+    now = now or timezone.now()
+    due = list(
+        DeviceKey.objects.filter(state=DeviceKey.State.NEXT, activates_at__lte=now).order_by("device_id").values_list("device_id", flat=True)
+    )
+    for start in range(0, len(due), 1000):
+        chunk = due[start : start + 1000]
+        with transaction.atomic():
+            _retire(DeviceKey.objects.filter(device_id__in=chunk, state=DeviceKey.State.PREVIOUS), now)
+            DeviceKey.objects.filter(device_id__in=chunk, state=DeviceKey.State.CURRENT).update(state=DeviceKey.State.PREVIOUS)
+            DeviceKey.objects.filter(device_id__in=chunk, state=DeviceKey.State.NEXT, activates_at__lte=now).update(
+                state=DeviceKey.State.CURRENT
+            )
+            markers.dirty_on_commit(chunk)
+    if due:
+        audit.record(actor=None, action="command_keys.promote", target=("devicekey", "*"), data={"devices": len(due)})
+    return len(due)
+
+
+def _acknowledge_kids(device_id, kids: list[str], keys: list[DeviceKey], now) -> list[DeviceKey]:
+    """The device's kids show it holds the current key: the previous one can go."""
+    current = next((k for k in keys if k.state == DeviceKey.State.CURRENT), None)
+    previous = [k for k in keys if k.state == DeviceKey.State.PREVIOUS]
+    if current is None or not previous or current.kid not in kids:
+        return keys
+    _retire(DeviceKey.objects.filter(pk__in=[k.pk for k in previous], state=DeviceKey.State.PREVIOUS), now)
+    return [k for k in keys if k.state != DeviceKey.State.PREVIOUS]
+
+
+# --- issuing ------------------------------------------------------------------------------------
+
+def split_params(command_type: str, params: dict) -> tuple[dict, str]:
+    """(stored params, encrypted secret params)."""
+    secret_names = SECRET_PARAMS.get(command_type, frozenset())
+    public = {k: v for k, v in params.items() if k not in secret_names}
+    secret = {k: v for k, v in params.items() if k in secret_names}
+    return public, (crypto.encrypt_json(secret) if secret else "")
+
+
+def _claim_seqs(device_ids: list) -> list[tuple]:
+    """Take the next seq of each device in bulk: one UPDATE ... RETURNING per batch, locking
+    the rows in id order so concurrent commands to overlapping fleets cannot deadlock.
+    Returns (device_id, seq, has_fcm_token)."""
+    table = connection.ops.quote_name(Device._meta.db_table)
+    out = []
+    for start in range(0, len(device_ids), BATCH):
+        chunk = device_ids[start : start + BATCH]
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"WITH locked AS (SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE) "
+                    f"UPDATE {table} AS d SET next_seq = d.next_seq + 1 FROM locked WHERE d.id = locked.id "
+                    f"RETURNING d.id, d.next_seq - 1, d.fcm_token <> ''",
+                    [list(chunk)],
+                )
+                out.extend(cursor.fetchall())
+            else:  # SQLite (embedded): transactions are serialized already
+                pk = Device._meta.pk
+                values = [pk.get_db_prep_value(d, connection) for d in chunk]
+                marks = ",".join(["%s"] * len(values))
+                cursor.execute(
+                    f"UPDATE {table} SET next_seq = next_seq + 1 WHERE id IN ({marks}) "
+                    f"RETURNING id, next_seq - 1, fcm_token <> ''",
+                    values,
+                )
+                out.extend((uuid.UUID(str(r[0])), r[1], bool(r[2])) for r in cursor.fetchall())
+    return out
+
+
+@dataclass
+class Issued:
+    command: Command
+    created: bool = True
+    device_ids: list = field(default_factory=list)
+
+
+def _expiry(expires_in_s) -> int:
+    from mdm.models import FleetSettings
+
+    if expires_in_s is None:
+        return min(FleetSettings.current().default_command_expiry_s, MAX_EXPIRES_IN_S)
+    if isinstance(expires_in_s, bool) or not isinstance(expires_in_s, int) or not 1 <= expires_in_s <= MAX_EXPIRES_IN_S:
+        raise ParamsError({"expires_in_s": [f"An integer from 1 to {MAX_EXPIRES_IN_S} (30 days)."]})
+    return expires_in_s
+
+
+def prepare_command(*, type: str, params, target, expires_in_s=None, preset: Preset | None = None) -> dict:
+    """Validate everything a command needs without writing: (type, cleaned params, target spec,
+    lifetime). Raises ParamsError."""
+    if preset is not None:
+        merged = {**preset.params, **(params or {})}
+        type, params = preset.type, merged
+    if not type:
+        raise ParamsError({"type": ["This field is required."]})
+    cleaned = validate(type, params)
+    spec = targeting.normalize(target)
+    return {"type": type, "params": cleaned, "target": spec, "expires_in_s": _expiry(expires_in_s)}
+
+
+def preview_command(*, type: str, params, target, expires_in_s=None, preset=None) -> list:
+    """A dry run: the resolved device ids, nothing written."""
+    prepared = prepare_command(type=type, params=params, target=target, expires_in_s=expires_in_s, preset=preset)
+    return targeting.resolve_ids(prepared["target"])
+
+
+def issue_command(
+    *,
+    actor,
+    type: str = "",
+    params=None,
+    target,
+    expires_in_s: int | None = None,
+    idempotency_key: str = "",
+    request_hash: str = "",
+    preset: Preset | None = None,
+    wifi_config: WifiConfig | None = None,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> Issued:
+    """Create the command and one delivery per target device, all committed before anything is
+    sent; then (on commit) dispatch by FCM when enabled. Raises ParamsError (400) or
+    IdempotencyConflict (409)."""
+    from mdm import fcm
+
+    now = now or timezone.now()
+    issuer = actor if actor is not None and getattr(actor, "pk", None) else None
+    if idempotency_key:
+        replay = _idempotent_replay(issuer, idempotency_key, request_hash, now)
+        if replay is not None:
+            return replay
+    prepared = prepare_command(type=type, params=params, target=target, expires_in_s=expires_in_s, preset=preset)
+    device_ids = targeting.resolve_ids(prepared["target"])
+    if not device_ids:
+        raise ParamsError({"target": ["The target matches no device."]})
+    command_type, cleaned = prepared["type"], prepared["params"]
+    public, secret = split_params(command_type, cleaned)
+    is_secret = command_type in SECRET_TYPES
+    expires_at = now + timedelta(seconds=prepared["expires_in_s"])
+    push = fcm.enabled()
+    with transaction.atomic():
+        command = Command(
+            type=command_type,
+            params=public,
+            secret_params=secret,
+            is_secret=is_secret,
+            target=prepared["target"],
+            target_count=len(device_ids),
+            issuer=issuer,
+            issuer_label=audit.actor_label(actor),
+            created_at=now,
+            expires_at=expires_at,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash if idempotency_key else "",
+            preset=preset,
+            preset_version=preset.version if preset else None,
+            wifi_config=wifi_config,
+        )
+        try:
+            with transaction.atomic():
+                command.save(force_insert=True)
+        except IntegrityError:
+            # A concurrent request with the same Idempotency-Key won the race.
+            replay = _idempotent_replay(issuer, idempotency_key, request_hash, now)
+            if replay is None:
+                raise
+            return replay
+        seqs = _claim_seqs(device_ids)
+        rows = [
+            Delivery(
+                command=command,
+                device_id=device_id,
+                seq=seq,
+                expires_at=expires_at,
+                queued_at=now,
+                push_status=P.WAITING if push and has_token else P.SKIPPED,
+            )
+            for device_id, seq, has_token in seqs
+        ]
+        Delivery.objects.bulk_create(rows, batch_size=BATCH)
+        audit.record(
+            actor=actor,
+            action="command.issue",
+            target=("command", str(command.pk)),
+            data={
+                "type": command_type,
+                "params": command.masked_params(),
+                "target": prepared["target"],
+                "target_count": len(device_ids),
+                "expires_at": expires_at.isoformat(),
+                **({"preset": f"{preset.name} v{preset.version}"} if preset else {}),
+            },
+            ip=ip,
+        )
+        markers.dirty_on_commit(device_ids)
+        _metric_on_commit(COMMANDS_ISSUED, command_type)
+        _metric_on_commit(DELIVERIES, S.QUEUED, len(rows))
+        if push and any(r.push_status == P.WAITING for r in rows):
+            from commands.tasks import dispatch_command
+
+            command_id = str(command.pk)
+            transaction.on_commit(lambda: dispatch_command.delay(command_id))
+        live.issued_on_commit(command)
+    return Issued(command=command, created=True, device_ids=device_ids)
+
+
+def _idempotent_replay(issuer, key: str, request_hash: str, now) -> Issued | None:
+    existing = Command.objects.filter(issuer=issuer, idempotency_key=key).first()
+    if existing is None:
+        return None
+    if existing.created_at < now - IDEMPOTENCY_WINDOW:
+        Command.objects.filter(pk=existing.pk, idempotency_key=key).update(idempotency_key="")
+        return None
+    if existing.request_hash != request_hash:
+        raise IdempotencyConflict(key)
+    return Issued(command=existing, created=False)
+
+
+# --- pull path (heartbeat and GET /device/commands) ---------------------------------------------
+
+def _envelopes(device_id, rows, key: DeviceKey) -> list[dict]:
+    raw_key = key.key
+    out = []
+    for row in rows:
+        params = dict(row["command__params"])
+        if row["command__secret_params"]:
+            params.update(crypto.decrypt_json(row["command__secret_params"]))
+        out.append(
+            envelopes.build(
+                kid=key.kid,
+                key=raw_key,
+                command_id=row["command_id"],
+                device_id=device_id,
+                seq=row["seq"],
+                type=row["command__type"],
+                params=params,
+                issued_at=row["command__created_at"],
+                expires_at=row["expires_at"],
+            )
+        )
+    return out
+
+
+def _serve_pending(device_id, key: DeviceKey, limit: int, now: datetime) -> tuple[list, bool]:
+    """Pending envelopes, lowest seq first, never expired; served queued rows become `sent`
+    (channel pull)."""
+    rows = list(
+        Delivery.objects.filter(device_id=device_id, state__in=PENDING_STATES, expires_at__gt=now)
+        .order_by("seq")
+        .values("pk", "seq", "state", "expires_at", "command_id", "command__type", "command__params",
+                "command__secret_params", "command__created_at")[: limit + 1]
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    queued = [r["pk"] for r in rows if r["state"] == S.QUEUED]
+    if queued:
+        n = Delivery.objects.filter(pk__in=queued, state=S.QUEUED).update(
+            state=S.SENT, sent_at=now, channel=Delivery.Channel.PULL
+        )
+        _metric_on_commit(DELIVERIES, S.SENT, n)
+        live.changed_on_commit({r["command_id"] for r in rows if r["state"] == S.QUEUED})
+    return _envelopes(device_id, rows, key), more
+
+
+def _take_cancelled(device_id) -> list[str]:
+    rows = list(Delivery.objects.filter(device_id=device_id, notify_cancel=True).values_list("pk", "command_id")[:CANCELLED_LIMIT])
+    if rows:
+        Delivery.objects.filter(pk__in=[r[0] for r in rows]).update(notify_cancel=False)
+    return [str(r[1]) for r in rows]
+
+
+EMPTY_ANSWER = {"commands": [], "more_commands": False, "cancelled": []}
+
+
+def _valid_kids(kids) -> bool:
+    return isinstance(kids, list) and len(kids) <= 10 and all(isinstance(k, str) and 0 < len(k) <= 16 for k in kids)
+
+
+def heartbeat_answer(*, device_id, kids, now: datetime | None = None) -> dict:
+    """The command part of a heartbeat answer (see commands.device_hooks). The common case, a
+    device with nothing pending and the right keys, is one Redis GET (commands.markers)."""
+    valid = _valid_kids(kids)
+    clean = markers.clean_kids(device_id)
+    if clean is not None and valid and clean == markers.kids_key(kids):
+        return dict(EMPTY_ANSWER, commands=[], cancelled=[])
+    now = now or timezone.now()
+    token = markers.begin_check(device_id)
+    with transaction.atomic():
+        keys = _live_keys(device_id)
+        if not any(k.state == DeviceKey.State.CURRENT for k in keys):
+            keys = ensure_device_keys(device_id=device_id, now=now)
+        if valid:
+            keys = _acknowledge_kids(device_id, kids, keys, now)
+        current = next(k for k in keys if k.state == DeviceKey.State.CURRENT)
+        commands, more = _serve_pending(device_id, current, HEARTBEAT_LIMIT, now)
+        cancelled = _take_cancelled(device_id)
+    answer = {"commands": commands, "more_commands": more, "cancelled": cancelled}
+    server_kids = markers.kids_key(k.kid for k in keys)
+    if not valid or markers.kids_key(kids) != server_kids:
+        answer["command_keys"] = keyset(keys)
+    if not commands and not more and not cancelled:
+        markers.finish_clean(device_id, token, server_kids)
+    return answer
+
+
+def pull_commands(*, device_id, limit: int, now: datetime | None = None) -> tuple[list, bool]:
+    now = now or timezone.now()
+    with transaction.atomic():
+        keys = _live_keys(device_id)
+        current = next((k for k in keys if k.state == DeviceKey.State.CURRENT), None)
+        if current is None:
+            keys = ensure_device_keys(device_id=device_id, now=now)
+            current = next(k for k in keys if k.state == DeviceKey.State.CURRENT)
+        return _serve_pending(device_id, current, min(max(1, limit), PULL_LIMIT_MAX), now)
+
+
+# --- results ------------------------------------------------------------------------------------
+
+def truncate_utf8(text: str, limit: int) -> tuple[str, bool]:
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text, False
+    return data[:limit].decode("utf-8", errors="ignore"), True
+
+
+_TIMESTAMP = {S.SENT: "sent_at", S.RECEIVED: "received_at", S.RUNNING: "running_at"}
+
+
+def record_result(
+    *,
+    device_id,
+    command_id,
+    status: str,
+    exit_code: int | None = None,
+    output: str | None = None,
+    error: str | None = None,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> str | None:
+    """Apply a device's report (already validated). Returns the delivery's state afterwards, or
+    None when the command is not this device's (404)."""
+    now = now or timezone.now()
+    row = Delivery.objects.filter(command_id=command_id, device_id=device_id).values_list("pk", "state").first()
+    if row is None:
+        return None
+    pk, state = row
+    if state in FINAL_STATES or RANK[status] <= RANK[state]:
+        return state
+    values = {"state": status}
+    if status in FINAL_STATES:
+        values.update(finished_at=now, notify_cancel=False)
+        if exit_code is not None:
+            values["exit_code"] = exit_code
+        if output:
+            values["output"], values["output_truncated"] = truncate_utf8(output, MAX_OUTPUT_BYTES)
+        if error:
+            values["error"] = error[:MAX_ERROR_CHARS]
+        if reason:
+            values["reason"] = reason[:64]
+    else:
+        values[_TIMESTAMP[status]] = now
+    with transaction.atomic():
+        moved = Delivery.objects.filter(pk=pk, state__in=states_below(status)).update(**values)
+        if moved:
+            _metric_on_commit(DELIVERIES, status)
+            live.changed_on_commit([command_id], [pk])
+    if not moved:
+        return Delivery.objects.filter(pk=pk).values_list("state", flat=True).first()
+    return status
+
+
+# --- cancel, expire, device lifecycle ----------------------------------------------------------
+
+@transaction.atomic
+def cancel_command(*, actor, command: Command, ip: str | None = None, now: datetime | None = None) -> int:
+    """Cancel every delivery not yet started. Ones the device may hold (sent, received) ride
+    back in its next heartbeat's `cancelled`; running ones finish and report."""
+    now = now or timezone.now()
+    locked = Command.objects.select_for_update().get(pk=command.pk)
+    if locked.cancelled_at is None:
+        locked.cancelled_at = now
+        locked.save(update_fields=["cancelled_at"])
+    command.cancelled_at = locked.cancelled_at
+    held = Delivery.objects.filter(command=command, state__in=[S.SENT, S.RECEIVED])
+    notify_devices = list(held.values_list("device_id", flat=True))
+    n_held = held.update(state=S.CANCELLED, finished_at=now, reason="cancelled", notify_cancel=True)
+    n_queued = Delivery.objects.filter(command=command, state=S.QUEUED).update(
+        state=S.CANCELLED, finished_at=now, reason="cancelled"
+    )
+    markers.dirty_on_commit(notify_devices)
+    _metric_on_commit(DELIVERIES, S.CANCELLED, n_held + n_queued)
+    audit.record(actor=actor, action="command.cancel", target=("command", str(command.pk)),
+                 data={"cancelled": n_held + n_queued}, ip=ip)
+    live.changed_on_commit([command.pk])
+    return n_held + n_queued
+
+
+def cancel_device_deliveries(*, device_id, reason: str, now: datetime | None = None) -> int:
+    """Re-enrollment or deletion: every non-final delivery of the device ends `cancelled`."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        qs = Delivery.objects.filter(device_id=device_id, state__in=NON_FINAL_STATES)
+        command_ids = set(qs.values_list("command_id", flat=True))
+        n = qs.update(state=S.CANCELLED, finished_at=now, reason=reason, notify_cancel=False)
+        _metric_on_commit(DELIVERIES, S.CANCELLED, n)
+        live.changed_on_commit(command_ids)
+    return n
+
+
+def expire_deliveries(*, now: datetime | None = None, batch_size: int = 5000) -> int:
+    """Queued or sent deliveries past `expires_at` end `expired`; received or running ones (the
+    device took them and never reported) a day later."""
+    now = now or timezone.now()
+    total = 0
+    for states, cutoff in ((PENDING_STATES, now), ((S.RECEIVED, S.RUNNING), now - STUCK_GRACE)):
+        while True:
+            with transaction.atomic():
+                rows = list(
+                    Delivery.objects.filter(state__in=states, expires_at__lte=cutoff).values_list("pk", "command_id")[:batch_size]
+                )
+                if not rows:
+                    break
+                n = Delivery.objects.filter(pk__in=[r[0] for r in rows], state__in=states).update(
+                    state=S.EXPIRED, finished_at=now, reason="expired"
+                )
+                total += n
+                _metric_on_commit(DELIVERIES, S.EXPIRED, n)
+                live.changed_on_commit({r[1] for r in rows})
+            if len(rows) < batch_size:
+                break
+    return total
+
+
+def purge_device_rows(*, device_id, batch_size: int) -> int:
+    ids = list(Delivery.objects.filter(device_id=device_id).values_list("pk", flat=True)[:batch_size])
+    if ids:
+        Delivery.objects.filter(pk__in=ids).delete()
+        return len(ids)
+    deleted, _ = DeviceKey.objects.filter(device_id=device_id).delete()
+    return deleted
+
+
+# --- push dispatch ------------------------------------------------------------------------------
+
+RETRYABLE = frozenset({"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL", "UNKNOWN"})
+MAX_PUSH_ATTEMPTS = 6
+CLAIM_STALE = timedelta(seconds=120)
+
+
+def push_backoff_s(attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter (2, 4, 8 ... s, at most 5 min), never under Retry-After."""
+    import random
+
+    base = min(300.0, 2.0 ** max(1, attempt))
+    return max(retry_after or 0.0, base * random.uniform(0.8, 1.2))
+
+
+@dataclass
+class PushReport:
+    pushed: int = 0
+    failed: int = 0
+    retry: int = 0
+    skipped: int = 0
+    retry_in_s: float | None = None
+
+
+def _claim_push_batch(command_id, claim: str, now, stale: timedelta, batch_size: int, reclaim_own: bool) -> list[int]:
+    cond = Q(push_status=P.WAITING) | Q(push_status=P.RETRY, push_after__lte=now) | Q(
+        push_status=P.CLAIMED, push_claimed_at__lt=now - stale
+    )
+    if reclaim_own:
+        cond |= Q(push_status=P.CLAIMED, push_claim=claim)
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.filter(cond, command_id=command_id, state=S.QUEUED)
+            .select_for_update(skip_locked=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if ids:
+            Delivery.objects.filter(pk__in=ids).update(push_status=P.CLAIMED, push_claim=claim, push_claimed_at=now)
+    return ids
+
+
+def push_command(*, command_id, claim: str, batch_size: int = 500, stale: timedelta = CLAIM_STALE) -> PushReport:
+    """Claim this command's waiting deliveries in batches (conditional update, skip locked) and
+    push each batch with one send_each. A delivery pushed with its envelope becomes `sent`; a
+    `sync` tickle (secret command or envelope over 3,500 bytes) leaves it queued for the pull."""
+    from mdm import fcm
+
+    report = PushReport()
+    command = Command.objects.filter(pk=command_id).first()
+    if command is None:
+        return report
+    if not fcm.enabled():  # switched off since issue: the pull path carries everything
+        report.skipped = Delivery.objects.filter(
+            command_id=command_id, push_status__in=[P.WAITING, P.RETRY, P.CLAIMED]
+        ).update(push_status=P.SKIPPED, push_claim="")
+        return report
+    first = True
+    while True:
+        now = timezone.now()
+        ids = _claim_push_batch(command_id, claim, now, stale, batch_size, reclaim_own=first)
+        first = False
+        if not ids:
+            break
+        _push_batch(command, ids, claim, report)
+    report.retry_in_s = _next_retry_in(command_id)
+    return report
+
+
+def _next_retry_in(command_id) -> float | None:
+    first = (
+        Delivery.objects.filter(command_id=command_id, state=S.QUEUED, push_status=P.RETRY)
+        .order_by("push_after")
+        .values_list("push_after", flat=True)
+        .first()
+    )
+    if first is None:
+        return None
+    return max(0.5, (first - timezone.now()).total_seconds())
+
+
+def _push_batch(command: Command, ids: list[int], claim: str, report: PushReport) -> None:
+    from mdm import fcm
+
+    now = timezone.now()
+    rows = list(
+        Delivery.objects.filter(pk__in=ids, push_claim=claim, state=S.QUEUED).values(
+            "pk", "device_id", "seq", "expires_at", "attempts", "device__fcm_token"
+        )
+    )
+    keys = {k.device_id: k for k in DeviceKey.objects.filter(device_id__in=[r["device_id"] for r in rows], state=DeviceKey.State.CURRENT)}
+    params = command.full_params()
+    messages, sendable, skipped = [], [], []
+    for row in rows:
+        ttl = int((row["expires_at"] - now).total_seconds())
+        token = row["device__fcm_token"]
+        key = keys.get(row["device_id"])
+        if ttl <= 0 or not token:
+            skipped.append(row["pk"])
+            continue
+        if key is None:
+            key = next(k for k in ensure_device_keys(device_id=row["device_id"]) if k.state == DeviceKey.State.CURRENT)
+        data = {"kind": "sync"}
+        collapse = "sync"
+        if not command.is_secret:
+            text = envelopes.to_text(
+                envelopes.build(kid=key.kid, key=key.key, command_id=command.pk, device_id=row["device_id"], seq=row["seq"],
+                                type=command.type, params=params, issued_at=command.created_at, expires_at=row["expires_at"])
+            )
+            if envelopes.fits_push(text):
+                data, collapse = {"kind": "command", "envelope": text}, None
+        messages.append(fcm.PushMessage(token=token, data=data, ttl_s=min(ttl, fcm.MAX_TTL_S), collapse_key=collapse))
+        sendable.append((row, data["kind"]))
+    if skipped:
+        Delivery.objects.filter(pk__in=skipped, push_claim=claim).update(push_status=P.SKIPPED, push_claim="")
+        report.skipped += len(skipped)
+    if not messages:
+        return
+    results = fcm.send_each(messages)
+    done = timezone.now()
+    groups: dict[str, list] = {"command": [], "sync": [], "failed": [], "invalid": [], "unregistered": []}
+    retries: dict[float, list] = {}
+    for (row, kind), result in zip(sendable, results):
+        FCM_SENDS.labels("ok" if result.ok else result.code.lower()).inc()
+        if result.ok:
+            groups[kind].append(row["pk"])
+            DISPATCH_LATENCY.observe(max(0.0, (done - command.created_at).total_seconds()))
+        elif result.code == "UNREGISTERED":
+            groups["unregistered"].append((row, result))
+        elif result.code == "INVALID_ARGUMENT":
+            groups["invalid"].append((row["pk"], result))
+        elif result.code in RETRYABLE and row["attempts"] + 1 < MAX_PUSH_ATTEMPTS:
+            delay = round(push_backoff_s(row["attempts"] + 1, result.retry_after_s), 1)
+            retries.setdefault(delay, []).append(row["pk"])
+        else:
+            groups["failed"].append(row["pk"])
+    mine = Delivery.objects.filter(push_claim=claim, push_status=P.CLAIMED)
+    with transaction.atomic():
+        if groups["command"]:
+            n = mine.filter(pk__in=groups["command"], state=S.QUEUED).update(
+                state=S.SENT, sent_at=done, channel=Delivery.Channel.PUSH, push_status=P.PUSHED, push_claim="",
+                attempts=F("attempts") + 1,
+            )
+            _metric_on_commit(DELIVERIES, S.SENT, n)
+            live.changed_on_commit([command.pk])
+        ok = groups["command"] + groups["sync"]
+        if ok:  # sync tickles, and pushes that a pull overtook
+            mine.filter(pk__in=ok).update(push_status=P.PUSHED, push_claim="", attempts=F("attempts") + 1)
+        report.pushed += len(ok)
+        for delay, pks in retries.items():
+            mine.filter(pk__in=pks).update(
+                push_status=P.RETRY, push_claim="", push_after=done + timedelta(seconds=delay), attempts=F("attempts") + 1
+            )
+            report.retry += len(pks)
+        if groups["failed"]:
+            mine.filter(pk__in=groups["failed"]).update(push_status=P.FAILED, push_claim="", attempts=F("attempts") + 1)
+            report.failed += len(groups["failed"])
+        for row, result in groups["unregistered"]:
+            # FCM says the token is dead: forget it (only if the device still has that token)
+            # and leave the delivery to the pull path.
+            Device.objects.filter(pk=row["device_id"], fcm_token=row["device__fcm_token"]).update(fcm_token="")
+            mine.filter(pk=row["pk"]).update(push_status=P.FAILED, push_claim="", attempts=F("attempts") + 1)
+            report.failed += 1
+        for pk, result in groups["invalid"]:
+            mine.filter(pk=pk).update(push_status=P.FAILED, push_claim="", attempts=F("attempts") + 1)
+            moved = Delivery.objects.filter(pk=pk, state=S.QUEUED).update(
+                state=S.FAILED, finished_at=done, reason="fcm_invalid_argument", error=f"FCM INVALID_ARGUMENT: {result.detail}"[:MAX_ERROR_CHARS]
+            )
+            _metric_on_commit(DELIVERIES, S.FAILED, moved)
+            report.failed += 1
+        if groups["invalid"]:
+            live.changed_on_commit([command.pk])
+
+
+def stalled_push_commands(*, now: datetime | None = None, stale: timedelta = CLAIM_STALE, limit: int = 500) -> list:
+    """Commands with pushes nobody is working on: waiting (their task was lost), retry due, or
+    claimed by a dispatcher that died."""
+    now = now or timezone.now()
+    cond = (
+        Q(push_status=P.WAITING, queued_at__lt=now - timedelta(seconds=30))
+        | Q(push_status=P.RETRY, push_after__lte=now)
+        | Q(push_status=P.CLAIMED, push_claimed_at__lt=now - stale)
+    )
+    return list(
+        Delivery.objects.filter(cond, state=S.QUEUED, expires_at__gt=now).values_list("command_id", flat=True).distinct()[:limit]
+    )
+
+
+# --- counters -----------------------------------------------------------------------------------
+
+def counters_for(command_ids) -> dict:
+    """{command_id: {state: n, ..., "total": n}} in one grouped query."""
+    out: dict = {cid: {s: 0 for s in S.values} | {"total": 0} for cid in command_ids}
+    rows = Delivery.objects.filter(command_id__in=list(command_ids)).values("command_id", "state").annotate(n=Count("pk"))
+    for row in rows:
+        c = out.setdefault(row["command_id"], {s: 0 for s in S.values} | {"total": 0})
+        c[row["state"]] = row["n"]
+        c["total"] += row["n"]
+    for c in out.values():
+        c["done"] = sum(c[s] for s in FINAL_STATES)
+        c["pending"] = c["total"] - c["done"]
+        c["percent"] = round(100 * c["done"] / c["total"]) if c["total"] else 0
+    return out
+
+
+# --- shell allowlist ----------------------------------------------------------------------------
+
+SHELL_INTERPRETERS = frozenset({"sh", "bash", "su", "/system/bin/sh", "/system/bin/su", "/system/xbin/su", "toybox", "busybox"})
+
+
+def _clean_prefix(argv_prefix) -> list[str]:
+    if isinstance(argv_prefix, str):
+        raise ParamsError({"argv_prefix": ["An array of strings, not a command string."]})
+    if not isinstance(argv_prefix, list) or not argv_prefix or not all(isinstance(a, str) and a for a in argv_prefix):
+        raise ParamsError({"argv_prefix": ["A non-empty array of non-empty strings."]})
+    if argv_prefix[0] in SHELL_INTERPRETERS:
+        raise ParamsError({"argv_prefix": [f"{argv_prefix[0]!r} would allow arbitrary commands; allow the commands themselves."]})
+    return argv_prefix
+
+
+@transaction.atomic
+def create_allow_rule(*, actor, argv_prefix, description: str = "", enabled: bool = True, ip=None) -> ShellAllowRule:
+    prefix = _clean_prefix(argv_prefix)
+    if ShellAllowRule.objects.filter(argv_prefix=prefix).exists():
+        raise ParamsError({"argv_prefix": ["This prefix is already allowed."]})
+    rule = ShellAllowRule.objects.create(argv_prefix=prefix, description=description[:200], enabled=enabled)
+    audit.record(actor=actor, action="shell_allowlist.create", target=("shellallowrule", str(rule.pk)),
+                 data={"argv_prefix": prefix, "enabled": enabled}, ip=ip)
+    return rule
+
+
+@transaction.atomic
+def update_allow_rule(*, actor, rule: ShellAllowRule, ip=None, **values) -> ShellAllowRule:
+    changed = {}
+    if "argv_prefix" in values:
+        values["argv_prefix"] = _clean_prefix(values["argv_prefix"])
+    for name in ("argv_prefix", "description", "enabled"):
+        if name in values and getattr(rule, name) != values[name]:
+            changed[name] = {"from": getattr(rule, name), "to": values[name]}
+            setattr(rule, name, values[name])
+    if changed:
+        rule.save(update_fields=[*changed, "updated_at"])
+        audit.record(actor=actor, action="shell_allowlist.update", target=("shellallowrule", str(rule.pk)), data=changed, ip=ip)
+    return rule
+
+
+@transaction.atomic
+def delete_allow_rule(*, actor, rule: ShellAllowRule, ip=None) -> None:
+    audit.record(actor=actor, action="shell_allowlist.delete", target=("shellallowrule", str(rule.pk)),
+                 data={"argv_prefix": rule.argv_prefix}, ip=ip)
+    rule.delete()
+
+
+# --- presets ------------------------------------------------------------------------------------
+
+def _clean_preset(type: str, params) -> dict:
+    if type in SECRET_TYPES:
+        raise ParamsError({"type": ["Presets hold no secrets; use a Wi-Fi config for wifi_configure."]})
+    return validate(type, params)
+
+
+@transaction.atomic
+def create_preset(*, actor, name: str, type: str, params, description: str = "", category: str = "", ip=None) -> Preset:
+    name = (name or "").strip()
+    if not name:
+        raise ParamsError({"name": ["This field is required."]})
+    if Preset.objects.filter(name=name).exists():
+        raise ParamsError({"name": ["A preset with this name exists; edit it to make a new version."]})
+    preset = Preset.objects.create(
+        name=name, version=1, type=type, params=_clean_preset(type, params), description=description,
+        category=category, created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    audit.record(actor=actor, action="preset.create", target=("preset", str(preset.pk)),
+                 data={"name": name, "version": 1, "type": type, "params": preset.params}, ip=ip)
+    return preset
+
+
+@transaction.atomic
+def update_preset(*, actor, preset: Preset, ip=None, **values) -> Preset:
+    """A new version; the old one stays (commands record the version they used)."""
+    latest = Preset.objects.select_for_update().get(name=preset.name, is_latest=True)
+    type = values.get("type", latest.type)
+    params = _clean_preset(type, values.get("params", latest.params))
+    Preset.objects.filter(pk=latest.pk).update(is_latest=False)
+    new = Preset.objects.create(
+        name=latest.name, version=latest.version + 1, type=type, params=params,
+        description=values.get("description", latest.description), category=values.get("category", latest.category),
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    audit.record(actor=actor, action="preset.update", target=("preset", str(new.pk)),
+                 data={"name": new.name, "version": new.version, "type": type, "params": params}, ip=ip)
+    return new
+
+
+@transaction.atomic
+def archive_preset(*, actor, preset: Preset, ip=None) -> None:
+    Preset.objects.filter(name=preset.name).update(archived=True)
+    audit.record(actor=actor, action="preset.archive", target=("preset", str(preset.pk)), data={"name": preset.name}, ip=ip)
+
+
+# --- Wi-Fi --------------------------------------------------------------------------------------
+
+def _clean_wifi(values: dict, has_password: bool) -> dict:
+    probe = {
+        "ssid": values.get("ssid"),
+        "security": values.get("security", "wpa2"),
+        "password": values.get("password") or ("x" * 8 if has_password and values.get("security", "wpa2") in ("wpa2", "wpa3") else ""),
+        "hidden": values.get("hidden", False),
+    }
+    validate(CommandType.WIFI_CONFIGURE, probe)
+    return probe
+
+
+@transaction.atomic
+def create_wifi_config(*, actor, name: str, ssid: str, security: str = "wpa2", password: str = "", hidden: bool = False,
+                       group=None, ip=None) -> WifiConfig:
+    if not (name or "").strip():
+        raise ParamsError({"name": ["This field is required."]})
+    if WifiConfig.objects.filter(name=name.strip()).exists():
+        raise ParamsError({"name": ["A Wi-Fi config with this name exists."]})
+    _clean_wifi({"ssid": ssid, "security": security, "password": password, "hidden": hidden}, False)
+    config = WifiConfig.objects.create(
+        name=name.strip(), ssid=ssid, security=security, hidden=hidden, group=group,
+        password_encrypted=crypto.encrypt_bytes(password.encode()) if password else "",
+    )
+    audit.record(actor=actor, action="wifi_config.create", target=("wificonfig", str(config.pk)),
+                 data={"name": config.name, "ssid": ssid, "security": security, "password": password, "hidden": hidden,
+                       "group": group.name if group else None}, ip=ip)
+    return config
+
+
+@transaction.atomic
+def update_wifi_config(*, actor, config: WifiConfig, ip=None, **values) -> WifiConfig:
+    """`password` None or absent keeps the stored one; "" clears it."""
+    merged = {
+        "ssid": values.get("ssid", config.ssid),
+        "security": values.get("security", config.security),
+        "hidden": values.get("hidden", config.hidden),
+        "password": values.get("password"),
+    }
+    keep_password = values.get("password") is None and config.has_password
+    _clean_wifi(merged, keep_password)
+    changed = {}
+    for name in ("name", "ssid", "security", "hidden", "group"):
+        if name in values and getattr(config, name) != values[name]:
+            changed[name] = str(values[name]) if name == "group" else values[name]
+            setattr(config, name, values[name])
+    if values.get("password") is not None:
+        config.password_encrypted = crypto.encrypt_bytes(values["password"].encode()) if values["password"] else ""
+        changed["password"] = "***" if values["password"] else "(cleared)"
+    if changed:
+        config.save(update_fields=[*(n for n in changed if n != "password"), *(["password_encrypted"] if "password" in changed else []), "updated_at"])
+        audit.record(actor=actor, action="wifi_config.update", target=("wificonfig", str(config.pk)), data=changed, ip=ip)
+    return config
+
+
+@transaction.atomic
+def delete_wifi_config(*, actor, config: WifiConfig, ip=None) -> None:
+    audit.record(actor=actor, action="wifi_config.delete", target=("wificonfig", str(config.pk)), data={"name": config.name}, ip=ip)
+    config.delete()
+
+
+def push_wifi_config(*, actor, config: WifiConfig, expires_in_s: int | None = None, ip=None) -> Issued:
+    """Issue a `wifi_configure` command to the config's group (or every device). Secret, so it
+    travels only in heartbeat answers and pulls."""
+    issued = issue_command(
+        actor=actor,
+        type=CommandType.WIFI_CONFIGURE,
+        params={"ssid": config.ssid, "security": config.security, "password": config.decrypted_password(), "hidden": config.hidden},
+        target={"group": config.group.name} if config.group_id else {"all": True},
+        expires_in_s=expires_in_s,
+        wifi_config=config,
+        ip=ip,
+    )
+    WifiConfig.objects.filter(pk=config.pk).update(last_pushed_at=issued.command.created_at)
+    return issued

@@ -1,1 +1,44 @@
-"""Celery tasks of this app: thin, take ids, claim with a conditional update, call a service."""
+"""Celery tasks of this app: thin, take ids, claim with a conditional update, call a service.
+
+Dispatch is safe to run twice and to die anywhere: each batch of deliveries is claimed with a
+conditional update (skip locked) before it is pushed, a redelivered task re-claims its own
+claims, and `resume_dispatch` (beat, every minute) picks up pushes nobody is working on
+(a lost task, a killed worker's stale claims, retries whose backoff has run out).
+"""
+
+import logging
+
+from celery import shared_task
+from datetime import timedelta
+
+from commands import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def dispatch_command(self, command_id: str, stale_after_s: float | None = None) -> dict:
+    claim = self.request.id or "eager"
+    stale = services.CLAIM_STALE if stale_after_s is None else timedelta(seconds=stale_after_s)
+    report = services.push_command(command_id=command_id, claim=claim, stale=stale)
+    if report.retry_in_s is not None:
+        dispatch_command.apply_async((command_id,), countdown=report.retry_in_s)
+    return {"pushed": report.pushed, "failed": report.failed, "retry": report.retry, "skipped": report.skipped}
+
+
+@shared_task(ignore_result=True)
+def resume_dispatch(stale_after_s: float = services.CLAIM_STALE.total_seconds()) -> int:
+    command_ids = services.stalled_push_commands(stale=timedelta(seconds=stale_after_s))
+    for command_id in command_ids:
+        dispatch_command.delay(str(command_id), stale_after_s)
+    return len(command_ids)
+
+
+@shared_task(ignore_result=True)
+def expire_deliveries() -> int:
+    return services.expire_deliveries()
+
+
+@shared_task(ignore_result=True)
+def promote_command_keys() -> int:
+    return services.promote_due_keys()

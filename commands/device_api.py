@@ -1,0 +1,102 @@
+"""The device side of commands (PROTOCOL.md): plain Django views, JSON only, no DRF, no
+sessions: authenticate, one read or one conditional write, answer. Bad input is a 400, never
+a 5xx."""
+
+import json
+import uuid
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from functools import wraps
+
+from commands import services
+from commands.models import DEVICE_STATUSES, REJECT_REASONS, DeliveryState
+from devices.auth import device_required
+from mdm.api import error
+
+
+def _method(name: str):
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if request.method != name:
+                response = error(f"Use {name}.", "method_not_allowed", 405)
+                response["Allow"] = name
+                return response
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def _invalid(fields: dict) -> JsonResponse:
+    name, messages = next(iter(fields.items()))
+    return error(f"{name}: {messages[0]}", "invalid", 400, fields=fields)
+
+
+@csrf_exempt
+@_method("GET")
+@device_required
+def pull(request):
+    raw = request.GET.get("limit", "25")
+    try:
+        limit = int(raw)
+    except ValueError:
+        return _invalid({"limit": ["An integer from 1 to 100."]})
+    if limit < 1:
+        return _invalid({"limit": ["An integer from 1 to 100."]})
+    commands, more = services.pull_commands(device_id=request.device_id, limit=min(limit, services.PULL_LIMIT_MAX))
+    return JsonResponse({"commands": commands, "more": more})
+
+
+def _parse_result(body: dict) -> tuple[dict, dict]:
+    errors: dict = {}
+    status = body.get("status")
+    if status not in DEVICE_STATUSES:
+        errors["status"] = [f"One of {', '.join(DEVICE_STATUSES)}."]
+    reason = body.get("reason")
+    if status == DeliveryState.REJECTED and reason not in REJECT_REASONS:
+        errors["reason"] = [f"A rejection needs a reason: one of {', '.join(REJECT_REASONS)}."]
+    elif reason is not None and not isinstance(reason, str):
+        errors["reason"] = ["Must be a string."]
+    exit_code = body.get("exit_code")
+    if exit_code is not None and (isinstance(exit_code, bool) or not isinstance(exit_code, int) or not -(2**31) <= exit_code < 2**31):
+        errors["exit_code"] = ["A 32-bit integer or null."]
+    for name in ("output", "error"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            errors[name] = ["Must be a string."]
+    values = {
+        "status": status,
+        "exit_code": exit_code,
+        "output": body.get("output"),
+        "error": body.get("error"),
+        "reason": reason if isinstance(reason, str) else None,
+    }
+    return values, errors
+
+
+@csrf_exempt
+@_method("POST")
+@device_required
+def result(request, command_id):
+    try:
+        body = json.loads(request.body or b"null")
+    except RequestDataTooBig:
+        return error("Request body over 1 MiB.", "too_large", 413)
+    except (ValueError, UnicodeDecodeError):
+        return error("The body is not valid JSON.", "invalid", 400)
+    if not isinstance(body, dict):
+        return error("The body must be a JSON object.", "invalid", 400)
+    values, errors = _parse_result(body)
+    if errors:
+        return _invalid(errors)
+    try:
+        command_uuid = uuid.UUID(str(command_id))
+    except ValueError:
+        return error("No such command for this device.", "not_found", 404)
+    state = services.record_result(device_id=request.device_id, command_id=command_uuid, **values)
+    if state is None:
+        return error("No such command for this device.", "not_found", 404)
+    return JsonResponse({"id": str(command_uuid), "status": state})

@@ -1,0 +1,81 @@
+"""Reusable reads for pages and the API (no state changes)."""
+
+import django_filters
+from django.db.models import Q
+
+from commands.models import Command, CommandType, Delivery, DeliveryState
+
+
+def command_with_counters(command_id) -> Command | None:
+    from commands.services import counters_for
+
+    command = Command.objects.filter(pk=command_id).select_related("preset", "wifi_config").first()
+    if command is not None:
+        command.counters = counters_for([command.pk])[command.pk]
+    return command
+
+
+def attach_counters(commands) -> list[Command]:
+    from commands.services import counters_for
+
+    commands = list(commands)
+    counters = counters_for([c.pk for c in commands])
+    for c in commands:
+        c.counters = counters[c.pk]
+    return commands
+
+
+def delivery_rows(command_id, *, pks=None, state: str | None = None, limit: int | None = None):
+    qs = (
+        Delivery.objects.filter(command_id=command_id)
+        .select_related("device")
+        .only(
+            "pk", "seq", "state", "sent_at", "received_at", "running_at", "finished_at", "exit_code", "output",
+            "output_truncated", "error", "reason", "attempts", "channel", "push_status", "queued_at", "command_id",
+            "device__id", "device__alias", "device__model", "device__manufacturer", "device__hardware_id",
+        )
+        .order_by("device__hardware_id")
+    )
+    if pks is not None:
+        qs = qs.filter(pk__in=pks)
+    if state:
+        qs = qs.filter(state=state)
+    return list(qs[:limit] if limit else qs)
+
+
+class CommandFilter(django_filters.FilterSet):
+    """One FilterSet for the console history and the API list."""
+
+    type = django_filters.ChoiceFilter(choices=CommandType.choices)
+    status = django_filters.ChoiceFilter(
+        choices=[("active", "Active"), ("finished", "Finished"), ("cancelled", "Cancelled")], method="filter_status"
+    )
+    issuer = django_filters.CharFilter(field_name="issuer_label", lookup_expr="icontains")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    device = django_filters.UUIDFilter(method="filter_device", label="Device id")
+    q = django_filters.CharFilter(method="search", label="Search")
+
+    class Meta:
+        model = Command
+        fields = ["type", "status", "issuer", "created_after", "created_before", "device", "q"]
+
+    def filter_status(self, queryset, name, value):
+        if value == "cancelled":
+            return queryset.filter(cancelled_at__isnull=False)
+        live = Delivery.objects.filter(state__in=["queued", "sent", "received", "running"]).values("command_id")
+        if value == "active":
+            return queryset.filter(cancelled_at__isnull=True, pk__in=live)
+        return queryset.filter(cancelled_at__isnull=True).exclude(pk__in=live)
+
+    def filter_device(self, queryset, name, value):
+        return queryset.filter(pk__in=Delivery.objects.filter(device_id=value).values("command_id"))
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(Q(type__icontains=value) | Q(issuer_label__icontains=value) | Q(preset__name__icontains=value))
+
+
+STATE_ORDER = [s for s in DeliveryState.values]
