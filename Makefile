@@ -42,6 +42,12 @@ test: install system-deps agent
 	  $(VENV)/bin/pytest $(PYTEST_ARGS)
 	$(MAKE) -C android-agent test
 
+# The benchmark suite (never part of make test): production-like set-up on this machine.
+bench: install system-deps agent
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+	$(PY) bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
 	$(MAKE) -C android-agent clean || true

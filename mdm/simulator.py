@@ -443,6 +443,13 @@ class Fleet:
             attempt += 1
 
     # -- push (the FCM stand-in hands over what it delivered) ------------------------------------
+    async def register_push_tokens(self) -> None:
+        """Like a device obtaining its token from FCM: the stand-in learns the fleet's tokens."""
+        assert self.session is not None and self.push_url is not None
+        tokens = [d.fcm_token for d in self.devices]
+        async with self.session.post(f"{self.push_url}/_standin/tokens", json={"tokens": tokens}) as r:
+            r.raise_for_status()
+
     async def consume_pushes(self) -> None:
         """Long-polls the stand-in's delivered-message feed and feeds each message to its device."""
         assert self.session is not None and self.push_url is not None
@@ -454,12 +461,12 @@ class Fleet:
             except (aiohttp.ClientError, asyncio.TimeoutError):
                 await asyncio.sleep(0.5)
                 continue
-            for message in data.get("messages", []):
-                cursor = max(cursor, message["seq"])
-                device = self.by_fcm.get(message["token"])
+            for record in data.get("messages", []):
+                cursor = max(cursor, record["n"])
+                device = self.by_fcm.get(record["token"])
                 if device is None or device.device_id is None:
                     continue
-                self.on_push(device, message.get("data", {}))
+                self.on_push(device, record.get("message", {}).get("data", {}))
 
     def on_push(self, device: SimDevice, data: dict) -> None:
         self.stats.counters["pushes"] += 1
@@ -503,6 +510,8 @@ class Fleet:
     async def run(self) -> dict:
         """Enroll every device, then heartbeat until the duration is over; returns the report."""
         async with self:
+            if self.push_url:
+                await self.register_push_tokens()
             enroll_s = await self.enroll_all()
             consumer = self.spawn(self.consume_pushes()) if self.push_url else None
             await asyncio.gather(*(self.heartbeat_loop(d) for d in self.devices if d.device_id))

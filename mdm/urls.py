@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -29,3 +30,8 @@ urlpatterns = [
     path("", include("django_prometheus.urls")),
     path("admin/", admin.site.urls),
 ]
+
+if settings.BENCH_NAIVE_VIEW:
+    from mdm.bench_views import naive_heartbeat
+
+    urlpatterns.append(path("bench/naive-heartbeat", naive_heartbeat))

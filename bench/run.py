@@ -1,0 +1,499 @@
+"""`make bench`: the benchmark suite against the production-like set-up on this machine.
+
+PostgreSQL and Redis (local), the web serving set-up docker-compose.yml ships (its `web`
+command, read from the file), a real Celery worker, and the FCM stand-in. The fleet simulator
+(mdm/simulator.py) plays the devices; wrk measures raw capacity. Writes
+bench/results/<date>.md, a PNG chart beside it, and prints the table.
+
+Scenarios: storm (2,000 devices enroll at once), steady (2,000 devices @10 s, open loop),
+fan-out (one launch_app to 2,000 devices by push), capacity (max heartbeats/s vs a naive view),
+console (list and detail with 20,000 devices and 30 days of history).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+VENV_BIN = Path(sys.executable).parent
+RESULTS = ROOT / "bench" / "results"
+WORK = ROOT / "var" / "bench"
+WEB_PORT, STANDIN_PORT = 8100, 9099
+BASE = f"http://127.0.0.1:{WEB_PORT}"
+STANDIN = f"http://127.0.0.1:{STANDIN_PORT}"
+
+GOALS = {
+    "steady_p95_ms": 30,
+    "steady_p99_ms": 60,
+    "capacity_rps": 1500,
+    "capacity_ratio": 2.0,
+    "fanout_99_received_s": 2.0,
+    "fanout_100_acked_s": 5.0,
+    "storm_all_enrolled_s": 60.0,
+    "console_p95_ms": 150,
+    "web_rss_mb": 300,
+}
+
+ENV = {
+    "DATABASE_URL": "postgres://mdm:mdm@127.0.0.1:5432/mdm_bench",
+    "REDIS_URL": "redis://127.0.0.1:6379/14",
+    "SECRET_KEY": "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+    "CACHE_PREFIX": "bench",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "PUBLIC_BASE_URL": BASE,
+    "FCM_ENABLED": "true",
+    "FCM_CREDENTIALS_FILE": str(WORK / "fcm-standin.json"),
+    "FCM_PROJECT_ID": "mdm-standin",
+    "FCM_SEND_URL": f"{STANDIN}/v1/projects/mdm-standin/messages:send",
+    "BENCH_NAIVE_VIEW": "true",
+    "MDM_VAR_DIR": str(WORK / "var"),
+    "LOG_LEVEL": "WARNING",
+    "DJANGO_SETTINGS_MODULE": "mdm.settings",
+}
+
+
+# --- processes -------------------------------------------------------------------------------
+class Processes:
+    def __init__(self):
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
+        log = open(WORK / f"{name}.log", "wb")
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def compose_web_command(port: int) -> list[str]:
+    """The `web` command of docker-compose.yml, bound to localhost:port: the set-up we ship."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    argv = list(compose["services"]["web"]["command"])
+    argv[argv.index("--host") + 1] = "127.0.0.1"
+    argv[argv.index("--port") + 1] = str(port)
+    argv[0] = str(VENV_BIN / argv[0])
+    return argv
+
+
+def rss_mb_of_tree(pid: int) -> dict[int, float]:
+    """RSS of a process and its children (granian's workers), MiB per process."""
+    pids = [pid]
+    try:
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        pids += [int(c) for c in children]
+    except FileNotFoundError:
+        pass
+    out = {}
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    out[p] = int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return out
+
+
+def percentile(values, p):
+    from mdm.simulator import percentile as pct
+
+    return pct(list(values), p)
+
+
+# --- set-up ----------------------------------------------------------------------------------
+def prepare(procs: Processes) -> None:
+    if WORK.exists():
+        shutil.rmtree(WORK)
+    (WORK / "var").mkdir(parents=True)
+    env = {**os.environ, **ENV}
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "mdm", "-d", "postgres", "-qc", "DROP DATABASE IF EXISTS mdm_bench WITH (FORCE)",
+         "-c", "CREATE DATABASE mdm_bench OWNER mdm"],
+        check=True, env={**os.environ, "PGPASSWORD": "mdm"},
+    )
+    subprocess.run(["redis-cli", "-n", "14", "FLUSHDB"], check=True, capture_output=True)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    procs.start("standin", [sys.executable, "manage.py", "fcm_standin", "--port", str(STANDIN_PORT),
+                            "--write-credentials", ENV["FCM_CREDENTIALS_FILE"]], env)
+    wait_http(f"{STANDIN}/healthz")
+    procs.start("worker", [str(VENV_BIN / "celery"), "-A", "mdm", "worker", "--loglevel", "WARNING", "--concurrency", "2"], env)
+    procs.start("web", compose_web_command(WEB_PORT), env)
+    wait_http(f"{BASE}/healthz")
+
+
+def django_setup() -> None:
+    os.environ.update(ENV)
+    import django
+
+    django.setup()
+
+
+def make_admin_and_key() -> tuple[str, str]:
+    from accounts.models import User
+    from enrollment import services as enrollment
+    from mdm import services as core
+
+    admin = User.objects.create_superuser("bench-admin", "bench@example.test", "bench-Passphrase-1", role="admin")
+    core.update_fleet_settings(actor=admin, heartbeat_interval_s=10)
+    secret = enrollment.create_enrollment_key(actor=admin, name="bench").raw
+    token = httpx.post(f"{BASE}/api/v1/auth/token", json={"username": "bench-admin", "password": "bench-Passphrase-1"}).json()["access"]
+    return secret, token
+
+
+# --- scenarios -------------------------------------------------------------------------------
+async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s: float, web_pid: int) -> dict:
+    from mdm.simulator import Fleet, Stats
+
+    out: dict = {}
+    fleet = Fleet(base_url=BASE, enroll_key=enroll_key, devices=devices, interval=10, duration=3600,
+                  enroll_concurrency=devices, push_url=STANDIN, failure_rate=0.0, exec_scale=0.5, max_connections=1000)
+    async with fleet:
+        await fleet.register_push_tokens()
+        # storm: every device at once, through the registration queue
+        storm_s = await fleet.enroll_all()
+        enroll = fleet.stats.summary()["endpoints"].get("enroll", {})
+        out["storm"] = {"devices": devices, "enrolled": len(fleet.by_id), "seconds": round(storm_s, 2),
+                        "retries": fleet.enroll_retries, "failures": fleet.enroll_failures,
+                        "statuses": enroll.get("statuses", {})}
+        print(f"storm: {out['storm']}", flush=True)
+
+        # steady: open loop, 10 s interval
+        fleet.stats = Stats()
+        fleet.stop_at = time.monotonic() + steady_s
+        rss_samples: list[dict[int, float]] = []
+
+        async def sample_rss():
+            while time.monotonic() < fleet.stop_at:
+                rss_samples.append(rss_mb_of_tree(web_pid))
+                await asyncio.sleep(1)
+
+        sampler = asyncio.create_task(sample_rss())
+        await asyncio.gather(*(fleet.heartbeat_loop(d) for d in fleet.devices if d.device_id))
+        await sampler
+        hb = fleet.stats.summary()["endpoints"].get("heartbeat", {})
+        latencies = sorted(fleet.stats.latencies["heartbeat"])
+        errors = sum(n for (e, s), n in fleet.stats.statuses.items() if e == "heartbeat" and s != 200)
+        out["steady"] = {"devices": devices, "seconds": steady_s, "requests": hb.get("count", 0), "p50_ms": hb.get("p50_ms"),
+                         "p95_ms": hb.get("p95_ms"), "p99_ms": hb.get("p99_ms"), "max_ms": hb.get("max_ms"), "errors": errors,
+                         "rss_max_mb": round(max((max(s.values()) for s in rss_samples if s), default=0), 1),
+                         "client_lag_p99_ms": fleet.stats.summary()["client_lag_p99_ms"]}
+        out["_steady_latencies"] = latencies
+        print(f"steady: { {k: v for k, v in out['steady'].items()} }", flush=True)
+
+        # fan-out: one launch_app to every device; devices keep heartbeating, pushes consumed
+        fleet.stats = Stats()
+        fleet.events.clear()
+        fleet.stop_at = time.monotonic() + 40
+        consumer = fleet.spawn(fleet.consume_pushes())
+        loops = asyncio.gather(*(fleet.heartbeat_loop(d) for d in fleet.devices if d.device_id))
+        await asyncio.sleep(2)
+        t0 = time.monotonic()
+        async with httpx.AsyncClient(timeout=60) as client:
+            r = await client.post(f"{BASE}/api/v1/commands", headers={"Authorization": f"Bearer {jwt}"},
+                                  json={"type": "launch_app", "params": {"package": "com.example.kiosk"}, "target": {"all": True}})
+        issue_s = time.monotonic() - t0
+        assert r.status_code == 201, r.text
+        target = r.json()["target_count"]
+        while time.monotonic() - t0 < 30:
+            acked = sum(1 for _, e, _ in fleet.events if e == "acked")
+            if acked >= target:
+                break
+            await asyncio.sleep(0.05)
+        fleet.stop_at = time.monotonic()
+        await loops
+        consumer.cancel()
+        received = sorted(t - t0 for t, e, _ in fleet.events if e == "received")
+        acked_t = sorted(t - t0 for t, e, _ in fleet.events if e == "acked")
+
+        def at_fraction(times, fraction):
+            n = int(round(target * fraction))
+            return round(times[n - 1], 3) if len(times) >= n and n else None
+
+        out["fanout"] = {"targets": target, "api_answer_s": round(issue_s, 3),
+                         "received_99_s": at_fraction(received, 0.99), "received_100_s": at_fraction(received, 1.0),
+                         "acked_100_s": at_fraction(acked_t, 1.0),
+                         "via_push": fleet.stats.counters.get("received_push", 0),
+                         "via_heartbeat": fleet.stats.counters.get("received_heartbeat", 0),
+                         "via_pull": fleet.stats.counters.get("received_pull", 0)}
+        out["_fanout_curves"] = (received, acked_t)
+        print(f"fanout: {out['fanout']}", flush=True)
+        out["_tokens"] = [d.token for d in fleet.devices if d.token]
+        out["_device_ids"] = [d.device_id for d in fleet.devices if d.device_id]
+    return out
+
+
+WRK_SCRIPT = """
+local tokens = {}
+local i = 0
+function init(args)
+  for line in io.lines(args[1]) do tokens[#tokens + 1] = line end
+  i = math.random(#tokens)
+end
+request = function()
+  i = i % #tokens + 1
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json", ["Authorization"] = "Device " .. tokens[i],
+    ["X-Device-Id"] = tokens[i]}, '{"battery_pct": 77, "charging": false, "network_type": "wifi", "mem_avail_mb": 1800, "kids": ["k1"]}')
+end
+"""
+
+
+def run_wrk(path: str, tokens_file: Path, seconds: int, connections: int) -> dict:
+    script = WORK / "heartbeat.lua"
+    script.write_text(WRK_SCRIPT)
+    out = subprocess.run(
+        ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", str(script), BASE + path,
+         "--", str(tokens_file)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+
+    def lat(label):
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)", out, re.M)
+        if not m:
+            return None
+        value, unit = float(m.group(1)), m.group(2)
+        return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 2)
+
+    return {"rps": round(rps), "non_2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(1) if errors else "",
+            "p50_ms": lat("50"), "p99_ms": lat("99"), "raw": out}
+
+
+def capacity(tokens: list[str], device_ids: list[str], seconds: int) -> dict:
+    tokens_file = WORK / "tokens.txt"
+    tokens_file.write_text("\n".join(tokens) + "\n")
+    ids_file = WORK / "device-ids.txt"
+    ids_file.write_text("\n".join(device_ids) + "\n")
+    ours = run_wrk("/api/v1/device/heartbeat", tokens_file, seconds, 64)
+    # The naive view takes the device id in X-Device-Id (the same header slot in the script).
+    naive = run_wrk("/bench/naive-heartbeat", ids_file, seconds, 64)
+    result = {"ours": {k: v for k, v in ours.items() if k != "raw"}, "naive": {k: v for k, v in naive.items() if k != "raw"}}
+    result["ratio"] = round(ours["rps"] / max(naive["rps"], 1), 2)
+    (WORK / "wrk-ours.txt").write_text(ours["raw"])
+    (WORK / "wrk-naive.txt").write_text(naive["raw"])
+    print(f"capacity: {result}", flush=True)
+    return result
+
+
+def seed_console(total_devices: int, history_days: int) -> str:
+    """Pads the fleet to total_devices and gives one device history_days of 10 s history."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from devices import partitions
+    from devices.models import Device, DeviceStatus
+
+    existing = Device.objects.count()
+    now = timezone.now()
+    batch = []
+    for i in range(existing, total_devices):
+        batch.append(Device(hardware_id=f"pad-{i:06d}", model="SimTab 10", manufacturer="Simulated", android_version="14"))
+    created = Device.objects.bulk_create(batch, batch_size=2000)
+    DeviceStatus.objects.bulk_create(
+        [DeviceStatus(device=d, last_seen=now, online=i % 5 != 0, battery_pct=i % 100, network_type="wifi") for i, d in enumerate(created)],
+        batch_size=2000,
+    )
+    viewed = Device.objects.filter(hardware_id__startswith="sim-").order_by("hardware_id").first()
+    for back in range(history_days + 1):
+        partitions.ensure_partition(now.date() - timezone.timedelta(days=back)) if hasattr(partitions, "ensure_partition") else None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO devices_heartbeatsample (device_id, at, battery_pct, charging, mem_avail_mb, storage_free_mb, network_type, wifi_rssi)
+            SELECT %s, ts, (50 + 40 * sin(extract(epoch from ts) / 20000))::int, false, 1500, 30000, 'wifi', -60
+            FROM generate_series(%s::timestamptz - make_interval(days => %s), %s::timestamptz - interval '20 seconds', interval '10 seconds') AS ts
+            ON CONFLICT DO NOTHING
+            """,
+            [viewed.pk, now, history_days, now],
+        )
+        cursor.execute("ANALYZE")
+    return str(viewed.pk)
+
+
+def console(device_id: str, requests: int) -> dict:
+    client = httpx.Client(base_url=BASE, timeout=30, follow_redirects=False)
+    client.get("/accounts/login/")
+    r = client.post("/accounts/login/", data={"username": "bench-admin", "password": "bench-Passphrase-1",
+                                               "csrfmiddlewaretoken": client.cookies["csrftoken"]},
+                    headers={"Referer": BASE + "/accounts/login/"})
+    assert r.status_code == 302, r.status_code
+    pages = {"devices list": "/devices/", "devices list, filtered": "/devices/?status=online&battery_below=50",
+             "device detail (30 days)": f"/devices/{device_id}/"}
+    out = {}
+    for name, path in pages.items():
+        assert client.get(path).status_code == 200, path  # warm
+        times = []
+        for _ in range(requests):
+            started = time.perf_counter()
+            response = client.get(path)
+            times.append(time.perf_counter() - started)
+            assert response.status_code == 200
+        out[name] = {"p50_ms": round(statistics.median(times) * 1000, 1), "p95_ms": round(percentile(times, 95) * 1000, 1)}
+    print(f"console: {out}", flush=True)
+    return out
+
+
+# --- report ----------------------------------------------------------------------------------
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem_gb = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
+    pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
+    return f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}, {pg}, Redis 7"
+
+
+def chart(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.2))
+    lat = [v * 1000 for v in results["_steady_latencies"]]
+    if lat:
+        a.plot(lat, [i / len(lat) * 100 for i in range(1, len(lat) + 1)], color="#2563eb")
+        for p, style in ((95, "--"), (99, ":")):
+            a.axvline(percentile(lat, p), color="#dc2626", linestyle=style, label=f"p{p} {percentile(lat, p):.1f} ms")
+    a.set_xscale("log")
+    a.set_xlabel("heartbeat latency (ms, log)")
+    a.set_ylabel("% of requests")
+    a.set_title(f"steady: {results['steady']['devices']} devices @10 s, open loop")
+    a.legend(loc="lower right")
+    a.grid(alpha=0.3)
+    received, acked = results["_fanout_curves"]
+    target = results["fanout"]["targets"] or 1
+    b.plot(received, [i / target * 100 for i in range(1, len(received) + 1)], label="received", color="#2563eb")
+    b.plot(acked, [i / target * 100 for i in range(1, len(acked) + 1)], label="acked", color="#059669")
+    b.set_xlabel("seconds after the API call")
+    b.set_ylabel("% of devices")
+    b.set_title(f"fan-out: launch_app to {target} devices")
+    b.legend(loc="lower right")
+    b.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def table(results: dict) -> list[tuple[str, str, str, bool]]:
+    s, c, f, st, con = results["steady"], results["capacity"], results["fanout"], results["storm"], results["console"]
+    worst_console = max(v["p95_ms"] for v in con.values())
+
+    def ok(value, goal, lower=True):
+        return value is not None and (value <= goal if lower else value >= goal)
+
+    return [
+        ("steady heartbeats, 2,000 devices @10 s", f"p95 ≤ {GOALS['steady_p95_ms']} ms, p99 ≤ {GOALS['steady_p99_ms']} ms, 0 errors",
+         f"p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms, p99 {s['p99_ms']} ms, {s['errors']} errors of {s['requests']}",
+         ok(s["p95_ms"], GOALS["steady_p95_ms"]) and ok(s["p99_ms"], GOALS["steady_p99_ms"]) and s["errors"] == 0),
+        ("capacity", f"≥ {GOALS['capacity_rps']} heartbeats/s and ≥ {GOALS['capacity_ratio']}x naive",
+         f"{c['ours']['rps']}/s vs naive {c['naive']['rps']}/s = {c['ratio']}x ({c['ours']['non_2xx']} non-2xx)",
+         ok(c["ours"]["rps"], GOALS["capacity_rps"], lower=False) and ok(c["ratio"], GOALS["capacity_ratio"], lower=False)),
+        ("fan-out to 2,000", f"99% received ≤ {GOALS['fanout_99_received_s']} s, 100% acked ≤ {GOALS['fanout_100_acked_s']} s",
+         f"99% received {f['received_99_s']} s, 100% {f['received_100_s']} s, 100% acked {f['acked_100_s']} s "
+         f"({f['via_push']} by push)",
+         ok(f["received_99_s"], GOALS["fanout_99_received_s"]) and ok(f["acked_100_s"], GOALS["fanout_100_acked_s"])),
+        ("storm of 2,000", f"all enrolled ≤ {GOALS['storm_all_enrolled_s']:.0f} s, 0 failures",
+         f"{st['enrolled']} enrolled in {st['seconds']} s, {st['retries']} retries, {st['failures']} failures",
+         st["enrolled"] == st["devices"] and ok(st["seconds"], GOALS["storm_all_enrolled_s"]) and st["failures"] == 0),
+        ("console with 20,000 devices", f"p95 ≤ {GOALS['console_p95_ms']} ms per page",
+         "; ".join(f"{k}: p95 {v['p95_ms']} ms" for k, v in con.items()), ok(worst_console, GOALS["console_p95_ms"])),
+        ("memory", f"web process RSS ≤ {GOALS['web_rss_mb']} MB", f"max {s['rss_max_mb']} MB per process",
+         ok(s["rss_max_mb"], GOALS["web_rss_mb"])),
+    ]
+
+
+def write_report(results: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    png = RESULTS / f"{day}.png"
+    chart(results, png)
+    rows = table(results)
+    lines = [
+        f"# Benchmarks, {day}",
+        "",
+        f"Machine: {machine()}. Everything on this one machine: PostgreSQL, Redis, the web set-up of",
+        f"docker-compose.yml (`{' '.join(Path(a).name if i == 0 else a for i, a in enumerate(compose_web_command(WEB_PORT)))}`), a Celery worker,",
+        "the FCM stand-in, and the load generators (the fleet simulator; wrk for capacity). Reproduce: `make bench`.",
+        "",
+        "| figure | goal | measured | |",
+        "| --- | --- | --- | --- |",
+        *[f"| {a} | {b} | {c} | {'✅' if d else '❌'} |" for a, b, c, d in rows],
+        "",
+        f"![latency and fan-out]({png.name})",
+        "",
+        "## Raw figures",
+        "```json",
+        json.dumps({k: v for k, v in results.items() if not k.startswith("_")}, indent=2),
+        "```",
+    ]
+    path = RESULTS / f"{day}.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--devices", type=int, default=2000)
+    parser.add_argument("--steady-seconds", type=float, default=120)
+    parser.add_argument("--capacity-seconds", type=int, default=20)
+    parser.add_argument("--console-devices", type=int, default=20000)
+    parser.add_argument("--console-requests", type=int, default=40)
+    args = parser.parse_args()
+    procs = Processes()
+    try:
+        prepare(procs)
+        django_setup()
+        enroll_key, jwt = make_admin_and_key()
+        results = asyncio.run(storm_steady_fanout(enroll_key, jwt, args.devices, args.steady_seconds, procs.procs["web"].pid))
+        results["capacity"] = capacity(results.pop("_tokens"), results.pop("_device_ids"), args.capacity_seconds)
+        viewed = seed_console(args.console_devices, 30)
+        results["console"] = console(viewed, args.console_requests)
+        path = write_report(results)
+    finally:
+        procs.stop_all()
+    print()
+    print(path.read_text().split("## Raw figures")[0])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
