@@ -86,6 +86,8 @@ public final class FakeMdm implements AutoCloseable {
     public final List<JSONObject> enrollments = new ArrayList<>();
     public final Map<String, byte[]> apks = new LinkedHashMap<>();
     public int pulls;
+    /** Runs right after a device enrolls (e.g. to queue commands for it). */
+    public volatile java.util.function.Consumer<Device> afterEnroll;
     /** The next n downloads answer 503 busy with Retry-After: 2. */
     public volatile int failDownloads;
     private final List<Failure> failures = new ArrayList<>();
@@ -276,8 +278,12 @@ public final class FakeMdm implements AutoCloseable {
             d.keys = new ArrayList<>(Collections.singletonList(newKey("k" + (random.nextInt(900) + 100))));
             forceTokenInvalid = false;
         }
-        send(ex, status, Json.obj("device_id", d.id, "device_token", d.token, "heartbeat_interval_s", intervalS,
-                "command_keys", keysJson(d), "server_time", now));
+        JSONObject answer = Json.obj("device_id", d.id, "device_token", d.token, "heartbeat_interval_s", intervalS,
+                "command_keys", keysJson(d), "server_time", now);
+        if (afterEnroll != null) {
+            afterEnroll.accept(d);
+        }
+        send(ex, status, answer);
     }
 
     private static JSONArray keysJson(Device d) {

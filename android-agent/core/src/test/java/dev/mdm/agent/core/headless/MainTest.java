@@ -1,0 +1,186 @@
+package dev.mdm.agent.core.headless;
+
+import static org.hamcrest.MatcherAssert.assertThat;
+import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.greaterThanOrEqualTo;
+import static org.hamcrest.Matchers.hasSize;
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertNotNull;
+import static org.junit.Assert.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.File;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import org.json.JSONObject;
+import org.junit.After;
+import org.junit.Before;
+import org.junit.Rule;
+import org.junit.Test;
+import org.junit.rules.TemporaryFolder;
+
+import dev.mdm.agent.core.envelope.EnvelopeVerifier;
+import dev.mdm.agent.core.support.FakeMdm;
+import dev.mdm.agent.core.util.Json;
+
+/** The headless runner as the e2e tests use it: arguments in, one JSON event per line out. */
+public class MainTest {
+    @Rule
+    public TemporaryFolder tmp = new TemporaryFolder();
+
+    private FakeMdm mdm;
+    private final ByteArrayOutputStream stdout = new ByteArrayOutputStream();
+    private final AtomicInteger exit = new AtomicInteger(-1);
+    private Thread runner;
+
+    @Before
+    public void setUp() throws Exception {
+        mdm = new FakeMdm();
+    }
+
+    @After
+    public void tearDown() throws Exception {
+        if (runner != null) {
+            runner.join(20_000);
+        }
+        mdm.close();
+    }
+
+    private void start(String... args) {
+        PrintStream out = new PrintStream(stdout, true, StandardCharsets.UTF_8);
+        runner = new Thread(() -> exit.set(Main.run(args, out, System.err)));
+        runner.start();
+    }
+
+    private List<JSONObject> lines() {
+        String text;
+        synchronized (stdout) {
+            text = new String(stdout.toByteArray(), StandardCharsets.UTF_8);
+        }
+        List<JSONObject> out = new ArrayList<>();
+        for (String line : text.split("\n")) {
+            if (!line.isEmpty()) {
+                JSONObject o = Json.parseObjectOrNull(line);
+                assertNotNull("every stdout line is a JSON object: " + line, o);
+                out.add(o);
+            }
+        }
+        return out;
+    }
+
+    private List<JSONObject> named(String event) {
+        List<JSONObject> out = new ArrayList<>();
+        for (JSONObject o : lines()) {
+            if (event.equals(o.optString("event"))) {
+                out.add(o);
+            }
+        }
+        return out;
+    }
+
+    private JSONObject await(String event, int count) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + 15_000;
+        while (System.currentTimeMillis() < deadline) {
+            List<JSONObject> got = named(event);
+            if (got.size() >= count) {
+                return got.get(count - 1);
+            }
+            Thread.sleep(20);
+        }
+        throw new AssertionError("no " + event + " #" + count + " in:\n" + lines());
+    }
+
+    private int finish() throws InterruptedException {
+        runner.join(20_000);
+        assertFalse("the runner stops after --duration-s", runner.isAlive());
+        return exit.get();
+    }
+
+    @Test
+    public void it_enrolls_runs_commands_and_reports_them_as_json_lines() throws Exception {
+        List<FakeMdm.Cmd> queued = new ArrayList<>();
+        mdm.afterEnroll = d -> {
+            queued.add(mdm.queue(d, "ping", null, mdm.now, mdm.now + 600));
+            queued.add(mdm.queue(d, "lock", null, mdm.now, mdm.now + 600));
+        };
+        File state = tmp.newFolder();
+        start("--server", mdm.url(), "--enroll-key", FakeMdm.ENROLL_KEY, "--hardware-id", "hw-headless",
+                "--state-dir", state.getPath(), "--duration-s", "2", "--latency-ms", "10", "--fail-type", "lock");
+        assertEquals(0, finish());
+        JSONObject enrolled = named("enrolled").get(0);
+        assertEquals(mdm.device().id, enrolled.optString("device_id"));
+        JSONObject hb = named("heartbeat").get(0);
+        assertEquals(200, hb.optInt("status"));
+        assertEquals(0, hb.optInt("bad_envelopes"));
+        assertThat(named("command_verified"), hasSize(2));
+        List<JSONObject> executed = named("command_executed");
+        assertEquals("succeeded", executed.get(0).optString("status"));
+        assertEquals("failed", executed.get(1).optString("status"));
+        List<JSONObject> posted = named("result_posted");
+        assertEquals(queued.get(0).id, posted.get(0).optString("id"));
+        assertEquals("succeeded", posted.get(0).optString("status"));
+        assertEquals("failed", queued.get(1).status);
+        assertThat(named("stopped"), hasSize(1));
+        assertEquals("hw-headless", mdm.device().hardwareId);
+        assertTrue(new File(state, "state.json").isFile());
+        for (JSONObject line : lines()) {
+            assertTrue(line.has("ts"));
+        }
+    }
+
+    @Test
+    public void an_injected_tampered_envelope_is_counted_after_the_first_heartbeat() throws Exception {
+        File env = tmp.newFile("env.json");
+        String payload = Json.obj("id", "11111111-2222-4333-8444-555555555555", "device_id", "x", "seq", 1,
+                "type", "reboot", "params", new JSONObject(), "issued_at", 1, "expires_at", 2).toString();
+        Files.write(env.toPath(), EnvelopeVerifier.sign(payload, "k1", new byte[32]).toString().getBytes(StandardCharsets.UTF_8));
+        start("--server", mdm.url(), "--enroll-key", FakeMdm.ENROLL_KEY, "--duration-s", "2",
+                "--inject-envelope-file", env.getPath());
+        assertEquals(0, finish());
+        List<String> order = new ArrayList<>();
+        for (JSONObject o : lines()) {
+            order.add(o.optString("event"));
+        }
+        assertTrue(order.indexOf("bad_envelope") > order.indexOf("heartbeat"));
+        JSONObject bad = named("bad_envelope").get(0);
+        assertEquals("inject", bad.optString("source"));
+        assertThat(bad.optString("reason"), containsString("kid"));
+        assertEquals(1, named("heartbeat").get(1).optInt("bad_envelopes"));
+        assertThat(mdm.results, hasSize(0));
+    }
+
+    @Test
+    public void it_backs_off_while_the_server_is_unreachable_and_loses_no_result() throws Exception {
+        List<FakeMdm.Cmd> queued = new ArrayList<>();
+        mdm.afterEnroll = d -> queued.add(mdm.queue(d, "ping", null, mdm.now, mdm.now + 600));
+        start("--server", mdm.url(), "--enroll-key", FakeMdm.ENROLL_KEY, "--duration-s", "6",
+                "--latency-ms", "500", "--backoff-cap-s", "1");
+        await("command_verified", 1);
+        mdm.down = true; // the ping is running; its result cannot be posted
+        await("backoff", 3);
+        mdm.down = false;
+        JSONObject posted = await("result_posted", 1);
+        assertEquals(queued.get(0).id, posted.optString("id"));
+        assertEquals(0, finish());
+        JSONObject backoff = named("backoff").get(0);
+        assertEquals("network", backoff.optString("reason"));
+        assertTrue(backoff.has("seconds"));
+        assertThat(mdm.resultsFor(queued.get(0).id), hasSize(1));
+        assertThat(named("backoff").size(), greaterThanOrEqualTo(3));
+    }
+
+    @Test
+    public void a_bad_command_line_prints_usage_and_exits_2() {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = Main.run(new String[] {"--server", "http://x"}, new PrintStream(stdout), new PrintStream(err));
+        assertEquals(2, code);
+        assertThat(new String(err.toByteArray(), StandardCharsets.UTF_8), containsString("--enroll-key"));
+        assertThat(lines(), hasSize(0));
+    }
+}
