@@ -2,16 +2,15 @@
 sessions: authenticate, one read or one conditional write, answer. Bad input is a 400, never
 a 5xx."""
 
-import json
 import uuid
 
-from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from functools import wraps
 
 from commands import services
 from commands.models import DEVICE_STATUSES, REJECT_REASONS, DeliveryState
+from devices.api.body import read_json_object
 from devices.auth import device_required
 from mdm.api import error
 
@@ -81,14 +80,9 @@ def _parse_result(body: dict) -> tuple[dict, dict]:
 @_method("POST")
 @device_required
 def result(request, command_id):
-    try:
-        body = json.loads(request.body or b"null")
-    except RequestDataTooBig:
-        return error("Request body over 1 MiB.", "too_large", 413)
-    except (ValueError, UnicodeDecodeError):
-        return error("The body is not valid JSON.", "invalid", 400)
-    if not isinstance(body, dict):
-        return error("The body must be a JSON object.", "invalid", 400)
+    body = read_json_object(request)
+    if isinstance(body, JsonResponse):
+        return body
     values, errors = _parse_result(body)
     if errors:
         return _invalid(errors)

@@ -99,9 +99,12 @@ def dirty_now(device_ids) -> None:
 
 
 def dirty_on_commit(device_ids) -> None:
-    """Call inside the transaction that gives the devices work."""
+    """Call inside the transaction that gives the devices work. The delete after commit is the
+    one that matters (see the race above); the one now also covers callers whose transaction
+    never commits in the usual way (tests wrapped in a rolled-back transaction)."""
     ids = list(device_ids)
     if ids:
+        dirty_now(ids)
         transaction.on_commit(lambda: dirty_now(ids))
 
 
