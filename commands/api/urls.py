@@ -1,10 +1,8 @@
-from rest_framework.routers import SimpleRouter
-
 from commands import device_api
 from commands.api import views
-from mdm.urlutil import slash_optional
+from mdm.urlutil import OptionalSlashRouter, slash_optional
 
-router = SimpleRouter(trailing_slash="/?")
+router = OptionalSlashRouter()
 router.register("commands", views.CommandViewSet, basename="api-commands")
 router.register("command-presets", views.PresetViewSet, basename="api-command-presets")
 router.register("shell-allowlist", views.ShellAllowRuleViewSet, basename="api-shell-allowlist")
