@@ -1,7 +1,206 @@
+"""The devices console: list (search, filters, sort, paging, bulk delete), detail (status, history
+charts, inventory, enrollment, edit), retired devices and groups. One view renders the full page
+or its partial (request.htmx); live cells arrive over the WebSocket from devices.services."""
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts.permissions import role_required, write_requires
+from devices import charts, services
+from devices.filters import DeviceFilter
+from devices.forms import DeviceEditForm, GroupForm
+from devices.models import Device, DeviceGroup, HeartbeatSample, Tag
+from mdm.audit import client_ip
+from mdm.models import FleetSettings
+
+PAGE_SIZE = 50
+SORTS = [
+    ("hardware_id", "Hardware id"),
+    ("alias", "Alias"),
+    ("-last_seen", "Last seen (newest)"),
+    ("last_seen", "Last seen (oldest)"),
+    ("battery", "Battery (lowest)"),
+    ("-battery", "Battery (highest)"),
+    ("model", "Model"),
+    ("android_version", "Android version"),
+    ("group", "Group"),
+]
+SEEN_CHOICES = [("", "Any time"), ("300", "Last 5 min"), ("3600", "Last hour"), ("86400", "Last day")]
+CHART_HOURS = (1, 6, 24, 72, 168)
+
+
+def _get_device_for_user(request, device_id) -> Device:
+    try:
+        return Device.objects.for_user(request.user).select_related("status", "group").get(pk=device_id)
+    except (Device.DoesNotExist, ValueError):
+        raise Http404("No such device.") from None
+
+
+def _device_page(request):
+    queryset = Device.objects.for_user(request.user).select_related("status", "group").prefetch_related("tags")
+    params = request.GET.copy()
+    params.setdefault("sort", "hardware_id")
+    devices = DeviceFilter(params, queryset=queryset)
+    page = Paginator(devices.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = {k: v for k, v in params.items() if k != "page" and v}
+    return devices, page, urlencode(query)
 
 
 @login_required
 def index(request):
-    return render(request, "placeholder.html", {"title": "Devices", "section": "devices"})
+    devices, page, query = _device_page(request)
+    context = {
+        "section": "devices",
+        "filter": devices,
+        "page": page,
+        "query": query,
+        "sorts": SORTS,
+        "seen_choices": SEEN_CHOICES,
+        "groups": DeviceGroup.objects.all(),
+        "tags": Tag.objects.all(),
+        "android_versions": Device.objects.active().exclude(android_version="").order_by("android_version")
+        .values_list("android_version", flat=True).distinct(),
+        "params": request.GET,
+    }
+    template = "devices/_device_table.html" if request.htmx and not request.htmx.boosted else "devices/device_list.html"
+    return render(request, template, context)
+
+
+@require_POST
+@role_required("admin")
+def bulk_delete(request):
+    ids = request.POST.getlist("device_ids")
+    try:
+        deleted = services.delete_devices(actor=request.user, device_ids=ids, ip=client_ip(request))
+    except Exception:  # malformed ids (not UUIDs)
+        return HttpResponse("Invalid selection.", status=400)
+    messages.success(request, f"Deleted {len(deleted)} device{'s' if len(deleted) != 1 else ''}. Their data is purged in the background.")
+    response = HttpResponse(status=204)
+    response["HX-Redirect"] = request.POST.get("next") or reverse("devices:index")
+    return response
+
+
+@write_requires("operator")
+def detail(request, device_id):
+    device = _get_device_for_user(request, device_id)
+    if request.method == "POST":
+        form = DeviceEditForm(request.POST)
+        if form.is_valid():
+            device = services.update_device(
+                actor=request.user,
+                device=device,
+                alias=form.cleaned_data["alias"],
+                group=form.cleaned_data["group"],
+                tag_names=form.cleaned_data["tags"],
+                ip=client_ip(request),
+            )
+            device = _get_device_for_user(request, device.pk)
+            return render(request, "devices/_device_edit.html", {"device": device, "form": _edit_form(device), "saved": True})
+        return render(request, "devices/_device_edit.html", {"device": device, "form": form}, status=422)
+    hours = _hours(request)
+    context = {
+        "section": "devices",
+        "device": device,
+        "status": device.status,
+        "fleet": FleetSettings.current(),
+        "form": _edit_form(device),
+        "charts": _charts(device, hours),
+        "hours": hours,
+        "chart_hours": CHART_HOURS,
+        "apps": device.apps.all(),
+    }
+    if request.htmx and request.htmx.target == "device-charts":
+        return render(request, "devices/_device_charts.html", context)
+    return render(request, "devices/device_detail.html", context)
+
+
+def _edit_form(device) -> DeviceEditForm:
+    return DeviceEditForm(
+        initial={"alias": device.alias, "group": device.group, "tags": ", ".join(t.name for t in device.tags.all())}
+    )
+
+
+def _hours(request) -> int:
+    try:
+        hours = int(request.GET.get("hours", 24))
+    except ValueError:
+        return 24
+    return hours if hours in CHART_HOURS else 24
+
+
+def _charts(device, hours: int) -> dict:
+    end = timezone.now()
+    start = end - timedelta(hours=hours)
+    rows = list(
+        HeartbeatSample.objects.filter(device_id=device.pk, at__gte=start)
+        .order_by("at")
+        .values_list("at", "battery_pct", "mem_avail_mb")
+    )
+    mem_total = device.status.mem_total_mb or max((r[2] or 0 for r in rows), default=0) or 1
+    battery = charts.Series([(at, b) for at, b, _ in rows], "Battery %", "%", 100, "#059669")
+    memory = charts.Series(
+        [(at, mem_total - m if m is not None else None) for at, _, m in rows], "Memory used (MB)", "MB", mem_total, "#7c3aed"
+    )
+    return {
+        "battery": charts.line_chart(battery, start=start, end=end),
+        "memory": charts.line_chart(memory, start=start, end=end),
+        "samples": len(rows),
+        "mem_total": mem_total,
+    }
+
+
+@require_POST
+@role_required("admin")
+def delete(request, device_id):
+    device = _get_device_for_user(request, device_id)
+    services.delete_devices(actor=request.user, device_ids=[device.pk], ip=client_ip(request))
+    messages.success(request, f"Deleted {device.display_name}. Its hardware id is retired until restored.")
+    response = HttpResponse(status=204)
+    response["HX-Redirect"] = reverse("devices:index")
+    return response
+
+
+@require_POST
+@role_required("admin")
+def approve_reenroll(request, device_id):
+    device = _get_device_for_user(request, device_id)
+    services.approve_reenrollment(actor=request.user, device=device, ip=client_ip(request))
+    return HttpResponse(
+        f'<span class="badge online">Re-enrollment approved until {device.reenroll_approved_until:%Y-%m-%d %H:%M} UTC</span>'
+    )
+
+
+@role_required("admin")
+def retired(request):
+    devices = Device.objects.filter(deleted_at__isnull=False).order_by("-deleted_at")
+    page = Paginator(devices, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "devices/retired.html", {"section": "devices", "page": page})
+
+
+@require_POST
+@role_required("admin")
+def restore(request, device_id):
+    device = get_object_or_404(Device, pk=device_id, deleted_at__isnull=False)
+    services.restore_device(actor=request.user, device=device, ip=client_ip(request))
+    return HttpResponse(f'<td colspan="6">{device.display_name} restored: it can enroll again.</td>')
+
+
+@write_requires("operator")
+def groups(request):
+    form = GroupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.create_group(actor=request.user, ip=client_ip(request), **form.cleaned_data)
+        return redirect("devices:groups")
+    from django.db.models import Count, Q
+
+    rows = DeviceGroup.objects.annotate(n=Count("devices", filter=Q(devices__deleted_at__isnull=True)))
+    return render(request, "devices/groups.html", {"section": "devices", "groups": rows, "form": form})

@@ -1,0 +1,34 @@
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def mb(value):
+    if value is None:
+        return "?"
+    return f"{value / 1024:.1f} GB" if value >= 1024 else f"{value} MB"
+
+
+@register.filter
+def absval(value):
+    return abs(value) if value is not None else value
+
+
+@register.filter
+def signed(value):
+    return f"{value:+d}" if isinstance(value, int) else value
+
+
+@register.filter
+def duration(seconds):
+    if seconds is None:
+        return ""
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min"
