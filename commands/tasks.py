@@ -7,20 +7,24 @@ claims, and `resume_dispatch` (beat, every minute) picks up pushes nobody is wor
 """
 
 import logging
+import os
+from datetime import timedelta
 
 from celery import shared_task
-from datetime import timedelta
 
 from commands import services
 
 logger = logging.getLogger(__name__)
+# Deliveries claimed and pushed per send_each call (FCM allows at most 500). Smaller batches mean
+# a killed worker leaves fewer claims to go stale; 500 gives the most throughput.
+PUSH_BATCH = max(1, min(500, int(os.environ.get("MDM_FCM_BATCH_SIZE", "500"))))
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
 def dispatch_command(self, command_id: str, stale_after_s: float | None = None) -> dict:
     claim = self.request.id or "eager"
     stale = services.CLAIM_STALE if stale_after_s is None else timedelta(seconds=stale_after_s)
-    report = services.push_command(command_id=command_id, claim=claim, stale=stale)
+    report = services.push_command(command_id=command_id, claim=claim, stale=stale, batch_size=PUSH_BATCH)
     if report.retry_in_s is not None:
         dispatch_command.apply_async((command_id,), countdown=report.retry_in_s)
     return {"pushed": report.pushed, "failed": report.failed, "retry": report.retry, "skipped": report.skipped}

@@ -6,7 +6,7 @@ pointed here instead (see mdm/fcm.py). What it implements, as Google does:
 - `POST /token`: the OAuth2 token endpoint. Accepts the JWT-bearer grant
   (`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`, `assertion=<RS256 JWT>`) that
   google-auth makes from a service-account JSON, verifies the signature against the account's
-  key, `aud` = this token_uri and `exp`, and answers `{"access_token", "expires_in", "token_type"}`.
+  key, `aud` (Google's token endpoint, as google-auth writes it, or this token_uri) and `exp`, and answers `{"access_token", "expires_in", "token_type"}`.
 - `POST /v1/projects/<project>/messages:send` with `Authorization: Bearer <access token>`:
   200 `{"name": "projects/<project>/messages/<n>"}`, or FCM's own error bodies:
   404 NOT_FOUND + FcmError `UNREGISTERED` for a token it does not know, 400 INVALID_ARGUMENT
@@ -54,6 +54,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 logger = logging.getLogger("mdm.fcm_standin")
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 MAX_PAYLOAD_BYTES = 4096
 TTL_RE = re.compile(r"^\d+(\.\d{1,9})?s$")
@@ -160,7 +161,8 @@ class Standin:
         now = time.time()
         if claims.get("iss") != self.client_email:
             return "Invalid issuer"
-        if claims.get("aud") != f"{self.base_url}/token":
+        # google-auth always writes Google's own endpoint as the audience, whatever token_uri is.
+        if claims.get("aud") not in (f"{self.base_url}/token", GOOGLE_TOKEN_AUDIENCE):
             return "Invalid audience"
         if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] < now - 30:
             return "Invalid JWT: Token must be a short-lived token and in a reasonable timeframe."

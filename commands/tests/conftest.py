@@ -95,3 +95,65 @@ def sim_device(db):
 @pytest.fixture
 def device(db) -> SimDevice:
     return make_device()
+
+
+# --- the FCM stand-in ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def fcm_standin_server(tmp_path_factory):
+    """One stand-in process for the session (python -m mdm.fcm_standin), reset per test."""
+    import subprocess
+    import sys
+    import time as _time
+
+    import httpx
+
+    from mdm.fcm_standin import StandinClient
+    from tests.live import ROOT, free_port
+
+    port = free_port()
+    creds = tmp_path_factory.mktemp("fcm") / "service-account.json"
+    log = open(creds.parent / "standin.log", "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mdm.fcm_standin", "--port", str(port), "--project-id", "mdm-test",
+         "--write-credentials", str(creds)],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = _time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200 and creds.exists():
+                break
+        except httpx.HTTPError:
+            pass
+        if _time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError("FCM stand-in did not start")
+        _time.sleep(0.1)
+    client = StandinClient(base)
+    client.base = base
+    client.credentials_file = str(creds)
+    client.send_url = f"{base}/v1/projects/mdm-test/messages:send"
+    yield client
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def fcm_standin(fcm_standin_server, settings):
+    """FCM switched on and pointed at the stand-in (the two overrides of mdm/fcm.py)."""
+    from mdm import fcm
+
+    fcm_standin_server.reset()
+    settings.FCM_ENABLED = True
+    settings.FCM_CREDENTIALS_FILE = fcm_standin_server.credentials_file
+    settings.FCM_PROJECT_ID = ""
+    settings.FCM_SEND_URL = fcm_standin_server.send_url
+    fcm.reset()
+    yield fcm_standin_server
+    fcm.reset()
+
+
+def standin_env(standin) -> dict:
+    return {"FCM_ENABLED": "true", "FCM_CREDENTIALS_FILE": standin.credentials_file, "FCM_SEND_URL": standin.send_url}

@@ -1,0 +1,111 @@
+"""The FCM stand-in speaks FCM HTTP v1 as Google does: the OAuth2 JWT-bearer grant, then
+messages:send with FCM's own success and error bodies; firebase-admin, pointed at it by the two
+overrides in mdm/fcm.py, maps those bodies to its own exception types."""
+
+import time
+
+import httpx
+import pytest
+
+from mdm import fcm
+from mdm.fcm_standin import FCM_ERROR_TYPE
+
+
+def send(standin, token, data=None, ttl_s=60):
+    return fcm.send_each([fcm.PushMessage(token=token, data=data or {"kind": "sync"}, ttl_s=ttl_s)])[0]
+
+
+def test_firebase_admin_gets_an_oauth_token_and_sends_through_the_standin(fcm_standin):
+    fcm_standin.register(["tok-1"])
+    result = send(fcm_standin, "tok-1", {"kind": "sync"})
+    assert result.ok and result.message_id.startswith("projects/mdm-test/messages/")
+    stats = fcm_standin.stats()
+    assert stats["tokens_issued"] == 1 and stats["delivered"] == 1
+    record = fcm_standin.messages(token="tok-1")["messages"][0]
+    assert record["message"]["data"] == {"kind": "sync"}
+    assert record["message"]["android"]["priority"] == "high" and record["message"]["android"]["ttl"] == "60s"
+
+
+def test_a_send_without_a_valid_access_token_is_401_unauthenticated(fcm_standin):
+    response = httpx.post(fcm_standin.send_url, json={"message": {"token": "t", "data": {}}}, headers={"Authorization": "Bearer forged"})
+    assert response.status_code == 401 and response.json()["error"]["status"] == "UNAUTHENTICATED"
+
+
+def test_the_token_endpoint_refuses_an_assertion_not_signed_by_the_service_account(fcm_standin):
+    import base64
+    import json
+
+    def b64(d):
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
+    creds = fcm_standin.credentials()
+    forged = f"{b64({'alg': 'RS256', 'typ': 'JWT'})}.{b64({'iss': creds['client_email'], 'aud': creds['token_uri'], 'exp': time.time() + 60, 'scope': 'https://www.googleapis.com/auth/firebase.messaging'})}.AAAA"
+    response = httpx.post(creds["token_uri"], data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": forged})
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(
+    "error,status,rpc_status,code",
+    [("UNREGISTERED", 404, "NOT_FOUND", "UNREGISTERED"), ("QUOTA_EXCEEDED", 429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED"),
+     ("UNAVAILABLE", 503, "UNAVAILABLE", "UNAVAILABLE"), ("INVALID_ARGUMENT", 400, "INVALID_ARGUMENT", "INVALID_ARGUMENT")],
+)
+def test_injected_failures_use_fcms_real_error_bodies_and_firebase_admin_maps_them(fcm_standin, error, status, rpc_status, code):
+    fcm_standin.register(["tok-e"])
+    fcm_standin.fail(["tok-e"], error=error)
+    result = send(fcm_standin, "tok-e")
+    assert not result.ok and result.code == code
+    # The raw wire answer, as FCM writes it.
+    access = httpx.post(fcm_standin.credentials()["token_uri"], data={"grant_type": "x"}).json()
+    assert access["error"] == "unsupported_grant_type"
+
+
+def test_an_unknown_token_is_404_unregistered_with_the_fcm_error_detail(fcm_standin):
+    result = send(fcm_standin, "never-registered")
+    assert not result.ok and result.code == "UNREGISTERED"
+    # and on the wire:
+    import google.auth.transport.requests
+    from google.oauth2 import service_account
+
+    creds = service_account.Credentials.from_service_account_file(
+        fcm_standin.credentials_file, scopes=["https://www.googleapis.com/auth/firebase.messaging"]
+    )
+    creds.refresh(google.auth.transport.requests.Request())
+    response = httpx.post(fcm_standin.send_url, json={"message": {"token": "never-registered", "data": {"a": "b"}}},
+                          headers={"Authorization": f"Bearer {creds.token}"})
+    body = response.json()["error"]
+    assert response.status_code == 404 and body["status"] == "NOT_FOUND"
+    assert body["details"] == [{"@type": FCM_ERROR_TYPE, "errorCode": "UNREGISTERED"}]
+
+
+def test_a_malformed_message_is_400_invalid_argument(fcm_standin):
+    fcm_standin.register(["tok-m"])
+    result = send(fcm_standin, "tok-m", {"kind": "x" * 5000})
+    assert not result.ok and result.code == "INVALID_ARGUMENT" and "too big" in result.detail
+
+
+def test_a_consumer_long_polls_for_delivered_messages(fcm_standin):
+    import threading
+
+    fcm_standin.register(["tok-p"])
+    got = {}
+    poller = threading.Thread(target=lambda: got.update(fcm_standin.messages(token="tok-p", wait=10)))
+    poller.start()
+    time.sleep(0.3)
+    send(fcm_standin, "tok-p", {"kind": "sync"})
+    poller.join(timeout=10)
+    assert [m["token"] for m in got["messages"]] == ["tok-p"] and got["last"] == got["messages"][0]["n"]
+
+
+def test_failures_can_be_limited_to_a_number_of_sends(fcm_standin):
+    fcm_standin.register(["tok-n"])
+    fcm_standin.fail(["tok-n"], error="INVALID_ARGUMENT", times=1)
+    assert send(fcm_standin, "tok-n").code == "INVALID_ARGUMENT"
+    assert send(fcm_standin, "tok-n").ok
+
+
+def test_firebase_admins_transport_retries_a_429_or_503_that_carries_retry_after(fcm_standin):
+    # As with Google: a short burst of 429s is absorbed by the client's own retries.
+    fcm_standin.register(["tok-r"])
+    fcm_standin.fail(["tok-r"], error="QUOTA_EXCEEDED", times=2)
+    assert send(fcm_standin, "tok-r").ok
+    assert fcm_standin.stats()["error_QUOTA_EXCEEDED"] == 2
