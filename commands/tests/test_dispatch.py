@@ -1,0 +1,191 @@
+"""Push dispatch through firebase-admin to the FCM stand-in (in process): message shape, the
+envelope/sync choice, TTL, and the mapping of FCM's error answers."""
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from commands import services
+from commands.models import Delivery
+from commands.tests.conftest import make_device
+from devices.models import Device
+
+pytestmark = pytest.mark.django_db
+
+
+def issue(devices, type="ping", params=None, **kwargs):
+    return services.issue_command(
+        actor=None, type=type, params=params or {}, target={"device_ids": [d.id for d in devices]}, **kwargs
+    ).command
+
+
+def push(command):
+    return services.push_command(command_id=command.pk, claim="test-claim")
+
+
+def phones(standin, n=1):
+    devices = [make_device(fcm_token=f"fcm-token-{i}-{time.monotonic_ns()}") for i in range(n)]
+    standin.register([d.device.fcm_token for d in devices])
+    return devices
+
+
+def received(standin, device) -> list[dict]:
+    return [m["message"] for m in standin.messages(token=device.device.fcm_token)["messages"]]
+
+
+def test_a_push_carries_the_signed_envelope_as_a_high_priority_data_message(fcm_standin):
+    devices = phones(fcm_standin, 3)
+    command = issue(devices, expires_in_s=600)
+    report = push(command)
+    assert report.pushed == 3
+    for device in devices:
+        [message] = received(fcm_standin, device)
+        assert set(message) >= {"token", "data", "android"} and "notification" not in message
+        assert message["android"]["priority"] == "high"
+        assert 590 <= float(message["android"]["ttl"][:-1]) <= 600
+        assert message["data"]["kind"] == "command"
+        assert all(isinstance(v, str) for v in message["data"].values())
+        payload = device.verify(json.loads(message["data"]["envelope"]), server_now=int(time.time()))
+        assert payload["id"] == str(command.pk) and payload["device_id"] == device.id
+    assert set(Delivery.objects.values_list("state", "channel", "push_status")) == {("sent", "push", "pushed")}
+
+
+def test_the_ttl_is_capped_at_28_days(fcm_standin):
+    [device] = phones(fcm_standin)
+    push(issue([device], expires_in_s=30 * 86400))
+    assert received(fcm_standin, device)[0]["android"]["ttl"] == "2419200s"
+
+
+def test_nothing_is_sent_when_the_command_has_expired(fcm_standin):
+    [device] = phones(fcm_standin)
+    command = issue([device], expires_in_s=5)
+    with time_machine.travel(timezone.now() + timedelta(seconds=6)):
+        report = push(command)
+    assert report.pushed == 0 and report.skipped == 1
+    assert received(fcm_standin, device) == []
+
+
+def test_a_wifi_configure_envelope_never_appears_in_an_fcm_message(fcm_standin):
+    [device] = phones(fcm_standin)
+    command = issue([device], type="wifi_configure", params={"ssid": "Lobby", "security": "wpa2", "password": "s3cret-pass!", "hidden": False})
+    push(command)
+    messages = received(fcm_standin, device)
+    assert messages == [{"token": device.device.fcm_token, "data": {"kind": "sync"},
+                         "android": {**messages[0]["android"], "collapse_key": "sync"}}]
+    everything = json.dumps(fcm_standin.messages())
+    assert "s3cret-pass!" not in everything and "Lobby" not in everything and "envelope" not in everything
+    # The device gets it by pulling, the secret intact inside the signed envelope.
+    assert Delivery.objects.get(command=command).state == "queued"
+    envelope = device.pull()["commands"][0]
+    assert device.verify(envelope, server_now=int(time.time()))["params"]["password"] == "s3cret-pass!"
+
+
+def test_an_envelope_over_3500_bytes_becomes_a_sync_tickle(fcm_standin):
+    [device] = phones(fcm_standin)
+    command = issue([device], type="shell", params={"argv": ["getprop"] + ["x" * 1000] * 4})
+    push(command)
+    [message] = received(fcm_standin, device)
+    assert message["data"] == {"kind": "sync"} and message["android"]["collapse_key"] == "sync"
+    assert Delivery.objects.get(command=command).state == "queued"
+
+
+def test_unregistered_clears_the_token_and_leaves_the_delivery_to_the_pull(fcm_standin):
+    device = make_device(fcm_token="dead-token")
+    command = issue([device])
+    report = push(command)
+    assert report.failed == 1
+    assert Device.objects.get(pk=device.id).fcm_token == ""
+    delivery = Delivery.objects.get(command=command)
+    assert (delivery.state, delivery.push_status) == ("queued", "failed")
+    assert len(device.pull()["commands"]) == 1
+
+
+@pytest.mark.parametrize("error", ["QUOTA_EXCEEDED", "UNAVAILABLE"])
+def test_quota_exceeded_and_unavailable_retry_with_backoff(fcm_standin, error):
+    [device] = phones(fcm_standin)
+    fcm_standin.fail([device.device.fcm_token], error=error)
+    command = issue([device])
+    report = push(command)
+    delivery = Delivery.objects.get(command=command)
+    assert report.retry == 1 and report.retry_in_s is not None and report.retry_in_s >= 1
+    assert (delivery.state, delivery.push_status, delivery.attempts) == ("queued", "retry", 1)
+    assert delivery.push_after > timezone.now()
+    # Too early: nothing to claim. After the backoff, with FCM healthy again, it goes.
+    assert push(command).pushed == 0
+    fcm_standin.fail([device.device.fcm_token], error=None)
+    with time_machine.travel(delivery.push_after + timedelta(seconds=1)):
+        assert push(command).pushed == 1
+    assert Delivery.objects.get(command=command).state == "sent"
+    assert Device.objects.get(pk=device.id).fcm_token != ""
+
+
+def test_a_push_that_keeps_failing_gives_up_and_leaves_the_pull(fcm_standin, monkeypatch):
+    [device] = phones(fcm_standin)
+    fcm_standin.fail([device.device.fcm_token], error="QUOTA_EXCEEDED")
+    monkeypatch.setattr(services, "MAX_PUSH_ATTEMPTS", 2)
+    command = issue([device])
+    push(command)
+    with time_machine.travel(timezone.now() + timedelta(minutes=10)):
+        push(command)
+    delivery = Delivery.objects.get(command=command)
+    assert (delivery.state, delivery.push_status, delivery.attempts) == ("queued", "failed", 2)
+
+
+def test_invalid_argument_fails_the_delivery_with_the_reason(fcm_standin):
+    [device] = phones(fcm_standin)
+    fcm_standin.fail([device.device.fcm_token], error="INVALID_ARGUMENT")
+    command = issue([device])
+    push(command)
+    delivery = Delivery.objects.get(command=command)
+    assert (delivery.state, delivery.reason) == ("failed", "fcm_invalid_argument")
+    assert "INVALID_ARGUMENT" in delivery.error
+
+
+def test_with_fcm_disabled_deliveries_simply_wait_for_the_pull(db, settings):
+    settings.FCM_ENABLED = False
+    device = make_device(fcm_token="some-token")
+    command = issue([device])
+    assert Delivery.objects.get(command=command).push_status == "skipped"
+    assert len(device.pull()["commands"]) == 1
+
+
+def test_a_device_without_a_token_is_left_to_the_pull(fcm_standin):
+    device = make_device(fcm_token="")
+    command = issue([device])
+    assert Delivery.objects.get(command=command).push_status == "skipped"
+    assert push(command).pushed == 0
+
+
+def test_a_pull_that_overtakes_a_push_is_not_moved_back(fcm_standin):
+    [device] = phones(fcm_standin)
+    command = issue([device])
+    device.report(str(command.pk), "running")
+    # Claimable still? No: only queued deliveries are pushed.
+    assert push(command).pushed == 0
+    assert Delivery.objects.get(command=command).state == "running"
+
+
+def test_a_killed_dispatchers_claims_are_taken_over_once_stale(fcm_standin):
+    [device] = phones(fcm_standin)
+    command = issue([device])
+    Delivery.objects.filter(command=command).update(push_status="claimed", push_claim="dead-worker", push_claimed_at=timezone.now())
+    assert push(command).pushed == 0
+    assert services.stalled_push_commands(now=timezone.now() + timedelta(minutes=3)) == [command.pk]
+    with time_machine.travel(timezone.now() + timedelta(minutes=3)):
+        assert push(command).pushed == 1
+
+
+def test_the_expiry_sweep_ends_pending_deliveries_past_expiry(device):
+    command = issue([device], expires_in_s=60)
+    other = issue([device], expires_in_s=3600)
+    device.report(str(other.pk), "running")
+    with time_machine.travel(timezone.now() + timedelta(seconds=61)):
+        assert services.expire_deliveries() == 1
+    assert Delivery.objects.get(command=command).state == "expired"
+    with time_machine.travel(timezone.now() + timedelta(days=1, hours=2)):
+        assert services.expire_deliveries() == 1  # the stuck running one, a day after expiry
+    assert Delivery.objects.get(command=other).state == "expired"
