@@ -68,6 +68,7 @@ public final class Agent {
     private final ConcurrentLinkedQueue<Incoming> inbox = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean pullRequested = new AtomicBoolean();
     private final AtomicBoolean heartbeatRequested = new AtomicBoolean();
+    private final AtomicBoolean retryNowRequested = new AtomicBoolean();
     private final AtomicReference<String> newFcmToken = new AtomicReference<>();
     private final Object wake = new Object();
     private boolean woken;
@@ -148,6 +149,12 @@ public final class Agent {
         requestHeartbeat();
     }
 
+    /** The network is back (or the device left Doze): end any backoff and try at once. */
+    public void retryNow() {
+        retryNowRequested.set(true);
+        wakeUp();
+    }
+
     public void stop() {
         stopped = true;
         wakeUp();
@@ -165,7 +172,7 @@ public final class Agent {
         while (!stopped) {
             long delay = step();
             if (delay > 0) {
-                sleep(delay);
+                awaitWork(delay);
             }
         }
         events.emit("stopped", Json.obj("held_results", countDone(), "pending_commands", countPending()));
@@ -209,6 +216,9 @@ public final class Agent {
     public synchronized long step() {
         start();
         long now = clock.elapsedMs();
+        if (retryNowRequested.getAndSet(false)) {
+            backoffUntilMs = Long.MIN_VALUE;
+        }
         if (now < backoffUntilMs) {
             return backoffUntilMs - now;
         }
@@ -687,7 +697,11 @@ public final class Agent {
         }
     }
 
-    private void sleep(long ms) {
+    /**
+     * Waits up to ms for a push, a request or {@link #stop()}; for hosts that drive {@link #step()}
+     * themselves (the Android service holds a wake lock around each step).
+     */
+    public void awaitWork(long ms) {
         long deadline = System.nanoTime() / 1_000_000 + ms;
         synchronized (wake) {
             try {

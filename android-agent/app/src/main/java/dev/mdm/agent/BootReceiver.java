@@ -1,0 +1,15 @@
+package dev.mdm.agent;
+
+import android.content.BroadcastReceiver;
+import android.content.Context;
+import android.content.Intent;
+
+/** After a boot or an update of the agent itself, the agent runs again (heartbeat first). */
+public final class BootReceiver extends BroadcastReceiver {
+    @Override
+    public void onReceive(Context context, Intent intent) {
+        if (new AgentSettings(context).isConfigured()) {
+            AgentService.start(context);
+        }
+    }
+}
