@@ -4,4 +4,15 @@ from enrollment import views
 
 app_name = "enrollment"
 
-urlpatterns = [path("", views.index, name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("keys/", views.create_key, name="create_key"),
+    path("keys/<uuid:key_id>/revoke/", views.revoke_key, name="revoke_key"),
+    path("qr/", views.build_qr, name="build_qr"),
+    path("one-liner/", views.build_oneliner, name="build_oneliner"),
+    path("provision.sh", views.provision_script, {"shell": "bash"}, name="provision_sh"),
+    path("provision.ps1", views.provision_script, {"shell": "powershell"}, name="provision_ps1"),
+    path("presets/<str:kind>/new/", views.preset_edit, name="preset_new"),
+    path("presets/<str:kind>/<int:preset_id>/", views.preset_edit, name="preset_edit"),
+    path("presets/<str:kind>/<int:preset_id>/delete/", views.preset_delete, name="preset_delete"),
+]

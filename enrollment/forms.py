@@ -1,0 +1,195 @@
+import re
+import zoneinfo
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+
+from devices.models import DeviceGroup, Tag
+from enrollment import conf, provisioning
+from enrollment.models import BloatwarePreset, EnrollmentKey, TweakPreset, hash_key
+
+LOCALE_RE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
+
+
+def usable_key(raw: str) -> EnrollmentKey | None:
+    key = EnrollmentKey.objects.filter(key_hash=hash_key(raw.strip())).first()
+    return key if key is not None and key.state(timezone.now()) == "active" else None
+
+
+class KeyField(forms.CharField):
+    """An enrollment key pasted by an admin: it must exist and be usable (the console never
+    stores or shows keys after creation, so scripts and QR codes need it pasted)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 200)
+        kwargs.setdefault("help_text", "Paste a key (shown once when created), or create one above.")
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = super().clean(value).strip()
+        if usable_key(value) is None:
+            raise forms.ValidationError("Unknown, revoked, expired or used-up enrollment key.")
+        return value
+
+
+class KeyCreateForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    expires_in_days = forms.IntegerField(min_value=1, max_value=3650, required=False, label="Expires in (days)")
+    max_uses = forms.IntegerField(min_value=1, max_value=10_000_000, required=False, label="Max uses")
+    group = forms.ModelChoiceField(DeviceGroup.objects.all(), required=False, empty_label="— no group —", label="Pin group")
+    tags = forms.ModelMultipleChoiceField(Tag.objects.all(), required=False, label="Pin tags")
+
+
+class QrForm(forms.Form):
+    enroll_key = KeyField(label="Enrollment key")
+    server_url = forms.URLField(label="Server URL", assume_scheme="https")
+    apk_url = forms.URLField(label="Agent APK download URL", assume_scheme="https")
+    admin_component = forms.CharField(max_length=255, label="Admin component")
+    package_checksum = forms.CharField(
+        max_length=100, required=False, label="Package checksum",
+        help_text="Optional: the server downloads the APK and computes it; if you enter one, it must match.",
+    )
+    signature_checksum = forms.CharField(
+        max_length=100, required=False, label="Signature checksum", help_text="Optional: SHA-256 of the signing certificate."
+    )
+    use_signature_checksum = forms.BooleanField(required=False, label="Use the signature checksum instead of the package checksum (survives APK updates)")
+    wifi_ssid = forms.CharField(max_length=64, required=False, label="Wi-Fi SSID")
+    wifi_security = forms.ChoiceField(choices=[(s, s) for s in provisioning.WIFI_SECURITY], initial="WPA", label="Security")
+    wifi_password = forms.CharField(max_length=128, required=False, label="Password", widget=forms.PasswordInput(render_value=True))
+    wifi_hidden = forms.BooleanField(required=False, label="Hidden network")
+    eap_method = forms.ChoiceField(choices=[("", "—")] + [(m, m) for m in provisioning.EAP_METHODS], required=False, label="EAP method")
+    eap_phase2 = forms.ChoiceField(choices=[(m, m or "—") for m in provisioning.PHASE2], required=False, label="Phase 2")
+    eap_identity = forms.CharField(max_length=128, required=False, label="Identity")
+    eap_anonymous_identity = forms.CharField(max_length=128, required=False, label="Anonymous identity")
+    eap_domain = forms.CharField(max_length=128, required=False, label="Domain")
+    locale = forms.CharField(max_length=10, required=False, label="Locale", help_text="e.g. en_US")
+    time_zone = forms.CharField(max_length=64, required=False, label="Time zone", help_text="e.g. Europe/Berlin")
+    skip_encryption = forms.BooleanField(required=False, label="Skip encryption")
+    leave_system_apps = forms.BooleanField(required=False, label="Leave all system apps enabled")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["admin_component"].initial = conf.get("AGENT_ADMIN_RECEIVER")
+        self.fields["server_url"].initial = settings.PUBLIC_BASE_URL
+        self.fields["apk_url"].initial = conf.get("AGENT_APK_URL")
+        self.apk: provisioning.ApkFacts | None = None
+
+    def clean_locale(self):
+        value = self.cleaned_data["locale"].strip()
+        if value and not LOCALE_RE.match(value):
+            raise forms.ValidationError("A locale like en_US.")
+        return value
+
+    def clean_time_zone(self):
+        value = self.cleaned_data["time_zone"].strip()
+        if value and value not in zoneinfo.available_timezones():
+            raise forms.ValidationError("Unknown time zone.")
+        return value
+
+    def clean_admin_component(self):
+        value = self.cleaned_data["admin_component"].strip()
+        if not re.match(r"^[A-Za-z0-9_.]+/[A-Za-z0-9_.$]+$", value):
+            raise forms.ValidationError("package/.Receiver or package/full.ClassName")
+        return value
+
+    def clean(self):
+        data = super().clean()
+        if data.get("wifi_ssid"):
+            security = data.get("wifi_security")
+            if security in ("WPA", "WEP") and not data.get("wifi_password"):
+                self.add_error("wifi_password", "Required for this security type.")
+            if security == "EAP" and not data.get("eap_method"):
+                self.add_error("eap_method", "Required for EAP.")
+        if self.errors or not data.get("apk_url"):
+            return data
+        try:
+            self.apk = provisioning.fetch_apk(data["apk_url"])
+        except provisioning.ApkFetchError as exc:
+            self.add_error("apk_url", str(exc))
+            return data
+        entered = provisioning.normalise_checksum(data.get("package_checksum") or "")
+        if entered and entered != self.apk.package_checksum:
+            self.add_error("package_checksum", f"Does not match the APK at that URL (its checksum is {self.apk.package_checksum}).")
+        entered_sig = provisioning.normalise_checksum(data.get("signature_checksum") or "")
+        if entered_sig and self.apk.signature_checksum and entered_sig != self.apk.signature_checksum:
+            self.add_error("signature_checksum", f"Does not match the APK's signing certificate ({self.apk.signature_checksum}).")
+        return data
+
+    def spec(self) -> provisioning.QrSpec:
+        d = self.cleaned_data
+        use_signature = d["use_signature_checksum"]
+        signature = provisioning.normalise_checksum(d["signature_checksum"]) or (self.apk.signature_checksum or "")
+        return provisioning.QrSpec(
+            admin_component=d["admin_component"],
+            apk_url=d["apk_url"],
+            package_checksum="" if use_signature and signature else self.apk.package_checksum,
+            signature_checksum=signature if use_signature else provisioning.normalise_checksum(d["signature_checksum"]),
+            server_url=d["server_url"].rstrip("/"),
+            enroll_key=d["enroll_key"],
+            wifi_ssid=d["wifi_ssid"],
+            wifi_security=d["wifi_security"],
+            wifi_password=d["wifi_password"],
+            wifi_hidden=d["wifi_hidden"],
+            eap_method=d["eap_method"],
+            eap_phase2=d["eap_phase2"],
+            eap_identity=d["eap_identity"],
+            eap_anonymous_identity=d["eap_anonymous_identity"],
+            eap_domain=d["eap_domain"],
+            locale=d["locale"],
+            time_zone=d["time_zone"],
+            skip_encryption=d["skip_encryption"],
+            leave_system_apps=d["leave_system_apps"],
+        )
+
+
+class OneLinerForm(forms.Form):
+    enroll_key = KeyField(label="Enrollment key")
+    server_url = forms.URLField(label="Server URL", assume_scheme="https")
+    apk_url = forms.URLField(label="Agent APK download URL", assume_scheme="https")
+    bloatware = forms.ModelMultipleChoiceField(BloatwarePreset.objects.all(), required=False, widget=forms.CheckboxSelectMultiple, label="Remove bloatware")
+    tweaks = forms.ModelMultipleChoiceField(TweakPreset.objects.all(), required=False, widget=forms.CheckboxSelectMultiple, label="Apply tweaks")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["server_url"].initial = settings.PUBLIC_BASE_URL
+        self.fields["apk_url"].initial = conf.get("AGENT_APK_URL")
+
+
+class BloatwarePresetForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(max_length=255, required=False)
+    packages = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), help_text="One package name per line.")
+
+    def clean_packages(self):
+        names = [line.strip() for line in self.cleaned_data["packages"].splitlines() if line.strip()]
+        bad = [n for n in names if not provisioning.PACKAGE_RE.match(n)]
+        if bad:
+            raise forms.ValidationError(f"Not a package name: {', '.join(bad[:5])}")
+        if len(names) > 500:
+            raise forms.ValidationError("At most 500 packages.")
+        return list(dict.fromkeys(names))
+
+
+class TweakPresetForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(max_length=255, required=False)
+    settings = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8}), help_text="One per line: namespace key value (namespace: system, secure or global)."
+    )
+
+    def clean_settings(self):
+        result = []
+        for number, line in enumerate(self.cleaned_data["settings"].splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = line.split(None, 2)
+            if len(parts) != 3 or parts[0] not in ("system", "secure", "global"):
+                raise forms.ValidationError(f"Line {number}: namespace key value")
+            namespace, key, value = parts
+            if not provisioning.SETTING_KEY_RE.match(key) or not provisioning.SETTING_VALUE_RE.match(value):
+                raise forms.ValidationError(f"Line {number}: key or value has characters that are not allowed.")
+            result.append({"namespace": namespace, "key": key, "value": value})
+        if not result:
+            raise forms.ValidationError("At least one setting.")
+        return result
