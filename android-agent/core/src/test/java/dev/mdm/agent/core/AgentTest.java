@@ -464,6 +464,21 @@ public class AgentTest {
     }
 
     @Test
+    public void retry_now_ends_a_backoff_when_the_network_returns() {
+        enrolled();
+        mdm.failNext(1, 503, "busy", 120);
+        clock.advanceS(34);
+        int before = mdm.heartbeats.size();
+        assertThat(agent.step(), greaterThanOrEqualTo(120_000L));
+        clock.advanceS(5);
+        agent.step();
+        assertEquals(before, mdm.heartbeats.size()); // still backing off
+        agent.retryNow(); // e.g. the platform says the network is back
+        agent.step();
+        assertEquals(before + 1, mdm.heartbeats.size());
+    }
+
+    @Test
     public void a_429_is_honoured_with_its_retry_after() {
         enrolled();
         mdm.failNext(1, 429, "rate_limited", 7);
