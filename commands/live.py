@@ -112,8 +112,11 @@ def flush_command(command_id: str, delivery_pks: set) -> None:
 def _send_history_row(command_id: str, created: bool = False) -> None:
     from commands import selectors
 
-    command = selectors.command_with_counters(command_id)
-    if command is None:
-        return
-    html = render_to_string("commands/_command_row.html", {"c": command, "oob": "afterbegin:#command-rows" if created else True})
-    realtime.send_now("commands", html)
+    try:
+        command = selectors.command_with_counters(command_id)
+        if command is None:
+            return
+        html = render_to_string("commands/_command_row.html", {"c": command, "oob": "afterbegin:#command-rows" if created else True})
+        realtime.send_now("commands", html)
+    except Exception:  # a lost live update must never fail the change that caused it
+        logger.exception("live history update failed", extra={"command_id": command_id})

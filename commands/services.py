@@ -760,6 +760,10 @@ def _push_batch(command: Command, ids: list[int], claim: str, report: PushReport
                 attempts=F("attempts") + 1,
             )
             _metric_on_commit(DELIVERIES, S.SENT, n)
+            # Reported before we got FCM's answer (the device is quick): it still came by push.
+            mine.filter(pk__in=groups["command"], channel="").update(
+                channel=Delivery.Channel.PUSH, push_status=P.PUSHED, push_claim="", attempts=F("attempts") + 1
+            )
             live.changed_on_commit([command.pk])
         ok = groups["command"] + groups["sync"]
         if ok:  # sync tickles, and pushes that a pull overtook

@@ -4,4 +4,19 @@ from commands import views
 
 app_name = "commands"
 
-urlpatterns = [path("", views.index, name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("new/", views.compose, name="compose"),
+    path("new/params/", views.params_form, name="params_form"),
+    path("new/preview/", views.preview, name="preview"),
+    path("new/issue/", views.issue, name="issue"),
+    path("presets/", views.presets, name="presets"),
+    path("presets/<uuid:preset_id>/archive/", views.preset_archive, name="preset_archive"),
+    path("allowlist/", views.allowlist, name="allowlist"),
+    path("allowlist/<uuid:rule_id>/toggle/", views.allow_rule_toggle, name="allow_rule_toggle"),
+    path("allowlist/<uuid:rule_id>/delete/", views.allow_rule_delete, name="allow_rule_delete"),
+    path("wifi/", views.wifi, name="wifi"),
+    path("wifi/<uuid:config_id>/push/", views.wifi_push, name="wifi_push"),
+    path("<uuid:command_id>/", views.detail, name="detail"),
+    path("<uuid:command_id>/cancel/", views.cancel, name="cancel"),
+]

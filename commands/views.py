@@ -1,7 +1,218 @@
+"""The console's command pages (HTMX). Each view: fetch through one access helper, validate,
+one service call, render (a partial for HTMX requests)."""
+
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from accounts.permissions import role_required, write_requires
+from commands import forms, selectors, services, targeting
+from commands.models import Command, CommandType, Preset, ShellAllowRule, WifiConfig
+from commands.params import INSTALL_APK_UNAVAILABLE, ParamsError
+from devices.filters import DeviceFilter
+from devices.models import Device, DeviceGroup, Tag
+from mdm.audit import client_ip
+from mdm.models import FleetSettings
+
+DETAIL_ROWS = 500
+SAMPLE = 10
+
+
+def _get_command(request, command_id) -> Command:
+    # Every signed-in user sees every command (devices are not scoped per user yet either).
+    return get_object_or_404(Command, pk=command_id)
+
+
+def _redirect(url: str) -> HttpResponse:
+    response = HttpResponse(status=204)
+    response["HX-Redirect"] = url
+    return response
 
 
 @login_required
 def index(request):
-    return render(request, "placeholder.html", {"title": "Commands", "section": "commands"})
+    filterset = selectors.CommandFilter(request.GET or None, queryset=Command.objects.select_related("preset"))
+    page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
+    commands = selectors.attach_counters(page.object_list)
+    context = {"section": "commands", "filter": filterset, "commands": commands, "page": page}
+    template = "commands/_command_table.html" if request.htmx and not request.htmx.boosted else "commands/index.html"
+    return render(request, template, context)
+
+
+def _composer_context(request) -> dict:
+    return {
+        "section": "commands",
+        "types": [c for c in CommandType.choices],
+        "presets": Preset.objects.filter(is_latest=True, archived=False),
+        "groups": DeviceGroup.objects.all(),
+        "tags": Tag.objects.all(),
+        "target_kinds": forms.TARGET_KINDS,
+        "filter_form": DeviceFilter().form,
+        "default_expiry_min": FleetSettings.current().default_command_expiry_s // 60,
+        "selected_preset": request.GET.get("preset", ""),
+        "selected_type": request.GET.get("type", "ping"),
+        "allow_rules": ShellAllowRule.objects.filter(enabled=True),
+        "install_apk_unavailable": INSTALL_APK_UNAVAILABLE,
+    }
+
+
+@role_required("operator")
+def compose(request):
+    return render(request, "commands/compose.html", _composer_context(request))
+
+
+@role_required("operator")
+def params_form(request):
+    command_type = request.GET.get("type", "ping")
+    return render(request, "commands/_params.html", {**_composer_context(request), "selected_type": command_type})
+
+
+@require_POST
+@role_required("operator")
+def preview(request):
+    try:
+        ids = services.preview_command(**forms.composer_request(request.POST))
+    except ParamsError as exc:
+        return render(request, "commands/_preview.html", {"errors": forms.params_errors(exc)})
+    sample = Device.objects.filter(pk__in=ids[:SAMPLE]).select_related("status", "group")
+    spec = targeting.normalize(forms.target_from_post(request.POST))
+    return render(request, "commands/_preview.html", {"count": len(ids), "sample": sample, "target": targeting.describe(spec)})
+
+
+@require_POST
+@role_required("operator")
+def issue(request):
+    try:
+        issued = services.issue_command(actor=request.user, ip=client_ip(request), **forms.composer_request(request.POST))
+    except ParamsError as exc:
+        return render(request, "commands/_preview.html", {"errors": forms.params_errors(exc)})
+    return _redirect(reverse("commands:detail", args=[issued.command.pk]))
+
+
+@login_required
+def detail(request, command_id):
+    command = selectors.command_with_counters(_get_command(request, command_id).pk)
+    state = request.GET.get("state") or None
+    rows = selectors.delivery_rows(command.pk, state=state, limit=DETAIL_ROWS)
+    context = {"section": "commands", "command": command, "counters": command.counters, "deliveries": rows,
+               "state": state, "limit": DETAIL_ROWS, "target": targeting.describe(command.target)}
+    return render(request, "commands/detail.html", context)
+
+
+@require_POST
+@role_required("operator")
+def cancel(request, command_id):
+    command = _get_command(request, command_id)
+    services.cancel_command(actor=request.user, command=command, ip=client_ip(request))
+    return _redirect(reverse("commands:detail", args=[command.pk]))
+
+
+# --- presets ------------------------------------------------------------------------------------
+
+@write_requires("operator")
+def presets(request):
+    form = forms.PresetForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                existing = Preset.objects.filter(name=form.cleaned_data["name"], is_latest=True).first()
+                if existing:
+                    services.update_preset(actor=request.user, preset=existing, ip=client_ip(request),
+                                           **{k: v for k, v in form.cleaned_data.items() if k != "name"})
+                else:
+                    services.create_preset(actor=request.user, ip=client_ip(request), **form.cleaned_data)
+                form = forms.PresetForm()
+            except ParamsError as exc:
+                form.add_error(None, "; ".join(forms.params_errors(exc)))
+                status = 422
+        else:
+            status = 422
+    context = {"section": "commands", "form": form, "presets": Preset.objects.filter(is_latest=True, archived=False),
+               "history": Preset.objects.filter(is_latest=False).order_by("name", "-version")}
+    return render(request, "commands/presets.html", context, status=status)
+
+
+@require_POST
+@role_required("operator")
+def preset_archive(request, preset_id):
+    preset = get_object_or_404(Preset, pk=preset_id)
+    services.archive_preset(actor=request.user, preset=preset, ip=client_ip(request))
+    return _redirect(reverse("commands:presets"))
+
+
+# --- shell allowlist ----------------------------------------------------------------------------
+
+@write_requires("admin")
+def allowlist(request):
+    form = forms.AllowRuleForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.create_allow_rule(actor=request.user, ip=client_ip(request), **form.cleaned_data)
+                form = forms.AllowRuleForm()
+            except ParamsError as exc:
+                form.add_error(None, "; ".join(forms.params_errors(exc)))
+                status = 422
+        else:
+            status = 422
+    return render(request, "commands/allowlist.html",
+                  {"section": "commands", "form": form, "rules": ShellAllowRule.objects.all()}, status=status)
+
+
+@require_POST
+@role_required("admin")
+def allow_rule_toggle(request, rule_id):
+    rule = get_object_or_404(ShellAllowRule, pk=rule_id)
+    services.update_allow_rule(actor=request.user, rule=rule, enabled=not rule.enabled, ip=client_ip(request))
+    return render(request, "commands/_allow_row.html", {"rule": rule})
+
+
+@require_POST
+@role_required("admin")
+def allow_rule_delete(request, rule_id):
+    rule = get_object_or_404(ShellAllowRule, pk=rule_id)
+    services.delete_allow_rule(actor=request.user, rule=rule, ip=client_ip(request))
+    return HttpResponse("")
+
+
+# --- Wi-Fi --------------------------------------------------------------------------------------
+
+@write_requires("operator")
+def wifi(request):
+    form = forms.WifiForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                existing = WifiConfig.objects.filter(name=data["name"]).first()
+                if existing:
+                    services.update_wifi_config(actor=request.user, config=existing, ip=client_ip(request),
+                                                ssid=data["ssid"], security=data["security"], hidden=data["hidden"],
+                                                group=data["group"], password=data["password"] or None)
+                else:
+                    services.create_wifi_config(actor=request.user, ip=client_ip(request), **data)
+                form = forms.WifiForm()
+            except ParamsError as exc:
+                form.add_error(None, "; ".join(forms.params_errors(exc)))
+                status = 422
+        else:
+            status = 422
+    return render(request, "commands/wifi.html",
+                  {"section": "commands", "form": form, "configs": WifiConfig.objects.select_related("group")}, status=status)
+
+
+@require_POST
+@role_required("operator")
+def wifi_push(request, config_id):
+    config = get_object_or_404(WifiConfig, pk=config_id)
+    try:
+        issued = services.push_wifi_config(actor=request.user, config=config, ip=client_ip(request))
+    except ParamsError as exc:
+        return HttpResponse("; ".join(forms.params_errors(exc)), status=400)
+    return _redirect(reverse("commands:detail", args=[issued.command.pk]))
