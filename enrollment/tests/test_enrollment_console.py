@@ -1,0 +1,123 @@
+"""The Enrollment page: keys shown once, revocation, one-liners and their script download,
+presets; every action is admin-only."""
+
+import pytest
+
+from enrollment.models import BloatwarePreset, EnrollmentKey, TweakPreset, hash_key
+from mdm.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_console(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def test_every_signed_in_role_sees_the_keys_only_admins_see_the_builders(client, viewer_user, admin_user, key):
+    client.force_login(viewer_user)
+    html = client.get("/enrollment/").content.decode()
+    assert "bench" in html and "QR provisioning" not in html
+    client.force_login(admin_user)
+    html = client.get("/enrollment/").content.decode()
+    assert "QR provisioning" in html and "adb one-liner" in html and "Google consumer apps" in html
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client):
+    assert client.get("/enrollment/").status_code == 302
+
+
+def test_a_created_key_is_shown_once_and_stored_hashed(admin_console):
+    response = admin_console.post("/enrollment/keys/", {"name": "Store rollout", "max_uses": "50", "expires_in_days": "7"})
+    html = response.content.decode()
+    key = EnrollmentKey.objects.get(name="Store rollout")
+    import re
+
+    raw = re.search(r'<code id="new-key">([^<]+)</code>', html).group(1)
+    assert key.key_hash == hash_key(raw) and raw not in key.key_hash
+    assert key.max_uses == 50 and key.expires_at is not None
+    assert raw not in admin_console.get("/enrollment/").content.decode()
+    assert AuditEvent.objects.filter(action="enrollment_key.create").exists()
+
+
+def test_a_key_needs_a_name(admin_console):
+    assert admin_console.post("/enrollment/keys/", {"name": ""}).status_code == 422
+
+
+def test_only_admins_create_and_revoke_keys(client, operator_user, key):
+    client.force_login(operator_user)
+    assert client.post("/enrollment/keys/", {"name": "x"}).status_code == 403
+    assert client.post(f"/enrollment/keys/{EnrollmentKey.objects.get().pk}/revoke/").status_code == 403
+
+
+def test_a_revoked_key_stops_enrolling(admin_console, key, enroll):
+    admin_console.post(f"/enrollment/keys/{EnrollmentKey.objects.get().pk}/revoke/")
+    assert EnrollmentKey.objects.get().revoked_at is not None
+    assert enroll(key).json()["code"] == "key_invalid"
+
+
+def test_the_one_liner_generator_needs_a_usable_key(admin_console):
+    response = admin_console.post("/enrollment/one-liner/", {"enroll_key": "mdmk_nope", "server_url": "https://x.test", "apk_url": "https://x.test/a.apk"})
+    assert response.status_code == 422 and "Unknown, revoked" in response.content.decode()
+
+
+def test_the_one_liners_fetch_a_script_with_the_chosen_presets(admin_console, client, key):
+    bloat = BloatwarePreset.objects.get(name="Google consumer apps")
+    tweak = TweakPreset.objects.get(name="Kiosk display")
+    response = admin_console.post(
+        "/enrollment/one-liner/",
+        {"enroll_key": key, "server_url": "https://mdm.example.com", "apk_url": "https://cdn.example.com/agent.apk", "bloatware": [bloat.pk], "tweaks": [tweak.pk]},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "curl -fsSL -H &#x27;X-Admin-Key: " in html and "iwr -UseBasicParsing" in html
+    script = client.get(
+        "/enrollment/provision.sh", {"apk_url": "https://cdn.example.com/agent.apk", "bloatware": str(bloat.pk), "tweaks": str(tweak.pk)}, HTTP_X_ADMIN_KEY=key
+    )
+    body = script.content.decode()
+    assert script.status_code == 200 and body.startswith("#!/usr/bin/env bash")
+    assert "dpm set-device-owner" in body and "dev.mdm.agent/.AdminReceiver" in body
+    assert "pm uninstall --user 0" in body and "com.google.android.youtube" in body
+    assert "settings put global stay_on_while_plugged_in '7'" in body
+    assert "pm grant" in body and "am broadcast" in body and key in body
+    ps = client.get("/enrollment/provision.ps1", {"apk_url": "https://cdn.example.com/agent.apk"}, HTTP_X_ADMIN_KEY=key).content.decode()
+    assert "set-device-owner" in ps and "Invoke-WebRequest" in ps and "pm uninstall" not in ps
+
+
+def test_the_bash_script_is_valid_shell(client, key, tmp_path):
+    import subprocess
+
+    body = client.get("/enrollment/provision.sh", {"apk_url": "https://x.test/a.apk", "bloatware": "1,2", "tweaks": "1,2,3"}, HTTP_X_ADMIN_KEY=key).content
+    path = tmp_path / "p.sh"
+    path.write_bytes(body)
+    subprocess.run(["bash", "-n", str(path)], check=True)
+
+
+def test_the_script_download_needs_a_usable_key(client, key):
+    assert client.get("/enrollment/provision.sh", {"apk_url": "https://x.test/a.apk"}).status_code == 401
+    response = client.get("/enrollment/provision.sh", {"apk_url": "https://x.test/a.apk"}, HTTP_X_ADMIN_KEY=key + "x")
+    assert response.status_code == 401 and response.json()["code"] == "key_invalid"
+    assert client.get("/enrollment/provision.sh", {"apk_url": "ftp://x"}, HTTP_X_ADMIN_KEY=key).status_code == 400
+
+
+def test_admins_edit_presets_and_bad_lines_are_refused(admin_console, client, viewer_user):
+    preset = BloatwarePreset.objects.get(name="Samsung extras")
+    url = f"/enrollment/presets/bloatware/{preset.pk}/"
+    assert admin_console.get(url).status_code == 200
+    assert admin_console.post(url, {"name": "Samsung", "packages": "com.samsung.a\nnot a package"}).status_code == 200
+    assert BloatwarePreset.objects.get(pk=preset.pk).name == "Samsung extras"  # refused
+    response = admin_console.post(url, {"name": "Samsung", "packages": "com.samsung.a\ncom.samsung.b"})
+    assert response.status_code == 204
+    assert BloatwarePreset.objects.get(pk=preset.pk).packages == ["com.samsung.a", "com.samsung.b"]
+    new = admin_console.post("/enrollment/presets/tweaks/new/", {"name": "Dim", "settings": "system screen_brightness 40"})
+    assert new.status_code == 204
+    assert TweakPreset.objects.get(name="Dim").settings == [{"namespace": "system", "key": "screen_brightness", "value": "40"}]
+    assert admin_console.post("/enrollment/presets/tweaks/new/", {"name": "Bad", "settings": "kernel x y"}).status_code == 200
+    assert not TweakPreset.objects.filter(name="Bad").exists()
+    client.force_login(viewer_user)
+    assert client.post(url, {"name": "x", "packages": "a.b"}).status_code == 403
+
+
+def test_presets_are_seeded():
+    assert BloatwarePreset.objects.count() >= 3 and TweakPreset.objects.count() >= 3
