@@ -1,0 +1,86 @@
+"""In a real browser (Debian's Chromium via Playwright) against a real daphne: an operator
+composes a command, sees the dry-run count, confirms, and watches the live table turn green as
+simulated devices report through the device API."""
+
+import re
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from accounts.tests.factories import UserFactory
+from commands.models import Command
+from commands.tests.conftest import make_device
+from conftest import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def sign_in(page, url, username):
+    page.goto(url + "/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/")
+
+
+def test_an_operator_composes_confirms_and_watches_the_live_table_turn_green(live_server_proc, page):
+    url = live_server_proc.url
+    UserFactory(username="olga-operator", role="operator", password=PASSWORD)
+    devices = [make_device(group="lobby", model=f"Kiosk {i + 1}") for i in range(8)]
+    make_device(group="office")
+    sign_in(page, url, "olga-operator")
+
+    page.click("nav[aria-label=Main] >> text=Commands")
+    page.wait_for_url(url + "/commands/")
+    page.click("text=New command")
+    page.select_option("#type", "launch_app")
+    page.wait_for_selector("input[name=package]")
+    page.fill("input[name=package]", "com.example.kiosk")
+    page.check("input[name=target_kind][value=group]")
+    page.select_option("select[name=group]", "lobby")
+    page.click("#preview-button")
+    count = page.wait_for_selector("#dry-run-count")
+    assert count.inner_text() == "8"
+    assert Command.objects.count() == 0  # a dry run queues nothing
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "command-composer.png"), full_page=True)
+
+    page.click("#confirm-button")
+    page.wait_for_url(re.compile(r".*/commands/[0-9a-f-]{36}/$"))
+    command = Command.objects.get()
+    assert page.url.endswith(f"/commands/{command.pk}/")
+    page.wait_for_selector("#live-indicator.on", timeout=10_000)  # the WebSocket joined
+    assert page.locator("#deliveries tr.state-queued").count() == 8
+
+    # The devices report through the device API of the same server; the page never reloads.
+    with httpx.Client(base_url=url, timeout=10) as http:
+        for i, device in enumerate(devices):
+            auth = {"Authorization": f"Device {device.token}"}
+            for status in ("received", "running", "succeeded"):
+                body = {"status": status, **({"exit_code": 0, "output": "launched"} if status == "succeeded" else {})}
+                response = http.post(f"/api/v1/device/commands/{command.pk}/result", json=body, headers=auth)
+                assert response.status_code == 200, response.text
+            if i == 3:
+                page.wait_for_function(
+                    "document.querySelectorAll('#deliveries tr.state-succeeded').length >= 4", timeout=10_000
+                )
+    page.wait_for_function("document.querySelectorAll('#deliveries tr.state-succeeded').length === 8", timeout=15_000)
+    page.wait_for_function(
+        "document.querySelector('[data-counter=succeeded]').textContent.trim() === '8'", timeout=10_000
+    )
+    assert page.locator("#command-progress").get_attribute("value") == "8"
+    time.sleep(0.3)
+    page.screenshot(path=str(SCREENSHOTS / "command-live.png"), full_page=True)
+
+
+def test_a_viewer_sees_the_history_but_not_the_composer(live_server_proc, page):
+    url = live_server_proc.url
+    UserFactory(username="vic-viewer", role="viewer", password=PASSWORD)
+    sign_in(page, url, "vic-viewer")
+    page.goto(url + "/commands/")
+    assert page.locator("text=New command").count() == 0
+    response = page.goto(url + "/commands/new/")
+    assert response.status == 403
