@@ -37,10 +37,12 @@ system-deps:
 agent: system-deps
 	$(MAKE) -C android-agent build
 
+# The agent core's JUnit suite first, then pytest (which also runs the headless agent end to end
+# against a live server); pytest's summary is the last line.
 test: install system-deps agent
+	$(MAKE) -C android-agent test
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-only-secret-key-not-for-production-0123456789abcdef \
 	  $(VENV)/bin/pytest $(PYTEST_ARGS)
-	$(MAKE) -C android-agent test
 
 # The benchmark suite (never part of make test): production-like set-up on this machine.
 bench: install system-deps agent
