@@ -31,7 +31,11 @@ _local_holders: set[str] = set()
 def _redis() -> redis.Redis | None:
     if not settings.REDIS_URL:
         return None
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    # Blocking pool: under a burst, threads wait briefly for a connection instead of failing.
+    pool = redis.BlockingConnectionPool.from_url(
+        settings.REDIS_URL, max_connections=50, timeout=5, socket_timeout=2, socket_connect_timeout=2
+    )
+    return redis.Redis(connection_pool=pool)
 
 
 def _try_acquire(token: str, limit: int) -> bool:

@@ -1,13 +1,34 @@
 """Request-body handling shared by the lean device endpoints (enroll, heartbeat, inventory)."""
 
 import json
+import logging
+from functools import wraps
 
+import redis
 from django.conf import settings
+from django.db import OperationalError
 from django.http import JsonResponse
 
 from mdm.api import error
 
 MAX_BODY = settings.DATA_UPLOAD_MAX_MEMORY_SIZE  # 1 MiB (PROTOCOL.md)
+SHED_RETRY_AFTER_S = 2
+logger = logging.getLogger(__name__)
+
+
+def shed_load(view):
+    """Overload is answered 503 busy + Retry-After (PROTOCOL.md load shedding), never a 5xx
+    error: an exhausted Redis or database connection pool, or either briefly unreachable."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except (redis.RedisError, OperationalError) as exc:
+            logger.warning("device request shed", extra={"path": request.path, "error": type(exc).__name__})
+            return error("Server busy, retry later.", "busy", 503, {"Retry-After": str(SHED_RETRY_AFTER_S)})
+
+    return wrapped
 
 
 def too_large() -> JsonResponse:

@@ -5,7 +5,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from devices import services
-from devices.api.body import method_not_allowed, read_json_object
+from devices.api.body import method_not_allowed, read_json_object, shed_load
 from devices.auth import device_required
 from mdm import metrics
 from mdm.api import error
@@ -27,6 +27,7 @@ def _counted_rejection(view):
 
 @csrf_exempt
 @_counted_rejection
+@shed_load
 @device_required
 def heartbeat(request):
     if request.method != "POST":
@@ -38,6 +39,7 @@ def heartbeat(request):
 
 
 @csrf_exempt
+@shed_load
 @device_required
 def inventory(request):
     if request.method != "PUT":

@@ -4,7 +4,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import get_usage
 
-from devices.api.body import method_not_allowed, read_json_object
+from devices.api.body import method_not_allowed, read_json_object, shed_load
 from enrollment import admission, conf, services
 from mdm.api import error
 from mdm.audit import client_ip
@@ -13,6 +13,7 @@ OPTIONAL_TEXT = {"serial": 128, "model": 128, "manufacturer": 128, "android_vers
 
 
 @csrf_exempt
+@shed_load
 def enroll(request):
     if request.method != "POST":
         return method_not_allowed("POST")
