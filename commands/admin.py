@@ -1,1 +1,58 @@
-from django.contrib import admin  # noqa: F401
+"""Read-only admin views of this app. Changes go through the console or the API, where the
+services audit them; the admin is for looking. Key material and secrets are never shown."""
+
+from django.contrib import admin
+
+from commands.models import Command, Delivery, DeviceKey, Preset, ShellAllowRule, WifiConfig
+
+
+class ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Command)
+class CommandAdmin(ReadOnly):
+    list_display = ["id", "type", "target_count", "issuer_label", "created_at", "expires_at", "cancelled_at"]
+    list_filter = ["type"]
+    search_fields = ["id", "issuer_label"]
+    exclude = ["secret_params", "params"]
+    readonly_fields = ["masked_params"]
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnly):
+    list_display = ["command_id", "device_id", "seq", "state", "channel", "push_status", "attempts", "finished_at"]
+    list_filter = ["state", "channel", "push_status"]
+    raw_id_fields = ["command", "device"]
+
+
+@admin.register(DeviceKey)
+class DeviceKeyAdmin(ReadOnly):
+    list_display = ["device_id", "kid", "state", "created_at", "activates_at", "retired_at"]
+    list_filter = ["state"]
+    exclude = ["key_encrypted"]
+    raw_id_fields = ["device"]
+
+
+@admin.register(ShellAllowRule)
+class ShellAllowRuleAdmin(ReadOnly):
+    list_display = ["label", "description", "enabled", "updated_at"]
+
+
+@admin.register(Preset)
+class PresetAdmin(ReadOnly):
+    list_display = ["name", "version", "type", "is_latest", "archived", "created_at"]
+    list_filter = ["type", "is_latest", "archived"]
+
+
+@admin.register(WifiConfig)
+class WifiConfigAdmin(ReadOnly):
+    list_display = ["name", "ssid", "security", "hidden", "group", "last_pushed_at"]
+    exclude = ["password_encrypted"]

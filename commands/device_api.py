@@ -36,8 +36,8 @@ def _invalid(fields: dict) -> JsonResponse:
 
 
 @csrf_exempt
-@_method("GET")
 @device_required
+@_method("GET")
 def pull(request):
     raw = request.GET.get("limit", "25")
     try:
@@ -77,8 +77,8 @@ def _parse_result(body: dict) -> tuple[dict, dict]:
 
 
 @csrf_exempt
-@_method("POST")
 @device_required
+@_method("POST")
 def result(request, command_id):
     body = read_json_object(request)
     if isinstance(body, JsonResponse):

@@ -6,7 +6,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts.permissions import role_required, write_requires
 from commands import forms, selectors, services, targeting
@@ -32,6 +32,7 @@ def _redirect(url: str) -> HttpResponse:
     return response
 
 
+@require_safe
 @login_required
 def index(request):
     filterset = selectors.CommandFilter(request.GET or None, queryset=Command.objects.select_related("preset"))
@@ -59,11 +60,13 @@ def _composer_context(request) -> dict:
     }
 
 
+@require_safe
 @role_required("operator")
 def compose(request):
     return render(request, "commands/compose.html", _composer_context(request))
 
 
+@require_safe
 @role_required("operator")
 def params_form(request):
     command_type = request.GET.get("type", "ping")
@@ -92,6 +95,7 @@ def issue(request):
     return _redirect(reverse("commands:detail", args=[issued.command.pk]))
 
 
+@require_safe
 @login_required
 def detail(request, command_id):
     command = selectors.command_with_counters(_get_command(request, command_id).pk)
