@@ -19,6 +19,7 @@ from devices import charts, services
 from devices.filters import DeviceFilter
 from devices.forms import DeviceEditForm, GroupForm
 from devices.models import Device, DeviceGroup, HeartbeatSample, Tag
+from devices.selectors import fleet_summary
 from mdm.audit import client_ip
 from mdm.models import FleetSettings
 
@@ -70,6 +71,7 @@ def index(request):
         "android_versions": Device.objects.active().exclude(android_version="").order_by("android_version")
         .values_list("android_version", flat=True).distinct(),
         "params": request.GET,
+        "summary": fleet_summary(request.user),
     }
     template = "devices/_device_table.html" if request.htmx and not request.htmx.boosted else "devices/device_list.html"
     return render(request, template, context)

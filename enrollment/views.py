@@ -3,6 +3,7 @@ provisioning builder, the adb one-liner generator and its presets; plus the scri
 that the one-liners fetch (authenticated by the enrollment key itself)."""
 
 import base64
+import json
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -84,7 +85,8 @@ def build_qr(request):
         return render(request, "enrollment/_qr_form.html", {"qr_form": form}, status=422)
     payload = provisioning.qr_payload(form.spec())
     svg, png = provisioning.qr_images(payload)
-    context = {"qr_form": form, "payload": payload, "payload_text": provisioning.qr_text(payload), "svg": svg, "png": png, "apk": form.apk}
+    pretty = json.dumps(payload, indent=2, ensure_ascii=False)
+    context = {"qr_form": form, "payload": payload, "payload_text": pretty, "svg": svg, "png": png, "apk": form.apk}
     return render(request, "enrollment/_qr_form.html", context)
 
 

@@ -32,3 +32,22 @@ def duration(seconds):
     if hours:
         return f"{hours} h {minutes} min"
     return f"{minutes} min"
+
+
+@register.filter
+def ago(value):
+    """Short relative time: "just now", "42 s ago", "5 min ago", "3 h ago", "2 d ago"."""
+    from django.utils import timezone
+
+    if value is None:
+        return "never"
+    seconds = int((timezone.now() - value).total_seconds())
+    if seconds < 5:
+        return "just now"
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"
