@@ -32,7 +32,15 @@ def storm_server(transactional_db, settings, tmp_path, monkeypatch):
 
 async def _enroll_until_done(client, url, key, hardware_id, statuses, deadline):
     while True:
-        response = await client.post(url, json={"hardware_id": hardware_id, "model": "Storm"}, headers={"X-Admin-Key": key})
+        try:
+            response = await client.post(url, json={"hardware_id": hardware_id, "model": "Storm"}, headers={"X-Admin-Key": key})
+        except httpx.TransportError:
+            # A connection dropped under the burst: the answer may have been lost after the
+            # device was created, which is exactly what retry safety is for.
+            statuses["transport_error"] += 1
+            assert asyncio.get_running_loop().time() < deadline, "storm did not drain in time"
+            await asyncio.sleep(random.uniform(0.5, 2.0))
+            continue
         statuses[response.status_code] += 1
         if response.status_code in (429, 503):
             assert "Retry-After" in response.headers
@@ -59,7 +67,7 @@ def test_500_concurrent_enrollments_each_enroll_exactly_once(storm_server):
     results, statuses = asyncio.run(_storm(storm_server.url + "/api/v1/enroll", key))
 
     # 503 is the queue's "busy" (with Retry-After), which clients honour; no other 5xx.
-    assert not [code for code in statuses if code >= 500 and code != 503], statuses
+    assert not [code for code in statuses if isinstance(code, int) and code >= 500 and code != 503], statuses
     assert all(code == 201 for _, code, _ in results), Counter(code for _, code, _ in results)
     device_ids = {body["device_id"] for _, _, body in results}
     assert len(device_ids) == DEVICES
