@@ -15,7 +15,20 @@ from commands.tests.conftest import make_device
 from conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def screenshot(page, tmp_path, name: str) -> None:
+    """Always taken; copied over docs/screenshots/ only with UPDATE_SCREENSHOTS=1, so an
+    ordinary test run leaves the committed images alone."""
+    import os
+    import shutil
+
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS_SCREENSHOTS / name)
 
 
 def sign_in(page, url, username):
@@ -26,7 +39,7 @@ def sign_in(page, url, username):
     page.wait_for_url(url + "/")
 
 
-def test_an_operator_composes_confirms_and_watches_the_live_table_turn_green(live_server_proc, page):
+def test_an_operator_composes_confirms_and_watches_the_live_table_turn_green(live_server_proc, page, tmp_path):
     url = live_server_proc.url
     UserFactory(username="olga-operator", role="operator", password=PASSWORD)
     devices = [make_device(group="lobby", model=f"Kiosk {i + 1}") for i in range(8)]
@@ -45,8 +58,7 @@ def test_an_operator_composes_confirms_and_watches_the_live_table_turn_green(liv
     count = page.wait_for_selector("#dry-run-count")
     assert count.inner_text() == "8"
     assert Command.objects.count() == 0  # a dry run queues nothing
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "command-composer.png"), full_page=True)
+    screenshot(page, tmp_path, "command-composer.png")
 
     page.click("#confirm-button")
     page.wait_for_url(re.compile(r".*/commands/[0-9a-f-]{36}/$"))
@@ -73,7 +85,7 @@ def test_an_operator_composes_confirms_and_watches_the_live_table_turn_green(liv
     )
     assert page.locator("#command-progress").get_attribute("value") == "8"
     time.sleep(0.3)
-    page.screenshot(path=str(SCREENSHOTS / "command-live.png"), full_page=True)
+    screenshot(page, tmp_path, "command-live.png")
 
 
 def test_a_viewer_sees_the_history_but_not_the_composer(live_server_proc, page):
