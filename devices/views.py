@@ -12,7 +12,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import role_required, write_requires
 from devices import charts, services
@@ -56,6 +56,7 @@ def _device_page(request):
     return devices, page, urlencode(query)
 
 
+@require_GET
 @login_required
 def index(request):
     devices, page, query = _device_page(request)

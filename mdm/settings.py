@@ -159,6 +159,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_PREFIX,
+            # Wait for a free connection instead of failing when a burst takes all of them.
+            "OPTIONS": {"pool_class": "redis.BlockingConnectionPool", "max_connections": env.int("REDIS_POOL_MAX", 200), "timeout": 5},
         }
     }
     CHANNEL_LAYERS = {

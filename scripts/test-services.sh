@@ -7,7 +7,7 @@ set -euo pipefail
 need_root() { if [ "$(id -u)" != 0 ]; then echo "run as root (or with sudo): $*" >&2; exit 1; fi; }
 
 packages=(postgresql redis-server chromium fonts-dejavu-core default-jdk-headless junit4 libhamcrest-java
-          libandroid-json-java aapt zipalign apksigner android-framework-res)
+          libandroid-json-java aapt zipalign apksigner android-framework-res zbar-tools wrk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

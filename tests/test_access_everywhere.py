@@ -23,13 +23,17 @@ PUBLIC_PREFIXES = (
     "/static/",
     "/media/",
 )
-DEVICE_PREFIXES = ("/api/v1/enroll", "/api/v1/device/")
-# Scripts and QR payloads fetched by provisioning tools carry their own enrollment key.
-KEYED_PREFIXES = ("/enrollment/script/", "/enrollment/agent/")
+DEVICE_PREFIXES = ("/api/v1/enroll/", "/api/v1/device/")
+# Provisioning scripts fetched by adb tooling carry their own enrollment key (X-Admin-Key).
+KEYED_PREFIXES = ("/enrollment/provision.",)
+
+
+def _is_device_path(path: str) -> bool:
+    return path == "/api/v1/enroll" or path.startswith(DEVICE_PREFIXES)
 
 
 def _routes():
-    return [(p, n) for p, n in all_routes() if not p.startswith(PUBLIC_PREFIXES + KEYED_PREFIXES)]
+    return [(p, n) for p, n in all_routes() if not p.startswith(PUBLIC_PREFIXES)]
 
 
 def test_the_walk_finds_the_project_routes():
@@ -42,9 +46,12 @@ def test_the_walk_finds_the_project_routes():
 def test_an_outsider_with_no_credentials_is_refused(client, db, path):
     for method in ("get", "post"):
         response = getattr(client, method)(path)
-        if path.startswith(DEVICE_PREFIXES):
-            assert response.status_code == 401, (method, path, response.status_code)
-            assert response.json()["code"] in ("token_invalid", "key_invalid")
+        if path.startswith(KEYED_PREFIXES):
+            assert response.status_code in (401, 405), (method, path, response.status_code)
+        elif _is_device_path(path):
+            assert response.status_code in (401, 405), (method, path, response.status_code)
+            if response.status_code == 401:
+                assert response.json()["code"] in ("token_invalid", "key_invalid")
         elif path.startswith("/api/"):
             assert response.status_code == 401, (method, path, response.status_code)
         elif path.startswith("/admin/"):
@@ -62,7 +69,8 @@ OWN_ACCOUNT = ("/accounts/logout/", "/accounts/profile/", "/accounts/password/",
 
 
 @pytest.mark.parametrize(
-    "path", [p for p, _ in _routes() if not p.startswith(DEVICE_PREFIXES + ("/admin/",)) and p not in OWN_ACCOUNT]
+    "path",
+    [p for p, _ in _routes() if not _is_device_path(p) and not p.startswith(KEYED_PREFIXES + ("/admin/",)) and p not in OWN_ACCOUNT],
 )
 def test_a_viewer_never_writes(client, api_client_for, viewer_user, path):
     """Every write method by a viewer is refused (403) or not offered at all (405)."""

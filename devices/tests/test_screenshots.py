@@ -4,7 +4,6 @@
 import functools
 import http.server
 import math
-import os
 import random
 import threading
 from datetime import timedelta
@@ -25,7 +24,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.live,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(os.environ.get("MDM_SCREENSHOTS") != "1", reason="set MDM_SCREENSHOTS=1 to refresh docs/screenshots"),
 ]
 
 MODELS = [("Zebra", "TC52", "11"), ("Samsung", "Galaxy Tab Active4 Pro", "14"), ("Google", "Pixel 7a", "14"), ("Honeywell", "CT45", "12"), ("Lenovo", "Tab M10", "13")]

@@ -17,15 +17,15 @@ OPTIONAL_TEXT = {"serial": 128, "model": 128, "manufacturer": 128, "android_vers
 def enroll(request):
     if request.method != "POST":
         return method_not_allowed("POST")
+    raw_key = request.META.get("HTTP_X_ADMIN_KEY", "").strip()
+    if not raw_key or len(raw_key) > 200:  # no credentials: refused before anything is read
+        return _refused(error("Missing or invalid X-Admin-Key.", "key_invalid", 401), "key_invalid")
     data = read_json_object(request)
     if isinstance(data, JsonResponse):
         return _refused(data, "invalid" if data.status_code == 400 else "too_large")
     limited = _rate_limited(request)
     if limited is not None:
         return _refused(limited, "rate_limited")
-    raw_key = request.META.get("HTTP_X_ADMIN_KEY", "").strip()
-    if not raw_key or len(raw_key) > 200:
-        return _refused(error("Missing or invalid X-Admin-Key.", "key_invalid", 401), "key_invalid")
     hardware_id, info, fields = _clean(data)
     if fields:
         return _refused(error(next(iter(fields.values()))[0], "invalid", 400, fields=fields), "invalid")
