@@ -22,11 +22,38 @@ class StatusInline(admin.StackedInline):
 
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
+    """Read-only: deleting or editing a device must go through devices.services (token revocation,
+    retirement, purge, audit), which the console and the API call."""
+
     list_display = ("hardware_id", "alias", "model", "group", "android_version", "enrolled_at", "deleted_at")
     list_filter = ("group", "manufacturer", "deleted_at")
     search_fields = ("hardware_id", "serial", "alias", "model")
-    readonly_fields = ("id", "token_id", "token_hash", "token_issued_at", "token_used_at", "next_seq")
     inlines = [StatusInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Device._meta.fields] + ["tags"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DeviceStatus)
+class DeviceStatusAdmin(admin.ModelAdmin):
+    """Written by heartbeats only: read-only here."""
+
+    list_display = ("device", "online", "last_seen", "battery_pct", "network_type", "foreground_app", "bad_envelopes_total")
+    list_filter = ("online", "network_type")
+    search_fields = ("device__hardware_id", "device__alias")
+    list_select_related = ("device",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(InstalledApp)

@@ -1,3 +1,4 @@
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -29,7 +30,10 @@ def unix(value):
     return int(value.timestamp()) if value is not None else None
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class UnixTimeField(serializers.Field):
+    """Times are integer Unix seconds (PROTOCOL.md)."""
+
     def to_representation(self, value):
         return unix(value)
 
