@@ -148,8 +148,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module scope: Playwright's sync API keeps an event loop running in this thread while it
+    # lives, which would break the async tests of later modules (pytest-asyncio).
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
