@@ -180,7 +180,8 @@ def make_admin_and_key() -> tuple[str, str]:
 
 
 # --- scenarios -------------------------------------------------------------------------------
-async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s: float, web_pid: int) -> dict:
+async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s: float, web_pid: int,
+                              quick: bool = False) -> dict:
     from mdm.simulator import Fleet, Stats
 
     out: dict = {}
@@ -195,6 +196,10 @@ async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s:
                         "retries": fleet.enroll_retries, "failures": fleet.enroll_failures,
                         "statuses": enroll.get("statuses", {})}
         print(f"storm: {out['storm']}", flush=True)
+        if quick:
+            out["_tokens"] = [d.token for d in fleet.devices if d.token]
+            out["_device_ids"] = [d.device_id for d in fleet.devices if d.device_id]
+            return out
 
         # steady: open loop, 10 s interval
         fleet.stats = Stats()
@@ -477,14 +482,20 @@ def main() -> int:
     parser.add_argument("--capacity-seconds", type=int, default=20)
     parser.add_argument("--console-devices", type=int, default=20000)
     parser.add_argument("--console-requests", type=int, default=40)
+    parser.add_argument("--capacity-only", action="store_true", help="storm then capacity, for profiling")
     args = parser.parse_args()
     procs = Processes()
     try:
         prepare(procs)
         django_setup()
         enroll_key, jwt = make_admin_and_key()
-        results = asyncio.run(storm_steady_fanout(enroll_key, jwt, args.devices, args.steady_seconds, procs.procs["web"].pid))
+        results = asyncio.run(storm_steady_fanout(enroll_key, jwt, args.devices, args.steady_seconds, procs.procs["web"].pid,
+                                                  quick=args.capacity_only))
         results["capacity"] = capacity(results.pop("_tokens"), results.pop("_device_ids"), args.capacity_seconds)
+        if args.capacity_only:
+            if os.environ.get("BENCH_HOLD"):
+                input("set-up running; Enter stops it ")
+            return 0
         viewed = seed_console(args.console_devices, 30)
         results["console"] = console(viewed, args.console_requests)
         path = write_report(results)

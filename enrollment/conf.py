@@ -11,8 +11,10 @@ DEFAULTS = {
     "ENROLL_CONCURRENCY": 8,
     "ENROLL_QUEUE_WAIT_S": 2.0,
     "ENROLL_BUSY_RETRY_AFTER_S": 2,
-    # Per client IP (django-ratelimit syntax). Generous: a provisioning bench sits behind one NAT.
-    "ENROLL_RATE_LIMIT": "600/m",
+    # Per client IP (django-ratelimit syntax). Generous on purpose: a mass provisioning of 2,000
+    # devices behind one NAT must fit in a minute; keys are 256-bit (nothing to guess) and the
+    # registration queue above, not this, protects the server from storms.
+    "ENROLL_RATE_LIMIT": "6000/m",
     # The agent, for QR codes and the adb one-liner.
     "AGENT_PACKAGE": "dev.mdm.agent",
     "AGENT_ADMIN_RECEIVER": "dev.mdm.agent/.AdminReceiver",

@@ -158,6 +158,7 @@ class SimDevice:
     runner: asyncio.Task | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     headers: dict = field(default_factory=dict)
+    last_reenroll: float = -1e9
 
     def server_now(self) -> float:
         return self.server_time + (time.monotonic() - self.mono_at_server_time)
@@ -303,6 +304,15 @@ class Fleet:
                 return False
         return False
 
+    async def reenroll(self, device: SimDevice) -> None:
+        """PROTOCOL.md: re-enroll only on token_invalid, at most once an hour."""
+        if time.monotonic() - device.last_reenroll < 3600:
+            return
+        device.last_reenroll = time.monotonic()
+        self.stats.counters["reenrolled"] += 1
+        device.device_id = None
+        await self.enroll(device, asyncio.Semaphore(1))
+
     def adopt_enrollment(self, device: SimDevice, data: dict) -> None:
         device.device_id, device.token = data["device_id"], data["device_token"]
         device.headers = {"Authorization": f"Device {device.token}"}
@@ -318,6 +328,9 @@ class Fleet:
         body = device.telemetry(self.rng)
         status, data, _ = await self.call("heartbeat", "POST", "/api/v1/device/heartbeat", device=device, body=body,
                                           started=scheduled)
+        if status == 401 and (data or {}).get("code") == "token_invalid":
+            await self.reenroll(device)
+            return
         if status != 200:
             return
         device.bad_envelopes = 0  # reported
