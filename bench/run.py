@@ -23,7 +23,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,7 +139,17 @@ def percentile(values, p):
 
 
 # --- set-up ----------------------------------------------------------------------------------
+def port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
 def prepare(procs: Processes) -> None:
+    for port in (WEB_PORT, STANDIN_PORT):
+        if not port_free(port):
+            raise SystemExit(f"port {port} is in use (a previous run still going?); stop it and retry")
     if WORK.exists():
         shutil.rmtree(WORK)
     (WORK / "var").mkdir(parents=True)
@@ -201,9 +210,16 @@ async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s:
             out["_device_ids"] = [d.device_id for d in fleet.devices if d.device_id]
             return out
 
-        # steady: open loop, 10 s interval
+        # steady: open loop, 10 s interval. The first 15 s (every device's first, cold-cache
+        # heartbeat) are a warm-up, reported apart.
         fleet.stats = Stats()
-        fleet.stop_at = time.monotonic() + steady_s
+        fleet.stop_at = time.monotonic() + steady_s + 15
+        loops = asyncio.gather(*(fleet.heartbeat_loop(d) for d in fleet.devices if d.device_id))
+        await asyncio.sleep(15)
+        warm = fleet.stats.summary()["endpoints"].get("heartbeat", {})
+        out["warmup"] = {k: warm.get(k) for k in ("count", "p50_ms", "p95_ms", "p99_ms")}
+        print(f"warm-up: {out['warmup']}", flush=True)
+        fleet.stats = Stats()
         rss_samples: list[dict[int, float]] = []
 
         async def sample_rss():
@@ -212,7 +228,7 @@ async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s:
                 await asyncio.sleep(1)
 
         sampler = asyncio.create_task(sample_rss())
-        await asyncio.gather(*(fleet.heartbeat_loop(d) for d in fleet.devices if d.device_id))
+        await loops
         await sampler
         hb = fleet.stats.summary()["endpoints"].get("heartbeat", {})
         latencies = sorted(fleet.stats.latencies["heartbeat"])

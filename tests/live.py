@@ -70,3 +70,19 @@ def env_for_test_database(settings) -> dict:
     db = settings.DATABASES["default"]
     url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     return {"DATABASE_URL": url, "REDIS_URL": settings.REDIS_URL, "SECRET_KEY": settings.SECRET_KEY}
+
+
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+
+def save_screenshot(page, tmp_path: Path, name: str, full_page: bool = True) -> Path:
+    """Always taken (the page must render); copied over docs/screenshots/ only with
+    UPDATE_SCREENSHOTS=1, so an ordinary test run leaves the committed images alone."""
+    import shutil
+
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=full_page)
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS_SCREENSHOTS / name)
+    return path

@@ -11,10 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.live import free_port
+from tests.live import free_port, save_screenshot
 
 ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 EMBEDDED_ENV_DROPS = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "CACHE_PREFIX", "EMAIL_URL", "MAKEFLAGS", "MAKELEVEL", "MFLAGS")
@@ -58,7 +57,7 @@ def test_make_run_serves_the_login_page_on_sqlite_with_no_services(make_run):
 
 
 def test_an_admin_signs_in_and_sees_the_shell_and_the_settings_drawer(make_run, page):
-    url, password, _ = make_run
+    url, password, tmp_path = make_run
     page.goto(url + "/")
     page.fill("input[name=username]", "admin")
     page.fill("input[name=password]", password)
@@ -77,6 +76,5 @@ def test_an_admin_signs_in_and_sees_the_shell_and_the_settings_drawer(make_run, 
     drawer.locator("input[name=heartbeat_interval_s]").fill("15")
     drawer.locator("button[type=submit]").click()
     drawer.locator("text=Saved.").wait_for()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "console.png"))
+    save_screenshot(page, tmp_path, "console.png", full_page=False)
     assert drawer.locator("input[name=heartbeat_interval_s]").input_value() == "15"

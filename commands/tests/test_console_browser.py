@@ -9,6 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.live import save_screenshot
+
 from accounts.tests.factories import UserFactory
 from commands.models import Command
 from commands.tests.conftest import make_device
@@ -19,16 +21,7 @@ DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def screenshot(page, tmp_path, name: str) -> None:
-    """Always taken; copied over docs/screenshots/ only with UPDATE_SCREENSHOTS=1, so an
-    ordinary test run leaves the committed images alone."""
-    import os
-    import shutil
-
-    path = tmp_path / name
-    page.screenshot(path=str(path), full_page=True)
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, DOCS_SCREENSHOTS / name)
+    save_screenshot(page, tmp_path, name)
 
 
 def sign_in(page, url, username):

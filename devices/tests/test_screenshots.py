@@ -16,10 +16,9 @@ from devices.models import Device, DeviceStatus, HeartbeatSample, InstalledApp, 
 from devices.tests.factories import DeviceGroupFactory
 from devices.tests.test_live_console import signed_in
 from enrollment import services as enrollment_services
-from tests.live import LiveServer, env_for_test_database
+from tests.live import LiveServer, env_for_test_database, save_screenshot
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "docs" / "screenshots"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.live,
@@ -92,13 +91,12 @@ def apk_server():
     httpd.shutdown()
 
 
-def test_take_screenshots(server, page, client, admin_user, apk_server):
+def test_take_screenshots(server, page, client, admin_user, apk_server, tmp_path):
     import importlib
 
     from django.apps import apps
 
     importlib.import_module("enrollment.migrations.0002_seed_presets").seed(apps, None)  # flushed by transactional tests
-    OUT.mkdir(parents=True, exist_ok=True)
     hero = _fleet()
     key = enrollment_services.create_enrollment_key(actor=admin_user, name="Berlin rollout", max_uses=500, expires_at=timezone.now() + timedelta(days=30)).raw
     enrollment_services.create_enrollment_key(actor=admin_user, name="Store pilot", max_uses=20)
@@ -106,11 +104,11 @@ def test_take_screenshots(server, page, client, admin_user, apk_server):
 
     page.goto(server.url + "/devices/?sort=alias")
     page.locator("#live-indicator.on").wait_for()
-    page.screenshot(path=str(OUT / "devices.png"), full_page=False)
+    save_screenshot(page, tmp_path, "devices.png", full_page=False)
 
     page.goto(server.url + f"/devices/{hero.pk}/")
     page.locator("svg.chart polyline").first.wait_for()
-    page.screenshot(path=str(OUT / "device-detail.png"), full_page=True)
+    save_screenshot(page, tmp_path, "device-detail.png")
 
     page.goto(server.url + "/enrollment/")
     qr = page.locator("#qr-builder")
@@ -119,4 +117,4 @@ def test_take_screenshots(server, page, client, admin_user, apk_server):
     qr.locator('input[name="apk_url"]').fill(f"{apk_server}/agent-test.apk")
     qr.locator("button[type=submit]").click()
     page.locator("#qr-result svg").wait_for()
-    page.screenshot(path=str(OUT / "enrollment.png"), full_page=True)
+    save_screenshot(page, tmp_path, "enrollment.png")
