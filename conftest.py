@@ -130,7 +130,10 @@ def live_server_proc(transactional_db, settings, tmp_path):
     hence transactional_db)."""
     from tests.live import LiveServer, env_for_test_database
 
-    server = LiveServer(env_for_test_database(settings), log_path=tmp_path / "live-server.log")
+    # No Celery worker or beat beside it: tasks run inline and the periodic jobs (heartbeat flush,
+    # offline sweep, ...) run in the server process, as in the embedded default.
+    env = {**env_for_test_database(settings), "CELERY_TASK_ALWAYS_EAGER": "true", "EMBEDDED_SCHEDULER": "true"}
+    server = LiveServer(env, log_path=tmp_path / "live-server.log")
     server.start()
     yield server
     server.stop()

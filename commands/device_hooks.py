@@ -12,13 +12,14 @@ def keys_on_enroll(*, device, reenrolled: bool) -> list[dict]:
     return services.create_enrollment_keys(device=device, reenrolled=reenrolled)
 
 
-def heartbeat_answer(*, device_id: str, kids: list | None) -> dict:
+def heartbeat_answer(*, device_id: str, kids: list | None, marker=services.UNREAD) -> dict:
     """Called on every heartbeat after the status write. Returns the command part of the answer:
     {"commands": [ENVELOPE...], "more_commands": bool, "cancelled": [ids]} plus "command_keys"
     when `kids` is absent, invalid or differs from the server's current set for the device.
     Must be cheap: it runs on the hot path (one Redis GET when there is nothing to do; see
-    commands.markers)."""
-    return services.heartbeat_answer(device_id=device_id, kids=kids)
+    commands.markers). `marker`: the raw marker value when the caller already read it from Redis
+    in its own round trip (devices.writebehind does), saving this one."""
+    return services.heartbeat_answer(device_id=device_id, kids=kids, marker=marker)
 
 
 def on_device_deleted(*, device_id: str) -> None:
@@ -30,3 +31,14 @@ def purge_device(*, device_id: str, batch_size: int) -> int:
     """Delete up to batch_size command rows (deliveries) of a deleted device; returns how many
     were deleted (0 when done). Called repeatedly by the purge worker."""
     return services.purge_device_rows(device_id=device_id, batch_size=batch_size)
+
+
+UNREAD = services.UNREAD
+
+
+def marker_key(device_id) -> str:
+    """The Redis key of the device's "nothing pending" marker, for callers that read it in their
+    own round trip (then pass the value to heartbeat_answer)."""
+    from commands import markers
+
+    return markers.key(device_id)

@@ -46,6 +46,17 @@ def _redis():
     return _client(settings.REDIS_URL) if settings.REDIS_URL else None
 
 
+def key(device_id) -> str:
+    return PREFIX + str(device_id)
+
+
+def parse_clean(value: bytes | None) -> str | None:
+    """The kid list of a clean marker's raw value, or None (check the database)."""
+    if value is None or not value.startswith(b"ok:"):
+        return None
+    return value[3:].decode()
+
+
 def clean_kids(device_id: str) -> str | None:
     """The kid list recorded with a clean marker ("" for a device with no kids reported), or
     None when the device must be checked in the database."""
@@ -53,13 +64,11 @@ def clean_kids(device_id: str) -> str | None:
     if r is None:
         return None
     try:
-        value = r.get(PREFIX + str(device_id))
+        value = r.get(key(device_id))
     except Exception:  # Redis trouble must not fail a heartbeat: fall back to the database
         logger.warning("command marker read failed", exc_info=True)
         return None
-    if value is None or not value.startswith(b"ok:"):
-        return None
-    return value[3:].decode()
+    return parse_clean(value)
 
 
 def begin_check(device_id: str) -> str | None:

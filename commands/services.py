@@ -452,11 +452,15 @@ def _valid_kids(kids) -> bool:
     return isinstance(kids, list) and len(kids) <= 10 and all(isinstance(k, str) and 0 < len(k) <= 16 for k in kids)
 
 
-def heartbeat_answer(*, device_id, kids, now: datetime | None = None) -> dict:
+UNREAD = object()
+
+
+def heartbeat_answer(*, device_id, kids, now: datetime | None = None, marker=UNREAD) -> dict:
     """The command part of a heartbeat answer (see commands.device_hooks). The common case, a
-    device with nothing pending and the right keys, is one Redis GET (commands.markers)."""
+    device with nothing pending and the right keys, is one Redis GET (commands.markers), or none
+    when the caller passes the marker it read."""
     valid = _valid_kids(kids)
-    clean = markers.clean_kids(device_id)
+    clean = markers.clean_kids(device_id) if marker is UNREAD else markers.parse_clean(marker)
     if clean is not None and valid and clean == markers.kids_key(kids):
         return dict(EMPTY_ANSWER, commands=[], cancelled=[])
     now = now or timezone.now()

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from commands import device_hooks
-from devices import live, telemetry, tokens
+from devices import live, telemetry, tokens, writebehind
 from devices.models import Device, DeviceGroup, DeviceStatus, HeartbeatSample, InstalledApp, Tag
 from mdm import audit, metrics, realtime
 from mdm.models import FleetSettings
@@ -41,20 +41,32 @@ class _Written:
     took_history: bool
 
 
+@dataclass(frozen=True)
+class _WrittenRedis(_Written):
+    marker: bytes | None = None
+
+
 def record_heartbeat(*, device_id: str, data: dict) -> dict:
-    """Store one heartbeat and build its answer (PROTOCOL.md). One statement on PostgreSQL: the
+    """Store one heartbeat and build its answer (PROTOCOL.md). With Redis, one Lua call
+    (devices.writebehind: state merge, 10 s history decision, dirty mark, command marker read)
+    and PostgreSQL gets the batch a second later; without, one statement on PostgreSQL: the
     status UPDATE, the history INSERT when the device's last sample is 10 s old or more (decided
-    in the same UPDATE from `last_history_at`, so no extra read and no Redis round trip), and the
-    values the answer and the live view need (RETURNING)."""
+    in the same UPDATE from `last_history_at`), and the values the answer needs (RETURNING)."""
     now = timezone.now()
     values, ignored = telemetry.clean(data)
     drift = values["device_time"] - int(now.timestamp()) if "device_time" in values else None
     bad = values.get("bad_envelopes", 0)
-    write = _write_status_postgres if connection.vendor == "postgresql" else _write_status_portable
-    written = write(device_id, values, now, drift, bad)
-    if written is None:  # the status row is missing (restored device, manual cleanup): make it
-        DeviceStatus.objects.get_or_create(device_id=device_id)
+    fleet = FleetSettings.current()
+    marker = device_hooks.UNREAD
+    if writebehind.enabled():
+        written = _write_status_redis(device_id, values, now, drift, bad, fleet)
+        marker = written.marker
+    else:
+        write = _write_status_postgres if connection.vendor == "postgresql" else _write_status_portable
         written = write(device_id, values, now, drift, bad)
+        if written is None:  # the status row is missing (restored device, manual cleanup): make it
+            DeviceStatus.objects.get_or_create(device_id=device_id)
+            written = write(device_id, values, now, drift, bad)
     if "fcm_token" in values:
         _store_fcm_token(device_id=device_id, fcm_token=values["fcm_token"])
 
@@ -68,16 +80,31 @@ def record_heartbeat(*, device_id: str, data: dict) -> dict:
     ):
         schedule_status_broadcast(device_ids=[device_id])
 
-    fleet = FleetSettings.current()
     kids = values.get("kids")
     answer = {
         "server_time": int(now.timestamp()),
         "heartbeat_interval_s": fleet.heartbeat_interval_s,
-        **device_hooks.heartbeat_answer(device_id=device_id, kids=kids),
+        **device_hooks.heartbeat_answer(device_id=device_id, kids=kids, marker=marker),
         "inventory_requested": "apps_hash" in values and values["apps_hash"] != written.inventory_hash,
         "ignored_fields": ignored,
     }
     return answer
+
+
+def _write_status_redis(device_id, values, now, drift, bad, fleet) -> _Written:
+    state = {c: values[c] for c in telemetry.STATUS_COLUMNS if c in values}
+    if drift is not None:
+        state["clock_drift_s"] = max(min(drift, 2**31 - 1), -(2**31))
+    recorded = writebehind.record(
+        device_id=device_id, values=state, now=now, history_every_s=HISTORY_EVERY_S,
+        offline_after_s=fleet.offline_threshold_s, bad=bad, marker_key=device_hooks.marker_key(device_id),
+    )
+    inventory_hash = recorded.inventory_hash
+    if inventory_hash is None:  # first heartbeat since Redis lost it: read once, remember
+        inventory_hash = DeviceStatus.objects.filter(device_id=device_id).values_list("inventory_hash", flat=True).first() or ""
+        writebehind.remember_inventory_hash(device_id, inventory_hash)
+    return _WrittenRedis(recorded.was_online, recorded.old_battery, recorded.old_charging, recorded.battery,
+                         recorded.charging, inventory_hash, recorded.took_history, recorded.marker)
 
 
 def _status_assignments(values: dict, drift: int | None, bad: int) -> tuple[list[str], dict]:
@@ -219,9 +246,15 @@ def replace_inventory(*, device_id: str, apps: list[dict]) -> int:
         ],
         batch_size=1000,
     )
-    updated = DeviceStatus.objects.filter(device_id=device_id).update(inventory_hash=apps_hash(apps), inventory_at=now)
+    digest = apps_hash(apps)
+    updated = DeviceStatus.objects.filter(device_id=device_id).update(inventory_hash=digest, inventory_at=now)
     if not updated:
-        DeviceStatus.objects.create(device_id=device_id, inventory_hash=apps_hash(apps), inventory_at=now)
+        DeviceStatus.objects.create(device_id=device_id, inventory_hash=digest, inventory_at=now)
+    if writebehind.enabled():
+        # Forget the old hash now (a heartbeat meanwhile reads the database), remember the new one
+        # once it is committed.
+        writebehind.forget_inventory_hash(device_id)
+        transaction.on_commit(lambda: writebehind.remember_inventory_hash(device_id, digest))
     return len(apps)
 
 
@@ -357,6 +390,7 @@ def delete_tag(*, actor, tag: Tag, ip=None) -> None:
 def sweep_offline(*, now: datetime | None = None) -> list[str]:
     """Mark devices offline once they are past the fleet's threshold without a heartbeat.
     The UPDATE re-checks `last_seen`, so a heartbeat landing meanwhile keeps its device online."""
+    flush_heartbeats()  # act on every heartbeat received so far, not on the last flush's view
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=FleetSettings.current().offline_threshold_s)
     stale = DeviceStatus.objects.filter(online=True).filter(Q(last_seen__lt=cutoff) | Q(last_seen__isnull=True))
@@ -365,9 +399,23 @@ def sweep_offline(*, now: datetime | None = None) -> list[str]:
         DeviceStatus.objects.filter(device_id__in=ids, online=True).filter(
             Q(last_seen__lt=cutoff) | Q(last_seen__isnull=True)
         ).update(online=False)
+        if writebehind.enabled():
+            # Their buffered state is in the database now; dropping it makes the next heartbeat
+            # of each one read as "came back online" (and take a history sample at once).
+            writebehind.forget_states(ids)
         schedule_status_broadcast(device_ids=ids)
     metrics.DEVICES_ONLINE.set(DeviceStatus.objects.filter(online=True, device__deleted_at__isnull=True).count())
     return [str(i) for i in ids]
+
+
+def flush_heartbeats() -> int:
+    """Write the heartbeats buffered in Redis (devices.writebehind) to PostgreSQL, all of them."""
+    total = 0
+    while True:
+        written = writebehind.flush()
+        total += written
+        if written < writebehind.FLUSH_BATCH:
+            return total
 
 
 def schedule_status_broadcast(*, device_ids) -> None:
@@ -386,6 +434,7 @@ def broadcast_status_changes() -> int:
     message on `devices` (list cells + fleet summary) and one per device page."""
     from devices.selectors import fleet_summary_for_all
 
+    flush_heartbeats()
     ids = live.take_dirty()
     if not ids:
         return 0

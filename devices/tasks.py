@@ -12,6 +12,11 @@ def sweep_offline() -> int:
     return len(services.sweep_offline())
 
 
+@shared_task(ignore_result=True, expires=5)
+def flush_heartbeats() -> int:
+    return services.flush_heartbeats()
+
+
 @shared_task
 def flush_live_updates() -> int:
     return services.broadcast_status_changes()

@@ -13,6 +13,8 @@ app.autodiscover_tasks()
 # syncs these into its tables) and the embedded scheduler (`make run`) both read this table.
 app.conf.beat_schedule = {
     "mdm-prune-audit": {"task": "mdm.tasks.prune_audit", "schedule": timedelta(hours=6)},
+    # Heartbeats buffered in Redis reach PostgreSQL within a second (devices.writebehind).
+    "devices-flush-heartbeats": {"task": "devices.tasks.flush_heartbeats", "schedule": timedelta(seconds=1)},
     "devices-sweep-offline": {"task": "devices.tasks.sweep_offline", "schedule": timedelta(seconds=15)},
     # Safety net for the debounced live flush (a lost task leaves devices marked dirty).
     "devices-flush-live": {"task": "devices.tasks.flush_live_updates", "schedule": timedelta(seconds=10)},

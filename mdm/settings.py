@@ -267,6 +267,9 @@ FCM_SEND_URL = env.str("FCM_SEND_URL", "")
 # Key for secret command params (Wi-Fi passwords) at rest: a Fernet key; derived from
 # SECRET_KEY when unset, which is fine for the embedded default but not for production.
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", "")
+# Heartbeats go to Redis and reach PostgreSQL in one batch a second (devices.writebehind); only
+# with Redis. Off: one PostgreSQL statement per heartbeat.
+HEARTBEAT_WRITE_BEHIND = env.bool("HEARTBEAT_WRITE_BEHIND", True)
 # Route the benchmarks' naive baseline view (make bench only; never in production).
 BENCH_NAIVE_VIEW = env.bool("BENCH_NAIVE_VIEW", False)
 

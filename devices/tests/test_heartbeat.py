@@ -184,7 +184,7 @@ def test_inventory_is_not_requested_without_an_apps_hash(beat, enrolled_device):
 def test_the_commands_part_comes_from_the_commands_hook_with_the_devices_kids(beat, enrolled_device, monkeypatch):
     seen = []
 
-    def answer(*, device_id, kids):
+    def answer(*, device_id, kids, **_):
         seen.append((device_id, kids))
         return {"commands": [{"payload": "{}", "kid": "k1", "sig": "00"}], "more_commands": True, "cancelled": ["c1"], "command_keys": []}
 

@@ -36,11 +36,15 @@ def enroll(client):
 @pytest.fixture
 def heartbeat(client):
     def post(token, **fields):
-        return client.post(
+        from devices.services import flush_heartbeats
+
+        response = client.post(
             "/api/v1/device/heartbeat",
             data=json.dumps(fields),
             content_type="application/json",
             HTTP_AUTHORIZATION=f"Device {token}",
         )
+        flush_heartbeats()  # what the beat task does every second (devices.writebehind)
+        return response
 
     return post

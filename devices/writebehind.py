@@ -1,0 +1,308 @@
+"""Heartbeat write-behind: the hot path writes to Redis, a flusher writes to PostgreSQL in bulk.
+
+Measured on the 2-core bench (docs/performance.md): one PostgreSQL statement per heartbeat put
+~0.5 core of PostgreSQL backends and a commit on every request; the heartbeat topped out near
+1,300/s. With this module a heartbeat is one Lua call in Redis (merge the fields into the
+device's latest state, decide the 10 s history sample, note the device dirty, and read back what
+the answer needs, the command marker included), and `flush()` turns each second's heartbeats
+into one UPDATE ... FROM (VALUES ...) and one multi-row INSERT.
+
+What it costs: the status and history in PostgreSQL trail by up to the flush interval (1 s;
+the offline sweep and the live-update flush run `flush()` first, so they never act on stale
+rows), and a Redis crash loses at most that second of telemetry, which the next heartbeat
+replaces. Enabled when Redis is configured (HEARTBEAT_WRITE_BEHIND, default on); the embedded
+default writes directly.
+
+Keys (single Redis; they are not hash-tagged for Redis Cluster):
+  {p}hb:s:<device id>    latest state, JSON (every heartbeat field seen, last_seen, ...)
+  {p}hb:dirty            set of device ids whose state is not yet in PostgreSQL
+  {p}hb:hist             list of history samples to insert
+  {p}hb:bad              hash device id -> bad_envelopes not yet added
+  {p}hb:inv:<device id>  the stored inventory's hash (set by replace_inventory)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from devices import telemetry
+from devices.models import DeviceStatus
+
+logger = logging.getLogger(__name__)
+
+STATE_TTL_S = 7 * 86400
+FLUSH_BATCH = 5000
+INV_TTL_S = 7 * 86400
+
+_RECORD = """
+local state = {}
+local raw = redis.call('GET', KEYS[1])
+if raw then state = cjson.decode(raw) end
+-- Times are integer microseconds kept as strings: cjson writes numbers with 14 digits only.
+local now = tonumber(ARGV[3])
+local last_seen = tonumber(state.last_seen or '')
+local last_history = tonumber(state.last_history_at or '')
+local was_online = false
+if last_seen and (now - last_seen) <= tonumber(ARGV[5]) then was_online = true end
+local old_battery, old_charging = state.battery_pct, state.charging
+for k, v in pairs(cjson.decode(ARGV[2])) do state[k] = v end
+state.last_seen = ARGV[3]
+local took = false
+if (not last_history) or (now - last_history >= tonumber(ARGV[4])) then
+  state.last_history_at = ARGV[3]
+  took = true
+  local sample = {ARGV[1], ARGV[3]}
+  local i = 3
+  for column in string.gmatch(ARGV[8], '[^,]+') do
+    local v = state[column]
+    if v == nil then v = cjson.null end
+    sample[i] = v
+    i = i + 1
+  end
+  redis.call('RPUSH', KEYS[3], cjson.encode(sample))
+end
+local bad = tonumber(ARGV[7])
+if bad > 0 then
+  redis.call('HINCRBY', KEYS[5], ARGV[1], bad)
+  state.last_bad_envelope_at = ARGV[3]
+end
+redis.call('SET', KEYS[1], cjson.encode(state), 'EX', tonumber(ARGV[6]))
+redis.call('SADD', KEYS[2], ARGV[1])
+return cjson.encode({
+  was_online = was_online, old_battery = old_battery, old_charging = old_charging,
+  battery = state.battery_pct, charging = state.charging, took = took,
+  inventory_hash = redis.call('GET', KEYS[4]), marker = redis.call('GET', KEYS[6])
+})
+"""
+
+# Take up to N items atomically (LRANGE + LTRIM; HGETALL + DEL).
+_TAKE_LIST = """
+local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+redis.call('LTRIM', KEYS[1], #items, -1)
+return items
+"""
+_TAKE_HASH = """
+local items = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+return items
+"""
+
+
+def enabled() -> bool:
+    return bool(settings.REDIS_URL) and getattr(settings, "HEARTBEAT_WRITE_BEHIND", True)
+
+
+@lru_cache(maxsize=2)
+def _client_for(url: str):
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return client, client.register_script(_RECORD), client.register_script(_TAKE_LIST), client.register_script(_TAKE_HASH)
+
+
+def _client():
+    return _client_for(settings.REDIS_URL)
+
+
+def _key(name: str) -> str:
+    return f"{settings.CACHE_PREFIX}:hb:{name}"
+
+
+def state_key(device_id) -> str:
+    return _key(f"s:{device_id}")
+
+
+def inventory_key(device_id) -> str:
+    return _key(f"inv:{device_id}")
+
+
+@dataclass(frozen=True)
+class Recorded:
+    was_online: bool
+    old_battery: int | None
+    old_charging: bool | None
+    battery: int | None
+    charging: bool | None
+    took_history: bool
+    inventory_hash: str | None  # None: not cached in Redis yet
+    marker: bytes | None  # the command marker (commands.markers), read in the same call
+
+
+def _none(value):
+    return None if value is None or value is False else value
+
+
+def record(*, device_id: str, values: dict, now: datetime, history_every_s: int, offline_after_s: int,
+           bad: int, marker_key: str) -> Recorded:
+    client, script, _, _ = _client()
+    raw = script(
+        keys=[state_key(device_id), _key("dirty"), _key("hist"), inventory_key(device_id), _key("bad"), marker_key],
+        args=[device_id, json.dumps(values), str(_micros(now)), history_every_s * 1_000_000, offline_after_s * 1_000_000, STATE_TTL_S, bad,
+              ",".join(telemetry.SAMPLE_COLUMNS)],
+    )
+    data = json.loads(raw)
+    inventory = _none(data.get("inventory_hash"))
+    marker = _none(data.get("marker"))
+    return Recorded(
+        was_online=bool(data.get("was_online")),
+        old_battery=_none(data.get("old_battery")),
+        old_charging=_none(data.get("old_charging")) if data.get("old_charging") is not None else None,
+        battery=_none(data.get("battery")),
+        charging=data.get("charging") if isinstance(data.get("charging"), bool) else None,
+        took_history=bool(data.get("took")),
+        inventory_hash=inventory,
+        marker=marker.encode() if isinstance(marker, str) else marker,
+    )
+
+
+def remember_inventory_hash(device_id, value: str) -> None:
+    client, *_ = _client()
+    client.set(inventory_key(device_id), value or "", ex=INV_TTL_S)
+
+
+def forget_states(device_ids) -> None:
+    if device_ids:
+        client, *_ = _client()
+        client.delete(*[state_key(i) for i in device_ids])
+
+
+def forget_inventory_hash(device_id) -> None:
+    client, *_ = _client()
+    client.delete(inventory_key(device_id))
+
+
+# --- flushing ----------------------------------------------------------------------------------
+
+def _column_types() -> dict[str, str]:
+    types = {}
+    for column in (*telemetry.STATUS_COLUMNS, "clock_drift_s"):
+        field = DeviceStatus._meta.get_field(column)
+        types[column] = field.db_type(connection)
+        if column == "kids":
+            types[column] = "jsonb"
+    return types
+
+
+def _micros(moment: datetime) -> int:
+    # Integer microseconds: exact in Lua's doubles (< 2^53), so "10 s later" compares exactly.
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _epoch(micros) -> datetime:
+    return _EPOCH + timedelta(microseconds=int(micros))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def flush(limit: int = FLUSH_BATCH) -> int:
+    """Writes dirty device states and pending history samples to PostgreSQL. Returns the number
+    of states written. Safe to run concurrently (each item is taken by exactly one flusher)."""
+    if not enabled():
+        return 0
+    client, _, take_list, take_hash = _client()
+    ids = [i.decode() for i in client.spop(_key("dirty"), limit) or []]
+    written = 0
+    if ids:
+        raw_states = client.mget([state_key(i) for i in ids])
+        bad_raw = take_hash(keys=[_key("bad")])
+        bad = {bad_raw[i].decode(): int(bad_raw[i + 1]) for i in range(0, len(bad_raw), 2)}
+        states = {i: json.loads(s) for i, s in zip(ids, raw_states) if s is not None}
+        written = _write_states(states, bad)
+        leftover = set(bad) - set(states)
+        if leftover:  # a bad count whose state expired: put it back for the next flush
+            client.hset(_key("bad"), mapping={k: bad[k] for k in leftover})
+    samples = [json.loads(s) for s in take_list(keys=[_key("hist")], args=[limit])]
+    if samples:
+        _write_samples(samples)
+    return written
+
+
+def _write_states(states: dict[str, dict], bad: dict[str, int]) -> int:
+    from mdm.models import FleetSettings
+
+    types = _column_types()
+    threshold = FleetSettings.current().offline_threshold_s
+    # Group by the set of fields present: a field a device never sent keeps its stored value.
+    groups: dict[tuple, list] = {}
+    for device_id, state in states.items():
+        present = tuple(c for c in types if c in state)
+        groups.setdefault(present, []).append(device_id)
+    with transaction.atomic():
+        for present, device_ids in groups.items():
+            columns = ["device_id", "last_seen", "last_history_at", "bad", "bad_at", *present]
+            casts = ["uuid", "timestamptz", "timestamptz", "integer", "timestamptz", *(types[c] for c in present)]
+            rows, params = [], []
+            for device_id in device_ids:
+                state = states[device_id]
+                values = [
+                    uuid.UUID(device_id),
+                    _epoch(state["last_seen"]),
+                    _epoch(state["last_history_at"]) if state.get("last_history_at") else None,
+                    bad.get(device_id, 0),
+                    _epoch(state["last_bad_envelope_at"]) if state.get("last_bad_envelope_at") else None,
+                ]
+                for c in present:
+                    value = state[c]
+                    values.append(json.dumps(value) if c == "kids" else value)
+                rows.append("(" + ", ".join(f"%s::{t}" for t in casts) + ")")
+                params.extend(values)
+            assignments = ", ".join(f"{c} = v.{c}" for c in present)
+            sql = f"""
+                UPDATE devices_devicestatus AS s SET
+                    last_seen = GREATEST(s.last_seen, v.last_seen),
+                    online = GREATEST(s.last_seen, v.last_seen) >= now() - make_interval(secs => %s),
+                    last_history_at = COALESCE(v.last_history_at, s.last_history_at),
+                    bad_envelopes_total = s.bad_envelopes_total + v.bad,
+                    last_bad_envelope_at = COALESCE(v.bad_at, s.last_bad_envelope_at)
+                    {", " + assignments if assignments else ""}
+                FROM (VALUES {", ".join(rows)}) AS v({", ".join(columns)})
+                WHERE s.device_id = v.device_id
+                RETURNING s.device_id
+            """
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [threshold, *params])
+                updated = {str(r[0]) for r in cursor.fetchall()}
+            missing = set(device_ids) - updated
+            if missing:
+                # A status row went missing (restored device, manual cleanup): make it, write again.
+                _create_status_rows(missing)
+                with connection.cursor() as cursor:
+                    cursor.execute(sql, [threshold, *params])
+    return len(states)
+
+
+def _create_status_rows(device_ids) -> None:
+    from devices.models import Device
+
+    existing = Device.objects.filter(id__in=device_ids).values_list("id", flat=True)
+    DeviceStatus.objects.bulk_create([DeviceStatus(device_id=i) for i in existing], ignore_conflicts=True)
+
+
+def _write_samples(samples: list[list]) -> None:
+    from devices.models import HeartbeatSample
+
+    columns = ("device_id", "at", *telemetry.SAMPLE_COLUMNS)
+    # A field the device never sent is NULL, or the column's empty default where NULL is not allowed.
+    defaults = [None if HeartbeatSample._meta.get_field(c).null else HeartbeatSample._meta.get_field(c).get_default()
+                for c in telemetry.SAMPLE_COLUMNS]
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    params = []
+    for sample in samples:
+        device_id, at, *fields = sample
+        fields = [d if v is None else v for v, d in zip(fields, defaults)]
+        params.extend([uuid.UUID(device_id), _epoch(at), *fields])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO devices_heartbeatsample ({', '.join(columns)}) VALUES "
+            f"{', '.join([placeholders] * len(samples))} ON CONFLICT DO NOTHING",
+            params,
+        )
