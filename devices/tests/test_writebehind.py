@@ -1,0 +1,87 @@
+"""Heartbeat write-behind (devices.writebehind): heartbeats land in Redis at once and reach
+PostgreSQL in bulk on the next flush, without losing or reordering anything."""
+
+import json
+from datetime import timedelta
+
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from devices import services, writebehind
+from devices.models import DeviceStatus, HeartbeatSample
+
+
+def _post(client, enrolled, **fields):
+    return client.post("/api/v1/device/heartbeat", data=json.dumps(fields), content_type="application/json",
+                       HTTP_AUTHORIZATION=f"Device {enrolled.token}")
+
+
+def test_a_heartbeat_reaches_postgresql_on_the_next_flush(client, enrolled_device):
+    assert writebehind.enabled()
+    assert _post(client, enrolled_device, battery_pct=64, network_type="wifi").status_code == 200
+    status = DeviceStatus.objects.get(device=enrolled_device.device)
+    assert status.battery_pct != 64  # buffered, not written yet
+    assert services.flush_heartbeats() == 1
+    status.refresh_from_db()
+    assert (status.battery_pct, status.network_type, status.online) == (64, "wifi", True)
+    assert HeartbeatSample.objects.filter(device=enrolled_device.device, battery_pct=64).count() == 1
+
+
+def test_fields_a_heartbeat_leaves_out_keep_their_value(client, enrolled_device):
+    _post(client, enrolled_device, battery_pct=50, wifi_ssid="Depot", foreground_app="com.example.kiosk")
+    services.flush_heartbeats()
+    _post(client, enrolled_device, battery_pct=49)
+    _post(client, enrolled_device, wifi_ssid=None)
+    services.flush_heartbeats()
+    status = DeviceStatus.objects.get(device=enrolled_device.device)
+    assert (status.battery_pct, status.wifi_ssid, status.foreground_app) == (49, None, "com.example.kiosk")
+
+
+def test_bad_envelopes_add_up_across_heartbeats_between_flushes(client, enrolled_device):
+    _post(client, enrolled_device, bad_envelopes=2)
+    _post(client, enrolled_device, bad_envelopes=3)
+    services.flush_heartbeats()
+    _post(client, enrolled_device, bad_envelopes=1)
+    services.flush_heartbeats()
+    status = DeviceStatus.objects.get(device=enrolled_device.device)
+    assert status.bad_envelopes_total == 6
+    assert status.last_bad_envelope_at is not None
+
+
+def test_one_flush_writes_many_devices_in_a_few_statements(client, enrolled_device, other_enrolled_device):
+    for device in (enrolled_device, other_enrolled_device):
+        _post(client, device, battery_pct=33, network_type="cellular")
+    with CaptureQueriesContext(connection) as queries:
+        assert services.flush_heartbeats() == 2
+    # states of both devices: one UPDATE; their history: one INSERT (plus the transaction).
+    writes = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith(("UPDATE", "INSERT"))]
+    assert len(writes) == 2
+    assert DeviceStatus.objects.filter(battery_pct=33, network_type="cellular").count() == 2
+
+
+def test_the_history_sample_is_taken_at_most_every_ten_seconds(client, enrolled_device):
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        for _ in range(5):
+            _post(client, enrolled_device, battery_pct=70)
+            traveller.shift(timedelta(seconds=3))
+        services.flush_heartbeats()
+    assert HeartbeatSample.objects.filter(device=enrolled_device.device).count() == 2  # t=0 and t=12
+
+
+def test_the_offline_sweep_flushes_first_so_a_buffered_heartbeat_keeps_its_device_online(client, enrolled_device):
+    with time_machine.travel(timezone.now() - timedelta(hours=1), tick=False):
+        _post(client, enrolled_device, battery_pct=10)
+        services.flush_heartbeats()
+    _post(client, enrolled_device, battery_pct=11)  # fresh, only in Redis
+    assert str(enrolled_device.device.pk) not in services.sweep_offline()
+    status = DeviceStatus.objects.get(device=enrolled_device.device)
+    assert status.online and status.battery_pct == 11
+
+
+def test_without_write_behind_heartbeats_write_directly(client, enrolled_device, settings):
+    settings.HEARTBEAT_WRITE_BEHIND = False
+    _post(client, enrolled_device, battery_pct=21)
+    assert DeviceStatus.objects.get(device=enrolled_device.device).battery_pct == 21
+    assert services.flush_heartbeats() == 0
