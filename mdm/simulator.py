@@ -465,21 +465,27 @@ class Fleet:
 
     async def consume_pushes(self) -> None:
         """Long-polls the stand-in's delivered-message feed and feeds each message to its device."""
-        assert self.session is not None and self.push_url is not None
+        assert self.push_url is not None
         cursor = 0
-        while time.monotonic() < self.stop_at:
-            try:
-                async with self.session.get(f"{self.push_url}/_standin/messages", params={"after": cursor, "wait": 5}) as r:
-                    data = await r.json()
-            except (aiohttp.ClientError, asyncio.TimeoutError):
-                await asyncio.sleep(0.5)
-                continue
-            for record in data.get("messages", []):
-                cursor = max(cursor, record["n"])
-                device = self.by_fcm.get(record["token"])
-                if device is None or device.device_id is None:
+        # Its own connection, as a device's FCM channel is: never queued behind the fleet's HTTP calls.
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as push_session:
+            while time.monotonic() < self.stop_at:
+                try:
+                    async with push_session.get(f"{self.push_url}/_standin/messages", params={"after": cursor, "wait": 5}) as r:
+                        data = await r.json()
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    await asyncio.sleep(0.5)
                     continue
-                self.on_push(device, record.get("message", {}).get("data", {}))
+                cursor = self._deliver_pushes(data, cursor)
+
+    def _deliver_pushes(self, data: dict, cursor: int) -> int:
+        for record in data.get("messages", []):
+            cursor = max(cursor, record["n"])
+            device = self.by_fcm.get(record["token"])
+            if device is None or device.device_id is None:
+                continue
+            self.on_push(device, record.get("message", {}).get("data", {}))
+        return cursor
 
     def on_push(self, device: SimDevice, data: dict) -> None:
         self.stats.counters["pushes"] += 1
