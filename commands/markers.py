@@ -16,10 +16,10 @@ default) every heartbeat checks the database, which is fine for small fleets on 
 
 import logging
 import secrets
-from functools import lru_cache
 
-from django.conf import settings
 from django.db import transaction
+
+from mdm import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -35,15 +35,8 @@ return 0
 """
 
 
-@lru_cache(maxsize=2)
-def _client(url: str):
-    import redis
-
-    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-
-
 def _redis():
-    return _client(settings.REDIS_URL) if settings.REDIS_URL else None
+    return redis_client.client()
 
 
 def key(device_id) -> str:

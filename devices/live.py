@@ -9,10 +9,8 @@ Redis (embedded default) it is a set in the process.
 """
 
 import threading
-from functools import lru_cache
 
-import redis
-from django.conf import settings
+from mdm import redis_client
 
 DIRTY_KEY = "mdm:devices:dirty"
 PENDING_KEY = "mdm:devices:flush-pending"
@@ -23,15 +21,8 @@ _local_dirty: set[str] = set()
 _local_lock = threading.Lock()
 
 
-@lru_cache(maxsize=1)
-def _redis() -> redis.Redis | None:
-    if not settings.REDIS_URL:
-        return None
-    # Blocking pool: under a burst, threads wait briefly for a connection instead of failing.
-    pool = redis.BlockingConnectionPool.from_url(
-        settings.REDIS_URL, max_connections=50, timeout=5, socket_timeout=2, socket_connect_timeout=2
-    )
-    return redis.Redis(connection_pool=pool)
+def _redis():
+    return redis_client.client()
 
 
 def mark_dirty(device_ids) -> bool:

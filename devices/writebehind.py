@@ -34,6 +34,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from devices import telemetry
+from mdm import redis_client
 from devices.models import DeviceStatus
 
 logger = logging.getLogger(__name__)
@@ -101,15 +102,13 @@ def enabled() -> bool:
 
 
 @lru_cache(maxsize=2)
-def _client_for(url: str):
-    import redis
-
-    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    return client, client.register_script(_RECORD), client.register_script(_TAKE_LIST), client.register_script(_TAKE_HASH)
+def _scripts_for(client):
+    return client.register_script(_RECORD), client.register_script(_TAKE_LIST), client.register_script(_TAKE_HASH)
 
 
 def _client():
-    return _client_for(settings.REDIS_URL)
+    client = redis_client.client()
+    return (client, *_scripts_for(client))
 
 
 def _key(name: str) -> str:

@@ -11,13 +11,10 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from functools import lru_cache
 
-import redis
-from django.conf import settings
 
 from enrollment import conf
-from mdm import metrics
+from mdm import redis_client, metrics
 
 KEY = "mdm:enroll:slots"
 STALE_S = 60
@@ -27,15 +24,8 @@ _local_lock = threading.Lock()
 _local_holders: set[str] = set()
 
 
-@lru_cache(maxsize=1)
-def _redis() -> redis.Redis | None:
-    if not settings.REDIS_URL:
-        return None
-    # Blocking pool: under a burst, threads wait briefly for a connection instead of failing.
-    pool = redis.BlockingConnectionPool.from_url(
-        settings.REDIS_URL, max_connections=50, timeout=5, socket_timeout=2, socket_connect_timeout=2
-    )
-    return redis.Redis(connection_pool=pool)
+def _redis():
+    return redis_client.client()
 
 
 def _try_acquire(token: str, limit: int) -> bool:

@@ -2,28 +2,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from devices import telemetry
 from devices.models import Device, DeviceGroup, DeviceStatus, HeartbeatSample, InstalledApp, Tag
 
 # The heartbeat fields as last accepted, under their heartbeat names (PROTOCOL.md).
-STATUS_FIELDS = (
-    "battery_pct",
-    "charging",
-    "battery_temp_c",
-    "mem_total_mb",
-    "mem_avail_mb",
-    "storage_total_mb",
-    "storage_free_mb",
-    "network_type",
-    "wifi_ssid",
-    "wifi_rssi",
-    "ip_address",
-    "foreground_app",
-    "uptime_s",
-    "agent_version",
-    "apps_hash",
-    "device_time",
-    "kids",
-)
+STATUS_FIELDS = telemetry.STATUS_COLUMNS
 
 
 def unix(value):
