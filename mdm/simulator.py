@@ -251,7 +251,8 @@ class Fleet:
         self.stop_at = 0.0
         self.enroll_retries = 0
         self.enroll_failures = 0
-        self.events: list[tuple[float, str, str]] = []  # (monotonic, event, command id) for benchmarks
+        # (monotonic, "received" | "acked", "<hardware id>/<command id>") for benchmarks
+        self.events: list[tuple[float, str, str]] = []
 
     # -- HTTP -----------------------------------------------------------------------------------
     async def call(self, endpoint: str, method: str, path: str, *, device: SimDevice | None = None,
@@ -395,7 +396,7 @@ class Fleet:
                 continue
             device.seen[command_id] = payload["expires_at"]
             self.stats.counters[f"received_{channel}"] += 1
-            self.events.append((time.monotonic(), "received", command_id))
+            self.events.append((time.monotonic(), "received", f"{device.hardware_id}/{command_id}"))
             device.queue[payload["seq"]] = payload
         if device.queue:
             self.ensure_runner(device)
@@ -447,7 +448,7 @@ class Fleet:
             )
             if status == 200:
                 self.stats.counters[f"acked_{result['status']}"] += 1
-                self.events.append((time.monotonic(), "acked", command_id))
+                self.events.append((time.monotonic(), "acked", f"{device.hardware_id}/{command_id}"))
                 return
             if status in (400, 404):  # the server will never take it; retrying cannot help
                 self.stats.counters[f"result_refused_{status}"] += 1
