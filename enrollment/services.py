@@ -272,33 +272,28 @@ def count_enrollment(outcome: str) -> None:
 # --- Presets ---------------------------------------------------------------------------------
 
 
-@transaction.atomic
 def save_bloatware_preset(*, actor, preset: BloatwarePreset | None, name: str, description: str, packages: list[str], ip=None) -> BloatwarePreset:
-    created = preset is None
-    preset = preset or BloatwarePreset()
-    preset.name, preset.description, preset.packages = name.strip(), description, packages
-    preset.save()
-    audit.record(
-        actor=actor,
-        action="bloatware_preset.create" if created else "bloatware_preset.update",
-        target=("bloatwarepreset", str(preset.pk)),
-        data={"name": preset.name, "packages": len(packages)},
-        ip=ip,
-    )
-    return preset
+    return _save_preset(actor=actor, preset=preset, model=BloatwarePreset, action="bloatware_preset",
+                        name=name, description=description, field="packages", items=packages, ip=ip)
+
+
+def save_tweak_preset(*, actor, preset: TweakPreset | None, name: str, description: str, settings: list[dict], ip=None) -> TweakPreset:
+    return _save_preset(actor=actor, preset=preset, model=TweakPreset, action="tweak_preset",
+                        name=name, description=description, field="settings", items=settings, ip=ip)
 
 
 @transaction.atomic
-def save_tweak_preset(*, actor, preset: TweakPreset | None, name: str, description: str, settings: list[dict], ip=None) -> TweakPreset:
+def _save_preset(*, actor, preset, model, action: str, name: str, description: str, field: str, items: list, ip):
     created = preset is None
-    preset = preset or TweakPreset()
-    preset.name, preset.description, preset.settings = name.strip(), description, settings
-    preset.save()
+    preset = preset or model()
+    preset.name, preset.description = name.strip(), description
+    setattr(preset, field, items)
+    preset.save(update_fields=None if created else ["name", "description", field, "updated_at"])
     audit.record(
         actor=actor,
-        action="tweak_preset.create" if created else "tweak_preset.update",
-        target=("tweakpreset", str(preset.pk)),
-        data={"name": preset.name, "settings": len(settings)},
+        action=f"{action}.{'create' if created else 'update'}",
+        target=(model._meta.model_name, str(preset.pk)),
+        data={"name": preset.name, field: len(items)},
         ip=ip,
     )
     return preset
