@@ -39,11 +39,7 @@ class _Written:
     charging: bool | None
     inventory_hash: str
     took_history: bool
-
-
-@dataclass(frozen=True)
-class _WrittenRedis(_Written):
-    marker: bytes | None = None
+    marker: bytes | None = None  # the commands marker, when the write read it (write-behind)
 
 
 def record_heartbeat(*, device_id: str, data: dict) -> dict:
@@ -103,8 +99,8 @@ def _write_status_redis(device_id, values, now, drift, bad, fleet) -> _Written:
     if inventory_hash is None:  # first heartbeat since Redis lost it: read once, remember
         inventory_hash = DeviceStatus.objects.filter(device_id=device_id).values_list("inventory_hash", flat=True).first() or ""
         writebehind.remember_inventory_hash(device_id, inventory_hash)
-    return _WrittenRedis(recorded.was_online, recorded.old_battery, recorded.old_charging, recorded.battery,
-                         recorded.charging, inventory_hash, recorded.took_history, recorded.marker)
+    return _Written(recorded.was_online, recorded.old_battery, recorded.old_charging, recorded.battery,
+                    recorded.charging, inventory_hash, recorded.took_history, recorded.marker)
 
 
 def _status_assignments(values: dict, drift: int | None, bad: int) -> tuple[list[str], dict]:

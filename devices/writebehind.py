@@ -254,7 +254,10 @@ def _write_states(states: dict[str, dict], bad: dict[str, int]) -> int:
                     values.append(json.dumps(value) if c == "kids" else value)
                 rows.append("(" + ", ".join(f"%s::{t}" for t in casts) + ")")
                 params.extend(values)
-            assignments = ", ".join(f"{c} = v.{c}" for c in present)
+            # Two flushers can hold states of one device taken a moment apart; the older one must
+            # not overwrite the newer (SET sees the row as it was before this statement).
+            newer = "(s.last_seen IS NULL OR v.last_seen >= s.last_seen)"
+            assignments = ", ".join(f"{c} = CASE WHEN {newer} THEN v.{c} ELSE s.{c} END" for c in present)
             sql = f"""
                 UPDATE devices_devicestatus AS s SET
                     last_seen = GREATEST(s.last_seen, v.last_seen),
