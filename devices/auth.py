@@ -7,12 +7,20 @@ from mdm.api import error
 from devices import tokens
 
 
+def presented_token(request) -> str | None:
+    """The token of `Authorization: Device <token>`, unverified, or None."""
+    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    token = token.strip()
+    return token if scheme == "Device" and token else None
+
+
 def device_id_from_request(request) -> str | None:
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    scheme, _, token = header.partition(" ")
-    if scheme != "Device" or not token:
-        return None
-    return tokens.verify(token.strip())
+    token = presented_token(request)
+    return tokens.verify(token) if token else None
+
+
+def token_invalid():
+    return error("Missing or invalid device token.", "token_invalid", 401)
 
 
 def device_required(view):
@@ -22,7 +30,7 @@ def device_required(view):
     def wrapped(request, *args, **kwargs):
         device_id = device_id_from_request(request)
         if device_id is None:
-            return error("Missing or invalid device token.", "token_invalid", 401)
+            return token_invalid()
         request.device_id = device_id
         return view(request, *args, **kwargs)
 

@@ -4,8 +4,9 @@ A fleet of 2,000 devices heartbeating every 30 s is ~70 heartbeats a second; a c
 none of most of them. The heartbeat marks a device *dirty* only when something a console shows
 changes visibly (online/offline, battery level, charging), and at most one flush per second
 renders the dirty devices' cells into one message per topic. The dirty set lives in Redis
-(shared by every web process; one SADD + SET NX pipeline, only on a visible change); without
-Redis (embedded default) it is a set in the process.
+(shared by every web process; the heartbeat's own Lua call adds to it, see devices.writebehind;
+other callers use one SADD + SET NX pipeline); without Redis (embedded default) it is a set in
+the process.
 """
 
 import threading
@@ -15,6 +16,7 @@ from mdm import redis_client
 DIRTY_KEY = "mdm:devices:dirty"
 PENDING_KEY = "mdm:devices:flush-pending"
 FLUSH_DELAY_S = 1
+PENDING_TTL_S = FLUSH_DELAY_S + 1
 MAX_PER_FLUSH = 500
 
 _local_dirty: set[str] = set()
@@ -38,9 +40,15 @@ def mark_dirty(device_ids) -> bool:
         return True
     pipe = client.pipeline(transaction=False)
     pipe.sadd(DIRTY_KEY, *ids)
-    pipe.set(PENDING_KEY, 1, nx=True, ex=FLUSH_DELAY_S + 1)
+    pipe.set(PENDING_KEY, 1, nx=True, ex=PENDING_TTL_S)
     _, scheduled = pipe.execute()
     return bool(scheduled)
+
+
+def redis_keys() -> tuple[str, str]:
+    """The dirty set and the "flush pending" key, for the heartbeat's Lua call, which marks a
+    visible change itself (devices.writebehind) in the same round trip."""
+    return DIRTY_KEY, PENDING_KEY
 
 
 def take_dirty(limit: int = MAX_PER_FLUSH) -> list[str]:

@@ -32,22 +32,22 @@ REENROLL_APPROVAL_TTL = timedelta(hours=24)
 
 @dataclass(frozen=True)
 class _Written:
-    was_online: bool
-    old_battery: int | None
-    old_charging: bool | None
-    battery: int | None
-    charging: bool | None
+    device_id: str
     inventory_hash: str
     took_history: bool
+    visible_change: bool  # came online, or battery or charging changed: the console shows it
+    live_flush: bool | None = None  # write-behind: the Lua call marked a visible change; True = schedule the flush
     marker: bytes | None = None  # the commands marker, when the write read it (write-behind)
 
 
-def record_heartbeat(*, device_id: str, data: dict) -> dict:
-    """Store one heartbeat and build its answer (PROTOCOL.md). With Redis, one Lua call
-    (devices.writebehind: state merge, 10 s history decision, dirty mark, command marker read)
-    and PostgreSQL gets the batch a second later; without, one statement on PostgreSQL: the
-    status UPDATE, the history INSERT when the device's last sample is 10 s old or more (decided
-    in the same UPDATE from `last_history_at`), and the values the answer needs (RETURNING)."""
+def record_heartbeat(*, token: str, data: dict) -> tuple[str, dict] | None:
+    """Authenticate the device token, store one heartbeat and build its answer (PROTOCOL.md):
+    (device id, answer), or None when the token is not valid. With Redis it is one Lua call
+    (devices.writebehind: token check, state merge, 10 s history decision, dirty marks, command
+    marker read) and PostgreSQL gets the batch a second later; without, the token check and one
+    statement on PostgreSQL: the status UPDATE, the history INSERT when the device's last sample
+    is 10 s old or more (decided in the same UPDATE from `last_history_at`), and the values the
+    answer needs (RETURNING)."""
     now = timezone.now()
     values, ignored = telemetry.clean(data)
     drift = values["device_time"] - int(now.timestamp()) if "device_time" in values else None
@@ -55,25 +55,29 @@ def record_heartbeat(*, device_id: str, data: dict) -> dict:
     fleet = FleetSettings.current()
     marker = device_hooks.UNREAD
     if writebehind.enabled():
-        written = _write_status_redis(device_id, values, now, drift, bad, fleet)
+        written = _write_status_redis(token, values, now, drift, bad, fleet)
+        if written is None:
+            return None
         marker = written.marker
     else:
+        device_id = tokens.verify(token)
+        if device_id is None:
+            return None
         write = _write_status_postgres if connection.vendor == "postgresql" else _write_status_portable
         written = write(device_id, values, now, drift, bad)
         if written is None:  # the status row is missing (restored device, manual cleanup): make it
             DeviceStatus.objects.get_or_create(device_id=device_id)
             written = write(device_id, values, now, drift, bad)
+    device_id = written.device_id
     if "fcm_token" in values:
         _store_fcm_token(device_id=device_id, fcm_token=values["fcm_token"])
 
     metrics.HEARTBEATS.labels("ok").inc()
     if not written.took_history:
         metrics.HEARTBEATS.labels("history_deduplicated").inc()
-    if (
-        not written.was_online
-        or written.battery != written.old_battery
-        or written.charging != written.old_charging
-    ):
+    if written.live_flush:
+        _schedule_live_flush()
+    elif written.live_flush is None and written.visible_change:
         schedule_status_broadcast(device_ids=[device_id])
 
     kids = values.get("kids")
@@ -84,23 +88,39 @@ def record_heartbeat(*, device_id: str, data: dict) -> dict:
         "inventory_requested": "apps_hash" in values and values["apps_hash"] != written.inventory_hash,
         "ignored_fields": ignored,
     }
-    return answer
+    return device_id, answer
 
 
-def _write_status_redis(device_id, values, now, drift, bad, fleet) -> _Written:
+def _write_status_redis(token, values, now, drift, bad, fleet) -> _Written | None:
+    parts = tokens.split(token)
+    if parts is None:
+        return None
+    token_id, secret = parts
     state = {c: values[c] for c in telemetry.STATUS_COLUMNS if c in values}
     if drift is not None:
         state["clock_drift_s"] = max(min(drift, 2**31 - 1), -(2**31))
-    recorded = writebehind.record(
-        device_id=device_id, values=state, now=now, history_every_s=HISTORY_EVERY_S,
-        offline_after_s=fleet.offline_threshold_s, bad=bad, marker_key=device_hooks.marker_key(device_id),
-    )
+
+    def record():
+        return writebehind.record(
+            token_key=tokens.cache_key(token_id), digest=tokens.digest(secret), values=state, now=now,
+            history_every_s=HISTORY_EVERY_S, offline_after_s=fleet.offline_threshold_s, bad=bad,
+            marker_prefix=device_hooks.marker_key(""), live_keys=live.redis_keys(),
+            live_pending_ttl_s=live.PENDING_TTL_S,
+        )
+
+    recorded = record()
+    if recorded.auth == "unknown" and tokens.verify(token) is not None:
+        recorded = record()  # the token's first use: verify() checked it (bcrypt) and cached it
+    if recorded.auth != "ok":
+        return None
     inventory_hash = recorded.inventory_hash
     if inventory_hash is None:  # first heartbeat since Redis lost it: read once, remember
-        inventory_hash = DeviceStatus.objects.filter(device_id=device_id).values_list("inventory_hash", flat=True).first() or ""
-        writebehind.remember_inventory_hash(device_id, inventory_hash)
-    return _Written(recorded.was_online, recorded.old_battery, recorded.old_charging, recorded.battery,
-                    recorded.charging, inventory_hash, recorded.took_history, recorded.marker)
+        inventory_hash = DeviceStatus.objects.filter(device_id=recorded.device_id).values_list("inventory_hash", flat=True).first() or ""
+        writebehind.remember_inventory_hash(recorded.device_id, inventory_hash)
+    # A visible change is already marked in Redis by the same call; live_flush says whether the
+    # flush still has to be scheduled.
+    return _Written(recorded.device_id, inventory_hash, recorded.took_history, visible_change=False,
+                    live_flush=recorded.live_flush, marker=recorded.marker)
 
 
 def _status_assignments(values: dict, drift: int | None, bad: int) -> tuple[list[str], dict]:
@@ -159,7 +179,9 @@ def _write_status_postgres(device_id, values, now, drift, bad) -> _Written | Non
         row = cursor.fetchone()
     if row is None:
         return None
-    return _Written(*row)
+    was_online, old_battery, old_charging, battery, charging, inventory_hash, took = row
+    return _Written(device_id, inventory_hash, took,
+                    visible_change=not was_online or battery != old_battery or charging != old_charging)
 
 
 def _write_status_portable(device_id, values, now, drift, bad) -> _Written | None:
@@ -191,7 +213,8 @@ def _write_status_portable(device_id, values, now, drift, bad) -> _Written | Non
             HeartbeatSample.objects.create(
                 device_id=device_id, at=now, **{c: getattr(status, c) for c in telemetry.SAMPLE_COLUMNS}
             )
-    return _Written(was_online, old_battery, old_charging, status.battery_pct, status.charging, status.inventory_hash, took)
+    visible = not was_online or status.battery_pct != old_battery or status.charging != old_charging
+    return _Written(str(device_id), status.inventory_hash, took, visible_change=visible)
 
 
 def _store_fcm_token(*, device_id: str, fcm_token: str) -> None:
@@ -418,9 +441,16 @@ def schedule_status_broadcast(*, device_ids) -> None:
     """Coalesce: remember the devices, and make sure one flush runs within about a second."""
     try:
         if live.mark_dirty(device_ids):
-            from devices.tasks import flush_live_updates
+            _schedule_live_flush()
+    except Exception:  # a lost live update must never fail a heartbeat
+        logger.exception("could not schedule the live status flush")
 
-            flush_live_updates.apply_async(countdown=live.FLUSH_DELAY_S)
+
+def _schedule_live_flush() -> None:
+    from devices.tasks import flush_live_updates
+
+    try:
+        flush_live_updates.apply_async(countdown=live.FLUSH_DELAY_S)
     except Exception:  # a lost live update must never fail a heartbeat
         logger.exception("could not schedule the live status flush")
 
@@ -436,17 +466,16 @@ def broadcast_status_changes() -> int:
         return 0
     devices = list(Device.objects.filter(id__in=ids, deleted_at__isnull=True).select_related("status"))
     summary = fleet_summary_for_all()
-    realtime.broadcast(
-        "devices", render_to_string("devices/_live_updates.html", {"devices": devices, "summary": summary})
-    )
     fleet = FleetSettings.current()
+    messages = [("devices", render_to_string("devices/_live_updates.html", {"devices": devices, "summary": summary}))]
     for device in devices:
-        realtime.broadcast(
+        messages.append((
             f"device.{device.pk}",
             render_to_string(
                 "devices/_device_status.html", {"device": device, "status": device.status, "oob": True, "fleet": fleet}
             ),
-        )
+        ))
+    realtime.broadcast_many(messages)
     return len(devices)
 
 

@@ -45,7 +45,7 @@ def split(token: str) -> tuple[str, str] | None:
     return token_id, secret
 
 
-def _digest(secret: str) -> str:
+def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -58,8 +58,8 @@ def verify(token: str) -> str | None:
     token_id, secret = parts
     cached = _recall(token_id)
     if cached is not None:
-        device_id, digest = cached
-        return device_id if hmac.compare_digest(digest, _digest(secret)) else None
+        device_id, known = cached
+        return device_id if hmac.compare_digest(known, digest(secret)) else None
 
     from devices.models import Device
 
@@ -78,7 +78,7 @@ def verify(token: str) -> str | None:
     from devices.services import mark_token_used
 
     mark_token_used(token_id=token_id)
-    _remember(token_id, device_id, _digest(secret))
+    _remember(token_id, device_id, digest(secret))
     return device_id
 
 
@@ -91,7 +91,9 @@ def forget_on_commit(token_id: str | None) -> None:
 # The verified-token cache. With Redis it is a plain string key read through the project's one
 # Redis client: Django's Redis cache builds a new client object on every call and pickles the
 # value, which measured ~0.13 ms of CPU per heartbeat (cProfile, docs/performance.md).
-def _key(token_id: str) -> str:
+def cache_key(token_id: str) -> str:
+    """The token's entry in the verified-token cache ("<device id>:<digest>"), which the
+    heartbeat's Lua call reads itself (devices.writebehind)."""
     return f"{settings.CACHE_PREFIX}:{CACHE_PREFIX}{token_id}"
 
 
@@ -99,19 +101,19 @@ def _recall(token_id: str) -> tuple[str, str] | None:
     client = redis_client.client()
     if client is None:
         return cache.get(CACHE_PREFIX + token_id)
-    raw = client.get(_key(token_id))
+    raw = client.get(cache_key(token_id))
     if raw is None:
         return None
-    device_id, _, digest = raw.decode().partition(":")
-    return device_id, digest
+    device_id, _, known = raw.decode().partition(":")
+    return device_id, known
 
 
-def _remember(token_id: str, device_id: str, digest: str) -> None:
+def _remember(token_id: str, device_id: str, secret_digest: str) -> None:
     client = redis_client.client()
     if client is None:
-        cache.set(CACHE_PREFIX + token_id, (device_id, digest), CACHE_TTL_S)
+        cache.set(CACHE_PREFIX + token_id, (device_id, secret_digest), CACHE_TTL_S)
     else:
-        client.set(_key(token_id), f"{device_id}:{digest}", ex=CACHE_TTL_S)
+        client.set(cache_key(token_id), f"{device_id}:{secret_digest}", ex=CACHE_TTL_S)
 
 
 def _forget(token_id: str) -> None:
@@ -119,4 +121,4 @@ def _forget(token_id: str) -> None:
     if client is None:
         cache.delete(CACHE_PREFIX + token_id)
     else:
-        client.delete(_key(token_id))
+        client.delete(cache_key(token_id))

@@ -43,9 +43,27 @@ STATE_TTL_S = 7 * 86400
 FLUSH_BATCH = 5000
 INV_TTL_S = 7 * 86400
 
+# One heartbeat, one round trip: authenticate the token against the verified-token cache
+# (devices.tokens), merge the fields into the device's latest state, decide the 10 s history
+# sample, mark the device dirty for the flusher and, on a change a console shows (came online,
+# battery, charging), for the live-update flush too; read back what the answer needs.
+# The device's own keys are built here from its id (read from the token entry): fine on one
+# Redis, which is what this module supports (see the module docstring).
+# KEYS: 1 token entry, 2 dirty set, 3 history list, 4 bad hash, 5 live dirty set, 6 live pending
+# ARGV: 1 secret digest, 2 values (JSON), 3 now (us), 4 history every (us), 5 offline after (us),
+#       6 state TTL (s), 7 bad envelopes, 8 sample columns, 9 state key prefix,
+#       10 inventory key prefix, 11 command marker prefix, 12 live pending TTL (s)
 _RECORD = """
+local token = redis.call('GET', KEYS[1])
+if not token then return '{"auth":"unknown"}' end
+local sep = string.find(token, ':', 1, true)
+-- Not a constant-time compare: both sides are SHA-256 digests of a 256-bit secret, and learning
+-- a digest's prefix tells nothing about the secret.
+if (not sep) or string.sub(token, sep + 1) ~= ARGV[1] then return '{"auth":"invalid"}' end
+local device_id = string.sub(token, 1, sep - 1)
+local state_key = ARGV[9] .. device_id
 local state = {}
-local raw = redis.call('GET', KEYS[1])
+local raw = redis.call('GET', state_key)
 if raw then state = cjson.decode(raw) end
 -- Times are integer microseconds kept as strings: cjson writes numbers with 14 digits only.
 local now = tonumber(ARGV[3])
@@ -60,7 +78,7 @@ local took = false
 if (not last_history) or (now - last_history >= tonumber(ARGV[4])) then
   state.last_history_at = ARGV[3]
   took = true
-  local sample = {ARGV[1], ARGV[3]}
+  local sample = {device_id, ARGV[3]}
   local i = 3
   for column in string.gmatch(ARGV[8], '[^,]+') do
     local v = state[column]
@@ -72,15 +90,19 @@ if (not last_history) or (now - last_history >= tonumber(ARGV[4])) then
 end
 local bad = tonumber(ARGV[7])
 if bad > 0 then
-  redis.call('HINCRBY', KEYS[5], ARGV[1], bad)
+  redis.call('HINCRBY', KEYS[4], device_id, bad)
   state.last_bad_envelope_at = ARGV[3]
 end
-redis.call('SET', KEYS[1], cjson.encode(state), 'EX', tonumber(ARGV[6]))
-redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('SET', state_key, cjson.encode(state), 'EX', tonumber(ARGV[6]))
+redis.call('SADD', KEYS[2], device_id)
+local live_flush = false
+if (not was_online) or old_battery ~= state.battery_pct or old_charging ~= state.charging then
+  redis.call('SADD', KEYS[5], device_id)
+  live_flush = redis.call('SET', KEYS[6], 1, 'NX', 'EX', tonumber(ARGV[12])) ~= false
+end
 return cjson.encode({
-  was_online = was_online, old_battery = old_battery, old_charging = old_charging,
-  battery = state.battery_pct, charging = state.charging, took = took,
-  inventory_hash = redis.call('GET', KEYS[4]), marker = redis.call('GET', KEYS[6])
+  auth = 'ok', device_id = device_id, took = took, live_flush = live_flush,
+  inventory_hash = redis.call('GET', ARGV[10] .. device_id), marker = redis.call('GET', ARGV[11] .. device_id)
 })
 """
 
@@ -125,40 +147,38 @@ def inventory_key(device_id) -> str:
 
 @dataclass(frozen=True)
 class Recorded:
-    was_online: bool
-    old_battery: int | None
-    old_charging: bool | None
-    battery: int | None
-    charging: bool | None
-    took_history: bool
-    inventory_hash: str | None  # None: not cached in Redis yet
-    marker: bytes | None  # the command marker (commands.markers), read in the same call
+    auth: str  # "ok"; "unknown": the token is not in the verified-token cache; "invalid"
+    device_id: str | None = None
+    took_history: bool = False
+    live_flush: bool = False  # a console-visible change, and no live-update flush scheduled yet
+    inventory_hash: str | None = None  # None: not cached in Redis yet
+    marker: bytes | None = None  # the command marker (commands.markers), read in the same call
 
 
-def _none(value):
-    return None if value is None or value is False else value
-
-
-def record(*, device_id: str, values: dict, now: datetime, history_every_s: int, offline_after_s: int,
-           bad: int, marker_key: str) -> Recorded:
+def record(*, token_key: str, digest: str, values: dict, now: datetime, history_every_s: int,
+           offline_after_s: int, bad: int, marker_prefix: str, live_keys: tuple[str, str],
+           live_pending_ttl_s: int) -> Recorded:
+    """One heartbeat in one Lua call (see _RECORD). `token_key`/`digest`: the device token's
+    entry in the verified-token cache and the SHA-256 of the presented secret."""
     client, script, _, _ = _client()
     raw = script(
-        keys=[state_key(device_id), _key("dirty"), _key("hist"), inventory_key(device_id), _key("bad"), marker_key],
-        args=[device_id, json.dumps(values), str(_micros(now)), history_every_s * 1_000_000, offline_after_s * 1_000_000, STATE_TTL_S, bad,
-              ",".join(telemetry.SAMPLE_COLUMNS)],
+        keys=[token_key, _key("dirty"), _key("hist"), _key("bad"), *live_keys],
+        args=[digest, json.dumps(values), str(_micros(now)), history_every_s * 1_000_000, offline_after_s * 1_000_000,
+              STATE_TTL_S, bad, ",".join(telemetry.SAMPLE_COLUMNS), state_key(""), inventory_key(""), marker_prefix,
+              live_pending_ttl_s],
     )
     data = json.loads(raw)
-    inventory = _none(data.get("inventory_hash"))
-    marker = _none(data.get("marker"))
+    if data["auth"] != "ok":
+        return Recorded(auth=data["auth"])
+    inventory = data.get("inventory_hash")
+    marker = data.get("marker")
     return Recorded(
-        was_online=bool(data.get("was_online")),
-        old_battery=_none(data.get("old_battery")),
-        old_charging=_none(data.get("old_charging")) if data.get("old_charging") is not None else None,
-        battery=_none(data.get("battery")),
-        charging=data.get("charging") if isinstance(data.get("charging"), bool) else None,
-        took_history=bool(data.get("took")),
-        inventory_hash=inventory,
-        marker=marker.encode() if isinstance(marker, str) else marker,
+        auth="ok",
+        device_id=data["device_id"],
+        took_history=data["took"] is True,
+        live_flush=data["live_flush"] is True,
+        inventory_hash=inventory if isinstance(inventory, str) else None,  # cjson: a missing key is false
+        marker=marker.encode() if isinstance(marker, str) else None,
     )
 
 

@@ -78,7 +78,7 @@ def test_one_flush_sends_every_dirty_device_in_one_message(beat, enrolled_device
     from mdm import realtime
 
     sent = []
-    monkeypatch.setattr(realtime, "send_now", lambda topic, html: sent.append((topic, html)))
+    monkeypatch.setattr(realtime, "send_many_now", sent.extend)
     live.mark_dirty([enrolled_device.device.pk, other_enrolled_device.device.pk])
     with capture_on_commit(execute=True):
         assert services.broadcast_status_changes() == 2

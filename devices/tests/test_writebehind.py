@@ -97,3 +97,57 @@ def test_an_older_state_written_late_does_not_overwrite_a_newer_one(client, enro
     writebehind._write_states({str(enrolled_device.device.pk): stale}, {})  # the slow flusher
     status = DeviceStatus.objects.get(device=enrolled_device.device)
     assert status.battery_pct == 39
+
+
+def _count_redis_commands(monkeypatch) -> list:
+    from mdm import redis_client
+
+    client = redis_client.client()
+    sent = []
+    real = type(client).execute_command
+
+    def counting(self, *args, **options):
+        sent.append(args[0])
+        return real(self, *args, **options)
+
+    monkeypatch.setattr(type(client), "execute_command", counting)
+    return sent
+
+
+def test_a_warm_heartbeat_is_one_redis_round_trip(client, enrolled_device, monkeypatch):
+    first = _post(client, enrolled_device, battery_pct=70, charging=False).json()  # token verified and cached
+    kids = [key["kid"] for key in first["command_keys"]]
+    _post(client, enrolled_device, battery_pct=70, charging=False, kids=kids)  # keys acknowledged: marker clean
+    sent = _count_redis_commands(monkeypatch)
+    response = _post(client, enrolled_device, battery_pct=70, charging=False, network_type="wifi", kids=kids)
+    assert response.status_code == 200
+    assert response.json()["commands"] == []
+    assert sent == ["EVALSHA"]  # token check, state, history, dirty marks and marker: one call
+
+
+def test_the_token_is_checked_inside_the_heartbeat_call(client, enrolled_device):
+    assert _post(client, enrolled_device, battery_pct=70).status_code == 200  # cached now
+    token_id, secret = enrolled_device.token.split(".", 1)
+    forged = f"{token_id}.{secret[:-2]}xx"
+    response = client.post("/api/v1/device/heartbeat", data="{}", content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Device {forged}")
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_invalid"
+    services.flush_heartbeats()
+    status = DeviceStatus.objects.get(device=enrolled_device.device)
+    assert status.battery_pct == 70  # the forged heartbeat wrote nothing
+
+
+def test_an_unchanged_battery_and_charging_mark_nothing_for_the_console(client, enrolled_device):
+    from devices import live
+
+    _post(client, enrolled_device, battery_pct=70, charging=False)
+    live.clear()
+    _post(client, enrolled_device, battery_pct=70, charging=False)
+    _post(client, enrolled_device, battery_pct=70)
+    assert live.pending_count() == 0
+    _post(client, enrolled_device, battery_pct=70, charging=True)
+    assert live.pending_count() == 1
+    live.clear()
+    _post(client, enrolled_device, battery_pct=69, charging=True)
+    assert live.pending_count() == 1
