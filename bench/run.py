@@ -103,13 +103,19 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def compose_web_command(port: int) -> list[str]:
-    """The `web` command of docker-compose.yml, bound to localhost:port: the set-up we ship."""
+def compose_command(service: str) -> list[str]:
+    """The command of a docker-compose.yml service, run from this venv: the set-up we ship."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    argv = list(compose["services"]["web"]["command"])
+    argv = list(compose["services"][service]["command"])
+    argv[0] = str(VENV_BIN / argv[0])
+    return argv
+
+
+def compose_web_command(port: int) -> list[str]:
+    """The `web` command, bound to localhost:port."""
+    argv = compose_command("web")
     argv[argv.index("--host") + 1] = "127.0.0.1"
     argv[argv.index("--port") + 1] = str(port)
-    argv[0] = str(VENV_BIN / argv[0])
     return argv
 
 
@@ -164,7 +170,8 @@ def prepare(procs: Processes) -> None:
     procs.start("standin", [sys.executable, "manage.py", "fcm_standin", "--port", str(STANDIN_PORT),
                             "--write-credentials", ENV["FCM_CREDENTIALS_FILE"]], env)
     wait_http(f"{STANDIN}/healthz")
-    procs.start("worker", [str(VENV_BIN / "celery"), "-A", "mdm", "worker", "--loglevel", "WARNING", "--concurrency", "2"], env)
+    procs.start("worker", compose_command("worker"), env)
+    procs.start("beat", compose_command("beat"), env)  # the write-behind flush, offline sweep, ... as deployed
     procs.start("web", compose_web_command(WEB_PORT), env)
     wait_http(f"{BASE}/healthz")
 

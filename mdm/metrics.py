@@ -17,6 +17,12 @@ DISPATCH_LATENCY = Histogram(
     "Command issue to push handed to FCM",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
 )
+DEVICE_REQUEST_SECONDS = Histogram(
+    "mdm_device_request_seconds",
+    "Device API requests served by the WSGI fast path (mdm.fastpath), by endpoint and status",
+    ["endpoint", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 LOGINS = Counter("mdm_logins_total", "Console logins by result", ["result"])
 
 

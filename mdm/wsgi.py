@@ -3,4 +3,8 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mdm.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from mdm.fastpath import DeviceFastPath  # noqa: E402 (needs the apps loaded)
+
+application = DeviceFastPath(django_application)
