@@ -51,7 +51,8 @@ def redis_keys() -> tuple[str, str]:
     return DIRTY_KEY, PENDING_KEY
 
 
-def take_dirty(limit: int = MAX_PER_FLUSH) -> list[str]:
+def take_dirty(limit: int | None = None) -> list[str]:
+    limit = limit or MAX_PER_FLUSH
     client = _redis()
     if client is None:
         with _local_lock:

@@ -19,7 +19,14 @@ def flush_heartbeats() -> int:
 
 @shared_task
 def flush_live_updates() -> int:
-    return services.broadcast_status_changes()
+    """One flush of at most live.MAX_PER_FLUSH devices; a fuller backlog (an enrollment storm
+    brings thousands online at once) goes on in the next flush rather than waiting for the beat."""
+    from devices import live
+
+    sent = services.broadcast_status_changes()
+    if sent >= live.MAX_PER_FLUSH and live.pending_count():
+        flush_live_updates.apply_async(countdown=live.FLUSH_DELAY_S)
+    return sent
 
 
 @shared_task

@@ -89,3 +89,18 @@ def test_one_flush_sends_every_dirty_device_in_one_message(beat, enrolled_device
     assert 'id="fleet-summary"' in html
     assert f"device.{enrolled_device.device.pk}" in topics
     assert services.broadcast_status_changes() == 0  # nothing left
+
+
+def test_a_backlog_bigger_than_one_flush_is_drained_without_waiting_for_the_beat(monkeypatch):
+    from devices import tasks
+    from devices.tests.factories import DeviceFactory
+
+    monkeypatch.setattr(live, "MAX_PER_FLUSH", 2)
+    scheduled = []
+    monkeypatch.setattr(tasks.flush_live_updates, "apply_async", lambda **kw: scheduled.append(kw))
+    live.mark_dirty([DeviceFactory().pk for _ in range(5)])
+    assert tasks.flush_live_updates() == 2
+    assert scheduled == [{"countdown": live.FLUSH_DELAY_S}]  # more left: the next flush is on its way
+    assert tasks.flush_live_updates() == 2
+    assert tasks.flush_live_updates() == 1
+    assert len(scheduled) == 2  # the last one found nothing more
