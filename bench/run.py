@@ -197,7 +197,7 @@ def make_admin_and_key() -> tuple[str, str]:
 
 # --- scenarios -------------------------------------------------------------------------------
 async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s: float, web_pid: int,
-                              quick: bool = False) -> dict:
+                              quick: bool = False, fanout_only: bool = False) -> dict:
     from mdm.simulator import Fleet, Stats
 
     out: dict = {}
@@ -217,6 +217,8 @@ async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s:
             out["_device_ids"] = [d.device_id for d in fleet.devices if d.device_id]
             return out
 
+        if fanout_only:  # a short steady phase (keys acknowledged), then the fan-out
+            steady_s = 10
         # steady: open loop, 10 s interval. The first 15 s (every device's first, cold-cache
         # heartbeat) are a warm-up, reported apart.
         fleet.stats = Stats()
@@ -254,7 +256,9 @@ async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s:
         consumer = fleet.spawn(fleet.consume_pushes())
         loops = asyncio.gather(*(fleet.heartbeat_loop(d) for d in fleet.devices if d.device_id))
         await asyncio.sleep(2)
-        t0 = time.monotonic()
+        async with httpx.AsyncClient(timeout=10) as client:
+            fcm_cursor = (await client.get(f"{STANDIN}/_standin/stats")).json()["last"]
+        t0, t0_wall = time.monotonic(), time.time()
         async with httpx.AsyncClient(timeout=60) as client:
             r = await client.post(f"{BASE}/api/v1/commands", headers={"Authorization": f"Bearer {jwt}"},
                                   json={"type": "launch_app", "params": {"package": "com.example.kiosk"}, "target": {"all": True}})
@@ -277,6 +281,9 @@ async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s:
         consumer.cancel()
         received = first_times("received")
         acked_t = first_times("acked")
+        async with httpx.AsyncClient(timeout=30) as client:  # when each push reached "FCM" (the stand-in)
+            sent = (await client.get(f"{STANDIN}/_standin/messages", params={"after": fcm_cursor, "limit": 100000})).json()
+        at_fcm = sorted(m["at"] - t0_wall for m in sent["messages"])
 
         def at_fraction(times, fraction):
             n = int(round(target * fraction))
@@ -285,6 +292,8 @@ async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s:
         out["fanout"] = {"targets": target, "api_answer_s": round(issue_s, 3),
                          "received_99_s": at_fraction(received, 0.99), "received_100_s": at_fraction(received, 1.0),
                          "acked_100_s": at_fraction(acked_t, 1.0),
+                         "fcm_99_s": round(at_fcm[int(len(at_fcm) * 0.99) - 1], 3) if at_fcm else None,
+                         "fcm_100_s": round(at_fcm[-1], 3) if at_fcm else None,
                          "via_push": fleet.stats.counters.get("received_push", 0),
                          "via_heartbeat": fleet.stats.counters.get("received_heartbeat", 0),
                          "via_pull": fleet.stats.counters.get("received_pull", 0),
@@ -517,6 +526,7 @@ def main() -> int:
     parser.add_argument("--console-devices", type=int, default=20000)
     parser.add_argument("--console-requests", type=int, default=40)
     parser.add_argument("--capacity-only", action="store_true", help="storm then capacity, for profiling")
+    parser.add_argument("--fanout-only", action="store_true", help="storm then fan-out, for profiling")
     args = parser.parse_args()
     procs = Processes()
     try:
@@ -524,7 +534,9 @@ def main() -> int:
         django_setup()
         enroll_key, jwt = make_admin_and_key()
         results = asyncio.run(storm_steady_fanout(enroll_key, jwt, args.devices, args.steady_seconds, procs.procs["web"].pid,
-                                                  quick=args.capacity_only))
+                                                  quick=args.capacity_only, fanout_only=args.fanout_only))
+        if args.fanout_only:
+            return 0
         results["capacity"] = capacity(results.pop("_tokens"), results.pop("_device_ids"), args.capacity_seconds)
         if args.capacity_only:
             if os.environ.get("BENCH_HOLD"):

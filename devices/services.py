@@ -468,7 +468,10 @@ def broadcast_status_changes() -> int:
     summary = fleet_summary_for_all()
     fleet = FleetSettings.current()
     messages = [("devices", render_to_string("devices/_live_updates.html", {"devices": devices, "summary": summary}))]
+    open_pages = realtime.watched([f"device.{device.pk}" for device in devices])
     for device in devices:
+        if f"device.{device.pk}" not in open_pages:
+            continue  # nobody has this device's page open: nothing to render
         messages.append((
             f"device.{device.pk}",
             render_to_string(

@@ -1,7 +1,10 @@
 import re
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+
+from mdm import realtime
 
 TOPIC = re.compile(r"^(fleet|devices|commands|device\.[0-9a-f-]{36}|command\.[0-9a-f-]{36})$")
 MAX_TOPICS = 10
@@ -21,11 +24,15 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         self.topics = ["fleet"] + [t for t in wanted if TOPIC.match(t)][:MAX_TOPICS]
         for topic in self.topics:
             await self.channel_layer.group_add(topic, self.channel_name)
+        await sync_to_async(realtime.watch)(self.topics, 1)
         await self.accept()
 
     async def disconnect(self, code):
-        for topic in getattr(self, "topics", []):
+        topics = getattr(self, "topics", [])
+        for topic in topics:
             await self.channel_layer.group_discard(topic, self.channel_name)
+        if topics:
+            await sync_to_async(realtime.watch)(topics, -1)
 
     async def receive(self, text_data=None, bytes_data=None):
         # The console only listens; anything a page sends is ignored.

@@ -28,7 +28,8 @@ And what it adds, under `/_standin/` (no auth; bind it to localhost):
   `wait`, a long poll that returns as soon as one arrives. This is how a fleet simulator (or a
   test) plays the devices' side of FCM. `GET /_standin/ws?token=` streams the same as WebSocket
   text frames, and `POST /_standin/webhooks` `{"url"}` makes it POST each message to a URL.
-- `GET  /_standin/stats`, `POST /_standin/reset`, `GET /healthz`.
+- `GET  /_standin/stats` (counters; `last`: the newest message number, a cursor for `after`),
+  `POST /_standin/reset`, `GET /healthz`.
 
 Run: `manage.py fcm_standin --port 9099 --write-credentials var/fcm-standin.json`
 (or `python -m mdm.fcm_standin ...`: it needs no Django).
@@ -376,7 +377,8 @@ class Standin:
         return web.json_response({"ok": True})
 
     async def admin_stats(self, request: web.Request) -> web.Response:
-        return web.json_response({**self.stats, "stored": len(self.messages), "registered": len(self.registered)})
+        return web.json_response({**self.stats, "stored": len(self.messages), "registered": len(self.registered),
+                                  "last": self.counter})
 
     async def admin_credentials(self, request: web.Request) -> web.Response:
         return web.json_response(self.credentials())

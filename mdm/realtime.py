@@ -6,12 +6,66 @@ includes; htmx's ws extension swaps it in by id (hx-swap-oob).
 """
 
 import logging
+import threading
+from collections import Counter
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
+from mdm import redis_client
+
 logger = logging.getLogger(__name__)
+
+# How many console pages watch each per-object topic ("device.<uuid>", ...), so a live flush
+# renders only the pages someone has open: after an enrollment storm, 2,000 device pages no one
+# watches cost ~2 CPU-seconds of template rendering. A hash in Redis (shared by every process),
+# a Counter in the process without it. A page that vanished without disconnecting (killed
+# process) leaves its count behind: that only costs renders, and the key expires a day after
+# its last change.
+WATCH_TTL_S = 86400
+_local_watch: Counter = Counter()
+_local_lock = threading.Lock()
+
+
+def _watch_key() -> str:
+    return f"{settings.CACHE_PREFIX}:live:watched"
+
+
+def watch(topics, delta: int = 1) -> None:
+    """A console page joined (delta 1) or left (-1) these topics."""
+    topics = [t for t in topics if "." in t]  # per-object topics only; "fleet", "devices" are always rendered
+    if not topics:
+        return
+    client = redis_client.client()
+    if client is None:
+        with _local_lock:
+            for topic in topics:
+                _local_watch[topic] += delta
+                if _local_watch[topic] <= 0:
+                    del _local_watch[topic]
+        return
+    pipe = client.pipeline(transaction=False)
+    for topic in topics:
+        pipe.hincrby(_watch_key(), topic, delta)
+    pipe.expire(_watch_key(), WATCH_TTL_S)
+    counts = pipe.execute()[:-1]
+    gone = [t for t, n in zip(topics, counts) if n <= 0]
+    if gone:
+        client.hdel(_watch_key(), *gone)
+
+
+def watched(topics: list[str]) -> set[str]:
+    """Those of `topics` that at least one console page has open."""
+    if not topics:
+        return set()
+    client = redis_client.client()
+    if client is None:
+        with _local_lock:
+            return {t for t in topics if _local_watch.get(t, 0) > 0}
+    counts = client.hmget(_watch_key(), topics)
+    return {t for t, n in zip(topics, counts) if n is not None and int(n) > 0}
 
 
 def send_now(topic: str, html: str) -> None:

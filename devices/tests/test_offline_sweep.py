@@ -79,6 +79,7 @@ def test_one_flush_sends_every_dirty_device_in_one_message(beat, enrolled_device
 
     sent = []
     monkeypatch.setattr(realtime, "send_many_now", sent.extend)
+    realtime.watch([f"device.{enrolled_device.device.pk}"])  # one device's page is open somewhere
     live.mark_dirty([enrolled_device.device.pk, other_enrolled_device.device.pk])
     with capture_on_commit(execute=True):
         assert services.broadcast_status_changes() == 2
@@ -88,6 +89,7 @@ def test_one_flush_sends_every_dirty_device_in_one_message(beat, enrolled_device
     assert f"dev-{enrolled_device.device.pk}-battery" in html and f"dev-{other_enrolled_device.device.pk}-state" in html
     assert 'id="fleet-summary"' in html
     assert f"device.{enrolled_device.device.pk}" in topics
+    assert f"device.{other_enrolled_device.device.pk}" not in topics  # nobody watches it: not even rendered
     assert services.broadcast_status_changes() == 0  # nothing left
 
 

@@ -68,3 +68,19 @@ async def test_unknown_topics_are_not_joined(viewer_user):
     await send()
     assert await communicator.receive_nothing(timeout=0.5)
     await communicator.disconnect()
+
+
+async def test_an_open_page_counts_as_watched_until_it_closes(viewer_user):
+    from mdm import realtime
+
+    topic = "device.7c9e6679-7425-40de-944b-e07fc1f90ae7"
+    watched = database_sync_to_async(realtime.watched)
+    first, second = _communicator(viewer_user, topic), _communicator(viewer_user, topic)
+    assert await watched([topic]) == set()
+    await first.connect()
+    await second.connect()
+    assert await watched([topic, "device.00000000-0000-0000-0000-000000000000"]) == {topic}
+    await first.disconnect()
+    assert await watched([topic]) == {topic}  # the other page is still open
+    await second.disconnect()
+    assert await watched([topic]) == set()
