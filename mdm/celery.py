@@ -2,6 +2,7 @@ import os
 from datetime import timedelta
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mdm.settings")
 
@@ -23,3 +24,11 @@ app.conf.beat_schedule = {
     "commands-resume-dispatch": {"task": "commands.tasks.resume_dispatch", "schedule": timedelta(seconds=60)},
     "commands-promote-keys": {"task": "commands.tasks.promote_command_keys", "schedule": timedelta(minutes=10)},
 }
+
+
+@worker_process_init.connect
+def _warm_fcm(**_):
+    """Each worker process builds its FCM app before the first fan-out needs it (mdm.fcm)."""
+    from mdm import fcm
+
+    fcm.warm_up()

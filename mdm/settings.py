@@ -264,6 +264,8 @@ FCM_CREDENTIALS_FILE = env.str("FCM_CREDENTIALS_FILE", "")
 FCM_PROJECT_ID = env.str("FCM_PROJECT_ID", "")
 # Override of the messaging endpoint (the local FCM stand-in in dev, tests and benchmarks).
 FCM_SEND_URL = env.str("FCM_SEND_URL", "")
+# Pushes in flight at once per worker process (one HTTP request each; FCM v1 has no batch call).
+FCM_SEND_CONCURRENCY = env.int("FCM_SEND_CONCURRENCY", 32)
 # Key for secret command params (Wi-Fi passwords) at rest: a Fernet key; derived from
 # SECRET_KEY when unset, which is fine for the embedded default but not for production.
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", "")

@@ -109,3 +109,25 @@ def test_firebase_admins_transport_retries_a_429_or_503_that_carries_retry_after
     fcm_standin.fail(["tok-r"], error="QUOTA_EXCEEDED", times=2)
     assert send(fcm_standin, "tok-r").ok
     assert fcm_standin.stats()["error_QUOTA_EXCEEDED"] == 2
+
+
+def test_many_pushes_at_once_each_get_their_own_answer_in_order(fcm_standin):
+    fcm_standin.register([f"tok-{i}" for i in range(0, 300, 2)])  # every other token is known
+    results = fcm.send_each([fcm.PushMessage(token=f"tok-{i}", data={"kind": "sync", "i": str(i)}, ttl_s=60) for i in range(300)])
+    assert [r.ok for r in results] == [i % 2 == 0 for i in range(300)]
+    assert {r.code for r in results if not r.ok} == {"UNREGISTERED"}
+    assert fcm_standin.stats()["tokens_issued"] == 1  # one access token for the whole burst
+
+
+def test_a_proxy_set_in_the_environment_is_honoured(fcm_standin, monkeypatch):
+    # requests' per-request environment lookup is off (mdm.fcm): the proxy is read once at build.
+    fcm_standin.register(["tok-1"])
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    fcm.reset()
+    result = send(fcm_standin, "tok-1")
+    assert not result.ok and result.code == "UNAVAILABLE"  # it went to the proxy, which refused
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    fcm.reset()
+    assert send(fcm_standin, "tok-1").ok
