@@ -101,10 +101,14 @@ def render_updates(command_id: str, delivery_pks: set) -> list[str]:
 
 
 def flush_command(command_id: str, delivery_pks: set) -> None:
+    """Render and send only what an open page shows (mdm.realtime.watched)."""
     try:
-        for html in render_updates(command_id, delivery_pks):
-            realtime.send_now(f"command.{command_id}", html)
-        _send_history_row(command_id)
+        open_pages = realtime.watched([f"command.{command_id}", "commands"])
+        if f"command.{command_id}" in open_pages:
+            for html in render_updates(command_id, delivery_pks):
+                realtime.send_now(f"command.{command_id}", html)
+        if "commands" in open_pages:
+            _send_history_row(command_id)
     except Exception:
         logger.exception("live update failed", extra={"command_id": command_id})
 

@@ -465,10 +465,12 @@ def broadcast_status_changes() -> int:
     if not ids:
         return 0
     devices = list(Device.objects.filter(id__in=ids, deleted_at__isnull=True).select_related("status"))
-    summary = fleet_summary_for_all()
+    open_pages = realtime.watched(["devices", *(f"device.{device.pk}" for device in devices)])
     fleet = FleetSettings.current()
-    messages = [("devices", render_to_string("devices/_live_updates.html", {"devices": devices, "summary": summary}))]
-    open_pages = realtime.watched([f"device.{device.pk}" for device in devices])
+    messages = []
+    if "devices" in open_pages:
+        summary = fleet_summary_for_all()
+        messages.append(("devices", render_to_string("devices/_live_updates.html", {"devices": devices, "summary": summary})))
     for device in devices:
         if f"device.{device.pk}" not in open_pages:
             continue  # nobody has this device's page open: nothing to render

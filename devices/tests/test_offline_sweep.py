@@ -79,7 +79,7 @@ def test_one_flush_sends_every_dirty_device_in_one_message(beat, enrolled_device
 
     sent = []
     monkeypatch.setattr(realtime, "send_many_now", sent.extend)
-    realtime.watch([f"device.{enrolled_device.device.pk}"])  # one device's page is open somewhere
+    realtime.watch(["devices", f"device.{enrolled_device.device.pk}"])  # the list and one device page are open
     live.mark_dirty([enrolled_device.device.pk, other_enrolled_device.device.pk])
     with capture_on_commit(execute=True):
         assert services.broadcast_status_changes() == 2
