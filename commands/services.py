@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import secrets
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -711,6 +712,7 @@ def _next_retry_in(command_id) -> float | None:
 def _push_batch(command: Command, ids: list[int], claim: str, report: PushReport) -> None:
     from mdm import fcm
 
+    started = time.perf_counter()
     now = timezone.now()
     rows = list(
         Delivery.objects.filter(pk__in=ids, push_claim=claim, state=S.QUEUED).values(
@@ -745,7 +747,9 @@ def _push_batch(command: Command, ids: list[int], claim: str, report: PushReport
         report.skipped += len(skipped)
     if not messages:
         return
+    prepared = time.perf_counter()
     results = fcm.send_each(messages)
+    sent = time.perf_counter()
     done = timezone.now()
     groups: dict[str, list] = {"command": [], "sync": [], "failed": [], "invalid": [], "unregistered": []}
     retries: dict[float, list] = {}
@@ -803,6 +807,10 @@ def _push_batch(command: Command, ids: list[int], claim: str, report: PushReport
             report.failed += 1
         if groups["invalid"]:
             live.changed_on_commit([command.pk])
+    timings = {"n": len(messages), "prepare_ms": round((prepared - started) * 1000),
+               "send_ms": round((sent - prepared) * 1000), "record_ms": round((time.perf_counter() - sent) * 1000)}
+    logger.info("push batch %s", " ".join(f"{k}={v}" for k, v in timings.items()),
+                extra={"command_id": str(command.pk), **timings})
 
 
 def stalled_push_commands(*, now: datetime | None = None, stale: timedelta = CLAIM_STALE, limit: int = 500) -> list:

@@ -10,17 +10,20 @@ stand-in (mdm/fcm_standin.py) takes two overrides and nothing else:
   firebase-admin, which is why firebase-admin is pinned exactly (7.7.0). `_check_pin` fails
   loudly at start if an upgrade moves it.
 
-Sending: FCM's HTTP v1 API takes one request per message. firebase-admin's `send_each` starts a
-thread per message (500 per call) over a 100-connection pool, so each call opened ~400 new
-connections and spent ~1 ms of CPU per message; 2,000 pushes took 6 s on the 2-core bench while
-the fleet answered. We call firebase-admin's `messaging.send` per message from one persistent,
-bounded thread pool per process (FCM_SEND_CONCURRENCY, default 32) over a connection pool of the
-same size, with requests' per-request environment lookups (proxy variables, read from
-os.environ on every request) resolved once when the app is built: ~0.7 ms per message and no
-connection churn (docs/performance.md).
+Sending: FCM's HTTP v1 API takes one request per message (it has no batch call any more).
+firebase-admin's `send_each` starts a thread per message (500 per call) over a 100-connection
+pool, so each call opened ~400 new connections; through requests and google-auth's session a
+push cost ~1 ms of CPU (a third of it requests re-reading proxy variables from os.environ), and
+2,000 pushes took 6 s on the 2-core bench while the fleet answered. So firebase-admin builds the
+credentials (its OAuth2 access token, refreshed once per batch), validates and encodes each
+message (`_MessagingService._message_data`, pinned), and names the endpoint; the POSTs go out
+through one urllib3 pool per process from a persistent, bounded thread pool
+(FCM_SEND_CONCURRENCY, default 32): ~0.4 ms of CPU per push (docs/performance.md). FCM's error
+bodies are read here: `errorCode` of the FcmError detail, else the RPC status.
 """
 
 import email.utils
+import json
 import logging
 import os
 import threading
@@ -39,8 +42,44 @@ MAX_TTL_S = 2_419_200  # 28 days, FCM's maximum
 PINNED_VERSION = "7.7.0"
 
 _lock = threading.Lock()
-_state: dict = {"signature": None, "app": None, "pool": None, "pid": None}
+_state: dict = {"signature": None, "app": None, "sender": None, "pid": None}
 _names = count(1)
+
+
+class _Sender:
+    """What one process needs to push: the firebase app, its messaging service, a urllib3 pool
+    (through the environment's proxy, if any, read once) and the sending threads."""
+
+    def __init__(self, app):
+        import certifi
+        import requests.utils
+        import urllib3
+        from firebase_admin import _http_client, messaging
+
+        self.app = app
+        self.service = messaging._get_messaging_service(app)
+        _check_pin(self.service)
+        url = send_url_for(self.service._project_id)
+        if url:
+            self.service._fcm_url = url
+        self.url = self.service._fcm_url
+        n = send_concurrency()
+        options = {
+            # firebase-admin's own retry policy: 500/503, and 429 with Retry-After, a few times.
+            "maxsize": n, "block": True, "retries": _http_client.DEFAULT_RETRY_CONFIG,
+            "timeout": urllib3.Timeout(connect=5, read=float(app.options.get("httpTimeout") or 30)),
+            "ca_certs": os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where(),
+        }
+        proxy = None
+        if not requests.utils.should_bypass_proxies(self.url, None):
+            proxies = requests.utils.get_environ_proxies(self.url)
+            proxy = proxies.get(urlsplit(self.url).scheme) or proxies.get("all")
+        self.http = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+        self.threads = ThreadPoolExecutor(n, thread_name_prefix="fcm-send")
+
+    def close(self) -> None:
+        self.threads.shutdown(wait=False)
+        self.http.clear()
 
 
 @dataclass(frozen=True)
@@ -83,17 +122,17 @@ def send_url_for(project_id: str) -> str | None:
 def _check_pin(service) -> None:
     import firebase_admin
 
-    if not hasattr(service, "_fcm_url"):
-        raise FcmNotConfigured(
-            f"firebase-admin {firebase_admin.__version__} has no _MessagingService._fcm_url; "
-            f"mdm/fcm.py is written for {PINNED_VERSION}"
-        )
+    for name in ("_fcm_url", "_fcm_headers", "_message_data"):
+        if not hasattr(service, name):
+            raise FcmNotConfigured(
+                f"firebase-admin {firebase_admin.__version__} has no _MessagingService.{name}; "
+                f"mdm/fcm.py is written for {PINNED_VERSION}"
+            )
 
 
 def _build_app():
     import firebase_admin
-    import requests
-    from firebase_admin import _http_client, credentials, messaging
+    from firebase_admin import credentials
 
     if settings.FCM_CREDENTIALS_FILE:
         cred = credentials.Certificate(settings.FCM_CREDENTIALS_FILE)
@@ -102,48 +141,24 @@ def _build_app():
     options = {"httpTimeout": 30}
     if settings.FCM_PROJECT_ID:
         options["projectId"] = settings.FCM_PROJECT_ID
-    app = firebase_admin.initialize_app(cred, options, name=f"mdm-fcm-{next(_names)}")
-    service = messaging._get_messaging_service(app)
-    _check_pin(service)
-    url = send_url_for(service._project_id)
-    if url:
-        service._fcm_url = url
-    # One pooled connection per sending thread, with firebase-admin's own retry policy.
-    parts = urlsplit(service._fcm_url)
-    session = service._client.session
-    session.mount(
-        f"{parts.scheme}://{parts.netloc}",
-        requests.adapters.HTTPAdapter(
-            pool_connections=1, pool_maxsize=send_concurrency(), max_retries=_http_client.DEFAULT_RETRY_CONFIG
-        ),
-    )
-    # requests reads the proxy variables from os.environ on every request (a third of the CPU
-    # per push, cProfile); read them once, here, and honour them the same way.
-    session.proxies = {} if requests.utils.should_bypass_proxies(service._fcm_url, None) else requests.utils.get_environ_proxies(service._fcm_url)
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        session.verify = bundle
-    session.trust_env = False
-    return app
+    return firebase_admin.initialize_app(cred, options, name=f"mdm-fcm-{next(_names)}")
 
 
 def send_concurrency() -> int:
     return max(1, min(100, int(getattr(settings, "FCM_SEND_CONCURRENCY", 32))))
 
 
-def _app():
+def _sender() -> _Sender:
     signature = (settings.FCM_CREDENTIALS_FILE, settings.FCM_PROJECT_ID, settings.FCM_SEND_URL, send_concurrency())
     with _lock:
         if _state["pid"] != os.getpid():  # forked (a Celery child): threads do not survive a fork
-            _state.update(signature=None, app=None, pool=None, pid=os.getpid())
-        if _state["signature"] != signature or _state["app"] is None:
-            _delete(_state["app"])
+            _state.update(signature=None, app=None, sender=None, pid=os.getpid())
+        if _state["signature"] != signature or _state["sender"] is None:
+            _forget()
             _state["app"] = _build_app()
+            _state["sender"] = _Sender(_state["app"])
             _state["signature"] = signature
-            if _state["pool"] is not None:
-                _state["pool"].shutdown(wait=False)
-            _state["pool"] = ThreadPoolExecutor(send_concurrency(), thread_name_prefix="fcm-send")
-        return _state["app"], _state["pool"]
+        return _state["sender"]
 
 
 def warm_up() -> None:
@@ -151,7 +166,7 @@ def warm_up() -> None:
     ~0.5 s per process otherwise paid by the first fan-out (Celery's worker_process_init)."""
     if enabled():
         try:
-            _app()
+            _sender()
         except Exception:  # a broken configuration shows on the first send, with its reason
             logger.warning("fcm warm-up failed", exc_info=True)
 
@@ -168,39 +183,43 @@ def _to_message(m: PushMessage):
     )
 
 
-def _retry_after(exc) -> float | None:
-    response = getattr(exc, "http_response", None)
-    value = response.headers.get("Retry-After") if response is not None else None
+def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
-def error_code(exc) -> str:
-    """The FCM error code of a firebase-admin exception (FCM's errorCode when present)."""
-    from firebase_admin import exceptions, messaging
+FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
+# RPC status -> the code we act on, when FCM gives no errorCode of its own (as firebase-admin maps them).
+_BY_STATUS = {
+    "NOT_FOUND": "UNREGISTERED", "RESOURCE_EXHAUSTED": "QUOTA_EXCEEDED", "DEADLINE_EXCEEDED": "UNAVAILABLE",
+    "UNAVAILABLE": "UNAVAILABLE", "INTERNAL": "INTERNAL", "INVALID_ARGUMENT": "INVALID_ARGUMENT",
+    "UNAUTHENTICATED": "UNAUTHENTICATED", "PERMISSION_DENIED": "PERMISSION_DENIED",
+}
+_BY_HTTP = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "UNREGISTERED",
+            429: "QUOTA_EXCEEDED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "UNAVAILABLE"}
 
-    for cls, code in (
-        (messaging.UnregisteredError, "UNREGISTERED"),
-        (messaging.QuotaExceededError, "QUOTA_EXCEEDED"),
-        (messaging.SenderIdMismatchError, "SENDER_ID_MISMATCH"),
-        (messaging.ThirdPartyAuthError, "THIRD_PARTY_AUTH_ERROR"),
-        (exceptions.UnavailableError, "UNAVAILABLE"),
-        (exceptions.InvalidArgumentError, "INVALID_ARGUMENT"),
-        (exceptions.InternalError, "INTERNAL"),
-        (exceptions.ResourceExhaustedError, "QUOTA_EXCEEDED"),
-        (exceptions.UnauthenticatedError, "UNAUTHENTICATED"),
-        (exceptions.PermissionDeniedError, "PERMISSION_DENIED"),
-        (exceptions.NotFoundError, "UNREGISTERED"),
-        (exceptions.DeadlineExceededError, "UNAVAILABLE"),
-    ):
-        if isinstance(exc, cls):
-            return code
-    return "UNKNOWN"
+
+def error_code(http_status: int, body: dict | None) -> tuple[str, str]:
+    """(code, message) of an FCM error answer: FCM's errorCode (UNREGISTERED, QUOTA_EXCEEDED,
+    SENDER_ID_MISMATCH, THIRD_PARTY_AUTH_ERROR, ...) when given, else the RPC status, else the
+    HTTP status."""
+    error = (body or {}).get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return _BY_HTTP.get(http_status, "UNKNOWN"), f"HTTP {http_status}"
+    message = str(error.get("message") or f"HTTP {http_status}")
+    for detail in error.get("details") or []:
+        if isinstance(detail, dict) and detail.get("@type") == FCM_ERROR_TYPE and detail.get("errorCode"):
+            return str(detail["errorCode"]), message
+    status = error.get("status")
+    return _BY_STATUS.get(status, _BY_HTTP.get(http_status, "UNKNOWN")), message
 
 
 def send_each(messages: list[PushMessage]) -> list[PushResult]:
@@ -209,38 +228,50 @@ def send_each(messages: list[PushMessage]) -> list[PushResult]:
     network) is an UNAVAILABLE result, so the caller retries it."""
     if not enabled():
         raise FcmNotConfigured("FCM_ENABLED is false")
-    from firebase_admin import exceptions, messaging
-
-    app, pool = _app()
+    sender = _sender()
+    try:
+        token = sender.app.credential.get_access_token().access_token  # refreshed here when due
+    except Exception as exc:  # token endpoint down, bad credentials: every push retries later
+        logger.warning("fcm access token unavailable", extra={"error": type(exc).__name__, "n": len(messages)})
+        return [PushResult(ok=False, code="UNAVAILABLE", detail=f"access token: {exc}"[:300]) for _ in messages]
+    headers = {**sender.service._fcm_headers, "Authorization": f"Bearer {token}", "Content-Type": "application/json; UTF-8"}
 
     def send_one(message: PushMessage) -> PushResult:
         try:
-            return PushResult(ok=True, message_id=messaging.send(_to_message(message), app=app))
-        except exceptions.FirebaseError as exc:
-            return PushResult(ok=False, code=error_code(exc), detail=str(exc)[:500], retry_after_s=_retry_after(exc))
-        except Exception as exc:  # token endpoint down, bad credentials, ...
+            body = json.dumps(sender.service._message_data(_to_message(message), False))
+        except ValueError as exc:  # firebase-admin's own validation (a bad token or field)
+            return PushResult(ok=False, code="INVALID_ARGUMENT", detail=str(exc)[:500])
+        try:
+            response = sender.http.request("POST", sender.url, body=body, headers=headers)
+        except Exception as exc:  # connection refused, timeout, TLS: retried later
             return PushResult(ok=False, code="UNAVAILABLE", detail=f"{type(exc).__name__}: {exc}"[:300])
+        try:
+            answer = json.loads(response.data) if response.data else None
+        except ValueError:
+            answer = None
+        if response.status == 200 and isinstance(answer, dict) and answer.get("name"):
+            return PushResult(ok=True, message_id=answer["name"])
+        code, detail = error_code(response.status, answer)
+        return PushResult(ok=False, code=code, detail=detail[:500], retry_after_s=_retry_after(response.headers.get("Retry-After")))
 
-    try:
-        # Refresh the OAuth token here, once, rather than in every sending thread at once.
-        app.credential.get_access_token()
-    except Exception:  # token endpoint down: each send reports it (UNAVAILABLE) and is retried
-        logger.warning("fcm access token refresh failed", exc_info=True)
-    results = list(pool.map(send_one, messages))
-    failed_whole = sum(1 for r in results if not r.ok and r.code == "UNAVAILABLE")
-    if failed_whole:
-        logger.warning("fcm sends unavailable", extra={"n": failed_whole, "of": len(messages), "detail": next(
-            r.detail for r in results if not r.ok and r.code == "UNAVAILABLE")})
+    results = list(sender.threads.map(send_one, messages))
+    unavailable = [r for r in results if not r.ok and r.code == "UNAVAILABLE"]
+    if unavailable:
+        logger.warning("fcm sends unavailable", extra={"n": len(unavailable), "of": len(messages), "detail": unavailable[0].detail})
     return results
 
 
 def reset() -> None:
     """Forget the app (tests switch settings between stand-ins)."""
     with _lock:
-        _delete(_state["app"])
-        if _state["pool"] is not None:
-            _state["pool"].shutdown(wait=False)
-        _state.update(signature=None, app=None, pool=None)
+        _forget()
+
+
+def _forget() -> None:
+    if _state["sender"] is not None:
+        _state["sender"].close()
+    _delete(_state["app"])
+    _state.update(signature=None, app=None, sender=None)
 
 
 def _delete(app) -> None:

@@ -52,11 +52,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from mdm.fcm import FCM_ERROR_TYPE  # the wire's name for FCM's error detail (no Django needed)
+
 logger = logging.getLogger("mdm.fcm_standin")
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
-FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 MAX_PAYLOAD_BYTES = 4096
 TTL_RE = re.compile(r"^\d+(\.\d{1,9})?s$")
 ERRORS = {

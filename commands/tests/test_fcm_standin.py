@@ -1,6 +1,6 @@
 """The FCM stand-in speaks FCM HTTP v1 as Google does: the OAuth2 JWT-bearer grant, then
-messages:send with FCM's own success and error bodies; firebase-admin, pointed at it by the two
-overrides in mdm/fcm.py, maps those bodies to its own exception types."""
+messages:send with FCM's own success and error bodies; mdm.fcm (firebase-admin's credentials and
+message encoding, pointed at the stand-in by the two overrides) reads those bodies as FCM's."""
 
 import time
 
@@ -103,7 +103,7 @@ def test_failures_can_be_limited_to_a_number_of_sends(fcm_standin):
     assert send(fcm_standin, "tok-n").ok
 
 
-def test_firebase_admins_transport_retries_a_429_or_503_that_carries_retry_after(fcm_standin):
+def test_a_429_or_503_that_carries_retry_after_is_retried_as_firebase_admin_does(fcm_standin):
     # As with Google: a short burst of 429s is absorbed by the client's own retries.
     fcm_standin.register(["tok-r"])
     fcm_standin.fail(["tok-r"], error="QUOTA_EXCEEDED", times=2)
@@ -131,3 +131,20 @@ def test_a_proxy_set_in_the_environment_is_honoured(fcm_standin, monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     fcm.reset()
     assert send(fcm_standin, "tok-1").ok
+
+
+@pytest.mark.parametrize(
+    "http_status, body, code",
+    [
+        (404, {"error": {"status": "NOT_FOUND", "message": "gone", "details": [
+            {"@type": FCM_ERROR_TYPE, "errorCode": "UNREGISTERED"}]}}, "UNREGISTERED"),
+        (403, {"error": {"status": "PERMISSION_DENIED", "message": "x", "details": [
+            {"@type": FCM_ERROR_TYPE, "errorCode": "SENDER_ID_MISMATCH"}]}}, "SENDER_ID_MISMATCH"),
+        (429, {"error": {"status": "RESOURCE_EXHAUSTED", "message": "slow down"}}, "QUOTA_EXCEEDED"),
+        (503, None, "UNAVAILABLE"),
+        (502, {"unexpected": True}, "UNKNOWN"),
+        (400, {"error": {"status": "INVALID_ARGUMENT", "message": "bad ttl"}}, "INVALID_ARGUMENT"),
+    ],
+)
+def test_fcm_error_bodies_map_to_the_codes_dispatch_acts_on(http_status, body, code):
+    assert fcm.error_code(http_status, body)[0] == code
