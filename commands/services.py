@@ -524,14 +524,10 @@ def record_result(
     now: datetime | None = None,
 ) -> str | None:
     """Apply a device's report (already validated). Returns the delivery's state afterwards, or
-    None when the command is not this device's (404)."""
+    None when the command is not this device's (404). One conditional UPDATE ... RETURNING in
+    the common case (forward moves only, first final wins); a report that moves nothing (a
+    repeat, a late `running`) then reads the state it found."""
     now = now or timezone.now()
-    row = Delivery.objects.filter(command_id=command_id, device_id=device_id).values_list("pk", "state").first()
-    if row is None:
-        return None
-    pk, state = row
-    if state in FINAL_STATES or RANK[status] <= RANK[state]:
-        return state
     values = {"state": status}
     if status in FINAL_STATES:
         values.update(finished_at=now, notify_cancel=False)
@@ -545,14 +541,26 @@ def record_result(
             values["reason"] = reason[:64]
     else:
         values[_TIMESTAMP[status]] = now
-    with transaction.atomic():
-        moved = Delivery.objects.filter(pk=pk, state__in=states_below(status)).update(**values)
-        if moved:
-            _metric_on_commit(DELIVERIES, status)
-            live.changed_on_commit([command_id], [pk])
-    if not moved:
-        return Delivery.objects.filter(pk=pk).values_list("state", flat=True).first()
-    return status
+    meta = Delivery._meta
+    below = states_below(status)
+    sql = (
+        f"UPDATE {meta.db_table} SET {', '.join(f'{meta.get_field(k).column} = %s' for k in values)} "
+        f"WHERE command_id = %s AND device_id = %s AND state IN ({', '.join(['%s'] * len(below))}) RETURNING id"
+    )
+    params = [
+        *(meta.get_field(k).get_db_prep_save(v, connection) for k, v in values.items()),
+        meta.get_field("command").get_db_prep_value(command_id, connection),
+        meta.get_field("device").get_db_prep_value(device_id, connection),
+        *below,
+    ]
+    with connection.cursor() as cursor:  # one statement: its own transaction unless the caller has one
+        cursor.execute(sql, params)
+        moved = cursor.fetchone()
+    if moved:
+        _metric_on_commit(DELIVERIES, status)
+        live.changed_on_commit([command_id], [moved[0]])
+        return status
+    return Delivery.objects.filter(command_id=command_id, device_id=device_id).values_list("state", flat=True).first()
 
 
 # --- cancel, expire, device lifecycle ----------------------------------------------------------
