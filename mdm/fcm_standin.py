@@ -279,7 +279,7 @@ class Standin:
         if self._new_message is not None:
             self._new_message.set()
             self._new_message = asyncio.Event()
-        text = json.dumps(record)
+        text = json.dumps(record) if self._ws else ""
         for ws, token in list(self._ws):
             if token in (None, record["token"]):
                 asyncio.ensure_future(ws.send_str(text))

@@ -465,19 +465,26 @@ class Fleet:
             r.raise_for_status()
 
     async def consume_pushes(self) -> None:
-        """Long-polls the stand-in's delivered-message feed and feeds each message to its device."""
+        """Streams the stand-in's delivered messages (its WebSocket feed, as FCM's persistent
+        connection does for a phone) and feeds each to its device. After a (re)connect it first
+        catches up by cursor through the long-poll feed, so a dropped stream loses nothing."""
         assert self.push_url is not None
         cursor = 0
         # Its own connection, as a device's FCM channel is: never queued behind the fleet's HTTP calls.
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as push_session:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)) as push_session:
             while time.monotonic() < self.stop_at:
                 try:
-                    async with push_session.get(f"{self.push_url}/_standin/messages", params={"after": cursor, "wait": 5}) as r:
-                        data = await r.json()
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    async with push_session.ws_connect(f"{self.push_url}/_standin/ws", heartbeat=30) as ws:
+                        async with push_session.get(f"{self.push_url}/_standin/messages", params={"after": cursor}) as r:
+                            cursor = self._deliver_pushes(await r.json(), cursor)
+                        async for frame in ws:
+                            if frame.type != aiohttp.WSMsgType.TEXT:
+                                break
+                            record = json.loads(frame.data)
+                            if record["n"] > cursor:
+                                cursor = self._deliver_pushes({"messages": [record]}, cursor)
+                except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
                     await asyncio.sleep(0.5)
-                    continue
-                cursor = self._deliver_pushes(data, cursor)
 
     def _deliver_pushes(self, data: dict, cursor: int) -> int:
         for record in data.get("messages", []):
