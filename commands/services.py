@@ -355,7 +355,7 @@ def issue_command(
             )
             for device_id, seq, has_token in seqs
         ]
-        Delivery.objects.bulk_create(rows, batch_size=BATCH)
+        _insert_deliveries(rows)
         audit.record(
             actor=actor,
             action="command.issue",
@@ -384,6 +384,30 @@ def issue_command(
             transaction.on_commit(lambda: [dispatch_command.delay(command_id) for _ in range(parallel)])
         live.issued_on_commit(command)
     return Issued(command=command, created=True, device_ids=device_ids)
+
+
+def _insert_deliveries(rows: list) -> None:
+    """Insert a command's deliveries. On PostgreSQL one INSERT ... SELECT FROM unnest(...) per
+    BATCH: the columns every row shares are bound once, the three that differ (device, seq, push
+    status) as arrays. bulk_create spent two thirds of a 2,000-device issue preparing 44,000
+    values (cProfile: 0.34 of 0.52 s)."""
+    if connection.vendor != "postgresql" or not rows:
+        Delivery.objects.bulk_create(rows, batch_size=BATCH)
+        return
+    varying = ("device", "seq", "push_status")
+    fields = [f for f in Delivery._meta.concrete_fields if not f.primary_key]
+    shared = [f for f in fields if f.name not in varying]
+    first = rows[0]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in shared + [Delivery._meta.get_field(n) for n in varying])
+    select = ", ".join(f"%s::{f.db_type(connection)}" for f in shared)
+    arrays = ", ".join(f"%s::{Delivery._meta.get_field(n).db_type(connection)}[]" for n in ("seq", "push_status"))
+    sql = (f"INSERT INTO {Delivery._meta.db_table} ({columns}) SELECT {select}, v.device_id, v.seq, v.push_status "
+           f"FROM unnest(%s::uuid[], {arrays}) AS v(device_id, seq, push_status)")
+    constants = [f.get_db_prep_save(f.pre_save(first, add=True), connection) for f in shared]
+    for start in range(0, len(rows), BATCH):
+        chunk = rows[start : start + BATCH]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*constants, [r.device_id for r in chunk], [r.seq for r in chunk], [r.push_status for r in chunk]])
 
 
 def _idempotent_replay(issuer, key: str, request_hash: str, now) -> Issued | None:
