@@ -211,6 +211,21 @@ def _column_types() -> dict[str, str]:
     return types
 
 
+_INTEGER_TYPES = ("smallint", "integer", "bigint")
+_FLOAT_TYPES = ("double precision", "real")
+
+
+def _coerce(db_type: str):
+    """What a column's values must be in Python before they go into one typed array: JSON through
+    Lua's cjson gives back 31.0 as 31 and big integers as floats, and psycopg refuses an array
+    mixing int and float."""
+    if db_type in _FLOAT_TYPES:
+        return lambda v: None if v is None else float(v)
+    if db_type in _INTEGER_TYPES:
+        return lambda v: None if v is None else int(v)
+    return lambda v: v
+
+
 def _micros(moment: datetime) -> int:
     # Integer microseconds: exact in Lua's doubles (< 2^53), so "10 s later" compares exactly.
     return (moment - _EPOCH) // timedelta(microseconds=1)
@@ -236,13 +251,25 @@ def flush(limit: int = FLUSH_BATCH) -> int:
         bad_raw = take_hash(keys=[_key("bad")])
         bad = {bad_raw[i].decode(): int(bad_raw[i + 1]) for i in range(0, len(bad_raw), 2)}
         states = {i: json.loads(s) for i, s in zip(ids, raw_states) if s is not None}
-        written = _write_states(states, bad)
+        try:
+            written = _write_states(states, bad)
+        except Exception:
+            # Nothing taken is lost: the devices stay dirty and their bad counts wait for the next
+            # flush (their latest state is still in Redis).
+            client.sadd(_key("dirty"), *ids)
+            for device_id, n in bad.items():
+                client.hincrby(_key("bad"), device_id, n)
+            raise
         leftover = set(bad) - set(states)
         if leftover:  # a bad count whose state expired: put it back for the next flush
             client.hset(_key("bad"), mapping={k: bad[k] for k in leftover})
-    samples = [json.loads(s) for s in take_list(keys=[_key("hist")], args=[limit])]
-    if samples:
-        _write_samples(samples)
+    raw_samples = take_list(keys=[_key("hist")], args=[limit])
+    if raw_samples:
+        try:
+            _write_samples([json.loads(s) for s in raw_samples])
+        except Exception:
+            client.rpush(_key("hist"), *raw_samples)  # back in the queue for the next flush
+            raise
     return written
 
 
@@ -275,7 +302,7 @@ def _write_states(states: dict[str, dict], bad: dict[str, int]) -> int:
                 ]
                 for array, value in zip(arrays, values):
                     array.append(value)
-            params = arrays
+            params = [[coerce(v) for v in array] for coerce, array in zip(map(_coerce, casts), arrays)]
             source = "unnest(" + ", ".join(f"%s::{t}[]" for t in casts) + ")"
             # Two flushers can hold states of one device taken a moment apart; the older one must
             # not overwrite the newer (SET sees the row as it was before this statement).
@@ -326,6 +353,7 @@ def _write_samples(samples: list[list]) -> None:
         fields = [d if v is None else v for v, d in zip(fields, defaults)]
         for array, value in zip(arrays, (uuid.UUID(device_id), _epoch(at), *fields)):
             array.append(value)
+    arrays = [[coerce(v) for v in array] for coerce, array in zip(map(_coerce, casts), arrays)]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO devices_heartbeatsample ({', '.join(columns)}) "

@@ -151,3 +151,34 @@ def test_an_unchanged_battery_and_charging_mark_nothing_for_the_console(client, 
     live.clear()
     _post(client, enrolled_device, battery_pct=69, charging=True)
     assert live.pending_count() == 1
+
+
+def test_one_flush_takes_whole_and_fractional_numbers_of_one_column(client, enrolled_device, other_enrolled_device):
+    # Through Lua's cjson 31.0 comes back as 31 and a huge integer as a float; one typed array
+    # per column must still take them all.
+    _post(client, enrolled_device, battery_temp_c=31.0, uptime_s=2**50, wifi_rssi=-60)
+    _post(client, other_enrolled_device, battery_temp_c=31.5, uptime_s=12, wifi_rssi=-61)
+    assert services.flush_heartbeats() == 2
+    temps = dict(DeviceStatus.objects.filter(device__in=[enrolled_device.device, other_enrolled_device.device])
+                 .values_list("device_id", "battery_temp_c"))
+    assert temps == {enrolled_device.device.pk: 31.0, other_enrolled_device.device.pk: 31.5}
+    assert set(HeartbeatSample.objects.values_list("battery_temp_c", flat=True)) == {31.0, 31.5}
+    assert DeviceStatus.objects.get(device=other_enrolled_device.device).uptime_s == 12
+
+
+def test_a_failed_flush_loses_nothing(client, enrolled_device, monkeypatch):
+    import pytest
+
+    _post(client, enrolled_device, battery_pct=41, bad_envelopes=2)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database away")
+
+    monkeypatch.setattr(writebehind, "_write_states", broken)
+    with pytest.raises(RuntimeError):
+        services.flush_heartbeats()
+    monkeypatch.undo()
+    assert services.flush_heartbeats() == 1  # the device was still dirty, its history still queued
+    status = DeviceStatus.objects.get(device=enrolled_device.device)
+    assert (status.battery_pct, status.bad_envelopes_total) == (41, 2)
+    assert HeartbeatSample.objects.filter(device=enrolled_device.device, battery_pct=41).count() == 1
