@@ -4,6 +4,8 @@ import hashlib
 import json
 import logging
 import uuid
+
+import redis
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -109,8 +111,14 @@ def _write_status_redis(token, values, now, drift, bad, fleet) -> _Written | Non
         )
 
     recorded = record()
-    if recorded.auth == "unknown" and tokens.verify(token) is not None:
+    if recorded.auth == "unknown":
+        if tokens.verify(token) is None:
+            return None
         recorded = record()  # the token's first use: verify() checked it (bcrypt) and cached it
+        if recorded.auth == "unknown":
+            # Valid, yet its cache entry vanished in between (eviction): a 401 would make the
+            # device re-enroll, so answer "busy" and let it retry.
+            raise redis.RedisError("verified token entry missing from Redis")
     if recorded.auth != "ok":
         return None
     inventory_hash = recorded.inventory_hash

@@ -10,7 +10,9 @@ What the device path keeps, the same as the full stack gives it:
 - Django's request/response cycle: `request_started`/`request_finished` (database connections go
   back to the pool), an unhandled exception becomes Django's 500 with the usual logging;
 - ALLOWED_HOSTS (400 otherwise) and SECURE_SSL_REDIRECT (such requests take the full stack);
-- the request log line and a request-duration histogram by endpoint and status.
+- the request log line and a request-duration histogram by endpoint and status
+  (`mdm_device_request_seconds`: device traffic is there, not in django-prometheus's
+  `django_http_*` series, which count the console and REST API).
 
 Used by the WSGI application (granian in docker-compose, the bench); `make run` serves ASGI
 (daphne) through the ordinary stack, where the same views answer the same way."""
@@ -93,6 +95,8 @@ class DeviceFastPath:
                 response = response_for_exception(request, exc)
         response._handler_class = WSGIHandler  # close() sends request_finished as Django's own would
         response.setdefault("X-Content-Type-Options", "nosniff")
+        if not response.streaming and not response.has_header("Content-Length"):  # as CommonMiddleware does
+            response.headers["Content-Length"] = str(len(response.content))
         duration = time.perf_counter() - started
         metrics.DEVICE_REQUEST_SECONDS.labels(self.endpoint(match), str(response.status_code)).observe(duration)
         if logger.isEnabledFor(logging.INFO):

@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import count
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 
@@ -74,8 +74,29 @@ class _Sender:
         if not requests.utils.should_bypass_proxies(self.url, None):
             proxies = requests.utils.get_environ_proxies(self.url)
             proxy = proxies.get(urlsplit(self.url).scheme) or proxies.get("all")
-        self.http = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+        if proxy:
+            parts = urlsplit(proxy)
+            if parts.username:  # http://user:pass@proxy:3128, as requests accepts it
+                auth = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+                options["proxy_headers"] = urllib3.make_headers(proxy_basic_auth=auth)
+                proxy = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")).geturl()
+            self.http = urllib3.ProxyManager(proxy, **options)
+        else:
+            self.http = urllib3.PoolManager(**options)
         self.threads = ThreadPoolExecutor(n, thread_name_prefix="fcm-send")
+        self.token_lock = threading.Lock()
+
+    def access_token(self) -> str:
+        """The OAuth2 access token, refreshed only when it is missing or about to expire (once,
+        under a lock, whatever the number of sending threads)."""
+        import google.auth.transport.requests
+
+        credential = self.app.credential.get_credential()
+        if not credential.valid:
+            with self.token_lock:
+                if not credential.valid:
+                    credential.refresh(google.auth.transport.requests.Request())
+        return credential.token
 
     def close(self) -> None:
         self.threads.shutdown(wait=False)
@@ -162,13 +183,18 @@ def _sender() -> _Sender:
 
 
 def warm_up() -> None:
-    """Build the app (credentials, HTTP session, thread pool) before the first push needs it:
-    ~0.5 s per process otherwise paid by the first fan-out (Celery's worker_process_init)."""
-    if enabled():
+    """Build the sender (credentials, HTTP pool, threads) before the first push needs it: ~0.5 s
+    per process otherwise paid by the first fan-out. In a thread, so a slow credentials lookup
+    (Application Default Credentials probing a metadata server) never delays a worker's start."""
+
+    def build():
         try:
             _sender()
         except Exception:  # a broken configuration shows on the first send, with its reason
             logger.warning("fcm warm-up failed", exc_info=True)
+
+    if enabled():
+        threading.Thread(target=build, name="fcm-warm-up", daemon=True).start()
 
 
 def _to_message(m: PushMessage):
@@ -230,7 +256,7 @@ def send_each(messages: list[PushMessage]) -> list[PushResult]:
         raise FcmNotConfigured("FCM_ENABLED is false")
     sender = _sender()
     try:
-        token = sender.app.credential.get_access_token().access_token  # refreshed here when due
+        token = sender.access_token()
     except Exception as exc:  # token endpoint down, bad credentials: every push retries later
         logger.warning("fcm access token unavailable", extra={"error": type(exc).__name__, "n": len(messages)})
         return [PushResult(ok=False, code="UNAVAILABLE", detail=f"access token: {exc}"[:300]) for _ in messages]

@@ -21,13 +21,20 @@ logger = logging.getLogger(__name__)
 # How many console pages watch each topic, so a live flush renders only for pages someone has
 # open: after an enrollment storm, 2,000 device pages no one watches cost ~2 CPU-seconds of
 # template rendering, and a 2,000-device fan-out re-rendered its 200-row table every 0.3 s in
-# every web process while results streamed in. A hash in Redis (shared by every process),
-# a Counter in the process without it. A page that vanished without disconnecting (killed
-# process) leaves its count behind: that only costs renders, and the key expires a day after
-# its last change.
-WATCH_TTL_S = 86400
+# every web process while results streamed in. A hash in Redis (shared by every process), a
+# Counter in the process without it. Counting is one Lua call (increment, and drop the field at
+# zero) so two processes cannot lose a page between them. A page whose process died without
+# disconnecting leaves its count behind: that only costs renders.
 _local_watch: Counter = Counter()
 _local_lock = threading.Lock()
+_WATCH = """
+for i, topic in ipairs(ARGV) do
+  if i > 1 and redis.call('HINCRBY', KEYS[1], topic, tonumber(ARGV[1])) <= 0 then
+    redis.call('HDEL', KEYS[1], topic)
+  end
+end
+return 1
+"""
 
 
 def _watch_key() -> str:
@@ -47,14 +54,7 @@ def watch(topics, delta: int = 1) -> None:
                 if _local_watch[topic] <= 0:
                     del _local_watch[topic]
         return
-    pipe = client.pipeline(transaction=False)
-    for topic in topics:
-        pipe.hincrby(_watch_key(), topic, delta)
-    pipe.expire(_watch_key(), WATCH_TTL_S)
-    counts = pipe.execute()[:-1]
-    gone = [t for t, n in zip(topics, counts) if n <= 0]
-    if gone:
-        client.hdel(_watch_key(), *gone)
+    client.eval(_WATCH, 1, _watch_key(), delta, *topics)
 
 
 def watched(topics: list[str]) -> set[str]:

@@ -475,8 +475,12 @@ class Fleet:
             while time.monotonic() < self.stop_at:
                 try:
                     async with push_session.ws_connect(f"{self.push_url}/_standin/ws", heartbeat=30) as ws:
-                        async with push_session.get(f"{self.push_url}/_standin/messages", params={"after": cursor}) as r:
-                            cursor = self._deliver_pushes(await r.json(), cursor)
+                        while True:  # catch up, page by page, before trusting the stream
+                            async with push_session.get(f"{self.push_url}/_standin/messages", params={"after": cursor}) as r:
+                                page = await r.json()
+                            if not page.get("messages"):
+                                break
+                            cursor = self._deliver_pushes(page, cursor)
                         async for frame in ws:
                             if frame.type != aiohttp.WSMsgType.TEXT:
                                 break
@@ -484,7 +488,8 @@ class Fleet:
                             if record["n"] > cursor:
                                 cursor = self._deliver_pushes({"messages": [record]}, cursor)
                 except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
-                    await asyncio.sleep(0.5)
+                    pass
+                await asyncio.sleep(0.5)  # closed or failed: reconnect, not in a tight loop
 
     def _deliver_pushes(self, data: dict, cursor: int) -> int:
         for record in data.get("messages", []):

@@ -116,7 +116,8 @@ def test_many_pushes_at_once_each_get_their_own_answer_in_order(fcm_standin):
     results = fcm.send_each([fcm.PushMessage(token=f"tok-{i}", data={"kind": "sync", "i": str(i)}, ttl_s=60) for i in range(300)])
     assert [r.ok for r in results] == [i % 2 == 0 for i in range(300)]
     assert {r.code for r in results if not r.ok} == {"UNREGISTERED"}
-    assert fcm_standin.stats()["tokens_issued"] == 1  # one access token for the whole burst
+    assert fcm.send_each([fcm.PushMessage(token="tok-0", data={"kind": "sync"}, ttl_s=60)])[0].ok
+    assert fcm_standin.stats()["tokens_issued"] == 1  # one access token for the burst and the next batch
 
 
 def test_a_proxy_set_in_the_environment_is_honoured(fcm_standin, monkeypatch):
@@ -148,3 +149,16 @@ def test_a_proxy_set_in_the_environment_is_honoured(fcm_standin, monkeypatch):
 )
 def test_fcm_error_bodies_map_to_the_codes_dispatch_acts_on(http_status, body, code):
     assert fcm.error_code(http_status, body)[0] == code
+
+
+def test_a_proxy_with_credentials_gets_them_as_proxy_authorization(fcm_standin, monkeypatch):
+    import base64
+
+    monkeypatch.setenv("HTTP_PROXY", "http://fleet%40corp:s3cret@127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    fcm.reset()
+    sender = fcm._sender()
+    assert sender.http.proxy.host == "127.0.0.1" and sender.http.proxy.port == 9
+    expected = "Basic " + base64.b64encode(b"fleet@corp:s3cret").decode()
+    assert sender.http.proxy_headers["proxy-authorization"] == expected

@@ -182,3 +182,12 @@ def test_a_failed_flush_loses_nothing(client, enrolled_device, monkeypatch):
     status = DeviceStatus.objects.get(device=enrolled_device.device)
     assert (status.battery_pct, status.bad_envelopes_total) == (41, 2)
     assert HeartbeatSample.objects.filter(device=enrolled_device.device, battery_pct=41).count() == 1
+
+
+def test_a_valid_token_whose_cache_entry_vanishes_gets_busy_not_re_enrollment(client, enrolled_device, monkeypatch):
+    # 401 would make the agent re-enroll (PROTOCOL.md); a cache entry evicted between the bcrypt
+    # check and the Lua call is the server's problem: 503 busy, retry.
+    monkeypatch.setattr(writebehind, "record", lambda **kw: writebehind.Recorded(auth="unknown"))
+    response = _post(client, enrolled_device, battery_pct=50)
+    assert response.status_code == 503
+    assert response.json()["code"] == "busy" and response["Retry-After"]

@@ -123,9 +123,10 @@ def test_each_request_is_logged_and_measured(enrolled_device, caplog):
 
     before = served()
     with caplog.at_level(logging.INFO, logger="mdm.request"):
-        status, headers, _ = wsgi("POST", "/api/v1/device/heartbeat", b'{"battery_pct": 40}', enrolled_device.token)
+        status, headers, content = wsgi("POST", "/api/v1/device/heartbeat", b'{"battery_pct": 40}', enrolled_device.token)
     assert status == 200
     assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Content-Length"] == str(len(content))
     assert served() == before + 1
     [line] = [r for r in caplog.records if r.name == "mdm.request"]
     assert (line.method, line.path, line.status, line.device_id) == (
