@@ -325,10 +325,12 @@ def _write_states(states: dict[str, dict], bad: dict[str, int]) -> int:
                 updated = {str(r[0]) for r in cursor.fetchall()}
             missing = set(device_ids) - updated
             if missing:
-                # A status row went missing (restored device, manual cleanup): make it, write again.
+                # A status row went missing (restored device, manual cleanup): make it, and write
+                # those devices again (only those: the others' bad counts are already added).
                 _create_status_rows(missing)
+                keep = [i for i, device_id in enumerate(device_ids) if device_id in missing]
                 with connection.cursor() as cursor:
-                    cursor.execute(sql, [threshold, *params])
+                    cursor.execute(sql, [threshold, *([array[i] for i in keep] for array in params)])
     return len(states)
 
 

@@ -191,3 +191,12 @@ def test_a_valid_token_whose_cache_entry_vanishes_gets_busy_not_re_enrollment(cl
     response = _post(client, enrolled_device, battery_pct=50)
     assert response.status_code == 503
     assert response.json()["code"] == "busy" and response["Retry-After"]
+
+
+def test_a_missing_status_row_is_made_again_without_counting_others_twice(client, enrolled_device, other_enrolled_device):
+    for device in (enrolled_device, other_enrolled_device):
+        _post(client, device, battery_pct=30, bad_envelopes=1)
+    DeviceStatus.objects.filter(device=other_enrolled_device.device).delete()  # e.g. a manual cleanup
+    assert services.flush_heartbeats() == 2
+    rows = dict(DeviceStatus.objects.values_list("device_id", "bad_envelopes_total"))
+    assert rows == {enrolled_device.device.pk: 1, other_enrolled_device.device.pk: 1}
