@@ -343,19 +343,9 @@ def issue_command(
             if replay is None:
                 raise
             return replay
-        seqs = _claim_seqs(device_ids)
-        rows = [
-            Delivery(
-                command=command,
-                device_id=device_id,
-                seq=seq,
-                expires_at=expires_at,
-                queued_at=now,
-                push_status=P.WAITING if push and has_token else P.SKIPPED,
-            )
-            for device_id, seq, has_token in seqs
-        ]
-        _insert_deliveries(rows)
+        rows = [(device_id, seq, P.WAITING if push and has_token else P.SKIPPED)
+                for device_id, seq, has_token in _claim_seqs(device_ids)]
+        _insert_deliveries(Delivery(command=command, expires_at=expires_at, queued_at=now), rows)
         audit.record(
             actor=actor,
             action="command.issue",
@@ -373,7 +363,7 @@ def issue_command(
         markers.dirty_on_commit(device_ids)
         _metric_on_commit(COMMANDS_ISSUED, command_type)
         _metric_on_commit(DELIVERIES, S.QUEUED, len(rows))
-        waiting = sum(1 for r in rows if r.push_status == P.WAITING)
+        waiting = sum(1 for _, _, push_status in rows if push_status == P.WAITING)
         if push and waiting:
             from commands.tasks import PUSH_BATCH, dispatch_command
 
@@ -386,28 +376,33 @@ def issue_command(
     return Issued(command=command, created=True, device_ids=device_ids)
 
 
-def _insert_deliveries(rows: list) -> None:
-    """Insert a command's deliveries. On PostgreSQL one INSERT ... SELECT FROM unnest(...) per
-    BATCH: the columns every row shares are bound once, the three that differ (device, seq, push
-    status) as arrays. bulk_create spent two thirds of a 2,000-device issue preparing 44,000
-    values (cProfile: 0.34 of 0.52 s)."""
-    if connection.vendor != "postgresql" or not rows:
-        Delivery.objects.bulk_create(rows, batch_size=BATCH)
+def _insert_deliveries(template: Delivery, rows: list[tuple]) -> None:
+    """Insert a command's deliveries: `template` holds what every row shares, `rows` are
+    (device id, seq, push status). On PostgreSQL one INSERT ... SELECT FROM unnest(...) per
+    BATCH: the shared columns bound once, the three that differ as arrays. bulk_create of model
+    instances spent two thirds of a 2,000-device issue preparing 44,000 values (cProfile: 0.34 of
+    0.52 s), and building the instances another 0.08 s."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        Delivery.objects.bulk_create(
+            [Delivery(command=template.command, expires_at=template.expires_at, queued_at=template.queued_at,
+                      device_id=device_id, seq=seq, push_status=push_status) for device_id, seq, push_status in rows],
+            batch_size=BATCH,
+        )
         return
     varying = ("device", "seq", "push_status")
-    fields = [f for f in Delivery._meta.concrete_fields if not f.primary_key]
-    shared = [f for f in fields if f.name not in varying]
-    first = rows[0]
+    shared = [f for f in Delivery._meta.concrete_fields if not f.primary_key and f.name not in varying]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in shared + [Delivery._meta.get_field(n) for n in varying])
     select = ", ".join(f"%s::{f.db_type(connection)}" for f in shared)
     arrays = ", ".join(f"%s::{Delivery._meta.get_field(n).db_type(connection)}[]" for n in ("seq", "push_status"))
     sql = (f"INSERT INTO {Delivery._meta.db_table} ({columns}) SELECT {select}, v.device_id, v.seq, v.push_status "
            f"FROM unnest(%s::uuid[], {arrays}) AS v(device_id, seq, push_status)")
-    constants = [f.get_db_prep_save(f.pre_save(first, add=True), connection) for f in shared]
+    constants = [f.get_db_prep_save(f.pre_save(template, add=True), connection) for f in shared]
     for start in range(0, len(rows), BATCH):
-        chunk = rows[start : start + BATCH]
+        device_ids, seqs, statuses = zip(*rows[start : start + BATCH])
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*constants, [r.device_id for r in chunk], [r.seq for r in chunk], [r.push_status for r in chunk]])
+            cursor.execute(sql, [*constants, list(device_ids), list(seqs), list(statuses)])
 
 
 def _idempotent_replay(issuer, key: str, request_hash: str, now) -> Issued | None:
