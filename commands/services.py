@@ -24,7 +24,6 @@ from commands.models import (
     FINAL_STATES,
     NON_FINAL_STATES,
     PENDING_STATES,
-    RANK,
     SECRET_PARAMS,
     SECRET_TYPES,
     Command,

@@ -4,11 +4,10 @@ import hashlib
 import json
 import logging
 import uuid
-
-import redis
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import redis
 from django.db import connection, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string

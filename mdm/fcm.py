@@ -15,7 +15,7 @@ firebase-admin's `send_each` starts a thread per message (500 per call) over a 1
 pool, so each call opened ~400 new connections; through requests and google-auth's session a
 push cost ~1 ms of CPU (a third of it requests re-reading proxy variables from os.environ), and
 2,000 pushes took 6 s on the 2-core bench while the fleet answered. So firebase-admin builds the
-credentials (its OAuth2 access token, refreshed once per batch), validates and encodes each
+credentials (its OAuth2 access token, refreshed only when due), validates and encodes each
 message (`_MessagingService._message_data`, pinned), and names the endpoint; the POSTs go out
 through one urllib3 pool per process from a persistent, bounded thread pool
 (FCM_SEND_CONCURRENCY, default 32): ~0.4 ms of CPU per push (docs/performance.md). FCM's error
