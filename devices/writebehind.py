@@ -19,6 +19,8 @@ Keys (single Redis; they are not hash-tagged for Redis Cluster):
   {p}hb:hist             list of history samples to insert
   {p}hb:bad              hash device id -> bad_envelopes not yet added
   {p}hb:inv:<device id>  the stored inventory's hash (set by replace_inventory)
+The heartbeat's call also reads the verified-token entry (devices.tokens.cache_key) and the
+command marker (commands.markers), and marks console-visible changes in devices.live's keys.
 """
 
 from __future__ import annotations
