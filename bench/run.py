@@ -64,7 +64,7 @@ ENV = {
     "FCM_SEND_URL": f"{STANDIN}/v1/projects/mdm-standin/messages:send",
     "BENCH_NAIVE_VIEW": "true",
     "MDM_VAR_DIR": str(WORK / "var"),
-    "LOG_LEVEL": "WARNING",
+    "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
     "DJANGO_SETTINGS_MODULE": "mdm.settings",
 }
 

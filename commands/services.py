@@ -38,7 +38,7 @@ from commands.models import (
 )
 from commands.params import ParamsError, validate
 from devices.models import Device
-from mdm import audit
+from mdm import audit, sql
 from mdm.metrics import COMMANDS_ISSUED, DELIVERIES, DISPATCH_LATENCY, FCM_SENDS
 
 logger = logging.getLogger(__name__)
@@ -97,12 +97,19 @@ def keyset(keys) -> list[dict]:
     return [{"kid": k.kid, "key": base64.b64encode(k.key).decode()} for k in live_keys]
 
 
+_LIVE_KEY_STATES = (DeviceKey.State.CURRENT, DeviceKey.State.NEXT, DeviceKey.State.PREVIOUS)
+_KEY_COLUMNS = ("id", "device_id", "kid", "number", "key_encrypted", "state", "created_at", "activates_at", "retired_at")
+_KEYS = sql.Reader(*((name, DeviceKey, name) for name in _KEY_COLUMNS))
+
+
 def _live_keys(device_id) -> list[DeviceKey]:
-    return list(
-        DeviceKey.objects.filter(
-            device_id=device_id, state__in=[DeviceKey.State.CURRENT, DeviceKey.State.NEXT, DeviceKey.State.PREVIOUS]
-        )
+    """One raw SELECT: every heartbeat of a device with work reads its keys (mdm.sql)."""
+    rows = _KEYS.rows(
+        f"SELECT {', '.join(_KEY_COLUMNS)} FROM {sql.table(DeviceKey)} "
+        f"WHERE device_id = %s AND state IN ({sql.placeholders(len(_LIVE_KEY_STATES))})",
+        [sql.param(DeviceKey, "device", device_id), *_LIVE_KEY_STATES],
     )
+    return [DeviceKey.from_db(connection.alias, _KEY_COLUMNS, [row[name] for name in _KEY_COLUMNS]) for row in rows]
 
 
 @transaction.atomic
@@ -441,32 +448,57 @@ def _envelopes(device_id, rows, key: DeviceKey) -> list[dict]:
     return out
 
 
+_PENDING = sql.Reader(
+    ("pk", Delivery, "id"), ("seq", Delivery, "seq"), ("state", Delivery, "state"), ("expires_at", Delivery, "expires_at"),
+    ("command_id", Delivery, "command"), ("command__type", Command, "type"), ("command__params", Command, "params"),
+    ("command__secret_params", Command, "secret_params"), ("command__created_at", Command, "created_at"),
+)
+
+
 def _serve_pending(device_id, key: DeviceKey, limit: int, now: datetime) -> tuple[list, bool]:
     """Pending envelopes, lowest seq first, never expired; served queued rows become `sent`
-    (channel pull)."""
-    rows = list(
-        Delivery.objects.filter(device_id=device_id, state__in=PENDING_STATES, expires_at__gt=now)
-        .order_by("seq")
-        .values("pk", "seq", "state", "expires_at", "command_id", "command__type", "command__params",
-                "command__secret_params", "command__created_at")[: limit + 1]
+    (channel pull). Raw SQL (mdm.sql): one SELECT, plus one UPDATE when something was queued.
+    A queued row served is one this UPDATE moved: a row cancelled meanwhile is not served."""
+    rows = _PENDING.rows(
+        f"SELECT d.id, d.seq, d.state, d.expires_at, d.command_id, c.type, c.params, c.secret_params, c.created_at "
+        f"FROM {sql.table(Delivery)} d INNER JOIN {sql.table(Command)} c ON c.id = d.command_id "
+        f"WHERE d.device_id = %s AND d.state IN (%s, %s) AND d.expires_at > %s ORDER BY d.seq LIMIT %s",
+        [sql.param(Delivery, "device", device_id), *PENDING_STATES, sql.param(Delivery, "expires_at", now), limit + 1],
     )
     more = len(rows) > limit
     rows = rows[:limit]
     queued = [r["pk"] for r in rows if r["state"] == S.QUEUED]
     if queued:
-        n = Delivery.objects.filter(pk__in=queued, state=S.QUEUED).update(
-            state=S.SENT, sent_at=now, channel=Delivery.Channel.PULL
-        )
-        _metric_on_commit(DELIVERIES, S.SENT, n)
-        live.changed_on_commit({r["command_id"] for r in rows if r["state"] == S.QUEUED})
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {sql.table(Delivery)} SET state = %s, sent_at = %s, channel = %s "
+                f"WHERE id IN ({sql.placeholders(len(queued))}) AND state = %s RETURNING id",
+                [S.SENT, sql.param(Delivery, "sent_at", now), Delivery.Channel.PULL, *queued, S.QUEUED],
+            )
+            moved = {pk for (pk,) in cursor.fetchall()}
+        rows = [r for r in rows if r["state"] != S.QUEUED or r["pk"] in moved]
+        if moved:
+            _metric_on_commit(DELIVERIES, S.SENT, len(moved))
+            live.changed_on_commit({r["command_id"] for r in rows if r["pk"] in moved})
     return _envelopes(device_id, rows, key), more
 
 
+_CANCELLED = sql.Reader(("pk", Delivery, "id"), ("command_id", Delivery, "command"))
+
+
 def _take_cancelled(device_id) -> list[str]:
-    rows = list(Delivery.objects.filter(device_id=device_id, notify_cancel=True).values_list("pk", "command_id")[:CANCELLED_LIMIT])
+    """Cancellations the device must hear of, each once (raw SQL, mdm.sql)."""
+    rows = _CANCELLED.rows(
+        f"SELECT id, command_id FROM {sql.table(Delivery)} WHERE device_id = %s AND notify_cancel = %s LIMIT %s",
+        [sql.param(Delivery, "device", device_id), True, CANCELLED_LIMIT],
+    )
     if rows:
-        Delivery.objects.filter(pk__in=[r[0] for r in rows]).update(notify_cancel=False)
-    return [str(r[1]) for r in rows]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {sql.table(Delivery)} SET notify_cancel = %s WHERE id IN ({sql.placeholders(len(rows))})",
+                [False, *(r["pk"] for r in rows)],
+            )
+    return [str(r["command_id"]) for r in rows]
 
 
 EMPTY_ANSWER = {"commands": [], "more_commands": False, "cancelled": []}
@@ -489,15 +521,16 @@ def heartbeat_answer(*, device_id, kids, now: datetime | None = None, marker=UNR
         return dict(EMPTY_ANSWER, commands=[], cancelled=[])
     now = now or timezone.now()
     token = markers.begin_check(device_id)
-    with transaction.atomic():
-        keys = _live_keys(device_id)
-        if not any(k.state == DeviceKey.State.CURRENT for k in keys):
-            keys = ensure_device_keys(device_id=device_id, now=now)
-        if valid:
-            keys = _acknowledge_kids(device_id, kids, keys, now)
-        current = next(k for k in keys if k.state == DeviceKey.State.CURRENT)
-        commands, more = _serve_pending(device_id, current, HEARTBEAT_LIMIT, now)
-        cancelled = _take_cancelled(device_id)
+    # No transaction: each statement is atomic on its own and every write is conditional, so
+    # the read-only common case (a pushed command awaiting its result) is three SELECTs.
+    keys = _live_keys(device_id)
+    if not any(k.state == DeviceKey.State.CURRENT for k in keys):
+        keys = ensure_device_keys(device_id=device_id, now=now)
+    if valid:
+        keys = _acknowledge_kids(device_id, kids, keys, now)
+    current = next(k for k in keys if k.state == DeviceKey.State.CURRENT)
+    commands, more = _serve_pending(device_id, current, HEARTBEAT_LIMIT, now)
+    cancelled = _take_cancelled(device_id)
     answer = {"commands": commands, "more_commands": more, "cancelled": cancelled}
     server_kids = markers.kids_key(k.kid for k in keys)
     if not valid or markers.kids_key(kids) != server_kids:
@@ -509,13 +542,12 @@ def heartbeat_answer(*, device_id, kids, now: datetime | None = None, marker=UNR
 
 def pull_commands(*, device_id, limit: int, now: datetime | None = None) -> tuple[list, bool]:
     now = now or timezone.now()
-    with transaction.atomic():
-        keys = _live_keys(device_id)
-        current = next((k for k in keys if k.state == DeviceKey.State.CURRENT), None)
-        if current is None:
-            keys = ensure_device_keys(device_id=device_id, now=now)
-            current = next(k for k in keys if k.state == DeviceKey.State.CURRENT)
-        return _serve_pending(device_id, current, min(max(1, limit), PULL_LIMIT_MAX), now)
+    keys = _live_keys(device_id)  # no transaction, as in heartbeat_answer
+    current = next((k for k in keys if k.state == DeviceKey.State.CURRENT), None)
+    if current is None:
+        keys = ensure_device_keys(device_id=device_id, now=now)
+        current = next(k for k in keys if k.state == DeviceKey.State.CURRENT)
+    return _serve_pending(device_id, current, min(max(1, limit), PULL_LIMIT_MAX), now)
 
 
 # --- results ------------------------------------------------------------------------------------

@@ -78,3 +78,37 @@ def test_an_admin_signs_in_and_sees_the_shell_and_the_settings_drawer(make_run, 
     drawer.locator("text=Saved.").wait_for()
     save_screenshot(page, tmp_path, "console.png", full_page=False)
     assert drawer.locator("input[name=heartbeat_interval_s]").input_value() == "15"
+
+
+def test_a_device_gets_its_command_and_its_cancellation_on_sqlite(make_run):
+    """The heartbeat's raw SQL (mdm.sql) reads the same on the embedded SQLite: UUIDs, JSON
+    params and datetimes come back converted, envelopes verify, cancellations arrive once."""
+    import base64
+
+    from mdm.simulator import verify_envelope
+
+    url, password, _ = make_run
+    api = httpx.Client(base_url=url, timeout=10)
+    jwt = api.post("/api/v1/auth/token", json={"username": "admin", "password": password}).json()["access"]
+    admin = {"Authorization": f"Bearer {jwt}"}
+    raw_key = api.post("/api/v1/enrollment-keys", json={"name": "sqlite"}, headers=admin).json()["key"]
+    enrolled = api.post("/api/v1/enroll", json={"hardware_id": "sqlite-1"}, headers={"X-Admin-Key": raw_key}).json()
+    device = {"Authorization": f"Device {enrolled['device_token']}"}
+    keys = {k["kid"]: base64.b64decode(k["key"]) for k in enrolled["command_keys"]}
+    heartbeat = {"battery_pct": 50, "kids": sorted(keys)}
+
+    first = api.post("/api/v1/commands", headers=admin, json={"type": "launch_app", "params": {"package": "com.example.a"}, "target": {"all": True}})
+    second = api.post("/api/v1/commands", headers=admin, json={"type": "launch_app", "params": {"package": "com.example.b"}, "target": {"all": True}})
+    assert first.status_code == second.status_code == 201, first.text
+    answer = api.post("/api/v1/device/heartbeat", json=heartbeat, headers=device).json()
+    payloads = [verify_envelope(e, keys, device_id=enrolled["device_id"], server_now=answer["server_time"]) for e in answer["commands"]]
+    assert [(p["id"], p["params"]["package"]) for p in payloads] == [(first.json()["id"], "com.example.a"), (second.json()["id"], "com.example.b")]
+    assert payloads[0]["expires_at"] > answer["server_time"] and payloads[0]["seq"] < payloads[1]["seq"]
+
+    pulled = api.get("/api/v1/device/commands", params={"limit": 1}, headers=device).json()
+    assert pulled["more"] is True and len(pulled["commands"]) == 1
+
+    assert api.post(f"/api/v1/commands/{second.json()['id']}/cancel", headers=admin).status_code == 200
+    answer = api.post("/api/v1/device/heartbeat", json=heartbeat, headers=device).json()
+    assert answer["cancelled"] == [second.json()["id"]] and len(answer["commands"]) == 1
+    assert api.post("/api/v1/device/heartbeat", json=heartbeat, headers=device).json()["cancelled"] == []
