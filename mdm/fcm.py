@@ -13,22 +13,27 @@ stand-in (mdm/fcm_standin.py) takes two overrides and nothing else:
 Sending: FCM's HTTP v1 API takes one request per message (it has no batch call any more).
 firebase-admin's `send_each` starts a thread per message (500 per call) over a 100-connection
 pool, so each call opened ~400 new connections; through requests and google-auth's session a
-push cost ~1 ms of CPU (a third of it requests re-reading proxy variables from os.environ), and
-2,000 pushes took 6 s on the 2-core bench while the fleet answered. So firebase-admin builds the
-credentials (its OAuth2 access token, refreshed only when due), validates and encodes each
-message (`_MessagingService._message_data`, pinned), and names the endpoint; the POSTs go out
-through one urllib3 pool per process from a persistent, bounded thread pool
-(FCM_SEND_CONCURRENCY, default 32): ~0.4 ms of CPU per push (docs/performance.md). FCM's error
-bodies are read here: `errorCode` of the FcmError detail, else the RPC status.
+push cost ~1 ms of CPU, and 2,000 pushes took 6 s on the 2-core bench while the fleet answered.
+A persistent urllib3 pool driven by 32 threads halved that (~0.5 ms: http.client's pure-Python
+response parsing and the threads' GIL hand-offs). So firebase-admin builds the credentials (its
+OAuth2 access token, refreshed only when due), validates and encodes each message
+(`_MessagingService._message_data`, pinned), names the endpoint and sets the retry policy; the
+POSTs go out on one aiohttp session per process (C-parsed HTTP, one event loop in a thread of
+its own, at most FCM_SEND_CONCURRENCY connections, default 32): ~0.1 ms of CPU per push
+(docs/performance.md). FCM's error bodies are read here: `errorCode` of the FcmError detail,
+else the RPC status.
 """
 
+import asyncio
+import atexit
 import email.utils
 import json
 import logging
 import os
+import ssl
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import count
@@ -40,6 +45,13 @@ logger = logging.getLogger(__name__)
 
 MAX_TTL_S = 2_419_200  # 28 days, FCM's maximum
 PINNED_VERSION = "7.7.0"
+# A Retry-After up to this long is waited for inside the send (as firebase-admin's client does);
+# a longer one goes back to dispatch, which retries just those deliveries when it says.
+RETRY_AFTER_INLINE_MAX_S = 10.0
+# firebase-admin 7.7 deprecates Message.token for the Firebase installation ID (`fid`). Devices
+# report FCM registration tokens (PROTOCOL.md `fcm_token`), which FCM still takes: moving to
+# fids is a protocol change, not this module's.
+warnings.filterwarnings("ignore", message="Message.token is deprecated", category=DeprecationWarning)
 
 _lock = threading.Lock()
 _state: dict = {"signature": None, "app": None, "sender": None, "pid": None}
@@ -47,13 +59,15 @@ _names = count(1)
 
 
 class _Sender:
-    """What one process needs to push: the firebase app, its messaging service, a urllib3 pool
-    (through the environment's proxy, if any, read once) and the sending threads."""
+    """What one process needs to push: the firebase app, its messaging service, and an aiohttp
+    session (bounded to FCM_SEND_CONCURRENCY connections, through the environment's proxy if
+    any, read once) on an event loop of its own thread. Callers in any thread hand it a batch
+    and wait for the answers."""
 
     def __init__(self, app):
+        import aiohttp
         import certifi
         import requests.utils
-        import urllib3
         from firebase_admin import _http_client, messaging
 
         self.app = app
@@ -63,32 +77,47 @@ class _Sender:
         if url:
             self.service._fcm_url = url
         self.url = self.service._fcm_url
-        n = send_concurrency()
-        options = {
-            # firebase-admin's own retry policy: 500/503, and 429 with Retry-After, a few times.
-            "maxsize": n, "block": True, "retries": _http_client.DEFAULT_RETRY_CONFIG,
-            "timeout": urllib3.Timeout(connect=5, read=float(app.options.get("httpTimeout") or 30)),
-            "ca_certs": os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where(),
-        }
-        proxy = None
+        self.retry = _http_client.DEFAULT_RETRY_CONFIG  # firebase-admin's policy: its counts, statuses, backoff
+        # The proxy (environment variables, as requests reads them), once. Its credentials go in
+        # Proxy-Authorization: on the CONNECT for an https endpoint (FCM), on the request itself
+        # for plain http (aiohttp sends `proxy_headers` only with a CONNECT).
+        self.proxy, self.proxy_headers, self.request_headers = None, None, {}
         if not requests.utils.should_bypass_proxies(self.url, None):
             proxies = requests.utils.get_environ_proxies(self.url)
             proxy = proxies.get(urlsplit(self.url).scheme) or proxies.get("all")
-        if proxy:
-            parts = urlsplit(proxy)
-            if parts.username:  # http://user:pass@proxy:3128, as requests accepts it
-                auth = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-                options["proxy_headers"] = urllib3.make_headers(proxy_basic_auth=auth)
-                proxy = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")).geturl()
-            self.http = urllib3.ProxyManager(proxy, **options)
-        else:
-            self.http = urllib3.PoolManager(**options)
-        self.threads = ThreadPoolExecutor(n, thread_name_prefix="fcm-send")
+            if proxy:
+                parts = urlsplit(proxy)
+                if parts.username:  # http://user:pass@proxy:3128, as requests accepts it
+                    credentials = {"Proxy-Authorization": aiohttp.encode_basic_auth(unquote(parts.username), unquote(parts.password or ""))}
+                    if urlsplit(self.url).scheme == "https":
+                        self.proxy_headers = credentials
+                    else:
+                        self.request_headers = credentials
+                    proxy = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")).geturl()
+                self.proxy = proxy
+        cafile = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
+        self.ssl = ssl.create_default_context(cafile=cafile)
+        # `connect` bounds getting a connection, a proxy's CONNECT included (the gate, not the
+        # connector's queue, makes the batch wait its turn, so the wait is not counted).
+        self.timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=5, sock_read=float(app.options.get("httpTimeout") or 30))
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="fcm-send", daemon=True)
+        self.thread.start()
+        self.session = self.run(self._open(send_concurrency()))
         self.token_lock = threading.Lock()
+
+    async def _open(self, limit: int):
+        import aiohttp
+
+        self.gate = asyncio.Semaphore(limit)
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit, ssl=self.ssl), timeout=self.timeout)
+
+    def run(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def access_token(self) -> str:
         """The OAuth2 access token, refreshed only when it is missing or about to expire (once,
-        under a lock, whatever the number of sending threads)."""
+        under a lock, whatever the number of calling threads)."""
         import google.auth.transport.requests
 
         credential = self.app.credential.get_credential()
@@ -98,9 +127,46 @@ class _Sender:
                     credential.refresh(google.auth.transport.requests.Request())
         return credential.token
 
+    async def post_all(self, bodies: list[str], headers: dict) -> list:
+        """(status, body bytes, Retry-After) per body, or the exception that ended its tries."""
+        return await asyncio.gather(*(self._post(body, headers) for body in bodies), return_exceptions=True)
+
+    async def _post(self, body: str, headers: dict) -> tuple[int, bytes, str | None]:
+        """One message, retried as firebase-admin's retry policy says: a connection or read
+        failure once, a 500/503 (and a 429/503 with Retry-After) up to `status` times with its
+        exponential backoff. A Retry-After longer than RETRY_AFTER_INLINE_MAX_S is not waited
+        for here: the answer goes back, and dispatch retries that delivery when it says."""
+        import aiohttp
+
+        failures, statuses = 0, 0
+        while True:
+            try:
+                async with self.gate, self.session.post(
+                    self.url, data=body, headers=headers, proxy=self.proxy, proxy_headers=self.proxy_headers
+                ) as response:
+                    data = await response.read()
+                    status, retry_after = response.status, response.headers.get("Retry-After")
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                failures += 1
+                if failures > max(self.retry.connect or 0, self.retry.read or 0):
+                    raise
+                continue
+            wait = _retry_after(retry_after)
+            retryable = status in (self.retry.status_forcelist or ()) or (
+                wait is not None and status in self.retry.RETRY_AFTER_STATUS_CODES
+            )
+            if not retryable or statuses >= (self.retry.status or 0) or (wait or 0) > RETRY_AFTER_INLINE_MAX_S:
+                return status, data, retry_after
+            statuses += 1
+            backoff = 0.0 if statuses <= 1 else min(self.retry.backoff_max, self.retry.backoff_factor * 2 ** (statuses - 1))
+            await asyncio.sleep(max(backoff, wait or 0))
+
     def close(self) -> None:
-        self.threads.shutdown(wait=False)
-        self.http.clear()
+        try:
+            self.run(self.session.close())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=5)
 
 
 @dataclass(frozen=True)
@@ -260,37 +326,54 @@ def send_each(messages: list[PushMessage]) -> list[PushResult]:
     except Exception as exc:  # token endpoint down, bad credentials: every push retries later
         logger.warning("fcm access token unavailable", extra={"error": type(exc).__name__, "n": len(messages)})
         return [PushResult(ok=False, code="UNAVAILABLE", detail=f"access token: {exc}"[:300]) for _ in messages]
-    headers = {**sender.service._fcm_headers, "Authorization": f"Bearer {token}", "Content-Type": "application/json; UTF-8"}
-
-    def send_one(message: PushMessage) -> PushResult:
+    headers = {**sender.service._fcm_headers, **sender.request_headers, "Authorization": f"Bearer {token}",
+               "Content-Type": "application/json; UTF-8"}
+    results: list[PushResult | None] = [None] * len(messages)
+    bodies, positions = [], []
+    for i, message in enumerate(messages):
         try:
-            body = json.dumps(sender.service._message_data(_to_message(message), False))
+            bodies.append(json.dumps(sender.service._message_data(_to_message(message), False)))
+            positions.append(i)
         except ValueError as exc:  # firebase-admin's own validation (a bad token or field)
-            return PushResult(ok=False, code="INVALID_ARGUMENT", detail=str(exc)[:500])
-        try:
-            response = sender.http.request("POST", sender.url, body=body, headers=headers)
-        except Exception as exc:  # connection refused, timeout, TLS: retried later
-            return PushResult(ok=False, code="UNAVAILABLE", detail=f"{type(exc).__name__}: {exc}"[:300])
-        try:
-            answer = json.loads(response.data) if response.data else None
-        except ValueError:
-            answer = None
-        if response.status == 200 and isinstance(answer, dict) and answer.get("name"):
-            return PushResult(ok=True, message_id=answer["name"])
-        code, detail = error_code(response.status, answer)
-        return PushResult(ok=False, code=code, detail=detail[:500], retry_after_s=_retry_after(response.headers.get("Retry-After")))
-
-    results = list(sender.threads.map(send_one, messages))
+            results[i] = PushResult(ok=False, code="INVALID_ARGUMENT", detail=str(exc)[:500])
+    for i, answer in zip(positions, sender.run(sender.post_all(bodies, headers))):
+        results[i] = _result(answer)
     unavailable = [r for r in results if not r.ok and r.code == "UNAVAILABLE"]
     if unavailable:
         logger.warning("fcm sends unavailable", extra={"n": len(unavailable), "of": len(messages), "detail": unavailable[0].detail})
     return results
 
 
+def _result(answer) -> PushResult:
+    """A PushResult from what _Sender._post gave: an exception outside FCM's answer
+    (connection refused, timeout, TLS) is UNAVAILABLE, retried later."""
+    if isinstance(answer, BaseException):
+        return PushResult(ok=False, code="UNAVAILABLE", detail=f"{type(answer).__name__}: {answer}"[:300])
+    status, data, retry_after = answer
+    try:
+        body = json.loads(data) if data else None
+    except ValueError:
+        body = None
+    if status == 200 and isinstance(body, dict) and body.get("name"):
+        return PushResult(ok=True, message_id=body["name"])
+    code, detail = error_code(status, body)
+    return PushResult(ok=False, code=code, detail=detail[:500], retry_after_s=_retry_after(retry_after))
+
+
 def reset() -> None:
     """Forget the app (tests switch settings between stand-ins)."""
     with _lock:
         _forget()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """Close this process's session (its connections) on the way out, quietly."""
+    if _state["pid"] == os.getpid() and _state["sender"] is not None:
+        try:
+            reset()
+        except Exception:
+            logger.debug("fcm sender not closed cleanly at exit", exc_info=True)
 
 
 def _forget() -> None:

@@ -151,14 +151,59 @@ def test_fcm_error_bodies_map_to_the_codes_dispatch_acts_on(http_status, body, c
     assert fcm.error_code(http_status, body)[0] == code
 
 
-def test_a_proxy_with_credentials_gets_them_as_proxy_authorization(fcm_standin, monkeypatch):
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_proxy_with_credentials_gets_them_as_proxy_authorization(fcm_standin, monkeypatch, settings, scheme):
+    """On the wire: for an http endpoint the proxy receives the request in absolute form with
+    Proxy-Authorization; for https (FCM's own) the CONNECT carries it, and nothing else goes
+    to the proxy in the clear."""
     import base64
+    import socket
+    import threading
 
-    monkeypatch.setenv("HTTP_PROXY", "http://fleet%40corp:s3cret@127.0.0.1:9")
+    seen = []
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def proxy():  # answers every request (the sender retries a failed connection once) with 502
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:  # closed: the test is over
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                seen.append(data.decode("latin-1"))
+                conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    thread = threading.Thread(target=proxy, daemon=True)
+    thread.start()
+    send_url = fcm_standin.send_url.replace("http://", f"{scheme}://")
+    settings.FCM_SEND_URL = send_url
+    variable = "HTTPS_PROXY" if scheme == "https" else "HTTP_PROXY"
+    monkeypatch.setenv(variable, f"http://fleet%40corp:s3cret@127.0.0.1:{port}")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     fcm.reset()
-    sender = fcm._sender()
-    assert sender.http.proxy.host == "127.0.0.1" and sender.http.proxy.port == 9
-    expected = "Basic " + base64.b64encode(b"fleet@corp:s3cret").decode()
-    assert sender.http.proxy_headers["proxy-authorization"] == expected
+    fcm._sender()  # reads the proxy once, here
+    # The OAuth2 grant goes through google-auth's requests, which reads the environment itself:
+    # without the variable it goes direct, while the pushes keep the proxy read at build.
+    monkeypatch.delenv(variable)
+    fcm_standin.register(["tok-1"])
+    result = send(fcm_standin, "tok-1")
+    server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+    server.close()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    request_line, *header_lines = seen[0].split("\r\n")
+    headers = {k.lower(): v for k, _, v in (line.partition(": ") for line in header_lines if line)}
+    assert headers["proxy-authorization"] == "Basic " + base64.b64encode(b"fleet@corp:s3cret").decode()
+    host = send_url.split("/")[2]
+    if scheme == "http":
+        assert request_line == f"POST {send_url} HTTP/1.1"
+        assert not result.ok and result.code == "UNKNOWN"  # the proxy's 502, not an answer of FCM's
+    else:
+        assert request_line == f"CONNECT {host} HTTP/1.1" and "authorization" not in headers
+        assert not result.ok and result.code == "UNAVAILABLE"  # no tunnel: retried later
+    fcm.reset()
