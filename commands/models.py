@@ -124,8 +124,10 @@ class Delivery(models.Model):
         SKIPPED = "skipped"  # no push (FCM off, no token, TTL over): pull only
         FAILED = "failed"  # permanent FCM error: pull only
 
-    command = models.ForeignKey(Command, on_delete=models.CASCADE, related_name="deliveries")
-    device = models.ForeignKey("devices.Device", on_delete=models.CASCADE, related_name="deliveries")
+    # No single-column indexes of their own: (command, device) and (device, seq) lead with them,
+    # and each index is one more entry written by every transition of every delivery.
+    command = models.ForeignKey(Command, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    device = models.ForeignKey("devices.Device", on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     seq = models.PositiveBigIntegerField()
     state = models.CharField(max_length=16, choices=DeliveryState.choices, default=S.QUEUED)
     # Denormalized from the command so the pending query needs no join to skip expired ones.
