@@ -69,6 +69,13 @@ ENV = {
 }
 
 
+# The FCM stand-in plays Google's service and the simulator plays 2,000 phones: neither is on
+# our server's cores in production. They share the bench's two cores (and their CPU is taken
+# from the server), but at a higher priority, so a queue inside the harness is not counted as
+# the server's latency (BENCH_HARNESS_NICE=0 turns this off).
+HARNESS_NICE = ["nice", "-n", os.environ.get("BENCH_HARNESS_NICE", "-5")] if os.environ.get("BENCH_HARNESS_NICE", "-5") != "0" else []
+
+
 # --- processes -------------------------------------------------------------------------------
 class Processes:
     def __init__(self):
@@ -167,7 +174,7 @@ def prepare(procs: Processes) -> None:
     )
     subprocess.run(["redis-cli", "-n", "14", "FLUSHDB"], check=True, capture_output=True)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-    procs.start("standin", [sys.executable, "manage.py", "fcm_standin", "--port", str(STANDIN_PORT),
+    procs.start("standin", [*HARNESS_NICE, sys.executable, "manage.py", "fcm_standin", "--port", str(STANDIN_PORT),
                             "--write-credentials", ENV["FCM_CREDENTIALS_FILE"]], env)
     wait_http(f"{STANDIN}/healthz")
     procs.start("worker", compose_command("worker"), env)
@@ -200,6 +207,8 @@ async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s:
                               quick: bool = False, fanout_only: bool = False) -> dict:
     from mdm.simulator import Fleet, Stats
 
+    if HARNESS_NICE:  # the fleet runs in this process: the phones' side of the harness (see HARNESS_NICE)
+        os.nice(int(HARNESS_NICE[2]))
     out: dict = {}
     fleet = Fleet(base_url=BASE, enroll_key=enroll_key, devices=devices, interval=10, duration=3600,
                   enroll_concurrency=devices, push_url=STANDIN, failure_rate=0.0, exec_scale=float(os.environ.get("BENCH_EXEC_SCALE", "0.5")), max_connections=1000)

@@ -34,6 +34,8 @@ import ssl
 import threading
 import time
 import warnings
+from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import count
@@ -314,33 +316,54 @@ def error_code(http_status: int, body: dict | None) -> tuple[str, str]:
     return _BY_STATUS.get(status, _BY_HTTP.get(http_status, "UNKNOWN")), message
 
 
-def send_each(messages: list[PushMessage]) -> list[PushResult]:
+# Messages handed to the sending loop at a time: sending starts once this many are built, so a
+# caller building messages from a generator overlaps its work with the network's.
+STREAM_CHUNK = 50
+
+
+def send_each(messages: Iterable[PushMessage]) -> list[PushResult]:
     """Send every message (one FCM request each, FCM_SEND_CONCURRENCY at a time); one PushResult
-    per message, in order. A failure outside FCM's answer (token endpoint down, bad credentials,
-    network) is an UNAVAILABLE result, so the caller retries it."""
+    per message, in order. `messages` may be a generator: each STREAM_CHUNK messages go out as
+    soon as they are built. A failure outside FCM's answer (token endpoint down, bad
+    credentials, network) is an UNAVAILABLE result, so the caller retries it."""
     if not enabled():
         raise FcmNotConfigured("FCM_ENABLED is false")
     sender = _sender()
     try:
         token = sender.access_token()
     except Exception as exc:  # token endpoint down, bad credentials: every push retries later
+        messages = list(messages)
         logger.warning("fcm access token unavailable", extra={"error": type(exc).__name__, "n": len(messages)})
         return [PushResult(ok=False, code="UNAVAILABLE", detail=f"access token: {exc}"[:300]) for _ in messages]
     headers = {**sender.service._fcm_headers, **sender.request_headers, "Authorization": f"Bearer {token}",
                "Content-Type": "application/json; UTF-8"}
-    results: list[PushResult | None] = [None] * len(messages)
-    bodies, positions = [], []
+    results: list[PushResult | None] = []
+    in_flight: list[tuple[list[int], Future]] = []
+    bodies: list[str] = []
+    positions: list[int] = []
+
+    def hand_over():
+        in_flight.append((positions[:], asyncio.run_coroutine_threadsafe(sender.post_all(bodies[:], headers), sender.loop)))
+        bodies.clear()
+        positions.clear()
+
     for i, message in enumerate(messages):
+        results.append(None)
         try:
             bodies.append(json.dumps(sender.service._message_data(_to_message(message), False)))
             positions.append(i)
         except ValueError as exc:  # firebase-admin's own validation (a bad token or field)
             results[i] = PushResult(ok=False, code="INVALID_ARGUMENT", detail=str(exc)[:500])
-    for i, answer in zip(positions, sender.run(sender.post_all(bodies, headers))):
-        results[i] = _result(answer)
+        if len(bodies) >= STREAM_CHUNK:
+            hand_over()
+    if bodies:
+        hand_over()
+    for chunk_positions, future in in_flight:
+        for i, answer in zip(chunk_positions, future.result()):
+            results[i] = _result(answer)
     unavailable = [r for r in results if not r.ok and r.code == "UNAVAILABLE"]
     if unavailable:
-        logger.warning("fcm sends unavailable", extra={"n": len(unavailable), "of": len(messages), "detail": unavailable[0].detail})
+        logger.warning("fcm sends unavailable", extra={"n": len(unavailable), "of": len(results), "detail": unavailable[0].detail})
     return results
 
 
