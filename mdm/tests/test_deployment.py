@@ -124,3 +124,63 @@ def test_ensure_admin_creates_the_first_admin_once(db, capsys, settings, tmp_pat
     call_command("ensure_admin")
     assert "existing account" in capsys.readouterr().out
     assert User.objects.count() == 1
+
+
+@pytest.mark.live
+def test_the_web_command_keeps_answering_with_a_fleet_of_keep_alive_connections_open(tmp_path):
+    """granian's --backpressure caps the connections a worker accepts, idle keep-alives included.
+    Its default (backlog/workers = 512 per worker) left a new connection unanswered for ~55 s
+    once the bench fleet held 1,000 keep-alives open. With 1,500 held open, the shipped command
+    must still answer a newcomer (a device enrolling, an admin's POST)."""
+    import resource
+    import socket
+    import time
+
+    from tests.live import free_port
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(8192, resource.getrlimit(resource.RLIMIT_NOFILE)[1]),) * 2)
+    port = free_port()
+    command = list(COMPOSE["services"]["web"]["command"])
+    command[0] = str(VENV_BIN / command[0])
+    command[command.index("--host") + 1], command[command.index("--port") + 1] = "127.0.0.1", str(port)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update({"MDM_VAR_DIR": str(tmp_path), "ALLOWED_HOSTS": "127.0.0.1", "DJANGO_SETTINGS_MODULE": "mdm.settings"})
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+    def ask(sock):
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data.split(b"\r\n", 1)[0]
+
+    held = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=2) as probe:
+                    if ask(probe).startswith(b"HTTP/1.1 200"):
+                        break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "granian did not start"
+                time.sleep(0.3)
+        for _ in range(1500):  # keep-alive connections, each served once and then left open
+            # 10 s per answer: past the cap a connection waits for a slot (~30-55 s here).
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            held.append(sock)
+            sock.sendall(request)
+        for sock in held:
+            assert ask(sock).startswith(b"HTTP/1.1 200")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as newcomer:
+            newcomer.settimeout(10)  # the default configuration does not answer within a minute
+            assert ask(newcomer).startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in held:
+            sock.close()
+        os.killpg(server.pid, 15)
+        server.wait(timeout=20)
