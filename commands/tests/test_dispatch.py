@@ -18,13 +18,24 @@ pytestmark = pytest.mark.django_db
 
 
 def issue(devices, type="ping", params=None, **kwargs):
-    return services.issue_command(
+    command = services.issue_command(
         actor=None, type=type, params=params or {}, target={"device_ids": [d.id for d in devices]}, **kwargs
     ).command
+    # The ids of the dispatch tasks the commit would start (each claimed its first batch at issue).
+    command.task_ids = sorted(set(Delivery.objects.filter(command=command, push_status="claimed").values_list("push_claim", flat=True)))
+    return command
 
 
 def push(command):
-    return services.push_command(command_id=command.pk, claim="test-claim")
+    """What the dispatch tasks started on commit do (the test's transaction never commits): each
+    pushes the batch claimed for it at issue, then whatever else waits."""
+    report = services.PushReport()
+    for claim in getattr(command, "task_ids", None) or ["test-claim"]:
+        part = services.push_command(command_id=command.pk, claim=claim)
+        for name in ("pushed", "failed", "retry", "skipped"):
+            setattr(report, name, getattr(report, name) + getattr(part, name))
+        report.retry_in_s = part.retry_in_s if report.retry_in_s is None else report.retry_in_s
+    return report
 
 
 def phones(standin, n=1):
@@ -189,3 +200,31 @@ def test_the_expiry_sweep_ends_pending_deliveries_past_expiry(device):
     with time_machine.travel(timezone.now() + timedelta(days=1, hours=2)):
         assert services.expire_deliveries() == 1  # the stuck running one, a day after expiry
     assert Delivery.objects.get(command=other).state == "expired"
+
+
+def test_issue_claims_each_dispatch_tasks_first_batch_and_starts_exactly_those_tasks(fcm_standin, monkeypatch, django_capture_on_commit_callbacks):
+    from collections import Counter
+
+    from commands import tasks
+
+    monkeypatch.setattr(tasks, "PUSH_BATCH", 2)
+    devices = phones(fcm_standin, 5)
+    started = []
+    monkeypatch.setattr(tasks.dispatch_command, "apply_async", lambda args, task_id: started.append((args, task_id)))
+    with django_capture_on_commit_callbacks(execute=True):
+        command = issue(devices)
+    claims = Counter(Delivery.objects.filter(command=command, push_status="claimed").values_list("push_claim", flat=True))
+    assert sorted(claims.values()) == [1, 2, 2]  # 5 waiting, 2 per batch: three tasks, each its first batch
+    assert sorted(task_id for _, task_id in started) == sorted(claims) and {args for args, _ in started} == {(str(command.pk),)}
+    reports = [services.push_command(command_id=command.pk, claim=task_id, batch_size=2) for _, task_id in started]
+    assert [r.pushed for r in reports] == [claims[task_id] for _, task_id in started]
+    assert all(len(received(fcm_standin, d)) == 1 for d in devices)
+    assert set(Delivery.objects.filter(command=command).values_list("push_status", "push_claim")) == {("pushed", "")}
+
+
+def test_a_claimed_delivery_a_heartbeat_served_first_is_released_not_pushed(fcm_standin):
+    [device] = phones(fcm_standin)
+    command = issue([device])
+    assert len(device.pull()["commands"]) == 1  # the pull path serves it before the dispatch task runs
+    assert push(command).skipped == 1 and received(fcm_standin, device) == []
+    assert Delivery.objects.filter(command=command).values_list("state", "channel", "push_status", "push_claim").get() == ("sent", "pull", "skipped", "")
