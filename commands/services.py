@@ -724,15 +724,17 @@ class PushReport:
     retry_in_s: float | None = None
 
 
-def _claim_push_batch(command_id, claim: str, now, stale: timedelta, batch_size: int) -> list[int]:
-    # Claimed for this task at issue (or by it before a redelivery): read, no locking UPDATE.
-    # Whatever their state: one a heartbeat served meanwhile is released by _push_batch.
-    ids = list(
-        Delivery.objects.filter(command_id=command_id, push_status=P.CLAIMED, push_claim=claim)
+def _own_claims(command_id, claim: str, now, stale: timedelta, batch_size: int) -> list[int]:
+    """Rows claimed for this task at issue (or by it before a redelivery): a read, no locking
+    UPDATE. Whatever their state (one a heartbeat served meanwhile is released by _push_batch),
+    but never stale ones: those anyone may take over, so they go through the locking claim."""
+    return list(
+        Delivery.objects.filter(command_id=command_id, push_status=P.CLAIMED, push_claim=claim, push_claimed_at__gte=now - stale)
         .order_by("pk").values_list("pk", flat=True)[:batch_size]
     )
-    if ids:
-        return ids
+
+
+def _claim_push_batch(command_id, claim: str, now, stale: timedelta, batch_size: int) -> list[int]:
     cond = Q(push_status=P.WAITING) | Q(push_status=P.RETRY, push_after__lte=now) | Q(
         push_status=P.CLAIMED, push_claimed_at__lt=now - stale
     )
@@ -763,16 +765,22 @@ def push_command(*, command_id, claim: str, batch_size: int = 500, stale: timede
             command_id=command_id, push_status__in=[P.WAITING, P.RETRY, P.CLAIMED]
         ).update(push_status=P.SKIPPED, push_claim="")
         return report
+    # Its own claims first (made for it at issue, or by it before a redelivery), then anyone's
+    # waiting, retry-due or stale ones. A batch releases every row it took; an own row seen
+    # twice would mean something held it, so the own reads stop there (never a loop).
     handled: set[int] = set()
+    own = True
     while True:
-        # Its own claims first (those made for it at issue, or by it before a redelivery), then
-        # anyone's waiting, retry-due or stale ones. A batch releases every row it took, so a
-        # row seen twice means something held it: left to resume_dispatch, never a loop.
         now = timezone.now()
-        ids = [pk for pk in _claim_push_batch(command_id, claim, now, stale, batch_size) if pk not in handled]
+        ids = []
+        if own:
+            ids = [pk for pk in _own_claims(command_id, claim, now, stale, batch_size) if pk not in handled]
+            handled.update(ids)
+            own = bool(ids)
+        if not ids:
+            ids = _claim_push_batch(command_id, claim, now, stale, batch_size)
         if not ids:
             break
-        handled.update(ids)
         _push_batch(command, ids, claim, report)
     report.retry_in_s = _next_retry_in(command_id)
     return report
@@ -818,22 +826,30 @@ def _push_batch(command: Command, ids: list[int], claim: str, report: PushReport
         return
     building = 0.0
 
+    unbuilt = []
+
     def messages():  # built as they are sent (fcm.send_each streams): signing overlaps the network
         nonlocal building
         for row in ready:
             began = time.perf_counter()
-            key = keys.get(row["device_id"])
-            if key is None:
-                key = next(k for k in ensure_device_keys(device_id=row["device_id"]) if k.state == DeviceKey.State.CURRENT)
-            data = {"kind": "sync"}
-            collapse = "sync"
-            if not command.is_secret:
-                text = envelopes.to_text(
-                    envelopes.build(kid=key.kid, key=key.key, command_id=command.pk, device_id=row["device_id"], seq=row["seq"],
-                                    type=command.type, params=params, issued_at=command.created_at, expires_at=row["expires_at"])
-                )
-                if envelopes.fits_push(text):
-                    data, collapse = {"kind": "command", "envelope": text}, None
+            try:
+                key = keys.get(row["device_id"])
+                if key is None:
+                    key = next(k for k in ensure_device_keys(device_id=row["device_id"]) if k.state == DeviceKey.State.CURRENT)
+                data = {"kind": "sync"}
+                collapse = "sync"
+                if not command.is_secret:
+                    text = envelopes.to_text(
+                        envelopes.build(kid=key.kid, key=key.key, command_id=command.pk, device_id=row["device_id"], seq=row["seq"],
+                                        type=command.type, params=params, issued_at=command.created_at, expires_at=row["expires_at"])
+                    )
+                    if envelopes.fits_push(text):
+                        data, collapse = {"kind": "command", "envelope": text}, None
+            except Exception:
+                # Pushes already in flight must still be recorded: this one is retried later.
+                logger.exception("push message not built", extra={"command_id": str(command.pk), "delivery": row["pk"]})
+                unbuilt.append(row["pk"])
+                continue
             ttl = int((row["expires_at"] - now).total_seconds())
             sendable.append((row, data["kind"]))
             message = fcm.PushMessage(token=row["device__fcm_token"], data=data, ttl_s=min(ttl, fcm.MAX_TTL_S), collapse_key=collapse)
@@ -859,6 +875,9 @@ def _push_batch(command: Command, ids: list[int], claim: str, report: PushReport
             retries.setdefault(delay, []).append(row["pk"])
         else:
             groups["failed"].append(row["pk"])
+    for pk in unbuilt:
+        attempts = next(r["attempts"] for r in ready if r["pk"] == pk)
+        retries.setdefault(round(push_backoff_s(attempts + 1), 1), []).append(pk)
     mine = Delivery.objects.filter(push_claim=claim, push_status=P.CLAIMED)
     with transaction.atomic():
         if groups["command"]:
@@ -871,6 +890,12 @@ def _push_batch(command: Command, ids: list[int], claim: str, report: PushReport
             mine.filter(pk__in=groups["command"], channel="").update(
                 channel=Delivery.Channel.PUSH, push_status=P.PUSHED, push_claim="", attempts=F("attempts") + 1
             )
+            # Cancelled while queued, after we read it: the device now holds it, so it must hear.
+            held = list(Delivery.objects.filter(pk__in=groups["command"], state=S.CANCELLED, notify_cancel=False)
+                        .values_list("pk", "device_id"))
+            if held:
+                Delivery.objects.filter(pk__in=[pk for pk, _ in held]).update(notify_cancel=True)
+                markers.dirty_on_commit([device_id for _, device_id in held])
             live.changed_on_commit([command.pk])
         ok = groups["command"] + groups["sync"]
         if ok:  # sync tickles, and pushes that a pull overtook

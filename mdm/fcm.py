@@ -169,6 +169,8 @@ class _Sender:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(timeout=5)
+            if not self.thread.is_alive():
+                self.loop.close()
 
 
 @dataclass(frozen=True)

@@ -228,3 +228,69 @@ def test_a_claimed_delivery_a_heartbeat_served_first_is_released_not_pushed(fcm_
     assert len(device.pull()["commands"]) == 1  # the pull path serves it before the dispatch task runs
     assert push(command).skipped == 1 and received(fcm_standin, device) == []
     assert Delivery.objects.filter(command=command).values_list("state", "channel", "push_status", "push_claim").get() == ("sent", "pull", "skipped", "")
+
+
+def test_a_retry_that_falls_due_while_the_task_still_runs_is_pushed_by_it(fcm_standin, monkeypatch):
+    devices = phones(fcm_standin, 2)
+    from mdm import fcm
+
+    fcm_standin.fail([devices[0].device.fcm_token], error="QUOTA_EXCEEDED", times=1)
+    monkeypatch.setattr(fcm, "RETRY_AFTER_INLINE_MAX_S", 0)  # the 429 comes back to dispatch
+    monkeypatch.setattr(services, "push_backoff_s", lambda attempt, retry_after=None: 0.0)  # due at once
+    command = issue(devices)
+    [task_id] = command.task_ids
+    report = services.push_command(command_id=command.pk, claim=task_id, batch_size=1)
+    assert (report.pushed, report.retry) == (2, 1)  # the failed one came back due and went out
+    assert set(Delivery.objects.filter(command=command).values_list("state", "push_status", "push_claim")) == {("sent", "pushed", "")}
+
+
+def test_stale_claims_made_at_issue_are_taken_over_through_the_locking_claim(fcm_standin):
+    [device] = phones(fcm_standin)
+    command = issue([device])
+    [task_id] = command.task_ids
+    later = timezone.now() + timedelta(minutes=3)
+    assert services._own_claims(command.pk, task_id, later, services.CLAIM_STALE, 500) == []
+    with time_machine.travel(later):  # its worker was backlogged: a resumed task takes it, once
+        assert services.push_command(command_id=command.pk, claim="resumed").pushed == 1
+        assert services.push_command(command_id=command.pk, claim=task_id).pushed == 0
+    assert len(received(fcm_standin, device)) == 1
+
+
+def test_a_message_that_cannot_be_built_is_retried_and_the_rest_still_recorded(fcm_standin, monkeypatch):
+    from commands import envelopes
+
+    devices = phones(fcm_standin, 3)
+    broken = devices[1].id
+    build = envelopes.build
+
+    def build_or_fail(**fields):
+        if str(fields["device_id"]) == broken:
+            raise RuntimeError("key store unavailable")
+        return build(**fields)
+
+    monkeypatch.setattr(envelopes, "build", build_or_fail)
+    command = issue(devices)
+    report = push(command)
+    assert (report.pushed, report.retry) == (2, 1)
+    states = dict(Delivery.objects.filter(command=command).values_list("device_id", "push_status"))
+    assert states[devices[1].device.pk] == "retry" and {states[d.device.pk] for d in (devices[0], devices[2])} == {"pushed"}
+
+
+def test_a_command_cancelled_while_its_push_is_in_flight_is_announced_to_the_device(fcm_standin, monkeypatch):
+    from mdm import fcm
+
+    [device] = phones(fcm_standin)
+    command = issue([device])
+    send_each = fcm.send_each
+
+    def send_then_cancel(messages):
+        results = send_each(messages)
+        services.cancel_command(actor=None, command=command)  # queued when read: cancelled quietly
+        return results
+
+    monkeypatch.setattr(fcm, "send_each", send_then_cancel)
+    assert push(command).pushed == 1 and len(received(fcm_standin, device)) == 1
+    delivery = Delivery.objects.get(command=command)
+    assert (delivery.state, delivery.notify_cancel) == ("cancelled", True)  # the device holds it: tell it
+    answer = device.client().post("/api/v1/device/heartbeat", data=json.dumps({"kids": device.kids}), content_type="application/json").json()
+    assert answer["cancelled"] == [str(command.pk)]
