@@ -416,13 +416,13 @@ def _insert_deliveries(template: Delivery, rows: list[tuple]) -> None:
     columns = ", ".join(connection.ops.quote_name(f.column) for f in shared + [Delivery._meta.get_field(n) for n in varying])
     select = ", ".join(f"%s::{f.db_type(connection)}" for f in shared)
     arrays = ", ".join(f"%s::{Delivery._meta.get_field(n).db_type(connection)}[]" for n in varying[1:])
-    sql = (f"INSERT INTO {Delivery._meta.db_table} ({columns}) SELECT {select}, v.device_id, v.seq, v.push_status, v.push_claim "
+    statement = (f"INSERT INTO {Delivery._meta.db_table} ({columns}) SELECT {select}, v.device_id, v.seq, v.push_status, v.push_claim "
            f"FROM unnest(%s::uuid[], {arrays}) AS v(device_id, seq, push_status, push_claim)")
     constants = [f.get_db_prep_save(f.pre_save(template, add=True), connection) for f in shared]
     for start in range(0, len(rows), BATCH):
         device_ids, seqs, statuses, claims = zip(*rows[start : start + BATCH])
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*constants, list(device_ids), list(seqs), list(statuses), list(claims)])
+            cursor.execute(statement, [*constants, list(device_ids), list(seqs), list(statuses), list(claims)])
 
 
 def _idempotent_replay(issuer, key: str, request_hash: str, now) -> Issued | None:
@@ -607,7 +607,7 @@ def record_result(
         values[_TIMESTAMP[status]] = now
     meta = Delivery._meta
     below = states_below(status)
-    sql = (
+    statement = (
         f"UPDATE {meta.db_table} SET {', '.join(f'{meta.get_field(k).column} = %s' for k in values)} "
         f"WHERE command_id = %s AND device_id = %s AND state IN ({', '.join(['%s'] * len(below))}) RETURNING id"
     )
@@ -618,7 +618,7 @@ def record_result(
         *below,
     ]
     with connection.cursor() as cursor:  # one statement: its own transaction unless the caller has one
-        cursor.execute(sql, params)
+        cursor.execute(statement, params)
         moved = cursor.fetchone()
     if moved:
         _metric_on_commit(DELIVERIES, status)
