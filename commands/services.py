@@ -608,13 +608,13 @@ def record_result(
     meta = Delivery._meta
     below = states_below(status)
     statement = (
-        f"UPDATE {meta.db_table} SET {', '.join(f'{meta.get_field(k).column} = %s' for k in values)} "
-        f"WHERE command_id = %s AND device_id = %s AND state IN ({', '.join(['%s'] * len(below))}) RETURNING id"
+        f"UPDATE {sql.table(Delivery)} SET {', '.join(f'{meta.get_field(k).column} = %s' for k in values)} "
+        f"WHERE command_id = %s AND device_id = %s AND state IN ({sql.placeholders(len(below))}) RETURNING id"
     )
     params = [
         *(meta.get_field(k).get_db_prep_save(v, connection) for k, v in values.items()),
-        meta.get_field("command").get_db_prep_value(command_id, connection),
-        meta.get_field("device").get_db_prep_value(device_id, connection),
+        sql.param(Delivery, "command", command_id),
+        sql.param(Delivery, "device", device_id),
         *below,
     ]
     with connection.cursor() as cursor:  # one statement: its own transaction unless the caller has one
@@ -848,7 +848,7 @@ def _push_batch(command: Command, ids: list[int], claim: str, report: PushReport
             except Exception:
                 # Pushes already in flight must still be recorded: this one is retried later.
                 logger.exception("push message not built", extra={"command_id": str(command.pk), "delivery": row["pk"]})
-                unbuilt.append(row["pk"])
+                unbuilt.append(row)
                 continue
             ttl = int((row["expires_at"] - now).total_seconds())
             sendable.append((row, data["kind"]))
@@ -875,9 +875,8 @@ def _push_batch(command: Command, ids: list[int], claim: str, report: PushReport
             retries.setdefault(delay, []).append(row["pk"])
         else:
             groups["failed"].append(row["pk"])
-    for pk in unbuilt:
-        attempts = next(r["attempts"] for r in ready if r["pk"] == pk)
-        retries.setdefault(round(push_backoff_s(attempts + 1), 1), []).append(pk)
+    for row in unbuilt:
+        retries.setdefault(round(push_backoff_s(row["attempts"] + 1), 1), []).append(row["pk"])
     mine = Delivery.objects.filter(push_claim=claim, push_status=P.CLAIMED)
     with transaction.atomic():
         if groups["command"]:
