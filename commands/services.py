@@ -367,7 +367,7 @@ def issue_command(
             },
             ip=ip,
         )
-        markers.dirty_on_commit(device_ids)
+        markers.issued_on_commit(device_ids, command.pk)
         _metric_on_commit(COMMANDS_ISSUED, command_type)
         _metric_on_commit(DELIVERIES, S.QUEUED, len(rows))
         if claims:
@@ -530,10 +530,15 @@ def heartbeat_answer(*, device_id, kids, now: datetime | None = None, marker=UNR
     device with nothing pending and the right keys, is one Redis GET (commands.markers), or none
     when the caller passes the marker it read."""
     valid = _valid_kids(kids)
-    clean = markers.clean_kids(device_id) if marker is UNREAD else markers.parse_clean(marker)
+    raw = markers.read(device_id) if marker is UNREAD else marker
+    clean = markers.parse_clean(raw)
     if clean is not None and valid and clean == markers.kids_key(kids):
         return dict(EMPTY_ANSWER, commands=[], cancelled=[])
     now = now or timezone.now()
+    pushed = markers.parse_pushed(raw)
+    if pushed is not None and valid and pushed.kids == markers.kids_key(kids) and now.timestamp() < pushed.expires_at:
+        # A pushed command awaiting its result: the envelope the push carried (commands.markers).
+        return dict(EMPTY_ANSWER, commands=[json.loads(pushed.envelope)], cancelled=[])
     token = markers.begin_check(device_id)
     # No transaction: each statement is atomic on its own and every write is conditional, so
     # the read-only common case (a pushed command awaiting its result) is three SELECTs.
@@ -549,8 +554,13 @@ def heartbeat_answer(*, device_id, kids, now: datetime | None = None, marker=UNR
     server_kids = markers.kids_key(k.kid for k in keys)
     if not valid or markers.kids_key(kids) != server_kids:
         answer["command_keys"] = keyset(keys)
-    if not commands and not more and not cancelled:
-        markers.finish_clean(device_id, token, server_kids)
+    if not more and not cancelled:
+        if not commands:
+            markers.finish_clean(device_id, token, server_kids)
+        elif len(commands) == 1:  # its next heartbeats are answered from Redis (commands.markers)
+            payload, text = json.loads(commands[0]["payload"]), envelopes.to_text(commands[0])
+            if payload["type"] not in SECRET_TYPES and envelopes.fits_push(text):  # never a secret in Redis
+                markers.finish_pushed(device_id, token, server_kids, payload["expires_at"], payload["id"], text)
     return answer
 
 
@@ -623,6 +633,7 @@ def record_result(
     if moved:
         _metric_on_commit(DELIVERIES, status)
         live.changed_on_commit([command_id], [moved[0]])
+        markers.settled_on_commit(device_id, command_id)  # no longer pending (commands.markers)
         return status
     return Delivery.objects.filter(command_id=command_id, device_id=device_id).values_list("state", flat=True).first()
 
@@ -827,6 +838,7 @@ def _push_batch(command: Command, ids: list[int], claim: str, report: PushReport
     building = 0.0
 
     unbuilt = []
+    texts: dict[int, tuple] = {}  # delivery pk -> (device id, expires_at, envelope text): the cached answers
 
     def messages():  # built as they are sent (fcm.send_each streams): signing overlaps the network
         nonlocal building
@@ -845,6 +857,7 @@ def _push_batch(command: Command, ids: list[int], claim: str, report: PushReport
                     )
                     if envelopes.fits_push(text):
                         data, collapse = {"kind": "command", "envelope": text}, None
+                        texts[row["pk"]] = (row["device_id"], envelopes.unix(row["expires_at"]), text)
             except Exception:
                 # Pushes already in flight must still be recorded: this one is retried later.
                 logger.exception("push message not built", extra={"command_id": str(command.pk), "delivery": row["pk"]})
@@ -878,6 +891,7 @@ def _push_batch(command: Command, ids: list[int], claim: str, report: PushReport
     for row in unbuilt:
         retries.setdefault(round(push_backoff_s(row["attempts"] + 1), 1), []).append(row["pk"])
     mine = Delivery.objects.filter(push_claim=claim, push_status=P.CLAIMED)
+    held = []
     with transaction.atomic():
         if groups["command"]:
             n = mine.filter(pk__in=groups["command"], state=S.QUEUED).update(
@@ -923,6 +937,10 @@ def _push_batch(command: Command, ids: list[int], claim: str, report: PushReport
             report.failed += 1
         if groups["invalid"]:
             live.changed_on_commit([command.pk])
+    # Committed: each pushed device's next heartbeats serve this envelope from Redis, unless
+    # anything changed for the device since the issue (commands.markers).
+    held_pks = {pk for pk, _ in held}
+    markers.cache_pushed(command.pk, (texts[pk] for pk in groups["command"] if pk in texts and pk not in held_pks))
     # read_ms: the claimed rows and keys; build_ms: signing and encoding, during the sending;
     # send_ms: from the first message built to FCM's last answer.
     timings = {"n": len(sendable), "read_ms": round((reading_done - started) * 1000), "build_ms": round(building * 1000),
