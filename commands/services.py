@@ -840,9 +840,24 @@ def _push_batch(command: Command, ids: list[int], claim: str, report: PushReport
     unbuilt = []
     texts: dict[int, tuple] = {}  # delivery pk -> (device id, expires_at, envelope text): the cached answers
 
+    late: list[int] = []  # served by a heartbeat while the batch was being sent: not pushed
+
+    def still_queued(rows: list) -> list:
+        """A batch goes out over seconds: rows a heartbeat has served since the read are not
+        pushed again (the device has them; a second copy would only come back as a repeated
+        result). One indexed read per STREAM_CHUNK rows."""
+        queued = set(Delivery.objects.filter(pk__in=[r["pk"] for r in rows], state=S.QUEUED).values_list("pk", flat=True))
+        late.extend(r["pk"] for r in rows if r["pk"] not in queued)
+        return [r for r in rows if r["pk"] in queued]
+
     def messages():  # built as they are sent (fcm.send_each streams): signing overlaps the network
+        for start in range(0, len(ready), fcm.STREAM_CHUNK):
+            rows = ready[start : start + fcm.STREAM_CHUNK]
+            yield from chunk_messages(still_queued(rows) if start else rows)  # the first chunk was just read
+
+    def chunk_messages(rows):
         nonlocal building
-        for row in ready:
+        for row in rows:
             began = time.perf_counter()
             try:
                 key = keys.get(row["device_id"])
@@ -871,6 +886,9 @@ def _push_batch(command: Command, ids: list[int], claim: str, report: PushReport
 
     results = fcm.send_each(messages())
     sent = time.perf_counter()
+    if late:
+        Delivery.objects.filter(pk__in=late, push_claim=claim).update(push_status=P.SKIPPED, push_claim="")
+        report.skipped += len(late)
     done = timezone.now()
     groups: dict[str, list] = {"command": [], "sync": [], "failed": [], "invalid": [], "unregistered": []}
     retries: dict[float, list] = {}

@@ -144,7 +144,8 @@ class SimDevice:
     server_time: float = 0.0
     mono_at_server_time: float = 0.0
     seen: dict[str, int] = field(default_factory=dict)  # id -> expires_at
-    held_results: dict[str, dict] = field(default_factory=dict)  # final results not yet acknowledged
+    held_results: dict[str, dict] = field(default_factory=dict)  # final results, kept for a re-served id
+    reporting: set[str] = field(default_factory=set)  # ids whose result is being posted right now
     queue: dict[int, dict] = field(default_factory=dict)  # seq -> payload, waiting to run
     last_seq: int = 0
     bad_envelopes: int = 0
@@ -389,9 +390,12 @@ class Fleet:
                 continue
             command_id = payload["id"]
             if command_id in device.seen:
+                # Rule 3, as the agent applies it: a held final result is posted again only once
+                # its report was acknowledged (a copy arriving while it is still being posted,
+                # push and heartbeat overlapping, adds nothing).
                 self.stats.counters["duplicates"] += 1
                 held = device.held_results.get(command_id)
-                if held is not None:
+                if held is not None and command_id not in device.reporting:
                     self.spawn(self.report(device, command_id, held))
                 continue
             device.seen[command_id] = payload["expires_at"]
@@ -441,6 +445,13 @@ class Fleet:
 
     async def report(self, device: SimDevice, command_id: str, result: dict) -> None:
         # At least once: retry until the server acknowledges (its idempotency makes repeats harmless).
+        device.reporting.add(command_id)
+        try:
+            await self._report(device, command_id, result)
+        finally:
+            device.reporting.discard(command_id)
+
+    async def _report(self, device: SimDevice, command_id: str, result: dict) -> None:
         attempt = 0
         while time.monotonic() < self.stop_at + 30:
             status, _, retry_after = await self.call(

@@ -294,3 +294,26 @@ def test_a_command_cancelled_while_its_push_is_in_flight_is_announced_to_the_dev
     assert (delivery.state, delivery.notify_cancel) == ("cancelled", True)  # the device holds it: tell it
     answer = device.client().post("/api/v1/device/heartbeat", data=json.dumps({"kids": device.kids}), content_type="application/json").json()
     assert answer["cancelled"] == [str(command.pk)]
+
+
+def test_deliveries_a_heartbeat_serves_while_their_batch_is_sent_are_not_pushed_again(fcm_standin, monkeypatch):
+    from mdm import fcm
+
+    devices = phones(fcm_standin, fcm.STREAM_CHUNK + 10)
+    command = issue(devices)
+    real_send_each = fcm.send_each
+
+    def heartbeats_after_the_first_message(messages):
+        first = next(iter(messages))
+        for d in devices:  # every device heartbeats meanwhile: its delivery is served by the pull path
+            services.heartbeat_answer(device_id=d.id, kids=d.kids)
+        return real_send_each([first, *messages])
+
+    monkeypatch.setattr(fcm, "send_each", heartbeats_after_the_first_message)
+    report = push(command)
+    # The first chunk was read just before sending; every later chunk is read again and skipped.
+    assert report.pushed == fcm.STREAM_CHUNK and report.skipped == 10
+    not_pushed = [d for d in devices if not received(fcm_standin, d)]
+    assert len(not_pushed) == 10
+    rows = Delivery.objects.filter(command=command, device__in=[d.device for d in not_pushed])
+    assert set(rows.values_list("state", "channel", "push_status", "push_claim")) == {("sent", "pull", "skipped", "")}

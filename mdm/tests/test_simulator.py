@@ -86,6 +86,7 @@ class Peer:
         self.commands = list(commands)
         self.results: list[tuple[str, dict]] = []
         self.enroll_calls = 0
+        self.result_delay = 0.0
 
     async def enroll(self, request):
         self.enroll_calls += 1
@@ -108,6 +109,7 @@ class Peer:
 
     async def result(self, request):
         self.results.append((request.match_info["cid"], await request.json()))
+        await asyncio.sleep(self.result_delay)
         return web.json_response({"status": "succeeded"})
 
 
@@ -172,6 +174,27 @@ async def test_a_replayed_envelope_runs_once_and_its_held_result_is_posted_again
     assert fleet.stats.counters["duplicates"] == 1
     assert [r[1]["status"] for r in peer.results] == ["succeeded", "succeeded"]  # re-posted, not re-run
     assert fleet.stats.counters["acked_succeeded"] == 2
+
+
+async def test_a_copy_arriving_while_the_result_is_still_being_posted_adds_no_second_post():
+    envelope = _envelope(1, "aaaaaaaa-0000-4000-8000-000000000004")
+    peer = Peer(commands=[envelope])
+    peer.result_delay = 0.5
+    runner, url = await _serve(peer)
+    try:
+        async with Fleet(base_url=url, enroll_key="key", devices=1, duration=5, failure_rate=0.0, exec_scale=0.01) as fleet:
+            await fleet.enroll_all()
+            device = fleet.devices[0]
+            await fleet.heartbeat(device, scheduled=asyncio.get_running_loop().time())
+            while not peer.results:  # executed; its result is on the wire
+                await asyncio.sleep(0.01)
+            fleet.accept_envelopes(device, [envelope], channel="push")  # the push copy lands now
+            await asyncio.wait_for(device.runner, 5)
+            await asyncio.sleep(0.1)
+    finally:
+        await runner.cleanup()
+    assert fleet.stats.counters["duplicates"] == 1
+    assert len(peer.results) == 1 and fleet.stats.counters["acked_succeeded"] == 1
 
 
 async def test_a_bad_signature_is_counted_never_reported_and_sent_in_the_next_heartbeat():
