@@ -26,7 +26,7 @@ class Worker:
 
     def start(self) -> "Worker":
         self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "celery"), "-A", "mdm", "worker", "-l", "info", "-c", "2",
+            [str(Path(sys.executable).parent / "celery"), "-A", "mdm", "worker", "-Q", "celery,push", "-l", "info", "-c", "2",
              "--without-heartbeat", "--without-gossip", "--without-mingle"],
             cwd=ROOT, env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
         )

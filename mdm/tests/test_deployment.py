@@ -22,7 +22,20 @@ def _module_file(dotted: str) -> bool:
 
 
 def test_compose_has_the_production_processes():
-    assert {"postgres", "redis", "web", "ws", "worker", "beat", "migrate", "proxy"} <= set(COMPOSE["services"])
+    assert {"postgres", "redis", "web", "ws", "worker", "dispatcher", "beat", "migrate", "proxy"} <= set(COMPOSE["services"])
+
+
+def test_every_queue_a_task_is_routed_to_has_a_worker():
+    from django.conf import settings
+
+    def queues(service):
+        command = COMPOSE["services"][service]["command"]
+        return set(command[command.index("--queues") + 1].split(","))
+
+    consumed = set().union(*(queues(n) for n, svc in COMPOSE["services"].items() if "worker" in svc.get("command", [])[:4]))
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()} | {"celery"}
+    assert routed <= consumed
+    assert queues("dispatcher") == {"push"} and "push" not in queues("worker")
     assert {"pgdata", "redisdata", "media"} <= set(COMPOSE["volumes"])
     assert (ROOT / "Dockerfile").exists()
 
