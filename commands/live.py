@@ -37,7 +37,17 @@ def changed_on_commit(command_ids, delivery_pks=()) -> None:
 
 
 def issued_on_commit(command) -> None:
-    transaction.on_commit(lambda: _send_history_row(str(command.pk), created=True))
+    transaction.on_commit(lambda: _announce_issued(str(command.pk)))
+
+
+def _announce_issued(command_id: str) -> None:
+    """The new row for an open history page (and nothing, not even its counters query, when none is)."""
+    try:
+        if "commands" not in realtime.watched(["commands"]):
+            return
+    except Exception:
+        logger.warning("live watch count unavailable", exc_info=True)
+    _send_history_row(command_id, created=True)
 
 
 def note(command_ids, delivery_pks=()) -> None:
