@@ -471,12 +471,29 @@ def console(device_id: str, requests: int) -> dict:
 
 
 # --- report ----------------------------------------------------------------------------------
+CALIBRATION: dict = {"s": None}
+
+
+def cpu_calibration() -> float:
+    """Seconds for a fixed pure-Python loop (median of three), taken with nothing else running: this
+    shared virtual machine's speed varies by day (the same code measured 3x apart), so a results
+    file says how fast the machine was when it was written."""
+    def once() -> float:
+        started, total = time.perf_counter(), 0
+        for i in range(10_000_000):
+            total += i
+        return time.perf_counter() - started
+
+    return round(statistics.median(once() for _ in range(3)), 2)
+
+
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     mem_gb = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
     pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
-    return f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}, {pg}, Redis 7"
+    return (f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}, {pg}, Redis 7; "
+            f"CPU calibration (10M-iteration Python loop, before the run) {CALIBRATION['s']} s")
 
 
 def chart(results: dict, path: Path) -> None:
@@ -548,9 +565,10 @@ def write_report(results: dict) -> Path:
         f"# Benchmarks, {day}",
         "",
         f"Machine: {machine()}. Everything on this one machine: PostgreSQL, Redis, the web set-up of",
-        f"docker-compose.yml (`{' '.join(Path(a).name if i == 0 else a for i, a in enumerate(compose_web_command(WEB_PORT)))}`), a Celery worker,",
-        "the FCM stand-in, and the load generators (the fleet simulator; wrk for capacity). The stand-in and the",
-        f"simulator run at nice {HARNESS_NICE[2] if HARNESS_NICE else 0} (they stand for Google and the phones; docs/performance.md). Reproduce: `make bench`.",
+        f"docker-compose.yml (`{' '.join(Path(a).name if i == 0 else a for i, a in enumerate(compose_web_command(WEB_PORT)))}`), its Celery `worker`,",
+        f"`dispatcher` (CPU weight as its `cpu_shares`: scheduling-group nice {compose_nice('dispatcher')}) and `beat`, the FCM stand-in, and the load generators",
+        f"(the fleet simulator; wrk for capacity). The stand-in and the simulator run at scheduling-group nice {HARNESS_NICE[2] if HARNESS_NICE else 0}",
+        "(they stand for Google and the phones; docs/performance.md). Reproduce: `make bench`.",
         "",
         "| figure | goal | measured | |",
         "| --- | --- | --- | --- |",
@@ -578,6 +596,8 @@ def main() -> int:
     parser.add_argument("--capacity-only", action="store_true", help="storm then capacity, for profiling")
     parser.add_argument("--fanout-only", action="store_true", help="storm then fan-out, for profiling")
     args = parser.parse_args()
+    CALIBRATION["s"] = cpu_calibration()
+    print(f"CPU calibration: {CALIBRATION['s']} s for a 10M-iteration Python loop", flush=True)
     procs = Processes()
     try:
         prepare(procs)
@@ -594,6 +614,7 @@ def main() -> int:
             return 0
         viewed = seed_console(args.console_devices, 30)
         results["console"] = console(viewed, args.console_requests)
+        results["cpu_calibration_s"] = CALIBRATION["s"]
         path = write_report(results)
     finally:
         procs.stop_all()
