@@ -77,12 +77,13 @@ for i, k in ipairs(KEYS) do
 end
 return n
 """
-# A report ended this command's pending: 'iss:' or 'pend:' of it means nothing else was pending,
-# so the device is clean ('ok:<kids>'); any other marker is deleted. KEYS[1] marker; ARGV[1]
-# command id, ARGV[2] TTL.
+# A report moved this command's delivery forward: 'iss:' or 'pend:' of it means nothing else was
+# pending, so the device is clean ('ok:<kids>'); 'ok:' stays (a report only ever takes a delivery
+# out of pending); anything else (a check in flight: its compare-and-set must fail) is deleted.
+# KEYS[1] marker; ARGV[1] command id, ARGV[2] TTL.
 _SETTLED = """
 local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
+if not v or string.sub(v, 1, 3) == 'ok:' then return 0 end
 local kids = nil
 local iss = 'iss:' .. ARGV[1] .. ':'
 if string.sub(v, 1, #iss) == iss then

@@ -202,3 +202,22 @@ def test_a_result_while_another_command_waits_does_not_hide_it(fcm_standin):
     assert markers.clean_kids(device.id) is None
     ids = [device.verify(e, server_now=int(time.time()))["id"] for e in beat(device)["commands"]]
     assert ids == [str(second.pk)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_later_reports_of_a_command_leave_the_device_clean(fcm_standin):
+    device = clean_phone(fcm_standin)
+    command = issue([device])
+    push(command)
+    for status in ("received", "running", "succeeded"):
+        assert device.report(str(command.pk), status).status_code == 200
+        assert markers.clean_kids(device.id) == "k1", status
+
+
+def test_a_report_while_a_heartbeat_check_is_in_flight_makes_that_check_leave_nothing(device):
+    beat(device)
+    command = services.issue_command(actor=None, type="ping", params={}, target={"device_ids": [device.id]}).command
+    token = markers.begin_check(device.id)  # a heartbeat is reading the delivery as pending
+    markers._settled_now(device.id, command.pk)  # the device's result lands meanwhile
+    markers.finish_pushed(device.id, token, "k1", int(time.time()) + 600, command.pk, "{}")
+    assert markers.read(device.id) is None  # no stale answer for a finished command
