@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import math
 import os
@@ -75,6 +76,13 @@ ENV = {
 # from the server), but at a higher priority, so a queue inside the harness is not counted as
 # the server's latency (BENCH_HARNESS_NICE=0 turns this off).
 HARNESS_NICE = ["nice", "-n", os.environ.get("BENCH_HARNESS_NICE", "-5")] if os.environ.get("BENCH_HARNESS_NICE", "-5") != "0" else []
+
+
+def group_nice(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def set_group_nice(pid: int, value: int) -> bool:
@@ -240,11 +248,11 @@ async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s:
     if HARNESS_NICE:  # the fleet runs in this process: the phones' side of the harness (see HARNESS_NICE)
         try:
             os.nice(int(HARNESS_NICE[2]))
-            try:
-                os.setsid()  # a scheduling group of its own (set_group_nice), like the stand-in's
-            except OSError:
-                pass
-            set_group_nice(os.getpid(), int(HARNESS_NICE[2]))
+            # This process's scheduling group is the caller's session (make, the shell: idle
+            # meanwhile; a session of its own would take Ctrl-C away): raised for the run, put back after.
+            before = group_nice(os.getpid())
+            if before is not None and set_group_nice(os.getpid(), int(HARNESS_NICE[2])):
+                atexit.register(set_group_nice, os.getpid(), before)
         except PermissionError:  # not root: GNU nice runs the stand-in unchanged too
             print("harness priority not raised (needs root)", flush=True)
     out: dict = {}
