@@ -220,6 +220,15 @@ def dirty_on_commit(device_ids) -> None:
             dirty_now(ids)
 
 
+def clean_on_commit(device_id, kids: str) -> None:
+    """The device has nothing pending once this transaction commits (an enrollment: new keys,
+    every earlier delivery ended), so its first heartbeat needs no database check. The check
+    token written now makes the write after commit a compare-and-set: anything that gives the
+    device work first (a command issued right after the commit) replaces or deletes it."""
+    token = begin_check(device_id)
+    transaction.on_commit(lambda: finish_clean(device_id, token, kids))
+
+
 def _issued_now(device_ids, command_id) -> None:
     r = _redis()
     if r is None:

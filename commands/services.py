@@ -145,7 +145,7 @@ def create_enrollment_keys(*, device, reenrolled: bool, now: datetime | None = N
         key.save()
         if reenrolled:
             cancel_device_deliveries(device_id=device.pk, reason="reenrolled", now=now)
-        markers.dirty_on_commit([device.pk])
+        markers.clean_on_commit(device.pk, markers.kids_key([key.kid]))  # its first heartbeat: one Redis read
     return keyset([key])
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from commands import markers, services
 from commands.tests.test_dispatch import issue, phones, push, received
+from devices import tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -221,3 +222,34 @@ def test_a_report_while_a_heartbeat_check_is_in_flight_makes_that_check_leave_no
     markers._settled_now(device.id, command.pk)  # the device's result lands meanwhile
     markers.finish_pushed(device.id, token, "k1", int(time.time()) + 600, command.pk, "{}")
     assert markers.read(device.id) is None  # no stale answer for a finished command
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_enrolled_device_starts_clean_so_its_first_heartbeat_asks_no_command_query(admin_user, django_assert_num_queries):
+    from enrollment import services as enrollment
+
+    raw = enrollment.create_enrollment_key(actor=admin_user, name="first-beat").raw
+    enrolled = enrollment.enroll_device(raw_key=raw, hardware_id="CLEAN-1", info={"model": "m"})
+    device_id, kids = enrolled.answer["device_id"], [k["kid"] for k in enrolled.answer["command_keys"]]
+    assert markers.clean_kids(device_id) == markers.kids_key(kids)
+    with django_assert_num_queries(0):
+        assert services.heartbeat_answer(device_id=device_id, kids=kids)["commands"] == []
+    command = services.issue_command(actor=None, type="ping", params={}, target={"device_ids": [device_id]}).command
+    served = services.heartbeat_answer(device_id=device_id, kids=kids)["commands"]
+    assert [json.loads(e["payload"])["id"] for e in served] == [str(command.pk)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reenrolled_device_starts_clean_with_its_new_key_only(admin_user):
+    from enrollment import services as enrollment
+
+    raw = enrollment.create_enrollment_key(actor=admin_user, name="again").raw
+    first = enrollment.enroll_device(raw_key=raw, hardware_id="CLEAN-2", info={"model": "m"})
+    services.issue_command(actor=None, type="ping", params={}, target={"device_ids": [first.answer["device_id"]]})
+    assert tokens.verify(first.answer["device_token"])  # used: what follows is a re-enrollment, not a retry
+    again = enrollment.enroll_device(raw_key=raw, hardware_id="CLEAN-2", info={"model": "m"},
+                                     presented_token=first.answer["device_token"])
+    kids = [k["kid"] for k in again.answer["command_keys"]]
+    assert again.outcome == "reenrolled" and kids == ["k2"]
+    assert markers.clean_kids(again.answer["device_id"]) == markers.kids_key(kids)
+    assert services.heartbeat_answer(device_id=again.answer["device_id"], kids=kids)["commands"] == []  # cancelled: reenrolled
