@@ -140,8 +140,13 @@ class Pushed:
     envelope: str
 
 
+def _answer(expires_at: int, command_id, envelope: str) -> str:
+    """What follows `pend:<kids>|` (the push's Lua call writes the kids it finds itself)."""
+    return f"{expires_at}|{command_id}|{envelope}"
+
+
 def pushed_value(kids: str, expires_at: int, command_id, envelope: str) -> str:
-    return f"pend:{kids}|{expires_at}|{command_id}|{envelope}"
+    return f"pend:{kids}|{_answer(expires_at, command_id, envelope)}"
 
 
 def parse_pushed(value: bytes | None) -> Pushed | None:
@@ -264,7 +269,7 @@ def cache_pushed(command_id, entries) -> int:
         for start in range(0, len(entries), CHUNK):
             chunk = entries[start : start + CHUNK]
             cached += r.eval(_PUSHED, len(chunk), *(PREFIX + str(d) for d, _, _ in chunk), f"iss:{command_id}:", CLEAN_TTL_S,
-                             *(f"{expires_at}|{command_id}|{text}" for _, expires_at, text in chunk))
+                             *(_answer(expires_at, command_id, text) for _, expires_at, text in chunk))
     except Exception:  # nothing cached: those heartbeats read the database
         logger.warning("command marker update failed", exc_info=True)
     return cached

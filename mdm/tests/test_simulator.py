@@ -156,20 +156,31 @@ async def test_enrollment_backs_off_on_503_and_429_then_succeeds(monkeypatch):
     assert len(sleeps) == 2
 
 
-async def test_a_replayed_envelope_runs_once_and_its_held_result_is_posted_again():
-    envelope = _envelope(1, "aaaaaaaa-0000-4000-8000-000000000001")
-    peer = Peer(commands=[envelope])
+async def _beat_once_then(peer: Peer, then) -> Fleet:
+    """One device enrolls against the peer and heartbeats once (taking the peer's commands); then
+    `then(fleet, device)` runs before the fleet closes."""
     runner, url = await _serve(peer)
     try:
         async with Fleet(base_url=url, enroll_key="key", devices=1, duration=5, failure_rate=0.0, exec_scale=0.01) as fleet:
             await fleet.enroll_all()
             device = fleet.devices[0]
             await fleet.heartbeat(device, scheduled=asyncio.get_running_loop().time())
-            await asyncio.wait_for(device.runner, 5)
-            fleet.accept_envelopes(device, [envelope], channel="push")  # the same command again, by push
-            await asyncio.sleep(0.2)
+            await then(fleet, device)
     finally:
         await runner.cleanup()
+    return fleet
+
+
+async def test_a_replayed_envelope_runs_once_and_its_held_result_is_posted_again():
+    envelope = _envelope(1, "aaaaaaaa-0000-4000-8000-000000000001")
+    peer = Peer(commands=[envelope])
+
+    async def push_it_again(fleet, device):
+        await asyncio.wait_for(device.runner, 5)
+        fleet.accept_envelopes(device, [envelope], channel="push")  # the same command again, by push
+        await asyncio.sleep(0.2)
+
+    fleet = await _beat_once_then(peer, push_it_again)
     assert fleet.stats.counters["received_heartbeat"] == 1
     assert fleet.stats.counters["duplicates"] == 1
     assert [r[1]["status"] for r in peer.results] == ["succeeded", "succeeded"]  # re-posted, not re-run
@@ -180,19 +191,15 @@ async def test_a_copy_arriving_while_the_result_is_still_being_posted_adds_no_se
     envelope = _envelope(1, "aaaaaaaa-0000-4000-8000-000000000004")
     peer = Peer(commands=[envelope])
     peer.result_delay = 0.5
-    runner, url = await _serve(peer)
-    try:
-        async with Fleet(base_url=url, enroll_key="key", devices=1, duration=5, failure_rate=0.0, exec_scale=0.01) as fleet:
-            await fleet.enroll_all()
-            device = fleet.devices[0]
-            await fleet.heartbeat(device, scheduled=asyncio.get_running_loop().time())
-            while not peer.results:  # executed; its result is on the wire
-                await asyncio.sleep(0.01)
-            fleet.accept_envelopes(device, [envelope], channel="push")  # the push copy lands now
-            await asyncio.wait_for(device.runner, 5)
-            await asyncio.sleep(0.1)
-    finally:
-        await runner.cleanup()
+
+    async def push_it_while_reporting(fleet, device):
+        while not peer.results:  # executed; its result is on the wire
+            await asyncio.sleep(0.01)
+        fleet.accept_envelopes(device, [envelope], channel="push")  # the push copy lands now
+        await asyncio.wait_for(device.runner, 5)
+        await asyncio.sleep(0.1)
+
+    fleet = await _beat_once_then(peer, push_it_while_reporting)
     assert fleet.stats.counters["duplicates"] == 1
     assert len(peer.results) == 1 and fleet.stats.counters["acked_succeeded"] == 1
 
