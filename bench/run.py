@@ -41,6 +41,19 @@ WEB_PORT, STANDIN_PORT = 8100, 9099
 BASE = f"http://127.0.0.1:{WEB_PORT}"
 STANDIN = f"http://127.0.0.1:{STANDIN_PORT}"
 
+# The fan-out is repeated and each of its times reported as the median of the trials: on this
+# shared 2-core machine one trial's figures spread by ~1.5x within the hour with the code
+# unchanged (docs/performance.md, "Command fan-out").
+FANOUT_TRIALS = 3
+FANOUT_GAP_S = 5  # between trials: the last results' markers settle, heartbeats back to idle
+FANOUT_TIMES = ("api_answer_s", "received_99_s", "received_100_s", "acked_99_s", "acked_100_s", "fcm_first_s", "fcm_99_s", "fcm_100_s")
+
+
+def median_of(values):
+    """The median of a trial figure; a trial that never got there (None) counts as the slowest."""
+    ordered = sorted(values, key=lambda v: float("inf") if v is None else v)
+    return ordered[len(ordered) // 2]
+
 GOALS = {
     "steady_p95_ms": 30,
     "steady_p99_ms": 60,
@@ -304,63 +317,80 @@ async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s:
         out["_steady_latencies"] = latencies
         print(f"steady: { {k: v for k, v in out['steady'].items()} }", flush=True)
 
-        # fan-out: one launch_app to every device; devices keep heartbeating, pushes consumed
-        fleet.stats = Stats()
-        fleet.events.clear()
-        fleet.stop_at = time.monotonic() + 40
+        # fan-out: one launch_app to every device, FANOUT_TRIALS times in a row (devices keep
+        # heartbeating, pushes consumed); each time figure is the median of the trials.
+        fleet.stop_at = time.monotonic() + 3600
         consumer = fleet.spawn(fleet.consume_pushes())
         loops = asyncio.gather(*(fleet.heartbeat_loop(d) for d in fleet.devices if d.device_id))
-        await asyncio.sleep(2)
-        async with httpx.AsyncClient(timeout=10) as client:
-            fcm_cursor = (await client.get(f"{STANDIN}/_standin/stats")).json()["last"]
-        t0, t0_wall = time.monotonic(), time.time()
-        async with httpx.AsyncClient(timeout=60) as client:
-            r = await client.post(f"{BASE}/api/v1/commands", headers={"Authorization": f"Bearer {jwt}"},
-                                  json={"type": "launch_app", "params": {"package": "com.example.kiosk"}, "target": {"all": True}})
-        issue_s = time.monotonic() - t0
-        print(f"fan-out issued at {t0_wall:.3f} (epoch s), answered after {issue_s:.3f} s", flush=True)
-        assert r.status_code == 201, r.text
-        target = r.json()["target_count"]
-        def first_times(kind):  # each device counted once (a re-posted result is not a new ack)
-            first = {}
-            for t, e, who in fleet.events:
-                if e == kind and who not in first:
-                    first[who] = t - t0
-            return sorted(first.values())
-
-        while time.monotonic() - t0 < 30:
-            if len(first_times("acked")) >= target:
-                break
-            await asyncio.sleep(0.1)
+        trials = []
+        for trial in range(FANOUT_TRIALS):
+            await asyncio.sleep(2 if trial == 0 else FANOUT_GAP_S)
+            trials.append(await fan_out(fleet, jwt))
         fleet.stop_at = time.monotonic()
         await loops
         consumer.cancel()
-        received = first_times("received")
-        acked_t = first_times("acked")
-        async with httpx.AsyncClient(timeout=30) as client:  # when each push reached "FCM" (the stand-in)
-            sent = (await client.get(f"{STANDIN}/_standin/messages", params={"after": fcm_cursor, "limit": 100000})).json()
-        at_fcm = sorted(m["at"] - t0_wall for m in sent["messages"])
-
-        def at_fraction(times, fraction):
-            n = int(round(target * fraction))
-            return round(times[n - 1], 3) if len(times) >= n and n else None
-
-        out["fanout"] = {"targets": target, "api_answer_s": round(issue_s, 3),
-                         "received_99_s": at_fraction(received, 0.99), "received_100_s": at_fraction(received, 1.0),
-                         "acked_99_s": at_fraction(acked_t, 0.99), "acked_100_s": at_fraction(acked_t, 1.0),
-                         "fcm_99_s": round(at_fcm[int(len(at_fcm) * 0.99) - 1], 3) if at_fcm else None,
-                         "fcm_100_s": round(at_fcm[-1], 3) if at_fcm else None,
-                         "fcm_first_s": round(at_fcm[0], 3) if at_fcm else None,
-                         "via_push": fleet.stats.counters.get("received_push", 0),
-                         "via_heartbeat": fleet.stats.counters.get("received_heartbeat", 0),
-                         "via_pull": fleet.stats.counters.get("received_pull", 0),
-                         "result_statuses": fleet.stats.summary()["endpoints"].get("result", {}).get("statuses", {}),
-                         "result_p99_ms": fleet.stats.summary()["endpoints"].get("result", {}).get("p99_ms")}
-        out["_fanout_curves"] = (received, acked_t)
+        figures = [t[0] for t in trials]
+        shown = sorted(range(len(trials)), key=lambda i: figures[i]["acked_100_s"] or float("inf"))[len(trials) // 2]
+        out["fanout"] = {**figures[shown], **{k: median_of([f[k] for f in figures]) for k in FANOUT_TIMES},
+                         "trials": [{k: f[k] for k in FANOUT_TIMES} for f in figures]}
+        out["_fanout_curves"] = trials[shown][1:]  # the chart: the trial with the median 100% acked
         print(f"fanout: {out['fanout']}", flush=True)
         out["_tokens"] = [d.token for d in fleet.devices if d.token]
         out["_device_ids"] = [d.device_id for d in fleet.devices if d.device_id]
     return out
+
+
+async def fan_out(fleet, jwt: str) -> tuple[dict, list[float], list[float]]:
+    """One launch_app to the whole fleet: its figures, and when each device received and acked it."""
+    from mdm.simulator import Stats
+
+    fleet.stats = Stats()
+    fleet.events.clear()
+    async with httpx.AsyncClient(timeout=10) as client:
+        fcm_cursor = (await client.get(f"{STANDIN}/_standin/stats")).json()["last"]
+    t0, t0_wall = time.monotonic(), time.time()
+    async with httpx.AsyncClient(timeout=60) as client:
+        r = await client.post(f"{BASE}/api/v1/commands", headers={"Authorization": f"Bearer {jwt}"},
+                              json={"type": "launch_app", "params": {"package": "com.example.kiosk"}, "target": {"all": True}})
+    issue_s = time.monotonic() - t0
+    print(f"fan-out issued at {t0_wall:.3f} (epoch s), answered after {issue_s:.3f} s", flush=True)
+    assert r.status_code == 201, r.text
+    target = r.json()["target_count"]
+
+    def first_times(kind):  # each device counted once (a re-posted result is not a new ack)
+        first = {}
+        for t, e, who in fleet.events:
+            if e == kind and who not in first:
+                first[who] = t - t0
+        return sorted(first.values())
+
+    while time.monotonic() - t0 < 30:
+        if len(first_times("acked")) >= target:
+            break
+        await asyncio.sleep(0.1)
+    received = first_times("received")
+    acked_t = first_times("acked")
+    async with httpx.AsyncClient(timeout=30) as client:  # when each push reached "FCM" (the stand-in)
+        sent = (await client.get(f"{STANDIN}/_standin/messages", params={"after": fcm_cursor, "limit": 100000})).json()
+    at_fcm = sorted(m["at"] - t0_wall for m in sent["messages"])
+
+    def at_fraction(times, fraction):
+        n = int(round(target * fraction))
+        return round(times[n - 1], 3) if len(times) >= n and n else None
+
+    summary = fleet.stats.summary()["endpoints"].get("result", {})
+    figures = {"targets": target, "api_answer_s": round(issue_s, 3),
+               "received_99_s": at_fraction(received, 0.99), "received_100_s": at_fraction(received, 1.0),
+               "acked_99_s": at_fraction(acked_t, 0.99), "acked_100_s": at_fraction(acked_t, 1.0),
+               "fcm_99_s": round(at_fcm[int(len(at_fcm) * 0.99) - 1], 3) if at_fcm else None,
+               "fcm_100_s": round(at_fcm[-1], 3) if at_fcm else None,
+               "fcm_first_s": round(at_fcm[0], 3) if at_fcm else None,
+               "via_push": fleet.stats.counters.get("received_push", 0),
+               "via_heartbeat": fleet.stats.counters.get("received_heartbeat", 0),
+               "via_pull": fleet.stats.counters.get("received_pull", 0),
+               "result_statuses": summary.get("statuses", {}), "result_p99_ms": summary.get("p99_ms")}
+    print(f"fan-out trial: {figures}", flush=True)
+    return figures, received, acked_t
 
 
 WRK_SCRIPT = """
@@ -528,7 +558,7 @@ def chart(results: dict, path: Path) -> None:
     b.plot(acked, [i / target * 100 for i in range(1, len(acked) + 1)], label="acked", color="#059669")
     b.set_xlabel("seconds after the API call")
     b.set_ylabel("% of devices")
-    b.set_title(f"fan-out: launch_app to {target} devices")
+    b.set_title(f"fan-out: launch_app to {target} devices (the median of {len(results['fanout']['trials'])} trials)")
     b.legend(loc="lower right")
     b.grid(alpha=0.3)
     fig.tight_layout()
@@ -537,6 +567,10 @@ def chart(results: dict, path: Path) -> None:
 
 def table(results: dict) -> list[tuple[str, str, str, bool]]:
     s, c, f, st, con = results["steady"], results["capacity"], results["fanout"], results["storm"], results["console"]
+
+    def spread(key):
+        return " / ".join(str(t[key]) for t in f["trials"])
+
     worst_console = max(v["p95_ms"] for v in con.values())
 
     def ok(value, goal, lower=True):
@@ -550,8 +584,9 @@ def table(results: dict) -> list[tuple[str, str, str, bool]]:
          f"{c['ours']['rps']}/s vs naive {c['naive']['rps']}/s = {c['ratio']}x ({c['ours']['non_2xx']} non-2xx)",
          ok(c["ours"]["rps"], GOALS["capacity_rps"], lower=False) and ok(c["ratio"], GOALS["capacity_ratio"], lower=False)),
         ("fan-out to 2,000", f"99% received ≤ {GOALS['fanout_99_received_s']} s, 100% acked ≤ {GOALS['fanout_100_acked_s']} s",
-         f"99% received {f['received_99_s']} s, 100% {f['received_100_s']} s, 100% acked {f['acked_100_s']} s "
-         f"({f['via_push']} by push)",
+         f"median of {len(f['trials'])} trials: 99% received {f['received_99_s']} s, 100% {f['received_100_s']} s, "
+         f"100% acked {f['acked_100_s']} s (trials: received {spread('received_99_s')} s, acked {spread('acked_100_s')} s; "
+         f"{f['via_push']} by push in the charted one)",
          ok(f["received_99_s"], GOALS["fanout_99_received_s"]) and ok(f["acked_100_s"], GOALS["fanout_100_acked_s"])),
         ("storm of 2,000", f"all enrolled ≤ {GOALS['storm_all_enrolled_s']:.0f} s, 0 failures",
          f"{st['enrolled']} enrolled in {st['seconds']} s, {st['retries']} retries, {st['failures']} failures",
