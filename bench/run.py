@@ -558,7 +558,7 @@ def chart(results: dict, path: Path) -> None:
     b.plot(acked, [i / target * 100 for i in range(1, len(acked) + 1)], label="acked", color="#059669")
     b.set_xlabel("seconds after the API call")
     b.set_ylabel("% of devices")
-    b.set_title(f"fan-out: launch_app to {target} devices (the median of {len(results['fanout']['trials'])} trials)")
+    b.set_title(f"fan-out: launch_app to {target} devices (the median trial of {len(results['fanout']['trials'])})")
     b.legend(loc="lower right")
     b.grid(alpha=0.3)
     fig.tight_layout()
