@@ -49,9 +49,9 @@ FANOUT_GAP_S = 5  # between trials: the last results' markers settle, heartbeats
 FANOUT_TIMES = ("api_answer_s", "received_99_s", "received_100_s", "acked_99_s", "acked_100_s", "fcm_first_s", "fcm_99_s", "fcm_100_s")
 
 
-def median_of(values):
-    """The median of a trial figure; a trial that never got there (None) counts as the slowest."""
-    ordered = sorted(values, key=lambda v: float("inf") if v is None else v)
+def median_index(values) -> int:
+    """Which trial holds the median of a figure; a trial that never got there (None) counts as the slowest."""
+    ordered = sorted(range(len(values)), key=lambda i: float("inf") if values[i] is None else values[i])
     return ordered[len(ordered) // 2]
 
 GOALS = {
@@ -330,8 +330,8 @@ async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s:
         await loops
         consumer.cancel()
         figures = [t[0] for t in trials]
-        shown = sorted(range(len(trials)), key=lambda i: figures[i]["acked_100_s"] or float("inf"))[len(trials) // 2]
-        out["fanout"] = {**figures[shown], **{k: median_of([f[k] for f in figures]) for k in FANOUT_TIMES},
+        shown = median_index([f["acked_100_s"] for f in figures])
+        out["fanout"] = {**figures[shown], **{k: figures[median_index([f[k] for f in figures])][k] for k in FANOUT_TIMES},
                          "trials": [{k: f[k] for k in FANOUT_TIMES} for f in figures]}
         out["_fanout_curves"] = trials[shown][1:]  # the chart: the trial with the median 100% acked
         print(f"fanout: {out['fanout']}", flush=True)
