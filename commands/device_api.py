@@ -5,14 +5,22 @@ a 5xx."""
 import uuid
 
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from functools import wraps
 
-from commands import services
+from commands import markers, results, services
 from commands.models import DEVICE_STATUSES, REJECT_REASONS, DeliveryState
 from devices.api.body import read_json_object
-from devices.auth import device_required
+from devices import tokens
+from devices.auth import device_required, presented_token, token_invalid
 from mdm.api import error
+
+
+def _wrong_method(name: str) -> JsonResponse:
+    response = error(f"Use {name}.", "method_not_allowed", 405)
+    response["Allow"] = name
+    return response
 
 
 def _method(name: str):
@@ -20,9 +28,7 @@ def _method(name: str):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             if request.method != name:
-                response = error(f"Use {name}.", "method_not_allowed", 405)
-                response["Allow"] = name
-                return response
+                return _wrong_method(name)
             return view(request, *args, **kwargs)
 
         return wrapped
@@ -77,9 +83,37 @@ def _parse_result(body: dict) -> tuple[dict, dict]:
 
 
 @csrf_exempt
-@device_required
-@_method("POST")
 def result(request, command_id):
+    """The token is checked inside the report's one Redis call (commands.markers.report), which
+    also queues the report for PostgreSQL when the marker proves it pending (commands.results)
+    or settles the marker for the UPDATE here. The answers stay those of device_required: 401
+    before anything else for a bad token."""
+    token = presented_token(request)
+    if token is None:
+        return token_invalid()
+    parsed = _parse_report(request, command_id)
+    if isinstance(parsed, JsonResponse):
+        return parsed if tokens.verify(token) else token_invalid()
+    command_uuid, values = parsed
+    checked = _check_report(token, command_uuid, values)
+    if checked is None:
+        return token_invalid()
+    request.device_id = checked.device_id
+    if checked.outcome == "queued":
+        state = values["status"]
+    elif checked.outcome not in (None, "sync"):
+        state = checked.outcome  # the final report already queued: the first final wins
+    else:
+        state = services.record_result(device_id=checked.device_id, command_id=command_uuid,
+                                       settled=checked.outcome == "sync", **values)
+    if state is None:
+        return error("No such command for this device.", "not_found", 404)
+    return JsonResponse({"id": str(command_uuid), "status": state})
+
+
+def _parse_report(request, command_id) -> tuple[uuid.UUID, dict] | JsonResponse:
+    if request.method != "POST":
+        return _wrong_method("POST")
     body = read_json_object(request)
     if isinstance(body, JsonResponse):
         return body
@@ -87,10 +121,26 @@ def result(request, command_id):
     if errors:
         return _invalid(errors)
     try:
-        command_uuid = uuid.UUID(str(command_id))
+        return uuid.UUID(str(command_id)), values
     except ValueError:
         return error("No such command for this device.", "not_found", 404)
-    state = services.record_result(device_id=request.device_id, command_id=command_uuid, **values)
-    if state is None:
-        return error("No such command for this device.", "not_found", 404)
-    return JsonResponse({"id": str(command_uuid), "status": state})
+
+
+def _check_report(token: str, command_id, values: dict) -> markers.Report | None:
+    """The reporting device (None for a bad token) and what the Redis call did with the report."""
+    parts = tokens.split(token)
+    if parts is None:
+        return None
+    token_id, secret = parts
+    now = timezone.now()
+    checked = markers.report(
+        token_key=tokens.cache_key(token_id), digest=tokens.digest(secret), command_id=command_id,
+        status=values["status"], now_s=int(now.timestamp()), results_key=results.key(),
+        entry=results.entry(command_id=command_id, now=now, **values) if results.enabled() else "",
+    )
+    if checked.auth == "ok":
+        return checked
+    if checked.auth == "invalid":
+        return None
+    device_id = tokens.verify(token)  # not cached yet (or no Redis): bcrypt once, then cached
+    return markers.Report(auth="ok", device_id=device_id) if device_id else None

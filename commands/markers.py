@@ -22,8 +22,12 @@ written only where nothing can have changed unseen:
 - issuing turns a clean marker into `iss:<command id>:<kids>` (any other marker is deleted);
 - the dispatch, after recording its push, turns exactly that value into the `pend:` answer,
   and a heartbeat that served exactly one command writes it with its compare-and-set;
-- the device's report that ends pending turns `iss:` or `pend:` of that command into
-  `ok:<kids>` (anything else is deleted).
+- the device's report of that command (which ends pending) turns `iss:` or `pend:` of it into
+  `ok:<kids>` (anything else is deleted), before the report's UPDATE and in the same Redis call
+  as its token check; the guard key it leaves (`rep:<device>:<command>`) keeps a heartbeat check
+  that read the delivery before that UPDATE committed from caching it as pending. When the
+  marker is `pend:` of that command (not expired) the same call queues the report for
+  PostgreSQL instead (commands.results) and no UPDATE follows.
 A heartbeat check (it writes its check token), another command, a cancellation or a key change
 each replace or delete the value before any of these, so the compare fails and the database is
 asked instead.
@@ -32,6 +36,7 @@ asked instead.
 import logging
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.db import transaction
 
@@ -77,29 +82,85 @@ for i, k in ipairs(KEYS) do
 end
 return n
 """
-# A report moved this command's delivery forward: 'iss:' or 'pend:' of it means nothing else was
-# pending, so the device is clean ('ok:<kids>'); 'ok:' stays (a report only ever takes a delivery
-# out of pending); anything else (a check in flight: its compare-and-set must fail) is deleted.
-# KEYS[1] marker; ARGV[1] command id, ARGV[2] TTL.
-_SETTLED = """
-local v = redis.call('GET', KEYS[1])
-if not v or string.sub(v, 1, 3) == 'ok:' then return 0 end
-local kids = nil
-local iss = 'iss:' .. ARGV[1] .. ':'
-if string.sub(v, 1, #iss) == iss then
-  kids = string.sub(v, #iss + 1)
-elseif string.sub(v, 1, 5) == 'pend:' then
+# A device reports a command: the report is about to take this command's delivery out of pending
+# (every device status is past `sent`), and the device holds it, so no heartbeat needs to serve it
+# again. 'iss:' or 'pend:' of this command meant nothing else was pending: the device is clean
+# ('ok:<kids>'); 'ok:' stays; anything else (a check in flight, another command's answer) is
+# deleted. The guard key 'rep:<device>:<command>' then keeps a heartbeat check that reads the
+# delivery before the report's UPDATE commits from caching it as pending (_CAS_PUSHED): so this
+# runs before the UPDATE, not after its commit (one round trip fewer, docs/performance.md).
+_SETTLE = """
+-- 'pend:<kids>|<expires_at>|<command id>|...' of this command: its kids and expiry, else nil.
+local function pending_answer(v, command_id)
+  if not v or string.sub(v, 1, 5) ~= 'pend:' then return nil end
   local a = string.find(v, '|', 6, true)
   local b = a and string.find(v, '|', a + 1, true)
-  if b and string.sub(v, b + 1, b + #ARGV[1] + 1) == ARGV[1] .. '|' then
-    kids = string.sub(v, 6, a - 1)
+  if b and string.sub(v, b + 1, b + #command_id + 1) == command_id .. '|' then
+    return string.sub(v, 6, a - 1), tonumber(string.sub(v, a + 1, b - 1))
+  end
+  return nil
+end
+local function settle(marker, guard, command_id, ttl)
+  redis.call('SET', guard, 1, 'EX', ttl)
+  local v = redis.call('GET', marker)
+  if not v or string.sub(v, 1, 3) == 'ok:' then return 0 end
+  local iss = 'iss:' .. command_id .. ':'
+  local kids = pending_answer(v, command_id)
+  if string.sub(v, 1, #iss) == iss then kids = string.sub(v, #iss + 1) end
+  if kids then
+    redis.call('SET', marker, 'ok:' .. kids, 'EX', ttl)
+    return 1
+  end
+  redis.call('DEL', marker)
+  return 0
+end
+"""
+# KEYS[1] marker, KEYS[2] guard; ARGV[1] command id, ARGV[2] TTL.
+_SETTLED = _SETTLE + "return settle(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]))\n"
+# A report in one Redis call: the device token's check first (the verified-token cache entry of
+# devices.tokens, '<device id>:<digest>', as the heartbeat's call reads it), then:
+# - a final report of this command already taken by the write-behind (guard 'f:<status>'): the
+#   first final wins, that status is the answer, nothing else happens;
+# - the marker is this command's cached answer ('pend:', not expired): the delivery is pending
+#   (queued or sent), the device's, and any report moves it; with an entry given (the result
+#   write-behind, commands.results) the report is queued for PostgreSQL and the device is clean;
+# - otherwise settle() and the caller's UPDATE decides.
+# KEYS[1] token entry, KEYS[2] write-behind list; ARGV[1] secret digest, ARGV[2] marker prefix,
+# ARGV[3] command id, ARGV[4] TTL, ARGV[5] status, ARGV[6] now (unix s), ARGV[7] entry or ''.
+# Returns {'unknown'} (not cached: verify the slow way), {'invalid'}, or {'ok', device id, how}
+# with how 'queued', 'sync' or the status of the final already queued.
+_REPORTED = _SETTLE + """
+local token = redis.call('GET', KEYS[1])
+if not token then return {'unknown'} end
+local sep = string.find(token, ':', 1, true)
+if (not sep) or string.sub(token, sep + 1) ~= ARGV[1] then return {'invalid'} end
+local device_id = string.sub(token, 1, sep - 1)
+local marker = ARGV[2] .. device_id
+local guard = ARGV[2] .. 'rep:' .. device_id .. ':' .. ARGV[3]
+local ttl = tonumber(ARGV[4])
+local g = redis.call('GET', guard)
+if g and string.sub(g, 1, 2) == 'f:' then return {'ok', device_id, string.sub(g, 3)} end
+if ARGV[7] ~= '' then
+  local kids, expires_at = pending_answer(redis.call('GET', marker), ARGV[3])
+  if kids and expires_at and tonumber(ARGV[6]) < expires_at then
+    redis.call('RPUSH', KEYS[2], device_id .. '|' .. ARGV[7])
+    redis.call('SET', marker, 'ok:' .. kids, 'EX', ttl)
+    local final = ARGV[5] ~= 'received' and ARGV[5] ~= 'running'
+    redis.call('SET', guard, final and ('f:' .. ARGV[5]) or '1', 'EX', ttl)
+    return {'ok', device_id, 'queued'}
   end
 end
-if kids then
-  redis.call('SET', KEYS[1], 'ok:' .. kids, 'EX', tonumber(ARGV[2]))
+settle(marker, guard, ARGV[3], ttl)
+return {'ok', device_id, 'sync'}
+"""
+# A heartbeat check's answer for exactly one pending command: as _CAS, unless the device has
+# reported that command meanwhile (its guard key: the check may have read the delivery before the
+# report's UPDATE committed). KEYS[1] marker, KEYS[2] guard; ARGV as _CAS.
+_CAS_PUSHED = """
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
   return 1
 end
-redis.call('DEL', KEYS[1])
 return 0
 """
 CHUNK = 1000
@@ -111,6 +172,11 @@ def _redis():
 
 def key(device_id) -> str:
     return PREFIX + str(device_id)
+
+
+def guard_key(device_id, command_id) -> str:
+    """Set by the device's report of the command (see _SETTLE), for CLEAN_TTL_S."""
+    return f"{PREFIX}rep:{device_id}:{command_id}"
 
 
 def parse_clean(value: bytes | None) -> str | None:
@@ -184,16 +250,20 @@ def finish_clean(device_id: str, token: str | None, kids: str) -> None:
 
 
 def finish_pushed(device_id: str, token: str | None, kids: str, expires_at: int, command_id, envelope: str) -> None:
-    """The check found exactly one pending command: its answer, if nothing changed meanwhile."""
-    _finish(device_id, token, pushed_value(kids, expires_at, command_id, envelope))
+    """The check found exactly one pending command: its answer, if nothing changed meanwhile
+    and the device has not reported that command (see _CAS_PUSHED)."""
+    _finish(device_id, token, pushed_value(kids, expires_at, command_id, envelope), guard=guard_key(device_id, command_id))
 
 
-def _finish(device_id, token: str | None, value: str) -> None:
+def _finish(device_id, token: str | None, value: str, guard: str | None = None) -> None:
     r = _redis()
     if r is None or token is None:
         return
     try:
-        r.eval(_CAS, 1, PREFIX + str(device_id), token, value, CLEAN_TTL_S)
+        if guard is None:
+            r.eval(_CAS, 1, PREFIX + str(device_id), token, value, CLEAN_TTL_S)
+        else:
+            r.eval(_CAS_PUSHED, 2, PREFIX + str(device_id), guard, token, value, CLEAN_TTL_S)
     except Exception:
         logger.warning("command marker write failed", exc_info=True)
 
@@ -279,22 +349,43 @@ def kids_key(kids) -> str:
     return ",".join(sorted(kids))
 
 
-def _settled_now(device_id, command_id) -> None:
+def settle_reported(device_id, command_id) -> None:
+    """Call before the UPDATE that applies the device's report of this command (see _SETTLE)."""
     r = _redis()
     if r is None:
         return
     try:
-        r.eval(_SETTLED, 1, PREFIX + str(device_id), str(command_id), CLEAN_TTL_S)
+        r.eval(_SETTLED, 2, key(device_id), guard_key(device_id, command_id), str(command_id), CLEAN_TTL_S)
     except Exception:
         logger.error("command marker update failed", exc_info=True)
         dirty_now([device_id])
 
 
-def settled_on_commit(device_id, command_id) -> None:
-    """A report moved the device's delivery of this command out of pending. Inside a transaction
-    the marker is deleted now (the database decides until the commit) and settled after it."""
-    if transaction.get_connection().in_atomic_block:
-        dirty_now([device_id])
-        transaction.on_commit(lambda: _settled_now(device_id, command_id))
-    else:
-        _settled_now(device_id, command_id)
+@lru_cache(maxsize=2)
+def _reported_script(client):
+    return client.register_script(_REPORTED)  # EVALSHA: the script's text is not sent per report
+
+
+@dataclass(frozen=True)
+class Report:
+    auth: str  # "ok"; "unknown": the token is not in the verified-token cache; "invalid"
+    device_id: str | None = None
+    # With auth "ok": "queued" (taken by the result write-behind), "sync" (the marker is settled,
+    # the caller's UPDATE applies the report), or the final status a queued report already holds.
+    outcome: str | None = None
+
+
+def report(*, token_key: str, digest: str, command_id, status: str, now_s: int, results_key: str = "",
+           entry: str = "") -> Report:
+    """The device token's check, and the report queued or the marker settled, in one Redis call
+    (see _REPORTED); auth "unknown" without Redis. `token_key`/`digest`: as for the heartbeat
+    (devices.tokens); `entry`: the write-behind's encoding of the report, "" to never queue it."""
+    r = _redis()
+    if r is None:
+        return Report(auth="unknown")
+    answer = _reported_script(r)(keys=[token_key, results_key or token_key],  # no list: never written
+                                 args=[digest, PREFIX, str(command_id), CLEAN_TTL_S, status, now_s, entry])
+    auth = answer[0].decode()
+    if auth != "ok":
+        return Report(auth=auth)
+    return Report(auth=auth, device_id=answer[1].decode(), outcome=answer[2].decode())

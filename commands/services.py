@@ -19,7 +19,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
-from commands import crypto, envelopes, live, markers, targeting
+from commands import crypto, envelopes, live, markers, results, targeting
 from commands.models import (
     FINAL_STATES,
     NON_FINAL_STATES,
@@ -596,12 +596,16 @@ def record_result(
     error: str | None = None,
     reason: str | None = None,
     now: datetime | None = None,
+    settled: bool = False,
 ) -> str | None:
     """Apply a device's report (already validated). Returns the delivery's state afterwards, or
     None when the command is not this device's (404). One conditional UPDATE ... RETURNING in
     the common case (forward moves only, first final wins); a report that moves nothing (a
-    repeat, a late `running`) then reads the state it found."""
+    repeat, a late `running`) then reads the state it found. The command marker is settled
+    first (commands.markers), unless the caller's token check did it (`settled`)."""
     now = now or timezone.now()
+    if not settled:
+        markers.settle_reported(device_id, command_id)
     values = {"state": status}
     if status in FINAL_STATES:
         values.update(finished_at=now, notify_cancel=False)
@@ -633,18 +637,21 @@ def record_result(
     if moved:
         _metric_on_commit(DELIVERIES, status)
         live.changed_on_commit([command_id], [moved[0]])
-        markers.settled_on_commit(device_id, command_id)  # no longer pending (commands.markers)
         return status
     return Delivery.objects.filter(command_id=command_id, device_id=device_id).values_list("state", flat=True).first()
 
 
 # --- cancel, expire, device lifecycle ----------------------------------------------------------
 
-@transaction.atomic
 def cancel_command(*, actor, command: Command, ip: str | None = None, now: datetime | None = None) -> int:
     """Cancel every delivery not yet started. Ones the device may hold (sent, received) ride
     back in its next heartbeat's `cancelled`; running ones finish and report."""
-    now = now or timezone.now()
+    results.flush_all()  # reports the devices were already answered for land first (commands.results)
+    return _cancel_command(actor=actor, command=command, ip=ip, now=now or timezone.now())
+
+
+@transaction.atomic
+def _cancel_command(*, actor, command: Command, ip: str | None, now: datetime) -> int:
     locked = Command.objects.select_for_update().get(pk=command.pk)
     if locked.cancelled_at is None:
         locked.cancelled_at = now
@@ -667,6 +674,7 @@ def cancel_command(*, actor, command: Command, ip: str | None = None, now: datet
 def cancel_device_deliveries(*, device_id, reason: str, now: datetime | None = None) -> int:
     """Re-enrollment or deletion: every non-final delivery of the device ends `cancelled`."""
     now = now or timezone.now()
+    results.flush_all()  # as cancel_command
     with transaction.atomic():
         qs = Delivery.objects.filter(device_id=device_id, state__in=NON_FINAL_STATES)
         command_ids = set(qs.values_list("command_id", flat=True))
@@ -680,6 +688,7 @@ def expire_deliveries(*, now: datetime | None = None, batch_size: int = 5000) ->
     """Queued or sent deliveries past `expires_at` end `expired`; received or running ones (the
     device took them and never reported) a day later."""
     now = now or timezone.now()
+    results.flush_all()  # as cancel_command
     total = 0
     for states, cutoff in ((PENDING_STATES, now), ((S.RECEIVED, S.RUNNING), now - STUCK_GRACE)):
         while True:

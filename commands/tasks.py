@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from commands import services
+from commands import results, services
 
 logger = logging.getLogger(__name__)
 # Deliveries claimed and pushed per send_each call (FCM allows at most 500). Smaller batches mean
@@ -36,6 +36,11 @@ def resume_dispatch(stale_after_s: float = services.CLAIM_STALE.total_seconds())
     for command_id in command_ids:
         dispatch_command.delay(str(command_id), stale_after_s)
     return len(command_ids)
+
+
+@shared_task(ignore_result=True)
+def flush_results() -> int:
+    return results.flush()
 
 
 @shared_task(ignore_result=True)

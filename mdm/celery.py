@@ -20,6 +20,8 @@ app.conf.beat_schedule = {
     # Safety net for the debounced live flush (a lost task leaves devices marked dirty).
     "devices-flush-live": {"task": "devices.tasks.flush_live_updates", "schedule": timedelta(seconds=10)},
     "devices-partitions": {"task": "devices.tasks.maintain_partitions", "schedule": timedelta(hours=1)},
+    # Command results queued in Redis likewise (commands.results).
+    "commands-flush-results": {"task": "commands.tasks.flush_results", "schedule": timedelta(seconds=1)},
     "commands-expire": {"task": "commands.tasks.expire_deliveries", "schedule": timedelta(seconds=60)},
     "commands-resume-dispatch": {"task": "commands.tasks.resume_dispatch", "schedule": timedelta(seconds=60)},
     "commands-promote-keys": {"task": "commands.tasks.promote_command_keys", "schedule": timedelta(minutes=10)},

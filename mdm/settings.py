@@ -274,6 +274,7 @@ FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", "")
 # Heartbeats go to Redis and reach PostgreSQL in one batch a second (devices.writebehind); only
 # with Redis. Off: one PostgreSQL statement per heartbeat.
 HEARTBEAT_WRITE_BEHIND = env.bool("HEARTBEAT_WRITE_BEHIND", True)
+RESULT_WRITE_BEHIND = env.bool("RESULT_WRITE_BEHIND", True)  # commands.results
 # Route the benchmarks' naive baseline view (make bench only; never in production).
 BENCH_NAIVE_VIEW = env.bool("BENCH_NAIVE_VIEW", False)
 

@@ -93,10 +93,16 @@ def _issue(server, headers, device_id, type_="ping", params=None) -> str:
     return response.json()["id"]
 
 
-def _delivery_state(server, headers, command_id) -> str:
-    detail = httpx.get(f"{server.url}/api/v1/commands/{command_id}", headers=headers).json()
-    (delivery,) = detail["deliveries"]
-    return delivery["state"]
+def _delivery_state(server, headers, command_id, until: str | None = None, timeout: float = 10.0) -> str:
+    """The delivery's state; with `until`, polled until it gets there (a result answered from
+    Redis reaches PostgreSQL with the next one-second flush, commands.results)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        detail = httpx.get(f"{server.url}/api/v1/commands/{command_id}", headers=headers).json()
+        (delivery,) = detail["deliveries"]
+        if until is None or delivery["state"] == until or time.monotonic() > deadline:
+            return delivery["state"]
+        time.sleep(0.2)
 
 
 def test_the_agent_enrolls_runs_a_pulled_command_and_the_server_records_success(fleet_ready, agents, tmp_path):
@@ -111,7 +117,7 @@ def test_the_agent_enrolls_runs_a_pulled_command_and_the_server_records_success(
     assert verified["source"] in ("heartbeat", "pull")  # FCM is off: the pull path carried it
     posted = agent.wait_for(lambda e: e["event"] == "result_posted" and e["id"] == command_id)
     assert posted["status"] == "succeeded"
-    assert _delivery_state(server, headers, command_id) == "succeeded"
+    assert _delivery_state(server, headers, command_id, until="succeeded") == "succeeded"
 
 
 def test_a_tampered_envelope_is_not_run_and_is_reported_in_bad_envelopes(fleet_ready, agents, tmp_path):
@@ -184,5 +190,5 @@ def test_the_agent_survives_a_30_second_outage_without_losing_a_result(fleet_rea
 
     posted = agent.wait_for(lambda e: e["event"] == "result_posted" and e["id"] == command_id, timeout=60)
     assert posted["status"] == "succeeded"
-    assert _delivery_state(server, headers, command_id) == "succeeded"
+    assert _delivery_state(server, headers, command_id, until="succeeded") == "succeeded"
     assert agent.proc.poll() is None  # it kept running through the outage

@@ -8,9 +8,10 @@ import pytest
 import time_machine
 from django.test import Client
 
-from commands import services
+from commands import markers, services
 from commands.models import Delivery
 from commands.tests.conftest import make_device
+from devices import tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -154,6 +155,40 @@ def test_device_endpoints_refuse_a_missing_or_wrong_token(device):
         assert client.get("/api/v1/device/commands").status_code == 401
         response = client.post(f"/api/v1/device/commands/{command.pk}/result", data="{}", content_type="application/json")
         assert response.status_code == 401 and response.json()["code"] == "token_invalid"
+        assert client.get(f"/api/v1/device/commands/{command.pk}/result").status_code == 401  # not 405
+        response = client.post(f"/api/v1/device/commands/{command.pk}/result", data=json.dumps({"status": "succeeded"}), content_type="application/json")
+        assert response.status_code == 401
+    assert Delivery.objects.get(command=command).state == "queued"
+
+
+def test_a_report_whose_token_is_cached_is_one_query_and_settles_the_marker(device, django_assert_num_queries):
+    command = issue(device)
+    assert tokens.verify(device.token) == str(device.id)  # cached, as after the device's first request
+    with django_assert_num_queries(1):  # the UPDATE; the token check and the settle are one Redis call
+        response = device.report(str(command.pk), "received")
+    assert response.status_code == 200 and response.json()["status"] == "received"
+    assert markers.read(device.id) is None  # not known clean before: the next heartbeat asks the database
+    assert services.heartbeat_answer(device_id=device.id, kids=device.kids)["commands"] == []
+
+
+def test_a_report_with_a_cached_token_id_but_the_wrong_secret_is_401_and_changes_nothing(device):
+    command = issue(device)
+    tokens.verify(device.token)
+    token_id = device.token.partition(".")[0]
+    marker_before = markers.read(device.id)
+    forged = Client(HTTP_AUTHORIZATION=f"Device {token_id}.not-the-secret")
+    response = forged.post(f"/api/v1/device/commands/{command.pk}/result", data=json.dumps({"status": "succeeded"}), content_type="application/json")
+    assert response.status_code == 401 and response.json()["code"] == "token_invalid"
+    assert Delivery.objects.get(command=command).state == "queued"
+    assert markers.read(device.id) == marker_before
+
+
+def test_a_report_after_the_token_left_the_cache_takes_the_slow_check_once(device):
+    command = issue(device)
+    tokens._forget(device.token.partition(".")[0])
+    assert device.report(str(command.pk), "received").status_code == 200  # bcrypt, then cached
+    assert device.report(str(command.pk), "succeeded").json()["status"] == "succeeded"
+    assert Delivery.objects.get(command=command).state == "succeeded"
 
 
 def test_device_endpoints_answer_json_to_a_wrong_method(device):

@@ -45,14 +45,15 @@ def test_a_heartbeat_after_the_push_serves_the_pushed_envelope_without_a_query(f
     assert from_database(device) == answer  # the very answer the database gives
 
 
-def test_the_result_drops_the_cached_answer(fcm_standin):
+def test_the_result_replaces_the_cached_answer_with_clean(fcm_standin, django_assert_num_queries):
     device = clean_phone(fcm_standin)
     command = issue([device])
     push(command)
     assert markers.parse_pushed(markers.read(device.id)) is not None
     assert device.report(str(command.pk), "succeeded", exit_code=0).status_code == 200
-    assert markers.read(device.id) is None
-    assert beat(device)["commands"] == []
+    assert markers.clean_kids(device.id) == "k1"
+    with django_assert_num_queries(0):
+        assert beat(device)["commands"] == []
 
 
 def test_a_received_report_ends_pending_too(fcm_standin):
@@ -219,9 +220,47 @@ def test_a_report_while_a_heartbeat_check_is_in_flight_makes_that_check_leave_no
     beat(device)
     command = services.issue_command(actor=None, type="ping", params={}, target={"device_ids": [device.id]}).command
     token = markers.begin_check(device.id)  # a heartbeat is reading the delivery as pending
-    markers._settled_now(device.id, command.pk)  # the device's result lands meanwhile
+    markers.settle_reported(device.id, command.pk)  # the device's report lands meanwhile
     markers.finish_pushed(device.id, token, "k1", int(time.time()) + 600, command.pk, "{}")
     assert markers.read(device.id) is None  # no stale answer for a finished command
+
+
+def test_a_heartbeat_check_that_starts_after_the_report_but_before_its_update_commits_caches_nothing(device):
+    # The report settles the marker before its UPDATE (one round trip fewer): a check in that gap
+    # still reads the delivery as pending, and its answer must not be kept (the guard key).
+    beat(device)
+    command = services.issue_command(actor=None, type="ping", params={}, target={"device_ids": [device.id]}).command
+    markers.settle_reported(device.id, command.pk)
+    token = markers.begin_check(device.id)
+    markers.finish_pushed(device.id, token, "k1", int(time.time()) + 600, command.pk, "{}")
+    assert markers.parse_pushed(markers.read(device.id)) is None
+    other = services.issue_command(actor=None, type="ping", params={}, target={"device_ids": [device.id]}).command
+    token = markers.begin_check(device.id)
+    markers.finish_pushed(device.id, token, "k1", int(time.time()) + 600, other.pk, "{}")
+    assert markers.parse_pushed(markers.read(device.id)).command_id == str(other.pk)  # the guard is per command
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_heartbeat_between_the_report_and_its_commit_leaves_the_next_heartbeats_correct(fcm_standin, monkeypatch, settings):
+    settings.RESULT_WRITE_BEHIND = False  # the report applied at once (commands.results queues it otherwise)
+    device = clean_phone(fcm_standin)
+    command = issue([device])
+    push(command)
+    record = services.record_result
+    answers = []
+
+    def heartbeat_in_the_gap(**kwargs):  # runs after the report's Redis call, before its UPDATE
+        markers.dirty_now([device.id])  # say a key change dropped the marker meanwhile
+        answers.append(beat(device))
+        return record(**kwargs)
+
+    monkeypatch.setattr(services, "record_result", heartbeat_in_the_gap)
+    tokens.verify(device.token)
+    assert device.report(str(command.pk), "succeeded", exit_code=0).status_code == 200
+    assert [device.verify(e, server_now=int(time.time()))["id"] for e in answers[0]["commands"]] == [str(command.pk)]
+    assert markers.parse_pushed(markers.read(device.id)) is None  # the stale answer was not kept
+    assert beat(device)["commands"] == []
+    assert markers.clean_kids(device.id) == "k1"
 
 
 @pytest.mark.django_db(transaction=True)
