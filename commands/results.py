@@ -43,6 +43,9 @@ from mdm.metrics import DELIVERIES
 logger = logging.getLogger(__name__)
 
 FLUSH_BATCH = 5000
+# A report larger than this (a long shell output) is applied at once instead: the queue's memory
+# stays bounded (20,000 devices reporting at once: at most ~80 MB) and so does one flush's statement.
+MAX_QUEUED_BYTES = 4096
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TAKE = """
 local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
@@ -61,7 +64,8 @@ def key() -> str:
 
 
 def entry(*, command_id, status: str, now: datetime, exit_code=None, output=None, error=None, reason=None) -> str:
-    """A validated report as the queue holds it (what record_result would write, already cut)."""
+    """A validated report as the queue holds it (what record_result would write, already cut),
+    or "" when it is too large to queue (see MAX_QUEUED_BYTES)."""
     from commands.services import MAX_ERROR_CHARS, MAX_OUTPUT_BYTES, truncate_utf8
 
     data = {"c": str(command_id), "s": status, "at": int((now - _EPOCH) / timedelta(microseconds=1))}
@@ -74,7 +78,8 @@ def entry(*, command_id, status: str, now: datetime, exit_code=None, output=None
             data["e"] = error[:MAX_ERROR_CHARS]
         if reason:
             data["r"] = reason[:64]
-    return json.dumps(data, separators=(",", ":"))
+    text = json.dumps(data, separators=(",", ":"))
+    return text if len(text) <= MAX_QUEUED_BYTES else ""
 
 
 def _pick(reports: list[dict]) -> dict:

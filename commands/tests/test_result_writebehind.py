@@ -130,13 +130,22 @@ def test_bad_input_is_a_400_before_anything_is_queued(fcm_standin):
     assert response.status_code == 400 and response.json()["code"] == "invalid" and queued() == 0
 
 
-def test_output_is_cut_as_the_direct_write_cuts_it(fcm_standin):
+def test_a_large_report_is_applied_at_once_so_the_queue_stays_small(fcm_standin):
     device, command = pushed_phone(fcm_standin)
     device.report(str(command.pk), "failed", output="é" * 40_000, error="x" * 10_000, exit_code=1)
-    results.flush()
+    assert queued() == 0
     row = delivery(command)
     assert row.output_truncated is True and len(row.output.encode()) <= services.MAX_OUTPUT_BYTES
     assert len(row.error) == services.MAX_ERROR_CHARS
+
+
+def test_a_queued_output_keeps_its_text_exactly(fcm_standin):
+    device, command = pushed_phone(fcm_standin)
+    device.report(str(command.pk), "succeeded", exit_code=0, output="line 1\nlígne 2 | 🚀", error="warn")
+    assert queued() == 1
+    results.flush()
+    row = delivery(command)
+    assert (row.output, row.output_truncated, row.error) == ("line 1\nlígne 2 | 🚀", False, "warn")
 
 
 def test_a_failed_write_puts_the_batch_back_in_order(fcm_standin, monkeypatch):
