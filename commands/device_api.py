@@ -11,7 +11,7 @@ from functools import wraps
 
 from commands import markers, results, services
 from commands.models import DEVICE_STATUSES, REJECT_REASONS, DeliveryState
-from devices.api.body import read_json_object
+from devices.api.body import read_json_object, shed_load
 from devices import tokens
 from devices.auth import device_required, presented_token, token_invalid
 from mdm.api import error
@@ -83,6 +83,7 @@ def _parse_result(body: dict) -> tuple[dict, dict]:
 
 
 @csrf_exempt
+@shed_load
 def result(request, command_id):
     """The token is checked inside the report's one Redis call (commands.markers.report), which
     also queues the report for PostgreSQL when the marker proves it pending (commands.results)

@@ -225,3 +225,19 @@ def test_the_sweeps_flush_never_takes_reports_inside_a_transaction_that_may_roll
         raise RuntimeError("rolled back")
     assert queued() == 1
     assert results.flush_all() == 1 and delivery(command).state == "succeeded"
+
+
+def test_redis_trouble_is_a_503_busy_with_retry_after_and_changes_nothing(fcm_standin, monkeypatch):
+    import redis
+
+    device, command = pushed_phone(fcm_standin)
+
+    def down(**kwargs):
+        raise redis.ConnectionError("Redis went away")
+
+    monkeypatch.setattr(markers, "report", down)
+    response = device.report(str(command.pk), "succeeded", exit_code=0)
+    assert response.status_code == 503 and response.json()["code"] == "busy" and response["Retry-After"]
+    monkeypatch.undo()
+    assert delivery(command).state == "sent" and queued() == 0
+    assert device.report(str(command.pk), "succeeded", exit_code=0).json()["status"] == "succeeded"  # the retry lands
