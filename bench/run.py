@@ -271,7 +271,8 @@ async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s:
             print("harness priority not raised (needs root)", flush=True)
     out: dict = {}
     fleet = Fleet(base_url=BASE, enroll_key=enroll_key, devices=devices, interval=10, duration=3600,
-                  enroll_concurrency=devices, push_url=STANDIN, failure_rate=0.0, exec_scale=float(os.environ.get("BENCH_EXEC_SCALE", "0.5")), max_connections=1000)
+                  enroll_concurrency=devices, push_url=STANDIN, failure_rate=0.0, exec_scale=float(os.environ.get("BENCH_EXEC_SCALE", "0.5")), max_connections=1000,
+                  owns_process=True)
     async with fleet:
         await fleet.register_push_tokens()
         # storm: every device at once, through the registration queue

@@ -25,3 +25,7 @@ if settings.EMBEDDED_SCHEDULER:
     from mdm.embedded import start_scheduler  # noqa: E402
 
     start_scheduler()
+
+from mdm import heap  # noqa: E402
+
+heap.freeze()  # mdm/heap.py

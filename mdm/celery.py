@@ -30,7 +30,11 @@ app.conf.beat_schedule = {
 
 @worker_process_init.connect
 def _warm_fcm(**_):
-    """Each worker process builds its FCM app before the first fan-out needs it (mdm.fcm)."""
+    """Each worker process builds its FCM app before the first fan-out needs it (mdm.fcm), then
+    freezes its start-up heap out of the cyclic GC (mdm.heap)."""
     from mdm import fcm
 
     fcm.warm_up()
+    from mdm import heap
+
+    heap.freeze()  # after the warm-up: Django, Celery and firebase-admin loaded (mdm/heap.py)

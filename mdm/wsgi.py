@@ -8,3 +8,7 @@ django_application = get_wsgi_application()
 from mdm.fastpath import DeviceFastPath  # noqa: E402 (needs the apps loaded)
 
 application = DeviceFastPath(django_application)
+
+from mdm import heap  # noqa: E402
+
+heap.freeze()  # after the URL tree and every view are loaded (mdm/heap.py)

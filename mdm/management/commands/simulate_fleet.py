@@ -46,6 +46,7 @@ class Command(BaseCommand):
             exec_scale=o["exec_scale"],
             push_url=o["push_url"],
             seed=o["seed"],
+            owns_process=True,
         )
         report = asyncio.run(fleet.run())
         self.stdout.write(json.dumps(report, indent=2) if o["json"] else format_report(report))
