@@ -6,8 +6,9 @@ in the bench's fan-out the four dispatcher processes, which allocate alike, reac
 the same trial and each paused 510-650 ms at once (gc.callbacks, 2026-12-02), the slowest of the
 three trials every run. `gc.freeze()` moves what exists now to a permanent generation the
 collector never scans; what is allocated later is collected as before. Called once per process,
-after start-up (mdm/wsgi.py, mdm/asgi.py, mdm/celery.py's worker_process_init), as the CPython
-documentation suggests for pre-fork servers.
+after start-up (mdm/wsgi.py, mdm/asgi.py, mdm/celery.py's worker_process_init). The price: a
+frozen object that later becomes part of an unreachable cycle is never freed, so only what start-up
+built (modules, classes, settings, the URL tree) is frozen, never request-time state.
 """
 
 import gc
