@@ -5,11 +5,10 @@ a 5xx."""
 import uuid
 
 from django.http import JsonResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from functools import wraps
 
-from commands import markers, results, services
+from commands import services
 from commands.models import DEVICE_STATUSES, REJECT_REASONS, DeliveryState
 from devices.api.body import read_json_object, shed_load
 from devices import tokens
@@ -85,10 +84,8 @@ def _parse_result(body: dict) -> tuple[dict, dict]:
 @csrf_exempt
 @shed_load
 def result(request, command_id):
-    """The token is checked inside the report's one Redis call (commands.markers.report), which
-    also queues the report for PostgreSQL when the marker proves it pending (commands.results)
-    or settles the marker for the UPDATE here. The answers stay those of device_required: 401
-    before anything else for a bad token."""
+    """The token is checked inside the report's one Redis call (services.report_result); the
+    answers stay those of device_required: 401 before anything else for a bad token."""
     token = presented_token(request)
     if token is None:
         return token_invalid()
@@ -96,20 +93,13 @@ def result(request, command_id):
     if isinstance(parsed, JsonResponse):
         return parsed if tokens.verify(token) else token_invalid()
     command_uuid, values = parsed
-    checked = _check_report(token, command_uuid, values)
-    if checked is None:
+    reported = services.report_result(token=token, command_id=command_uuid, **values)
+    if reported is None:
         return token_invalid()
-    request.device_id = checked.device_id
-    if checked.outcome == "queued":
-        state = values["status"]
-    elif checked.outcome not in (None, "sync"):
-        state = checked.outcome  # the final report already queued: the first final wins
-    else:
-        state = services.record_result(device_id=checked.device_id, command_id=command_uuid,
-                                       settled=checked.outcome == "sync", **values)
-    if state is None:
+    request.device_id = reported.device_id
+    if reported.state is None:
         return error("No such command for this device.", "not_found", 404)
-    return JsonResponse({"id": str(command_uuid), "status": state})
+    return JsonResponse({"id": str(command_uuid), "status": reported.state})
 
 
 def _parse_report(request, command_id) -> tuple[uuid.UUID, dict] | JsonResponse:
@@ -125,23 +115,3 @@ def _parse_report(request, command_id) -> tuple[uuid.UUID, dict] | JsonResponse:
         return uuid.UUID(str(command_id)), values
     except ValueError:
         return error("No such command for this device.", "not_found", 404)
-
-
-def _check_report(token: str, command_id, values: dict) -> markers.Report | None:
-    """The reporting device (None for a bad token) and what the Redis call did with the report."""
-    parts = tokens.split(token)
-    if parts is None:
-        return None
-    token_id, secret = parts
-    now = timezone.now()
-    checked = markers.report(
-        token_key=tokens.cache_key(token_id), digest=tokens.digest(secret), command_id=command_id,
-        status=values["status"], now_s=int(now.timestamp()), results_key=results.key(),
-        entry=results.entry(command_id=command_id, now=now, **values) if results.enabled() else "",
-    )
-    if checked.auth == "ok":
-        return checked
-    if checked.auth == "invalid":
-        return None
-    device_id = tokens.verify(token)  # not cached yet (or no Redis): bcrypt once, then cached
-    return markers.Report(auth="ok", device_id=device_id) if device_id else None

@@ -375,7 +375,7 @@ class Report:
     outcome: str | None = None
 
 
-def report(*, token_key: str, digest: str, command_id, status: str, now_s: int, results_key: str = "",
+def report(*, token_key: str, digest: str, command_id, status: str, now_s: int, results_key: str,
            entry: str = "") -> Report:
     """The device token's check, and the report queued or the marker settled, in one Redis call
     (see _REPORTED); auth "unknown" without Redis. `token_key`/`digest`: as for the heartbeat
@@ -383,7 +383,7 @@ def report(*, token_key: str, digest: str, command_id, status: str, now_s: int, 
     r = _redis()
     if r is None:
         return Report(auth="unknown")
-    answer = _reported_script(r)(keys=[token_key, results_key or token_key],  # no list: never written
+    answer = _reported_script(r)(keys=[token_key, results_key],
                                  args=[digest, PREFIX, str(command_id), CLEAN_TTL_S, status, now_s, entry])
     auth = answer[0].decode()
     if auth != "ok":

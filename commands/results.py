@@ -29,7 +29,6 @@ Keys: {CACHE_PREFIX}:cmd:results, a list of '<device id>|<entry JSON>' (see `ent
 from __future__ import annotations
 
 import json
-import logging
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -39,8 +38,6 @@ from commands import live
 from commands.models import FINAL_STATES, RANK, Delivery
 from mdm import redis_client, sql
 from mdm.metrics import DELIVERIES
-
-logger = logging.getLogger(__name__)
 
 FLUSH_BATCH = 5000
 # A report larger than this (a long shell output) is applied at once instead: the queue's memory
@@ -66,18 +63,11 @@ def key() -> str:
 def entry(*, command_id, status: str, now: datetime, exit_code=None, output=None, error=None, reason=None) -> str:
     """A validated report as the queue holds it (what record_result would write, already cut),
     or "" when it is too large to queue (see MAX_QUEUED_BYTES)."""
-    from commands.services import MAX_ERROR_CHARS, MAX_OUTPUT_BYTES, truncate_utf8
+    from commands.services import final_fields
 
     data = {"c": str(command_id), "s": status, "at": int((now - _EPOCH) / timedelta(microseconds=1))}
     if status in FINAL_STATES:
-        if exit_code is not None:
-            data["x"] = exit_code
-        if output:
-            data["o"], data["t"] = truncate_utf8(output, MAX_OUTPUT_BYTES)
-        if error:
-            data["e"] = error[:MAX_ERROR_CHARS]
-        if reason:
-            data["r"] = reason[:64]
+        data.update(final_fields(exit_code, output, error, reason))
     text = json.dumps(data, separators=(",", ":"))
     return text if len(text) <= MAX_QUEUED_BYTES else ""
 
@@ -101,11 +91,11 @@ def _apply(chosen: list[tuple[str, dict]]) -> list[tuple]:
         "status": [r["s"] for _, r in chosen],
         "rank": [RANK[r["s"]] for _, r in chosen],
         "at": [_EPOCH + timedelta(microseconds=r["at"]) for _, r in chosen],
-        "exit_code": [r.get("x") for _, r in chosen],
-        "output": [r.get("o") for _, r in chosen],
-        "truncated": [bool(r.get("t")) for _, r in chosen],
-        "error": [r.get("e") for _, r in chosen],
-        "reason": [r.get("r") for _, r in chosen],
+        "exit_code": [r.get("exit_code") for _, r in chosen],
+        "output": [r.get("output") for _, r in chosen],
+        "truncated": [bool(r.get("output_truncated")) for _, r in chosen],
+        "error": [r.get("error") for _, r in chosen],
+        "reason": [r.get("reason") for _, r in chosen],
     }
     types = ["uuid[]", "uuid[]", "text[]", "int[]", "timestamptz[]", "int[]", "text[]", "boolean[]", "text[]", "text[]"]
     final = "v.rank = 4"

@@ -37,6 +37,7 @@ from commands.models import (
     states_below,
 )
 from commands.params import ParamsError, validate
+from devices import tokens
 from devices.models import Device
 from mdm import audit, sql
 from mdm.metrics import COMMANDS_ISSUED, DELIVERIES, DISPATCH_LATENCY, FCM_SENDS
@@ -586,6 +587,64 @@ def truncate_utf8(text: str, limit: int) -> tuple[str, bool]:
 _TIMESTAMP = {S.SENT: "sent_at", S.RECEIVED: "received_at", S.RUNNING: "running_at"}
 
 
+def final_fields(exit_code, output, error, reason) -> dict:
+    """What a final report writes besides its state, cut to the columns' limits (the direct
+    write below and the write-behind's queue, commands.results, alike)."""
+    fields: dict = {}
+    if exit_code is not None:
+        fields["exit_code"] = exit_code
+    if output:
+        fields["output"], fields["output_truncated"] = truncate_utf8(output, MAX_OUTPUT_BYTES)
+    if error:
+        fields["error"] = error[:MAX_ERROR_CHARS]
+    if reason:
+        fields["reason"] = reason[:64]
+    return fields
+
+
+@dataclass(frozen=True)
+class Reported:
+    device_id: str
+    state: str | None  # the delivery's state the answer names; None: not this device's command (404)
+
+
+def report_result(*, token: str, command_id, status: str, exit_code=None, output=None, error=None,
+                  reason=None) -> Reported | None:
+    """A device's report (validated), authenticated by its token: None for a bad token (401).
+    The token check is one Redis call that also queues the report for the write-behind
+    (commands.results) when the device's marker proves the delivery pending, or settles the
+    marker for record_result's UPDATE (commands.markers.report)."""
+    parts = tokens.split(token)
+    if parts is None:
+        return None
+    token_id, secret = parts
+    now = timezone.now()
+    report = dict(status=status, exit_code=exit_code, output=output, error=error, reason=reason)
+    checked = markers.report(
+        token_key=tokens.cache_key(token_id), digest=tokens.digest(secret), command_id=command_id,
+        status=status, now_s=int(now.timestamp()), results_key=results.key(),
+        entry=results.entry(command_id=command_id, now=now, **report) if results.enabled() else "",
+    )
+    if checked.auth == "invalid":
+        return None
+    if checked.auth == "unknown":  # not cached yet (or no Redis): bcrypt once, then cached
+        device_id = tokens.verify(token)
+        if device_id is None:
+            return None
+        return Reported(device_id, record_result(device_id=device_id, command_id=command_id, now=now, **report))
+    if checked.outcome == "queued":
+        return Reported(checked.device_id, status)
+    if checked.outcome == "sync":
+        return Reported(checked.device_id, record_result(device_id=checked.device_id, command_id=command_id, now=now,
+                                                         settled=True, **report))
+    return Reported(checked.device_id, checked.outcome)  # the final already queued: the first final wins
+
+
+def flush_results() -> int:
+    """The write-behind's queued reports into PostgreSQL (beat, every second; commands.results)."""
+    return results.flush()
+
+
 def record_result(
     *,
     device_id,
@@ -608,15 +667,7 @@ def record_result(
         markers.settle_reported(device_id, command_id)
     values = {"state": status}
     if status in FINAL_STATES:
-        values.update(finished_at=now, notify_cancel=False)
-        if exit_code is not None:
-            values["exit_code"] = exit_code
-        if output:
-            values["output"], values["output_truncated"] = truncate_utf8(output, MAX_OUTPUT_BYTES)
-        if error:
-            values["error"] = error[:MAX_ERROR_CHARS]
-        if reason:
-            values["reason"] = reason[:64]
+        values.update(finished_at=now, notify_cancel=False, **final_fields(exit_code, output, error, reason))
     else:
         values[_TIMESTAMP[status]] = now
     meta = Delivery._meta

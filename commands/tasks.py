@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from commands import results, services
+from commands import services
 
 logger = logging.getLogger(__name__)
 # Deliveries claimed and pushed per send_each call (FCM allows at most 500). Smaller batches mean
@@ -40,7 +40,7 @@ def resume_dispatch(stale_after_s: float = services.CLAIM_STALE.total_seconds())
 
 @shared_task(ignore_result=True)
 def flush_results() -> int:
-    return results.flush()
+    return services.flush_results()
 
 
 @shared_task(ignore_result=True)
