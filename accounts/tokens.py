@@ -11,6 +11,7 @@ BLACKLIST_AFTER_ROTATION)."""
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.crypto import constant_time_compare
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt import authentication, tokens
@@ -79,3 +80,9 @@ class TokenRefreshSerializer(jwt_serializers.TokenRefreshSerializer):
         if user is None or not user.is_active or not stamp_matches(user, refresh):
             raise AuthenticationFailed(REVOKED, code="token_not_valid")
         return super().validate(attrs)  # blacklists this refresh token, issues the next
+
+
+class JWTScheme(SimpleJWTScheme):
+    """The OpenAPI security scheme of simplejwt's authentication, for this subclass."""
+
+    target_class = "accounts.tokens.JWTAuthentication"
