@@ -234,7 +234,7 @@ except ValueError as exc:
 # Locked per username AND client IP: an attacker's failures lock out only themselves, never the
 # real user signing in from elsewhere (a per-username lockout would let anyone lock any account).
 # Spraying many usernames from one IP is held by LOGIN_IP_FAILURE_RATE below.
-AXES_ENABLED = env.bool("AXES_ENABLED", True)
+AXES_ENABLED = True
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

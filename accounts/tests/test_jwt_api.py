@@ -180,3 +180,20 @@ def test_deactivation_through_the_django_admin_goes_through_the_service(client, 
     assert not viewer_user.is_active and viewer_user.credential_version == 1
     assert AuditEvent.objects.filter(action="user.deactivate", actor=admin).exists()
     assert _me(pair["access"]).status_code == 401
+
+
+def test_expired_refresh_tokens_are_flushed_by_the_periodic_job(viewer_user):
+    import time
+
+    import time_machine
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    from accounts.tasks import flush_expired_tokens
+    from mdm.celery import app
+
+    _pair()
+    assert OutstandingToken.objects.count() == 1
+    with time_machine.travel(time.time() + 8 * 86400):
+        flush_expired_tokens()
+    assert OutstandingToken.objects.count() == 0
+    assert any(e["task"] == "accounts.tasks.flush_expired_tokens" for e in app.conf.beat_schedule.values())
