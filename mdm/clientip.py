@@ -24,13 +24,9 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAX_HEADER_CHARS = 4096
 
 
-@lru_cache(maxsize=8)
-def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
-
-
 def parse_networks(cidrs) -> tuple:
-    """The networks of a TRUSTED_PROXIES value; raises ValueError naming a bad entry."""
+    """The networks of a TRUSTED_PROXIES value (CIDRs or single addresses); raises ValueError
+    naming a bad entry (settings.py turns it into a start-up error naming the variable)."""
     out = []
     for cidr in cidrs:
         try:
@@ -38,6 +34,11 @@ def parse_networks(cidrs) -> tuple:
         except ValueError as exc:
             raise ValueError(f"not an IP network: {cidr!r}") from exc
     return tuple(out)
+
+
+@lru_cache(maxsize=8)
+def _networks(cidrs: tuple[str, ...]) -> tuple:
+    return parse_networks(cidrs)
 
 
 def parse_ip(text: str | None) -> IPAddress | None:

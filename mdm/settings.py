@@ -243,6 +243,7 @@ AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins need no table of their own
 AXES_CLIENT_IP_CALLABLE = "mdm.clientip.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.limits.lockout_response"
 AXES_VERBOSE = False
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 # Failed sign-ins per client IP across all usernames (django-ratelimit syntax), and the limits on
 # the two forms that send mail or create rows for anyone.
 _RATE = Regexp(r"^[1-9][0-9]*/[0-9]*[smhd]$", error="a rate such as 30/15m or 5/h")

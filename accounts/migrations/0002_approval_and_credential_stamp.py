@@ -3,6 +3,9 @@
 import django.utils.timezone
 from django.db import migrations, models
 
+# Accounts that exist when this runs are approved (approved_at = now): only self-registrations
+# made from now on wait for an admin.
+
 
 class Migration(migrations.Migration):
 

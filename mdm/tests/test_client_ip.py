@@ -119,3 +119,25 @@ def test_a_spoofed_header_from_an_untrusted_peer_shares_that_peers_bucket(settin
         return get_usage(request, group="test-spoof", key="ip", rate="100/h", increment=True)["count"]
 
     assert [count("1.1.1.1"), count("2.2.2.2"), count("3.3.3.3")] == [1, 2, 3]
+
+
+def test_behind_nginx_the_enrollment_limit_is_per_client_not_one_global_bucket(client, settings, db):
+    """Issue 14, finding 5: every client was the proxy's address, so one NAT'd site could use up
+    the per-IP enrollment limit of the whole fleet."""
+    import json
+
+    from enrollment import services as enrollment_services
+
+    settings.TRUSTED_PROXIES = ["172.30.14.0/24"]
+    settings.ENROLL_RATE_LIMIT = "1/m"
+    key = enrollment_services.create_enrollment_key(actor=None, name="site").raw
+
+    def enroll(hardware_id, forwarded_for):
+        return client.post("/api/v1/enroll", data=json.dumps({"hardware_id": hardware_id}), content_type="application/json",
+                           HTTP_X_ADMIN_KEY=key, REMOTE_ADDR=NGINX, HTTP_X_FORWARDED_FOR=forwarded_for).status_code
+
+    assert enroll("HW-A1", "203.0.113.9") == 201
+    assert enroll("HW-A2", "203.0.113.9") == 429
+    assert enroll("HW-B1", "198.51.100.1") == 201
+    # A client forging the header gains nothing: nginx appends the address it saw.
+    assert enroll("HW-A3", "198.51.100.77, 203.0.113.9") == 429
