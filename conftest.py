@@ -6,7 +6,6 @@ import os
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.tests.factories import UserFactory
 
@@ -70,6 +69,8 @@ def viewer_user(db):
 
 
 def _api_client_for(user) -> APIClient:
+    from accounts.tokens import RefreshToken  # with the credential stamp the API checks
+
     client = APIClient()
     if user is not None:
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")

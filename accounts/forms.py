@@ -1,8 +1,33 @@
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 
 User = get_user_model()
+
+PENDING_MESSAGE = "Your account is waiting for an admin's approval. You can sign in once it is approved."
+
+
+class LoginForm(AuthenticationForm):
+    """Django's sign-in form; a registered account that is still waiting for approval is told so
+    (only to someone who gave its right password, and never while locked out)."""
+
+    error_messages = {**AuthenticationForm.error_messages, "pending": PENDING_MESSAGE}
+
+    def clean(self):
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            if not getattr(self.request, "axes_locked_out", False):
+                self._raise_if_pending()
+            raise
+
+    def _raise_if_pending(self):
+        username, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if not username or not password:
+            return
+        user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
+        if user is not None and user.is_pending and user.check_password(password):
+            raise forms.ValidationError(self.error_messages["pending"], code="pending")
 
 
 class RegistrationForm(UserCreationForm):
@@ -33,3 +58,7 @@ class ProfileForm(forms.ModelForm):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=User.Role.choices)
+
+
+class ActiveForm(forms.Form):
+    active = forms.TypedChoiceField(choices=[("true", "active"), ("false", "inactive")], coerce=lambda v: v == "true")

@@ -1,7 +1,10 @@
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 
 class User(AbstractUser):
@@ -19,8 +22,38 @@ class User(AbstractUser):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField("email address", blank=True, db_index=True)
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    # Null while a self-registered account waits for an admin (it is inactive until then, so it
+    # can neither sign in nor use a token). Every other way of creating a user approves at once.
+    approved_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    # Bumped when the account is deactivated: with the password hash it makes the credential
+    # stamp, so sessions and API tokens issued before do not come back on reactivation.
+    credential_version = models.PositiveIntegerField(default=0)
 
     objects = UserManager()
+
+    @property
+    def is_pending(self) -> bool:
+        return not self.is_active and self.approved_at is None
+
+    def credential_stamp(self, purpose: str, secret: str | None = None) -> str:
+        """A keyed digest of the password hash and credential_version: it changes on every
+        password change (whatever path sets it) and every deactivation. Sessions carry the
+        "session" stamp, API tokens the "jwt" one (accounts/tokens.py)."""
+        return salted_hmac(
+            f"accounts.User.credential_stamp.{purpose}",
+            f"{self.password}\n{self.credential_version}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
+
+    # Django checks this on every request of a session (and Channels on every socket connect):
+    # the stamp instead of its default HMAC of the password alone.
+    def get_session_auth_hash(self) -> str:
+        return self.credential_stamp("session")
+
+    def get_session_auth_fallback_hash(self):
+        for secret in settings.SECRET_KEY_FALLBACKS:
+            yield self.credential_stamp("session", secret=secret)
 
     @property
     def effective_role(self) -> str:

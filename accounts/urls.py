@@ -9,6 +9,7 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("register/", views.register, name="register"),
+    path("register/pending/", views.registration_pending, name="registration_pending"),
     path("profile/", views.profile, name="profile"),
     path("password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("password-reset/", views.PasswordResetView.as_view(), name="password_reset"),
@@ -25,4 +26,7 @@ urlpatterns = [
     ),
     path("users/", views.user_list, name="user_list"),
     path("users/<uuid:user_id>/role/", views.user_set_role, name="user_set_role"),
+    path("users/<uuid:user_id>/approve/", views.user_approve, name="user_approve"),
+    path("users/<uuid:user_id>/reject/", views.user_reject, name="user_reject"),
+    path("users/<uuid:user_id>/active/", views.user_set_active, name="user_set_active"),
 ]

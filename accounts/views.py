@@ -1,6 +1,5 @@
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
@@ -8,23 +7,35 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 
-from accounts import services
-from accounts.forms import ProfileForm, RegistrationForm, RoleForm
+from accounts import limits, services
+from accounts.forms import ActiveForm, LoginForm, ProfileForm, RegistrationForm, RoleForm
 from accounts.models import User
 from accounts.permissions import role_required
 from mdm.audit import client_ip
 from mdm.metrics import LOGINS
 
 
+def _limited(request, template: str, context: dict, seconds: int) -> HttpResponse:
+    """The form again, with the limit's message, as 429 with Retry-After."""
+    response = render(request, template, {**context, "limit_message": limits.rate_limited_message(seconds)}, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
+
+
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
+    form_class = LoginForm
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(registration_open=settings.REGISTRATION_OPEN, **kwargs)
 
     def form_valid(self, form):
         LOGINS.labels("ok").inc()
         return super().form_valid(form)
 
     def form_invalid(self, form):
+        # A locked-out attempt is answered by AxesMiddleware (accounts.limits.lockout_response).
         LOGINS.labels("failed").inc()
         return super().form_invalid(form)
 
@@ -33,17 +44,24 @@ def register(request):
     if not settings.REGISTRATION_OPEN:
         raise Http404("Registration is closed.")
     form = RegistrationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = services.register_user(
-            username=form.cleaned_data["username"],
-            email=form.cleaned_data["email"],
-            password=form.cleaned_data["password1"],
-            ip=client_ip(request),
-        )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.info(request, f"Welcome. Your account starts as {user.get_role_display()}; an admin can promote it.")
-        return redirect("dashboard")
+    if request.method == "POST":
+        wait = limits.over_rate(request, group="registration", rate=settings.REGISTRATION_RATE)
+        if wait:
+            return _limited(request, "accounts/register.html", {"form": RegistrationForm()}, wait)
+        if form.is_valid():
+            services.register_user(
+                username=form.cleaned_data["username"],
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+                ip=client_ip(request),
+            )
+            return redirect("accounts:registration_pending")
     return render(request, "accounts/register.html", {"form": form})
+
+
+def registration_pending(request):
+    """The one page a registered account sees until an admin approves it."""
+    return render(request, "accounts/registration_pending.html")
 
 
 @login_required
@@ -68,11 +86,27 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return response
 
 
+def _reset_email(group, request) -> str:
+    return request.POST.get("email", "").strip().lower()[:254]
+
+
 class PasswordResetView(auth_views.PasswordResetView):
+    """Limited per client IP and per address asked for, so no one can mail-bomb an inbox (the
+    answer is the same whether or not an account uses the address)."""
+
     template_name = "accounts/password_reset.html"
     email_template_name = "accounts/password_reset_email.txt"
     subject_template_name = "accounts/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
+
+    def post(self, request, *args, **kwargs):
+        rate = settings.PASSWORD_RESET_RATE
+        wait = limits.over_rate(request, group="password-reset", rate=rate) or limits.over_rate(
+            request, group="password-reset-email", rate=rate, key=_reset_email
+        )
+        if wait:
+            return _limited(request, self.template_name, {"form": self.form_class()}, wait)
+        return super().post(request, *args, **kwargs)
 
     @property
     def extra_email_context(self):
@@ -89,10 +123,23 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         return response
 
 
+def _user_row(request, user, status=200):
+    context = {"u": user, "roles": User.Role.choices, "default_role": settings.REGISTRATION_DEFAULT_ROLE}
+    return render(request, "accounts/_user_row.html", context, status=status)
+
+
 @role_required("admin")
 def user_list(request):
-    users = User.objects.order_by("username")
-    return render(request, "accounts/user_list.html", {"users": users, "roles": User.Role.choices})
+    users = User.objects.order_by("-is_active", "username")
+    pending = [u for u in users if u.is_pending]
+    context = {
+        "users": [u for u in users if not u.is_pending],
+        "pending": pending,
+        "roles": User.Role.choices,
+        "default_role": settings.REGISTRATION_DEFAULT_ROLE,
+        "section": "users",
+    }
+    return render(request, "accounts/user_list.html", context)
 
 
 @require_POST
@@ -103,4 +150,43 @@ def user_set_role(request, user_id):
     if not form.is_valid():
         return HttpResponse("Unknown role.", status=400)
     services.set_role(actor=request.user, user=user, role=form.cleaned_data["role"], ip=client_ip(request))
-    return render(request, "accounts/_user_row.html", {"u": user, "roles": User.Role.choices})
+    return _user_row(request, user)
+
+
+@require_POST
+@role_required("admin")
+def user_approve(request, user_id):
+    user = get_object_or_404(User, pk=user_id)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse("Unknown role.", status=400)
+    try:
+        user = services.approve_user(actor=request.user, user=user, role=form.cleaned_data["role"], ip=client_ip(request))
+    except services.AccountStateError as exc:
+        return HttpResponse(str(exc), status=409)
+    return _user_row(request, user)
+
+
+@require_POST
+@role_required("admin")
+def user_reject(request, user_id):
+    user = get_object_or_404(User, pk=user_id)
+    try:
+        services.reject_registration(actor=request.user, user=user, ip=client_ip(request))
+    except services.AccountStateError as exc:
+        return HttpResponse(str(exc), status=409)
+    return HttpResponse("")  # the row goes (hx-swap outerHTML with nothing)
+
+
+@require_POST
+@role_required("admin")
+def user_set_active(request, user_id):
+    user = get_object_or_404(User, pk=user_id)
+    form = ActiveForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse("Say active=true or active=false.", status=400)
+    try:
+        user = services.set_active(actor=request.user, user=user, active=form.cleaned_data["active"], ip=client_ip(request))
+    except services.AccountStateError as exc:
+        return HttpResponse(str(exc), status=409)
+    return _user_row(request, user)

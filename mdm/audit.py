@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
+from mdm.clientip import client_ip  # noqa: F401  (callers record the client IP from here)
 from mdm.models import AuditEvent
 
 MASK = "***"
@@ -46,6 +47,3 @@ def record(*, actor, action: str, target=None, data: Mapping | None = None, ip: 
         ip=ip,
     )
 
-
-def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") if request is not None else None

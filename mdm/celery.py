@@ -14,6 +14,7 @@ app.autodiscover_tasks()
 # syncs these into its tables) and the embedded scheduler (`make run`) both read this table.
 app.conf.beat_schedule = {
     "mdm-prune-audit": {"task": "mdm.tasks.prune_audit", "schedule": timedelta(hours=6)},
+    "accounts-flush-expired-tokens": {"task": "accounts.tasks.flush_expired_tokens", "schedule": timedelta(hours=6)},
     # Heartbeats buffered in Redis reach PostgreSQL within a second (devices.writebehind).
     "devices-flush-heartbeats": {"task": "devices.tasks.flush_heartbeats", "schedule": timedelta(seconds=1)},
     "devices-sweep-offline": {"task": "devices.tasks.sweep_offline", "schedule": timedelta(seconds=15)},

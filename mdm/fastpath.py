@@ -31,6 +31,7 @@ from django.urls.resolvers import RegexPattern
 
 from mdm import metrics
 from mdm.api import error
+from mdm.middleware import request_fields
 
 PREFIX = "/api/v1/device/"
 logger = logging.getLogger("mdm.request")
@@ -100,10 +101,6 @@ class DeviceFastPath:
         duration = time.perf_counter() - started
         metrics.DEVICE_REQUEST_SECONDS.labels(self.endpoint(match), str(response.status_code)).observe(duration)
         if logger.isEnabledFor(logging.INFO):
-            logger.info("request", extra={
-                "method": request.method, "path": request.path, "status": response.status_code,
-                "duration_ms": round(duration * 1000, 2), "user_id": None,
-                "device_id": getattr(request, "device_id", None),
-            })
+            logger.info("request", extra=request_fields(request, response.status_code, duration))
         start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
         return response

@@ -3,8 +3,13 @@
 Topics are channel-layer group names: "fleet" (every console page), "devices",
 "device.<uuid>", "command.<uuid>". The payload is HTML rendered from the same partial the page
 includes; htmx's ws extension swaps it in by id (hx-swap-oob).
+
+Every socket also joins two groups of its own, "user.<uuid>" and "session.<digest>", through
+which account services close it (sign-out, deactivation, password change): a socket is
+authenticated once, at connect, so without this it would outlive the session it was opened with.
 """
 
+import hashlib
 import logging
 import threading
 from collections import Counter
@@ -98,3 +103,30 @@ def broadcast(topic: str, html: str) -> None:
 def broadcast_many(messages: list[tuple[str, str]]) -> None:
     """broadcast() for several topics at once, sent in one go after commit."""
     transaction.on_commit(lambda: send_many_now(messages))
+
+
+CLOSE_CODE = 4401  # the console reloads on it (static/js/console.js), landing on sign-in if need be
+
+
+def user_group(user_id) -> str:
+    return f"user.{user_id}"
+
+
+def session_group(session_key: str) -> str:
+    # The session key is a credential; the group name (a Redis key) carries a digest of it.
+    return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
+def close_sockets(group: str) -> None:
+    """Close every console socket in group once the current transaction commits."""
+
+    def send():
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.group_send)(group, {"type": "console.close"})
+        except Exception:  # the change stands; its sockets still die at their next connect
+            logger.exception("closing sockets failed", extra={"group": group})
+
+    transaction.on_commit(send)

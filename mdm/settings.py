@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from environs import Env, EnvError
-from marshmallow.validate import OneOf
+from marshmallow.validate import OneOf, Regexp
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MDM_VAR_DIR", BASE_DIR / "var"))
@@ -57,11 +57,13 @@ INSTALLED_APPS = [
     "django_prometheus",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "django_filters",
     "django_htmx",
     "channels",
     "django_celery_beat",
+    "axes",
     "mdm",
     "accounts",
     "enrollment",
@@ -82,6 +84,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Turns django-axes's lockout flag into the lockout answer (accounts.limits); last, as axes asks.
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -202,16 +206,58 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", 3600)
-# Self-service registration: on/off and the role a new account starts with.
-REGISTRATION_OPEN = env.bool("REGISTRATION_OPEN", True)
+# Self-service registration: off unless asked for. A registered account can do nothing (it
+# cannot sign in) until an admin approves it and picks its role; REGISTRATION_DEFAULT_ROLE is the
+# role the approval form and API offer when the admin names none.
+REGISTRATION_OPEN = env.bool("REGISTRATION_OPEN", False)
 REGISTRATION_DEFAULT_ROLE = env.str(
     "REGISTRATION_DEFAULT_ROLE", "viewer", validate=OneOf(["viewer", "operator", "admin"])
 )
+# django-axes first: it refuses a locked-out username+IP before any password is checked; then the
+# per-IP failure limit (accounts/limits.py); then the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "accounts.limits.ClientIPFailureBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Reverse proxies whose X-Forwarded-For is believed (mdm/clientip.py): CIDRs or addresses.
+# Empty: REMOTE_ADDR is the client. docker-compose sets its nginx's network.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", [])
+try:
+    from mdm.clientip import parse_networks
+
+    parse_networks(TRUSTED_PROXIES)
+except ValueError as exc:
+    raise EnvError(f'Environment variable "TRUSTED_PROXIES" invalid: {exc}') from None
+
+# Sign-in lockout (django-axes) on the console login, /admin/login/ and POST /api/v1/auth/token.
+# Locked per username AND client IP: an attacker's failures lock out only themselves, never the
+# real user signing in from elsewhere (a per-username lockout would let anyone lock any account).
+# Spraying many usernames from one IP is held by LOGIN_IP_FAILURE_RATE below.
+AXES_ENABLED = True
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins need no table of their own
+AXES_CLIENT_IP_CALLABLE = "mdm.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.limits.lockout_response"
+AXES_VERBOSE = False
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+# Failed sign-ins per client IP across all usernames (django-ratelimit syntax), and the limits on
+# the two forms that send mail or create rows for anyone.
+_RATE = Regexp(r"^[1-9][0-9]*/[0-9]*[smhd]$", error="a rate such as 30/15m or 5/h")
+LOGIN_IP_FAILURE_RATE = env.str("LOGIN_IP_FAILURE_RATE", "30/15m", validate=_RATE)
+PASSWORD_RESET_RATE = env.str("PASSWORD_RESET_RATE", "5/h", validate=_RATE)
+REGISTRATION_RATE = env.str("REGISTRATION_RATE", "5/h", validate=_RATE)
+# django-ratelimit's key="ip" (the per-IP enrollment limit included) goes through the same function.
+RATELIMIT_IP_META_KEY = "mdm.clientip.client_ip_for_limits"
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # simplejwt's, plus the credential stamp check (accounts/tokens.py)
+        "accounts.tokens.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsViewer"],
@@ -226,6 +272,13 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", 15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", 7)),
     "UPDATE_LAST_LOGIN": False,
+    # A refresh token works once: refreshing returns a new one and blacklists the old
+    # (rest_framework_simplejwt.token_blacklist). Every token also carries the user's credential
+    # stamp, so a password change or a deactivation ends all of them at once (accounts/tokens.py).
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "TOKEN_OBTAIN_SERIALIZER": "accounts.tokens.TokenObtainSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "accounts.tokens.TokenRefreshSerializer",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "MDM API",

@@ -197,3 +197,18 @@ def test_the_web_command_keeps_answering_with_a_fleet_of_keep_alive_connections_
             sock.close()
         os.killpg(server.pid, 15)
         server.wait(timeout=20)
+
+
+def test_the_app_trusts_forwarded_for_only_from_the_compose_network():
+    """Behind nginx every client would otherwise be the proxy's address (issue 14): one rate-limit
+    bucket for everyone and the proxy's IP in the audit log."""
+    import ipaddress
+
+    trusted = COMPOSE["x-app"]["environment"]["TRUSTED_PROXIES"]
+    subnet = COMPOSE["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    default = lambda value: re.fullmatch(r"\$\{\w+:-(.+)\}", value).group(1)  # noqa: E731
+    assert ipaddress.ip_network(default(trusted)) == ipaddress.ip_network(default(subnet))
+    assert not ipaddress.ip_network(default(trusted)).is_global
+    nginx = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert nginx.count("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;") == 2
+    assert "access_log /var/log/nginx/access.log mdm;" in nginx and "$request " not in nginx

@@ -10,3 +10,8 @@ document.addEventListener("click", (event) => {
 });
 document.body.addEventListener("htmx:wsOpen", () => document.getElementById("live-indicator")?.classList.add("on"));
 document.body.addEventListener("htmx:wsClose", () => document.getElementById("live-indicator")?.classList.remove("on"));
+// The server closes a page's socket with 4401 when its session ends (sign-out elsewhere, password
+// change, deactivation): reload, which lands on the sign-in page if the session is gone.
+document.body.addEventListener("htmx:wsClose", (event) => {
+  if (event.detail?.event?.code === 4401) window.location.reload();
+});
