@@ -228,9 +228,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "mdm.api.exception_handler",
-    # JSON nested past mdm.api.MAX_JSON_DEPTH is a 400, not a RecursionError.
+    # JSON nested past mdm.parsers.MAX_JSON_DEPTH is a 400, not a RecursionError.
     "DEFAULT_PARSER_CLASSES": [
-        "mdm.api.DepthLimitedJSONParser",
+        "mdm.parsers.DepthLimitedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
