@@ -149,6 +149,8 @@ def test_nginx_terminates_tls_and_only_redirects_plain_http():
     plain = next(s for s in servers if "listen 80;" in s)
     tls = next(s for s in servers if "listen 443 ssl;" in s)
     assert "proxy_pass" not in plain and "return 301 https://$host$request_uri;" in plain
+    for server in (plain, tls):  # both log without query strings or reset tokens (the `mdm` format)
+        assert "access_log /var/log/nginx/access.log mdm;" in server
     assert "ssl_certificate /etc/nginx/tls/fullchain.pem;" in tls and "ssl_certificate_key /etc/nginx/tls/privkey.pem;" in tls
     assert "TLSv1 " not in tls and "TLSv1.1" not in tls
     # Every proxied location says https itself (a client's own X-Forwarded-Proto is never passed on).
