@@ -5,7 +5,10 @@ WORKDIR /app
 COPY requirements.txt requirements.lock ./
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
-RUN SECRET_KEY=build-only DATABASE_URL=postgres://build@localhost/build python manage.py collectstatic --noinput \
+# Build-time placeholders (collectstatic reads the settings, it connects to nothing); the running
+# containers get the real values from docker-compose.yml.
+RUN SECRET_KEY=build-only DATABASE_URL=postgres://build@localhost/build FIELD_ENCRYPTION_KEY=YnVpbGQtb25seS1maWVsZC1rZXktbm90LWZvci1wcm8= \
+    python manage.py collectstatic --noinput \
     && useradd --system --uid 1000 mdm && mkdir -p /data/media && chown -R mdm /data
 USER mdm
 ENV STORAGE_URL=file:///data/media WHITENOISE_USE_FINDERS=false

@@ -11,6 +11,9 @@ PORT ?= 8000
 # The test suite's services (installed and started by scripts/test-services.sh when missing).
 TEST_DATABASE_URL ?= postgres://mdm:mdm@127.0.0.1:5432/mdm
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+# Test-only keys (FIELD_ENCRYPTION_KEY is required outside the embedded default).
+TEST_SECRET_KEY ?= test-only-secret-key-not-for-production-0123456789abcdef
+TEST_FIELD_ENCRYPTION_KEY ?= dGVzdC1vbmx5LWZpZWxkLWtleS1ub3QtZm9yLXByb2Q=
 PYTEST_ARGS ?=
 
 .PHONY: run test install system-deps agent bench lint clean help
@@ -41,8 +44,8 @@ agent: system-deps
 # against a live server); pytest's summary is the last line.
 test: install system-deps agent
 	$(MAKE) -C android-agent test
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-only-secret-key-not-for-production-0123456789abcdef \
-	  $(VENV)/bin/pytest $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=$(TEST_SECRET_KEY) \
+	  FIELD_ENCRYPTION_KEY=$(TEST_FIELD_ENCRYPTION_KEY) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # The benchmark suite (never part of make test): production-like set-up on this machine.
 bench: install system-deps agent

@@ -163,7 +163,7 @@ def user_approve(request, user_id):
     try:
         user = services.approve_user(actor=request.user, user=user, role=form.cleaned_data["role"], ip=client_ip(request))
     except services.AccountStateError as exc:
-        return HttpResponse(str(exc), status=409)
+        return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
     return _user_row(request, user)
 
 
@@ -174,7 +174,7 @@ def user_reject(request, user_id):
     try:
         services.reject_registration(actor=request.user, user=user, ip=client_ip(request))
     except services.AccountStateError as exc:
-        return HttpResponse(str(exc), status=409)
+        return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
     return HttpResponse("")  # the row goes (hx-swap outerHTML with nothing)
 
 
@@ -188,5 +188,5 @@ def user_set_active(request, user_id):
     try:
         user = services.set_active(actor=request.user, user=user, active=form.cleaned_data["active"], ip=client_ip(request))
     except services.AccountStateError as exc:
-        return HttpResponse(str(exc), status=409)
+        return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
     return _user_row(request, user)

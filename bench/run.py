@@ -71,6 +71,7 @@ ENV = {
     "DATABASE_URL": "postgres://mdm:mdm@127.0.0.1:5432/mdm_bench",
     "REDIS_URL": "redis://127.0.0.1:6379/14",
     "SECRET_KEY": "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+    "FIELD_ENCRYPTION_KEY": "YmVuY2gtb25seS1maWVsZC1rZXktbm90LWZvci1wcm8=",  # b"bench-only-field-key-not-for-pro"
     "CACHE_PREFIX": "bench",
     "ALLOWED_HOSTS": "127.0.0.1,localhost",
     "PUBLIC_BASE_URL": BASE,

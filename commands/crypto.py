@@ -19,14 +19,16 @@ from django.conf import settings
 __all__ = ["InvalidToken", "decrypt_bytes", "decrypt_json", "encrypt_bytes", "encrypt_json"]
 
 
+def derived_key(secret_key: str) -> str:
+    """The Fernet key the embedded default derives from SECRET_KEY (and every server did before
+    FIELD_ENCRYPTION_KEY was required): what an upgraded server lists after its new key."""
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"mdm-field-encryption", info=b"v1").derive(secret_key.encode())
+    return base64.urlsafe_b64encode(derived).decode()
+
+
 @lru_cache(maxsize=4)
 def _fernet_for(field_key: str, secret_key: str) -> MultiFernet:
-    keys = [k.strip() for k in field_key.split(",") if k.strip()]
-    if not keys:
-        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"mdm-field-encryption", info=b"v1").derive(
-            secret_key.encode()
-        )
-        keys = [base64.urlsafe_b64encode(derived).decode()]
+    keys = [k.strip() for k in field_key.split(",") if k.strip()] or [derived_key(secret_key)]
     return MultiFernet([Fernet(k) for k in keys])
 
 
@@ -48,3 +50,12 @@ def encrypt_json(value: Any) -> str:
 
 def decrypt_json(token: str) -> Any:
     return json.loads(decrypt_bytes(token))
+
+
+if __name__ == "__main__":  # SECRET_KEY=... python -m commands.crypto derived-key (no settings needed)
+    import os
+    import sys
+
+    if sys.argv[1:] != ["derived-key"] or not os.environ.get("SECRET_KEY"):
+        sys.exit("usage: SECRET_KEY=... python -m commands.crypto derived-key")
+    print(derived_key(os.environ["SECRET_KEY"]))

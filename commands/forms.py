@@ -1,6 +1,7 @@
 """Console forms: turning the composer's and the settings pages' POSTs into service arguments."""
 
 import json
+import math
 
 from django import forms
 
@@ -49,6 +50,22 @@ def target_from_post(post) -> dict:
     return {"all": True}
 
 
+MAX_EXPIRES_IN_MIN = 43_200  # 30 days, the protocol's maximum (services.MAX_EXPIRES_IN_S)
+
+
+def _expiry_seconds(raw: str) -> int:
+    """The composer's "expires after (minutes)" as seconds. float() alone let `1e309` (inf)
+    and `nan` through to int(), a 500; the answer is in minutes, as the field is."""
+    message = f"Minutes, a number from 1 to {MAX_EXPIRES_IN_MIN:,} (30 days)."
+    try:
+        minutes = float(raw)
+    except ValueError:
+        raise ParamsError({"Expires after": [message]}) from None
+    if not math.isfinite(minutes) or not 1 <= minutes <= MAX_EXPIRES_IN_MIN:
+        raise ParamsError({"Expires after": [message]})
+    return round(minutes * 60)
+
+
 def composer_request(post) -> dict:
     """Keyword arguments for services.preview_command / issue_command, or ParamsError."""
     preset = None
@@ -63,10 +80,7 @@ def composer_request(post) -> dict:
     expires_in_s = None
     raw = post.get("expires_in_min", "").strip()
     if raw:
-        try:
-            expires_in_s = int(float(raw) * 60)
-        except ValueError:
-            raise ParamsError({"expires_in_s": ["Minutes, a number."]}) from None
+        expires_in_s = _expiry_seconds(raw)
     return {"type": command_type, "params": params, "target": target_from_post(post), "expires_in_s": expires_in_s,
             "preset": preset}
 

@@ -4,6 +4,7 @@ import django_filters
 from django.db.models import Q
 
 from commands.models import Command, CommandType, Delivery, DeliveryState
+from mdm.filters import UtcIsoDateTimeFilter
 
 
 def command_with_counters(command_id) -> Command | None:
@@ -51,8 +52,8 @@ class CommandFilter(django_filters.FilterSet):
         choices=[("active", "Active"), ("finished", "Finished"), ("cancelled", "Cancelled")], method="filter_status"
     )
     issuer = django_filters.CharFilter(field_name="issuer_label", lookup_expr="icontains")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     device = django_filters.UUIDFilter(method="filter_device", label="Device id")
     q = django_filters.CharFilter(method="search", label="Search")
 

@@ -5,7 +5,6 @@ Every delivery transition is a conditional update on `state` (`filter(pk=..., st
 first final state wins. Side effects (dispatch, markers, live updates, metrics) run on commit.
 """
 
-import hashlib
 import json
 import logging
 import os
@@ -18,6 +17,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from commands import crypto, envelopes, live, markers, results, targeting
 from commands.models import (
@@ -68,7 +68,12 @@ def _metric_on_commit(counter, label: str, n: int = 1) -> None:
 
 
 def request_fingerprint(body) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+    """What an Idempotency-Key's replay is compared with. Keyed (HMAC-SHA256 with a key derived
+    from SECRET_KEY by Django's salted_hmac): a plain SHA-256 of a body that may hold a Wi-Fi
+    password let anyone who reads the table test guesses offline. Hashes stored before this were
+    blanked (migration 0004): a retry of such a key within its 24 h answers 409, never twice."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return salted_hmac("mdm.commands.request_fingerprint", canonical, algorithm="sha256").hexdigest()
 
 
 # --- keys ---------------------------------------------------------------------------------------

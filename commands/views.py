@@ -218,5 +218,5 @@ def wifi_push(request, config_id):
     try:
         issued = services.push_wifi_config(actor=request.user, config=config, ip=client_ip(request))
     except ParamsError as exc:
-        return HttpResponse("; ".join(forms.params_errors(exc)), status=400)
+        return HttpResponse("; ".join(forms.params_errors(exc)), status=400, content_type="text/plain; charset=utf-8")
     return _redirect(reverse("commands:detail", args=[issued.command.pk]))

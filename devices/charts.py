@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 WIDTH, HEIGHT = 640, 170
@@ -52,7 +53,7 @@ def line_chart(series: Series, *, start: datetime, end: datetime) -> SafeString:
         paths.append(current)
 
     parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{series.label}" '
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(series.label)}" '
         f'preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">'
     ]
     for frac in (0, 0.25, 0.5, 0.75, 1):
@@ -68,13 +69,13 @@ def line_chart(series: Series, *, start: datetime, end: datetime) -> SafeString:
     for points in paths:
         if len(points) == 1:
             cx, cy = points[0].split(",")
-            parts.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{series.colour}"/>')
+            parts.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{escape(series.colour)}"/>')
         else:
             line = " ".join(points)
             first_x, last_x = points[0].split(",")[0], points[-1].split(",")[0]
             base = PAD_T + inner_h
-            parts.append(f'<polygon class="area" fill="{series.colour}" points="{first_x},{base} {line} {last_x},{base}"/>')
-            parts.append(f'<polyline fill="none" stroke="{series.colour}" stroke-width="2" points="{line}"/>')
+            parts.append(f'<polygon class="area" fill="{escape(series.colour)}" points="{first_x},{base} {line} {last_x},{base}"/>')
+            parts.append(f'<polyline fill="none" stroke="{escape(series.colour)}" stroke-width="2" points="{line}"/>')
     if not paths:
         parts.append(f'<text class="empty" x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">No samples in this period</text>')
     parts.append("</svg>")

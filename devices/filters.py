@@ -8,6 +8,16 @@ from django.utils import timezone
 
 from devices.models import Device
 
+# Bounds that keep every value a timedelta and a database column can hold: an unbounded number
+# (`seen_within_s=1e20`) overflowed timedelta (a 500) and one past numeric's range failed in
+# PostgreSQL. Out of bounds is a form error: ignored by the console, a 400 from the API.
+MAX_AGE_S = 10 * 365 * 86400  # ten years
+BATTERY = {"min_value": -1, "max_value": 101}
+
+
+def _age(**kwargs):
+    return django_filters.NumberFilter(min_value=0, max_value=MAX_AGE_S, **kwargs)
+
 
 class DeviceFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
@@ -16,11 +26,11 @@ class DeviceFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(
         choices=[("online", "Online"), ("offline", "Offline")], method="filter_status", label="Status"
     )
-    battery_below = django_filters.NumberFilter(field_name="status__battery_pct", lookup_expr="lt", label="Battery below %")
-    battery_above = django_filters.NumberFilter(field_name="status__battery_pct", lookup_expr="gt", label="Battery above %")
+    battery_below = django_filters.NumberFilter(field_name="status__battery_pct", lookup_expr="lt", label="Battery below %", **BATTERY)
+    battery_above = django_filters.NumberFilter(field_name="status__battery_pct", lookup_expr="gt", label="Battery above %", **BATTERY)
     android_version = django_filters.CharFilter(field_name="android_version", label="Android version")
-    seen_within_s = django_filters.NumberFilter(method="filter_seen_within", label="Seen within (s)")
-    not_seen_for_s = django_filters.NumberFilter(method="filter_not_seen_for", label="Not seen for (s)")
+    seen_within_s = _age(method="filter_seen_within", label="Seen within (s)")
+    not_seen_for_s = _age(method="filter_not_seen_for", label="Not seen for (s)")
     sort = django_filters.OrderingFilter(
         fields=(
             ("hardware_id", "hardware_id"),

@@ -12,6 +12,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import role_required, write_requires
@@ -177,9 +178,8 @@ def delete(request, device_id):
 def approve_reenroll(request, device_id):
     device = _get_device_for_user(request, device_id)
     services.approve_reenrollment(actor=request.user, device=device, ip=client_ip(request))
-    return HttpResponse(
-        f'<span class="badge online">Re-enrollment approved until {device.reenroll_approved_until:%Y-%m-%d %H:%M} UTC</span>'
-    )
+    until = f"{device.reenroll_approved_until:%Y-%m-%d %H:%M}"
+    return HttpResponse(format_html('<span class="badge online">Re-enrollment approved until {} UTC</span>', until))
 
 
 @role_required("admin")
@@ -194,7 +194,8 @@ def retired(request):
 def restore(request, device_id):
     device = get_object_or_404(Device, pk=device_id, deleted_at__isnull=False)
     services.restore_device(actor=request.user, device=device, ip=client_ip(request))
-    return HttpResponse(f'<td colspan="6">{device.display_name} restored: it can enroll again.</td>')
+    # display_name is an operator-set alias (or device-reported model): escaped, it reaches an admin's session.
+    return HttpResponse(format_html('<td colspan="6">{} restored: it can enroll again.</td>', device.display_name))
 
 
 @write_requires("operator")

@@ -20,9 +20,12 @@ DEFAULTS = {
     "AGENT_ADMIN_RECEIVER": "dev.mdm.agent/.AdminReceiver",
     "AGENT_ENROLL_ACTION": "dev.mdm.agent.action.ENROLL",
     "AGENT_APK_URL": "",
-    # The QR builder downloads the APK to checksum it.
-    "QR_APK_MAX_BYTES": 200 * 1024 * 1024,
+    # The QR builder downloads the APK to checksum it: a size cap, one deadline for the whole
+    # download (redirects included), and networks allowed despite the SSRF rules (comma-separated
+    # CIDRs: an intranet APK server; loopback in the tests). Public addresses only by default.
+    "QR_APK_MAX_BYTES": 100 * 1024 * 1024,
     "QR_APK_TIMEOUT_S": 30.0,
+    "QR_APK_ALLOWED_NETWORKS": "",
 }
 
 

@@ -151,7 +151,8 @@ def provision_script(request, shell):
 
 
 def _ids(raw: str) -> list[int]:
-    return [int(part) for part in raw.split(",") if part.strip().isdigit()][:100]
+    # isdigit() alone lets "²" and other Unicode digits through to int(), a ValueError (a 500).
+    return [int(part) for part in raw.split(",") if part.strip().isascii() and part.strip().isdigit()][:100]
 
 
 @write_requires("admin")

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from mdm.forms import FleetSettingsForm
 from mdm.models import AuditEvent, FleetSettings
 
 
@@ -20,6 +21,9 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 @admin.register(FleetSettings)
 class FleetSettingsAdmin(admin.ModelAdmin):
+    # The console's form: its range checks (heartbeat 10-3600 s, ...) hold here too, where the
+    # model's own fields took any positive integer.
+    form = FleetSettingsForm
     list_display = ("__str__", "heartbeat_interval_s", "offline_threshold_s", "history_retention_days", "reenroll_policy")
 
     def has_add_permission(self, request):

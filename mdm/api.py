@@ -1,4 +1,6 @@
-"""Error shape shared by every API answer (PROTOCOL.md): {"detail", "code"[, "fields"]}."""
+"""Error shape shared by every API answer (PROTOCOL.md): {"detail", "code"[, "fields"]}. The JSON
+parser every DRF endpoint uses is mdm.parsers (a module of its own: DRF imports it while its views
+module loads, which this one imports)."""
 
 from django.http import JsonResponse
 from rest_framework import exceptions, status

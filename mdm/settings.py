@@ -7,14 +7,18 @@ to its production form. Every variable is parsed by environs, which names the va
 value is bad, so a typo fails at start-up instead of at 3 a.m.
 """
 
+import ipaddress
 import os
 import secrets
 import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from environs import Env, EnvError
 from marshmallow.validate import OneOf, Regexp
+
+from mdm.secretfile import restrict, write_private
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MDM_VAR_DIR", BASE_DIR / "var"))
@@ -26,12 +30,13 @@ def _secret_key() -> str:
     key = env.str("SECRET_KEY", "")
     if key:
         return key
-    # Embedded default: a key generated once and kept, so sessions survive a restart.
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # Embedded default: a key generated once and kept, so sessions survive a restart. Created
+    # 0o600 and complete, or not at all (mdm.secretfile); the first of two starts at once wins.
+    VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = VAR_DIR / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        write_private(path, secrets.token_urlsafe(50), replace=False)
+    restrict(path)
     return path.read_text().strip()
 
 
@@ -59,8 +64,10 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "django_htmx",
+    "csp",
     "channels",
     "django_celery_beat",
     "axes",
@@ -76,6 +83,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "mdm.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -266,6 +274,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "mdm.api.exception_handler",
+    # JSON nested past mdm.parsers.MAX_JSON_DEPTH is a 400, not a RecursionError.
+    "DEFAULT_PARSER_CLASSES": [
+        "mdm.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SIMPLE_JWT = {
@@ -285,7 +299,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Admin automation API and device protocol v1 (see PROTOCOL.md).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # The schema and its docs page map every endpoint: for signed-in users (JWT or session).
+    "SERVE_PERMISSIONS": ["accounts.permissions.IsViewer"],
+    # Swagger UI from drf-spectacular-sidecar's static files (no CDN).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Static, media, storage -----------------------------------------------------------------
@@ -321,9 +340,37 @@ FCM_PROJECT_ID = env.str("FCM_PROJECT_ID", "")
 FCM_SEND_URL = env.str("FCM_SEND_URL", "")
 # Pushes in flight at once per worker process (one HTTP request each; FCM v1 has no batch call).
 FCM_SEND_CONCURRENCY = env.int("FCM_SEND_CONCURRENCY", 32)
-# Key for secret command params (Wi-Fi passwords) at rest: a Fernet key; derived from
-# SECRET_KEY when unset, which is fine for the embedded default but not for production.
+# Key for secret command params (Wi-Fi passwords) and command keys at rest: Fernet keys, comma-
+# separated (the first encrypts, all decrypt). Only the embedded default may leave it unset (then
+# derived from SECRET_KEY): elsewhere the start fails, so a production server never ties its
+# ciphertexts to SECRET_KEY without saying so.
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", "")
+if "pytest" in sys.modules and not FIELD_ENCRYPTION_KEY:
+    # A bare `pytest` (make test sets it): a test-only key, inherited by the processes tests start.
+    FIELD_ENCRYPTION_KEY = os.environ["FIELD_ENCRYPTION_KEY"] = "dGVzdC1vbmx5LWZpZWxkLWtleS1ub3QtZm9yLXByb2Q="
+
+
+def _check_field_encryption_key(value: str) -> None:
+    from cryptography.fernet import Fernet
+
+    if not value.strip():
+        if EMBEDDED:
+            return
+        raise EnvError(
+            'Environment variable "FIELD_ENCRYPTION_KEY" must be set outside the embedded default. Make one with: '
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'. "
+            "A server that ran without it encrypted with a key derived from SECRET_KEY: put that one after the new "
+            "key (`SECRET_KEY=... python -m commands.crypto derived-key` prints it) so what is stored stays readable."
+        )
+    for key in value.split(","):
+        try:
+            Fernet(key.strip())
+        except (ValueError, TypeError):
+            raise EnvError('Environment variable "FIELD_ENCRYPTION_KEY" invalid: each comma-separated key must be a Fernet key '
+                           "(32 bytes, URL-safe base64).") from None
+
+
+_check_field_encryption_key(FIELD_ENCRYPTION_KEY)
 # Heartbeats go to Redis and reach PostgreSQL in one batch a second (devices.writebehind); only
 # with Redis. Off: one PostgreSQL statement per heartbeat.
 HEARTBEAT_WRITE_BEHIND = env.bool("HEARTBEAT_WRITE_BEHIND", True)
@@ -332,7 +379,10 @@ RESULT_WRITE_BEHIND = env.bool("RESULT_WRITE_BEHIND", True)  # commands.results
 BENCH_NAIVE_VIEW = env.bool("BENCH_NAIVE_VIEW", False)
 
 # --- Security -------------------------------------------------------------------------------
-SECURE_SSL = env.bool("SECURE_SSL", False)
+# Served over TLS whenever the public URL is https (SECURE_SSL=true forces it otherwise): a
+# deployment that names an https URL but forgot a second switch ran with cookies that travel in
+# clear text and no HSTS. The TLS terminator (deploy/nginx.conf) sets X-Forwarded-Proto.
+SECURE_SSL = env.bool("SECURE_SSL", False) or PUBLIC_BASE_URL.startswith("https://")
 if SECURE_SSL:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", True)
@@ -340,10 +390,41 @@ if SECURE_SSL:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): scripts and styles only from our own static files, no
+# inline script or style, no eval (static/js/htmx-config.js turns htmx's eval features off).
+# connect-src names the WebSocket origin as well as 'self' (older browsers do not count ws: as
+# 'self'); img-src allows data: for the QR builder's PNG download link.
+_public = urlsplit(PUBLIC_BASE_URL)
+_WS_ORIGIN = f"{'wss' if _public.scheme == 'https' else 'ws'}://{_public.netloc}"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'", _WS_ORIGIN],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# /metrics: a bearer token (METRICS_TOKEN), or the scraper's own address (METRICS_ALLOWED_IPS,
+# addresses or networks, matched against the TCP peer, never a forwarded header). Closed when
+# neither is set, except in the embedded default, where the loopback may scrape.
+METRICS_TOKEN = env.str("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", ["127.0.0.0/8", "::1/128"] if EMBEDDED else [])
+try:
+    METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(n.strip(), strict=False) for n in METRICS_ALLOWED_IPS if n.strip()]
+except ValueError as exc:
+    raise EnvError(f'Environment variable "METRICS_ALLOWED_IPS" invalid: {exc}') from None
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # PROTOCOL.md: bodies over 1 MiB get 413
 
 # --- i18n -----------------------------------------------------------------------------------

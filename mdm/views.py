@@ -1,3 +1,6 @@
+import hmac
+import ipaddress
+
 import redis
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -6,9 +9,12 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
+from django_prometheus.exports import ExportToDjangoView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from accounts.permissions import role_required
 from mdm import services
+from mdm.api import error
 from mdm.audit import client_ip
 from mdm.forms import FleetSettingsForm
 from mdm.models import AuditEvent, FleetSettings
@@ -26,6 +32,41 @@ def readyz(request):
     checks = {"database": _check_database(), "redis": _check_redis()}
     ready = all(v in ("ok", "not configured") for v in checks.values())
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+@require_GET
+@never_cache
+def metrics(request):
+    """Prometheus exposition, for the scraper only (settings: METRICS_TOKEN, METRICS_ALLOWED_IPS).
+    The series name every endpoint, queue depths and error counts: a map for an attacker."""
+    if _metrics_token_ok(request) or _metrics_peer_allowed(request):
+        return ExportToDjangoView(request)
+    if settings.METRICS_TOKEN:
+        return error("A bearer token is required.", "not_authenticated", 401, {"WWW-Authenticate": 'Bearer realm="metrics"'})
+    return error("Metrics are not served to this address.", "permission_denied", 403)
+
+
+def _metrics_token_ok(request) -> bool:
+    expected = settings.METRICS_TOKEN
+    scheme, _, given = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())
+
+
+def _metrics_peer_allowed(request) -> bool:
+    # The TCP peer (REMOTE_ADDR), not X-Forwarded-For: a header is the client's to write.
+    try:
+        peer = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    if peer.version == 6 and peer.ipv4_mapped:
+        peer = peer.ipv4_mapped
+    return any(peer in network for network in settings.METRICS_ALLOWED_NETWORKS)
+
+
+# Swagger UI from drf-spectacular-sidecar's static files; the split view serves its start-up script
+# as a file of its own (no inline script: CSP), and templates/api_docs.html has no inline style.
+# Who may open it: SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"], as for the schema.
+api_docs = SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="api_docs.html")
 
 
 def _check_database() -> str:

@@ -69,7 +69,8 @@ def env_for_test_database(settings) -> dict:
     """Environment that points a child process at the database this test runs against."""
     db = settings.DATABASES["default"]
     url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    return {"DATABASE_URL": url, "REDIS_URL": settings.REDIS_URL, "SECRET_KEY": settings.SECRET_KEY}
+    return {"DATABASE_URL": url, "REDIS_URL": settings.REDIS_URL, "SECRET_KEY": settings.SECRET_KEY,
+            "FIELD_ENCRYPTION_KEY": settings.FIELD_ENCRYPTION_KEY}
 
 
 DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.live import save_screenshot
 
@@ -61,6 +62,7 @@ def test_an_operator_composes_confirms_and_watches_the_live_table_turn_green(liv
     assert page.locator("#deliveries tr.state-queued").count() == 8
 
     # The devices report through the device API of the same server; the page never reloads.
+    succeeded = page.locator("#deliveries tr.state-succeeded")
     with httpx.Client(base_url=url, timeout=10) as http:
         for i, device in enumerate(devices):
             auth = {"Authorization": f"Device {device.token}"}
@@ -69,13 +71,12 @@ def test_an_operator_composes_confirms_and_watches_the_live_table_turn_green(liv
                 response = http.post(f"/api/v1/device/commands/{command.pk}/result", json=body, headers=auth)
                 assert response.status_code == 200, response.text
             if i == 3:
-                page.wait_for_function(
-                    "document.querySelectorAll('#deliveries tr.state-succeeded').length >= 4", timeout=10_000
-                )
-    page.wait_for_function("document.querySelectorAll('#deliveries tr.state-succeeded').length === 8", timeout=15_000)
-    page.wait_for_function(
-        "document.querySelector('[data-counter=succeeded]').textContent.trim() === '8'", timeout=10_000
-    )
+                succeeded.nth(3).wait_for(timeout=10_000)  # at least 4
+    # Locator waits, not wait_for_function: a predicate string is eval'd in the page, which the
+    # Content-Security-Policy (script-src 'self', no 'unsafe-eval') refuses, as it should.
+    succeeded.nth(7).wait_for(timeout=15_000)
+    assert succeeded.count() == 8
+    expect(page.locator("[data-counter=succeeded]")).to_have_text(re.compile(r"^\s*8\s*$"), timeout=10_000)
     assert page.locator("#command-progress").get_attribute("value") == "8"
     time.sleep(0.3)
     screenshot(page, tmp_path, "command-live.png")

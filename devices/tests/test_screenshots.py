@@ -75,7 +75,10 @@ def _fleet():
 
 @pytest.fixture
 def server(transactional_db, settings, tmp_path):
-    live = LiveServer(env_for_test_database(settings), log_path=tmp_path / "live-server.log")
+    # The QR builder downloads the APK from the loopback fixture server below: allowed here, as an
+    # operator allows an intranet APK server (refused by default: enrollment/tests/test_qr_ssrf.py).
+    live = LiveServer({**env_for_test_database(settings), "QR_APK_ALLOWED_NETWORKS": "127.0.0.0/8"},
+                      log_path=tmp_path / "live-server.log")
     live.start()
     yield live
     live.stop()

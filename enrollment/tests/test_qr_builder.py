@@ -20,6 +20,13 @@ APKS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "apks"
 EXTRA = "android.app.extra."
 
 
+@pytest.fixture(autouse=True)
+def loopback_allowed(settings):
+    """The fixture server is on the loopback, which the QR builder refuses by default (SSRF,
+    enrollment/tests/test_qr_ssrf.py): these tests allow it, as an operator can a network."""
+    settings.QR_APK_ALLOWED_NETWORKS = "127.0.0.0/8"
+
+
 @pytest.fixture(scope="module")
 def apk_server():
     """The fixture APKs over HTTP on the loopback, as a release server would serve them."""

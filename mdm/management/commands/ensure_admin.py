@@ -5,6 +5,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from mdm.secretfile import write_private
+
 
 class Command(BaseCommand):
     help = "Create a first admin if there is no user yet, and print how to sign in."
@@ -21,9 +23,9 @@ class Command(BaseCommand):
             return
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD") or secrets.token_urlsafe(12)
         User.objects.create_superuser(username=username, email=email, password=password, role=User.Role.ADMIN)
-        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+        settings.VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
         note = settings.VAR_DIR / "initial-admin.txt"
-        note.write_text(f"username: {username}\npassword: {password}\n")
-        note.chmod(0o600)
+        # Created 0o600 with its content, never world-readable for a moment (mdm.secretfile).
+        write_private(note, f"username: {username}\npassword: {password}\n")
         self.stdout.write(self.style.SUCCESS("Created the first admin."))
         self.stdout.write(f"Console: {url}\n  username: {username}\n  password: {password}\n  (also saved in {note}; change it under Profile)")
