@@ -560,11 +560,13 @@ def write(claim: Claim, raw_states: list[bytes | None]) -> tuple[int, list, dict
             samples.append(_sample_row(raw))
         except Exception as exc:
             letters.append(deadletters.letter("heartbeat_sample", raw, exc, device_id=_device_of_sample(raw)))
-    with transaction.atomic():
+
+    def body(isolate):
         if claim.bad:
             _mark_applied(claim.id)
-        bad_states = _write_states(states)
-        bad_samples = _write_samples(samples)
+        return _write_states(states, isolate), _write_samples(samples, isolate)
+
+    bad_states, bad_samples = deadletters.write_isolating(body)
     for row, exc in bad_states:
         letters.append(_state_letter(row.device_id, row.raw, claim.bad.get(row.device_id), exc))
         if row.raw is not None:
@@ -664,7 +666,7 @@ def _coercers() -> dict:
     return _coercers_cached(connection.vendor)
 
 
-def _write_states(rows: dict[str, _Row]) -> list[tuple[_Row, BaseException]]:
+def _write_states(rows: dict[str, _Row], isolate=deadletters.isolate) -> list[tuple[_Row, BaseException]]:
     """Returns the rows set aside, with their errors."""
     from mdm.models import FleetSettings
 
@@ -712,7 +714,7 @@ def _write_states(rows: dict[str, _Row]) -> list[tuple[_Row, BaseException]]:
                     cursor.execute(sql, [threshold, *(list(column) for column in zip(*(r.values for r in missing)))])
             return []
 
-        _, failed = deadletters.isolate(group, execute)
+        _, failed = isolate(group, execute)
         bad += failed
     return bad
 
@@ -751,7 +753,7 @@ def _sample_row(raw: bytes) -> _Sample:
     return _Sample(raw, (uuid.UUID(device_id), _epoch(at), *fields))
 
 
-def _write_samples(samples: list[_Sample]) -> list[tuple[_Sample, BaseException]]:
+def _write_samples(samples: list[_Sample], isolate=deadletters.isolate) -> list[tuple[_Sample, BaseException]]:
     _, casts, _ = _sample_spec(connection.vendor)
     columns = ("device_id", "at", *telemetry.SAMPLE_COLUMNS)
     sql = (f"INSERT INTO devices_heartbeatsample ({', '.join(columns)}) "
@@ -762,7 +764,7 @@ def _write_samples(samples: list[_Sample]) -> list[tuple[_Sample, BaseException]
             cursor.execute(sql, [list(column) for column in zip(*(s.values for s in batch))])
         return []
 
-    return deadletters.isolate(samples, execute)[1]
+    return isolate(samples, execute)[1]
 
 
 def _in_caller_transaction() -> bool:
