@@ -336,3 +336,14 @@ def flush_batch(limit: int = FLUSH_BATCH, *, stale_s: float | None = None) -> tu
     if letters:
         logger.error("result flush: %d reports set aside as dead letters", len(letters))
     return len(claim.reports), moved
+
+
+def backlog() -> dict[str, int]:
+    """What waits for the flush (the console's Operations page): one pipeline."""
+    if not enabled():
+        return {}
+    pipe = redis_client.client().pipeline(transaction=False)
+    pipe.llen(key())
+    pipe.zcard(_claims_key())
+    queued, claimed = pipe.execute()
+    return {"reports": queued, "claims": claimed}

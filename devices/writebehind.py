@@ -772,3 +772,17 @@ def _in_caller_transaction() -> bool:
     which Django marks `_from_testcase`, do not count): a rollback there would undo writes whose
     claim is already released."""
     return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+
+
+def backlog() -> dict[str, int]:
+    """What waits for the flush (the console's Operations page): one pipeline."""
+    if not enabled():
+        return {}
+    client, _ = _client()
+    pipe = client.pipeline(transaction=False)
+    pipe.scard(_key("dirty"))
+    pipe.llen(_key("hist"))
+    pipe.hlen(_key("bad"))
+    pipe.zcard(_key("claims"))
+    dirty, samples, bad, claimed = pipe.execute()
+    return {"dirty_devices": dirty, "history_samples": samples, "bad_envelope_counts": bad, "claims": claimed}
