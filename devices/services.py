@@ -443,7 +443,7 @@ def flush_heartbeats() -> int:
     while True:
         flushed = writebehind.flush_batch()
         total += flushed.written
-        if flushed.taken < writebehind.FLUSH_BATCH:
+        if not flushed.again:
             return total
 
 

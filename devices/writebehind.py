@@ -384,6 +384,7 @@ class Claim:
     device_ids: list[str] = field(default_factory=list)
     bad: dict[str, bytes] = field(default_factory=dict)  # device id -> count, as queued
     samples: list[bytes] = field(default_factory=list)
+    late: int = 0  # stale claims put back after this one was taken (see take())
 
     @property
     def taken(self) -> int:
@@ -395,10 +396,11 @@ class Claim:
 
 @dataclass
 class Flushed:
-    taken: int = 0  # device ids or samples taken, whichever more (a full batch: flush again)
+    taken: int = 0  # device ids or samples taken, whichever more
     written: int = 0  # device states written
     dead: int = 0  # entries set aside (mdm.deadletters)
     requeued: int = 0  # claims of dead flushers put back in the queue
+    again: bool = False  # more is waiting: a full batch, or claims put back after this one's take
 
 
 class _TakenOver(Exception):
@@ -421,15 +423,17 @@ def take(limit: int = FLUSH_BATCH, *, stale_s: float | None = None) -> tuple[Cla
     """Put back the claims of flushers that died (older than `stale_s`, default
     WRITE_BEHIND_CLAIM_STALE_S), then claim up to `limit` dirty devices and history samples.
     Returns (the claim, how many stale claims were put back). The claim stays in Redis until
-    release(); a flusher that dies before that leaves it for a later take()."""
+    release(); a flusher that dies before that leaves it for a later take(). Stale claims holding
+    bad-envelope counts are checked against the ledger after this claim is taken, so what they
+    put back waits for the next take (`Claim.late`)."""
     client, scripts = _client()
     claim_id = uuid.uuid4().hex
     now_ms = int(time.time() * 1000)
     cutoff_ms = now_ms - int(_stale_s(stale_s) * 1000)
     ids, counts, samples, held, requeued = scripts.take(
         keys=_keys(), args=[claim_id, limit, now_ms, cutoff_ms, _claim_prefix()])
-    for stale in held:
-        requeued += _settle_stale(stale.decode())
+    late = sum(_settle_stale(stale.decode()) for stale in held)
+    requeued += late
     if requeued:
         metrics.WRITEBEHIND_REQUEUED.labels("heartbeats").inc(requeued)
         logger.warning("heartbeat flush: put back %d claim(s) of a flusher that died", requeued)
@@ -438,6 +442,7 @@ def take(limit: int = FLUSH_BATCH, *, stale_s: float | None = None) -> tuple[Cla
         device_ids=[i.decode() for i in ids],
         bad={counts[i].decode(): counts[i + 1] for i in range(0, len(counts), 2)},
         samples=list(samples),
+        late=late,
     )
     return claim, requeued
 
@@ -517,14 +522,14 @@ def flush_batch(limit: int = FLUSH_BATCH, *, stale_s: float | None = None) -> Fl
         return Flushed()
     claim, requeued = take(limit, stale_s=stale_s)
     if not claim:
-        return Flushed(requeued=requeued)
+        return Flushed(requeued=requeued, again=claim.late > 0)
     client, scripts = _client()
     try:
         raw_states = client.mget([state_key(i) for i in claim.device_ids]) if claim.device_ids else []
         written, letters, poisoned = write(claim, raw_states)
     except _TakenOver:
         logger.warning("heartbeat flush: claim %s was taken over by another flush", claim.id)
-        return Flushed(requeued=requeued)
+        return Flushed(requeued=requeued, again=True)
     except Exception:
         _give_back(claim)
         raise
@@ -535,7 +540,8 @@ def flush_batch(limit: int = FLUSH_BATCH, *, stale_s: float | None = None) -> Fl
     release(claim, letters)
     if letters:
         logger.error("heartbeat flush: %d entries set aside as dead letters", len(letters))
-    return Flushed(taken=claim.taken, written=written, dead=len(letters), requeued=requeued)
+    return Flushed(taken=claim.taken, written=written, dead=len(letters), requeued=requeued,
+                   again=claim.taken >= limit or claim.late > 0)
 
 
 def write(claim: Claim, raw_states: list[bytes | None]) -> tuple[int, list, dict]:
