@@ -94,7 +94,9 @@ V11 = {
 }
 
 
-def test_the_v1_1_fields_are_accepted_stored_and_shown_by_the_api(beat, enrolled_device, admin_api):
+@pytest.mark.parametrize("write_behind", [True, False], ids=["write-behind", "direct"])
+def test_the_v1_1_fields_are_accepted_stored_and_shown_by_the_api(beat, enrolled_device, admin_api, settings, write_behind):
+    settings.HEARTBEAT_WRITE_BEHIND = write_behind
     response = beat(enrolled_device, **V11)
     assert response.status_code == 200 and response.json()["ignored_fields"] == []
     status = status_of(enrolled_device)
