@@ -147,26 +147,21 @@ class _Report:
 
 def _parse(raw: bytes) -> _Report:
     """One queued report, checked and converted; raises for anything malformed (the flush sets
-    it aside: see mdm.deadletters)."""
+    it aside: see mdm.deadletters). Ids are left to PostgreSQL's uuid parser: a bad one fails the
+    statement, and the isolation finds it."""
     device_id, sep, text_ = raw.decode("utf-8").partition("|")  # strict: a smuggled surrogate fails here
-    data = json.loads(text_)
-    if not sep or not isinstance(data, dict) or data.get("s") not in RANK:
+    r = json.loads(text_)
+    if not sep or not isinstance(r, dict) or r.get("s") not in RANK or not isinstance(r.get("at"), int):
         raise ValueError("not a queued report")
-    exit_code = data.get("exit_code")
+    exit_code = r.get("exit_code")
     if exit_code is not None and (isinstance(exit_code, bool) or not isinstance(exit_code, int) or not -(2**31) <= exit_code < 2**31):
         raise ValueError("exit_code out of range")
-    for name in ("output", "error", "reason"):
-        if data.get(name) is not None and not isinstance(data[name], str):
-            raise ValueError(f"{name} is not text")
-    if not isinstance(data.get("at"), int):
-        raise ValueError("at is not an integer")
-    return _Report(raw, str(uuid.UUID(device_id)), data)
-
-
-def _row(report: _Report) -> tuple:
-    r = report.data
-    return (uuid.UUID(r["c"]), uuid.UUID(report.device_id), r["s"], RANK[r["s"]], _EPOCH + timedelta(microseconds=r["at"]),
-            r.get("exit_code"), r.get("output"), bool(r.get("output_truncated")), r.get("error"), r.get("reason"))
+    output, error, reason = r.get("output"), r.get("error"), r.get("reason")
+    if not all(v is None or isinstance(v, str) for v in (output, error, reason, r.get("c"))):
+        raise ValueError("a text field is not text")
+    row = (r["c"], device_id, r["s"], RANK[r["s"]], _EPOCH + timedelta(microseconds=r["at"]),
+           exit_code, output, bool(r.get("output_truncated")), error, reason)
+    return _Report(raw, device_id, r, row)
 
 
 _STATEMENT = (
@@ -291,7 +286,6 @@ def write(claim: Claim) -> tuple[int, list]:
     for raw in claim.reports:
         try:
             report = _parse(raw)
-            report.row = _row(report)
         except Exception as exc:  # this entry's own fault: malformed
             letters.append(deadletters.letter("result", raw, exc, device_id=_device_of(raw)))
             continue

@@ -549,10 +549,11 @@ def write(claim: Claim, raw_states: list[bytes | None]) -> tuple[int, list, dict
     Returns (states written, dead letters, {state key: raw value} of states set aside)."""
     letters, poisoned = [], {}
     states = {}
+    coercers = _coercers()  # looked up once: `connection` is a thread-local proxy, slow per value
     for device_id, raw in zip(claim.device_ids, raw_states):
         count = claim.bad.get(device_id)
         try:
-            state = _state_row(device_id, raw, count)
+            state = _state_row(device_id, raw, count, coercers)
         except Exception as exc:  # this entry's own fault (ENTRY_ERRORS or any malformation)
             letters.append(_state_letter(device_id, raw, count, exc))
             if raw is not None:
@@ -561,9 +562,10 @@ def write(claim: Claim, raw_states: list[bytes | None]) -> tuple[int, list, dict
         if state is not None:
             states[device_id] = state
     samples = []
+    spec = _sample_spec(connection.vendor)
     for raw in claim.samples:
         try:
-            samples.append(_sample_row(raw))
+            samples.append(_sample_row(raw, spec))
         except Exception as exc:
             letters.append(deadletters.letter("heartbeat_sample", raw, exc, device_id=_device_of_sample(raw)))
 
@@ -623,10 +625,9 @@ class _Row:
     values: tuple  # device_id, last_seen, last_history_at, bad, bad_at, *present values (coerced)
 
 
-def _state_row(device_id: str, raw: bytes | None, count) -> _Row | None:
+def _state_row(device_id: str, raw: bytes | None, count, coercers: dict) -> _Row | None:
     """One state as its statement's row; raises for a malformed entry. None: nothing to write
     (the state expired and no bad count waits)."""
-    types = _types()
     bad = 0
     if count is not None:
         bad = _integer(int(count))
@@ -641,7 +642,7 @@ def _state_row(device_id: str, raw: bytes | None, count) -> _Row | None:
     state = json.loads(raw)  # bytes: strict UTF-8
     if not isinstance(state, dict):
         raise ValueError("state is not a JSON object")
-    present = tuple(c for c in types if c in state)
+    present = tuple(c for c in coercers if c in state)
     bad_at = state.get("last_bad_envelope_at")
     values = (
         uuid.UUID(device_id),
@@ -649,7 +650,7 @@ def _state_row(device_id: str, raw: bytes | None, count) -> _Row | None:
         _epoch(state["last_history_at"]) if state.get("last_history_at") else None,
         bad,
         _epoch(bad_at) if bad_at else (timezone.now() if bad else None),
-        *(_coercers()[c](state[c]) for c in present),
+        *(coercers[c](state[c]) for c in present),
     )
     return _Row(device_id, raw, present, values)
 
@@ -749,8 +750,8 @@ def _sample_spec(vendor: str):
     return defaults, casts, [_coerce(t) for t in casts[2:]]
 
 
-def _sample_row(raw: bytes) -> _Sample:
-    defaults, _, coercers = _sample_spec(connection.vendor)
+def _sample_row(raw: bytes, spec) -> _Sample:
+    defaults, _, coercers = spec
     sample = json.loads(raw)
     if not isinstance(sample, list) or len(sample) != 2 + len(telemetry.SAMPLE_COLUMNS):
         raise ValueError("not a history sample")
