@@ -187,3 +187,15 @@ def test_nothing_that_breaks_the_rules_reaches_redis_or_the_log(client, enrolled
     assert "\x00" not in logged and "\ud800" not in logged and "\\u0000" not in logged
     services.flush_heartbeats()
     assert status_of(enrolled_device).battery_pct == 3
+
+
+def test_finding_7_a_lone_surrogate_in_heartbeat_text_is_ignored_not_a_503(beat, enrolled_device):
+    response = beat(enrolled_device, raw='{"foreground_app": "x\\ud800", "battery_pct": 17}')
+    assert response.status_code == 200 and response.json()["ignored_fields"] == ["foreground_app"]
+    assert status_of(enrolled_device).battery_pct == 17
+
+
+def test_finding_7_a_nul_in_the_fcm_token_is_ignored_not_a_500(beat, enrolled_device):
+    response = beat(enrolled_device, raw='{"fcm_token": "tok\\u0000en", "battery_pct": 18}')
+    assert response.status_code == 200 and response.json()["ignored_fields"] == ["fcm_token"]
+    assert Device.objects.get(pk=enrolled_device.device.pk).fcm_token == ""
