@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from typing import TypeVar
 
 from django.conf import settings
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, OperationalError, transaction
 
 from mdm import metrics, redis_client, text
 
@@ -42,6 +42,20 @@ KINDS = ("heartbeat_state", "heartbeat_sample", "result")
 # caller. The flushes parse and convert each entry before the statement, one by one, so a
 # malformed entry is set aside there already.
 ENTRY_ERRORS = (DataError, IntegrityError, ValueError, OverflowError)
+# SQLSTATE classes of an entry's own fault that PostgreSQL's drivers file as OperationalError:
+# 54 "program limit exceeded" (e.g. a value too big for an index entry).
+_ENTRY_SQLSTATE_CLASSES = ("54",)
+
+
+def entry_fault(exc: BaseException) -> bool:
+    """Whether `exc` is the fault of the data being written (set it aside) rather than of the
+    database or of our statement (leave the batch for the next flush)."""
+    if isinstance(exc, ENTRY_ERRORS):
+        return True
+    if isinstance(exc, OperationalError):
+        sqlstate = getattr(exc.__cause__, "sqlstate", None) or ""
+        return sqlstate[:2] in _ENTRY_SQLSTATE_CLASSES
+    return False
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -84,7 +98,7 @@ def describe(reason: BaseException | str) -> str:
 
 def isolate(items: Sequence[T], write: Callable[[Sequence[T]], list[R] | None]) -> tuple[list[R], list[tuple[T, BaseException]]]:
     """Write `items` with `write(batch)` (which returns what it wrote, e.g. RETURNING rows), each
-    attempt in a savepoint of the caller's transaction; on an entry error (ENTRY_ERRORS) the
+    attempt in a savepoint of the caller's transaction; on an entry's fault (`entry_fault`) the
     batch is split in halves until the entries at fault are alone. Returns (everything the
     successful writes returned, [(bad item, its error)]). Other errors propagate (the caller's
     transaction then rolls back as a whole). One bad entry in n costs about 2·log2(n) extra
@@ -97,7 +111,9 @@ def isolate(items: Sequence[T], write: Callable[[Sequence[T]], list[R] | None]) 
         try:
             with transaction.atomic():
                 written.extend(write(batch) or [])
-        except ENTRY_ERRORS as exc:
+        except Exception as exc:
+            if not entry_fault(exc):
+                raise
             if len(batch) == 1:
                 bad.append((batch[0], exc))
             else:
@@ -113,14 +129,15 @@ def _direct(items: Sequence[T], write: Callable[[Sequence[T]], list[R] | None]) 
 def write_isolating(body: Callable[[Callable], R]) -> R:
     """Run `body(isolate)` in one transaction and return what it returns. `body` writes its
     batches through the function it is given. The first run writes each batch in one go, without
-    savepoints (the common case costs nothing more than before); if an entry's fault (ENTRY_ERRORS)
+    savepoints (the common case costs nothing more than before); if an entry's fault (`entry_fault`)
     fails it, that transaction is rolled back and `body` runs again in a new one with `isolate()`,
     which sets the bad entries aside. `body` must therefore be safe to run twice."""
     try:
         with transaction.atomic():
             return body(_direct)
-    except ENTRY_ERRORS:
-        pass
+    except Exception as exc:
+        if not entry_fault(exc):
+            raise
     with transaction.atomic():
         return body(isolate)
 
