@@ -477,6 +477,9 @@ def _settle_stale(claim_id: str) -> int:
     except (OperationalError, InterfaceError):
         logger.warning("heartbeat flush: stale claim %s left for later (database unavailable)", claim_id)
         return 0
+    except Exception:  # e.g. the ledger's table not migrated yet: this flush goes on, the claim waits
+        logger.exception("heartbeat flush: stale claim %s left for later", claim_id)
+        return 0
     put_back = state == FlushClaim.State.ABANDONED
     client, scripts = _client()
     settled = scripts.settle(keys=_keys(), args=[claim_id, "1" if put_back else "0", _claim_prefix()])
