@@ -13,6 +13,7 @@ from commands.models import DEVICE_STATUSES, REJECT_REASONS, DeliveryState
 from devices.api.body import read_json_object, shed_load
 from devices import tokens
 from devices.auth import device_required, presented_token, token_invalid
+from mdm import text
 from mdm.api import error
 
 
@@ -55,28 +56,42 @@ def pull(request):
     return JsonResponse({"commands": commands, "more": more})
 
 
+def _text_problem(value, name: str, limit: int | None) -> str | None:
+    """PROTOCOL.md v1.1 text rules (mdm.text), said without the value; `limit` None: not checked
+    (`output` is truncated and flagged instead)."""
+    if not isinstance(value, str):
+        return "Must be a string."
+    bad = text.forbidden_character(value)
+    if bad is not None:
+        return f"Must not contain {bad}."
+    if limit is not None and len(value) > limit:
+        return f"At most {limit} characters."
+    return None
+
+
 def _parse_result(body: dict) -> tuple[dict, dict]:
     errors: dict = {}
     status = body.get("status")
-    if status not in DEVICE_STATUSES:
+    if not isinstance(status, str) or status not in DEVICE_STATUSES:
         errors["status"] = [f"One of {', '.join(DEVICE_STATUSES)}."]
+        status = None
     reason = body.get("reason")
-    if status == DeliveryState.REJECTED and reason not in REJECT_REASONS:
+    if status == DeliveryState.REJECTED and (not isinstance(reason, str) or reason not in REJECT_REASONS):
         errors["reason"] = [f"A rejection needs a reason: one of {', '.join(REJECT_REASONS)}."]
-    elif reason is not None and not isinstance(reason, str):
-        errors["reason"] = ["Must be a string."]
     exit_code = body.get("exit_code")
     if exit_code is not None and (isinstance(exit_code, bool) or not isinstance(exit_code, int) or not -(2**31) <= exit_code < 2**31):
         errors["exit_code"] = ["A 32-bit integer or null."]
-    for name in ("output", "error"):
-        if body.get(name) is not None and not isinstance(body[name], str):
-            errors[name] = ["Must be a string."]
+    for name, limit in (("output", None), ("error", text.max_length("error")), ("reason", text.max_length("reason"))):
+        if body.get(name) is not None and name not in errors:
+            problem = _text_problem(body[name], name, limit)
+            if problem:
+                errors[name] = [problem]
     values = {
         "status": status,
         "exit_code": exit_code,
         "output": body.get("output"),
         "error": body.get("error"),
-        "reason": reason if isinstance(reason, str) else None,
+        "reason": reason,
     }
     return values, errors
 

@@ -23,12 +23,26 @@ of reports (the compose file's Redis keeps an append-only file, fsync every seco
 report once queued is the first final (PROTOCOL.md): a second report of the same command is
 answered with it until the marker's TTL, even if a cancellation raced it in the database.
 
-Keys: {CACHE_PREFIX}:cmd:results, a list of '<device id>|<entry JSON>' (see `entry`).
+A flush is never stopped by one report and loses none when its process dies (issue 14), as the
+heartbeat's (devices.writebehind): reports are checked at the edge (commands.device_api), the
+flush writes through `mdm.deadletters` (a report PostgreSQL refuses is set aside with its reason,
+the rest lands), and it claims its batch instead of popping it: `take()` moves it into a claim
+list of its own, registered with its time, and `release()` deletes it after the commit; a later
+flush puts back the claims older than WRITE_BEHIND_CLAIM_STALE_S. Writing a claim twice changes
+nothing: the UPDATE only moves a delivery forward, and the first final stays.
+
+Keys: {CACHE_PREFIX}:cmd:results, a list of '<device id>|<entry JSON>' (see `entry`);
+{CACHE_PREFIX}:cmd:results:claims (claim id -> when taken, ms) and
+{CACHE_PREFIX}:cmd:results:c:<claim> (the claimed reports, in order).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -36,18 +50,59 @@ from django.db import connection, transaction
 
 from commands import live
 from commands.models import FINAL_STATES, RANK, Delivery
-from mdm import redis_client, sql
-from mdm.metrics import DELIVERIES
+from mdm import deadletters, redis_client, sql
+from mdm.metrics import DELIVERIES, WRITEBEHIND_REQUEUED
+
+logger = logging.getLogger(__name__)
 
 FLUSH_BATCH = 5000
 # A report larger than this (a long shell output) is applied at once instead: the queue's memory
 # stays bounded (20,000 devices reporting at once: at most ~80 MB) and so does one flush's statement.
 MAX_QUEUED_BYTES = 4096
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_TAKE = """
-local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-redis.call('LTRIM', KEYS[1], #items, -1)
-return items
+_REQUEUE_FN = """
+local function chunked(cmd, key, items)
+  for i = 1, #items, 1000 do
+    redis.call(cmd, key, unpack(items, i, math.min(i + 999, #items)))
+  end
+end
+-- A claim's reports back at the head of the queue, in their order; the claim deleted.
+local function requeue(cid, queue, claims, prefix)
+  local items = redis.call('LRANGE', prefix .. cid, 0, -1)
+  local reversed = {}
+  for i = #items, 1, -1 do reversed[#reversed + 1] = items[i] end
+  chunked('LPUSH', queue, reversed)
+  redis.call('DEL', prefix .. cid)
+  redis.call('ZREM', claims, cid)
+end
+"""
+# Claims older than the cutoff go back first (their flusher died), then up to N reports move into
+# this flush's claim. KEYS: 1 queue, 2 claims set; ARGV: 1 claim id, 2 limit, 3 now (ms),
+# 4 stale cutoff (ms), 5 claim key prefix. Returns {reports, claims put back}.
+_TAKE = _REQUEUE_FN + """
+local requeued = 0
+for _, cid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[4], 'LIMIT', 0, 100)) do
+  requeue(cid, KEYS[1], KEYS[2], ARGV[5])
+  requeued = requeued + 1
+end
+local limit = tonumber(ARGV[2])
+local items = {}
+if limit > 0 then
+  items = redis.call('LRANGE', KEYS[1], 0, limit - 1)
+  if #items > 0 then
+    redis.call('LTRIM', KEYS[1], #items, -1)
+    chunked('RPUSH', ARGV[5] .. ARGV[1], items)
+    redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+  end
+end
+return {items, requeued}
+"""
+# One claim back in the queue now (its write failed for no entry's fault). KEYS, ARGV[1] and
+# ARGV[2] as _TAKE's KEYS, ARGV[1] and ARGV[5].
+_GIVE_BACK = _REQUEUE_FN + """
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) == false then return 0 end
+requeue(ARGV[1], KEYS[1], KEYS[2], ARGV[2])
+return 1
 """
 
 
@@ -79,62 +134,79 @@ def _pick(reports: list[dict]) -> dict:
 
 
 _RANK_SQL = " ".join(f"WHEN '{state}' THEN {rank}" for state, rank in RANK.items())
+_TYPES = ["uuid[]", "uuid[]", "text[]", "int[]", "timestamptz[]", "int[]", "text[]", "boolean[]", "text[]", "text[]"]
 
 
-def _apply(chosen: list[tuple[str, dict]]) -> list[tuple]:
+@dataclass
+class _Report:
+    raw: bytes  # as the queue held it
+    device_id: str
+    data: dict  # the entry, parsed
+    row: tuple = ()  # the statement's values, in _TYPES order
+
+
+def _parse(raw: bytes) -> _Report:
+    """One queued report, checked and converted; raises for anything malformed (the flush sets
+    it aside: see mdm.deadletters). Ids are left to PostgreSQL's uuid parser: a bad one fails the
+    statement, and the isolation finds it."""
+    device_id, sep, text_ = raw.decode("utf-8").partition("|")  # strict: a smuggled surrogate fails here
+    r = json.loads(text_)
+    if not sep or not isinstance(r, dict) or r.get("s") not in RANK or not isinstance(r.get("at"), int):
+        raise ValueError("not a queued report")
+    exit_code = r.get("exit_code")
+    if exit_code is not None and (isinstance(exit_code, bool) or not isinstance(exit_code, int) or not -(2**31) <= exit_code < 2**31):
+        raise ValueError("exit_code out of range")
+    output, error, reason = r.get("output"), r.get("error"), r.get("reason")
+    if not all(v is None or isinstance(v, str) for v in (output, error, reason, r.get("c"))):
+        raise ValueError("a text field is not text")
+    row = (r["c"], device_id, r["s"], RANK[r["s"]], _EPOCH + timedelta(microseconds=r["at"]),
+           exit_code, output, bool(r.get("output_truncated")), error, reason)
+    return _Report(raw, device_id, r, row)
+
+
+_STATEMENT = (
+    "UPDATE {table} AS d SET state = v.status, "
+    "finished_at = CASE WHEN v.rank = 4 THEN v.at ELSE d.finished_at END, "
+    "notify_cancel = CASE WHEN v.rank = 4 THEN false ELSE d.notify_cancel END, "
+    "exit_code = COALESCE(v.exit_code, d.exit_code), "
+    "output = COALESCE(v.output, d.output), "
+    "output_truncated = CASE WHEN v.output IS NULL THEN d.output_truncated ELSE v.truncated END, "
+    "error = COALESCE(v.error, d.error), "
+    "reason = COALESCE(v.reason, d.reason), "
+    "received_at = CASE WHEN v.status = 'received' THEN v.at ELSE d.received_at END, "
+    "running_at = CASE WHEN v.status = 'running' THEN v.at ELSE d.running_at END "
+    "FROM unnest({arrays}) "
+    "AS v(command_id, device_id, status, rank, at, exit_code, output, truncated, error, reason) "
+    "WHERE d.command_id = v.command_id AND d.device_id = v.device_id "
+    "AND (CASE d.state {ranks} END) < v.rank "
+    "RETURNING d.id, d.command_id, d.state"
+)
+
+
+def _apply(chosen: list[_Report]) -> list[tuple]:
     """One UPDATE for the batch, with record_result's rules: forward moves only (rank below the
-    report's), first final wins; timestamps are the reports' own."""
-    table = sql.table(Delivery)
-    columns = {
-        "command_id": [r["c"] for _, r in chosen],
-        "device_id": [d for d, _ in chosen],
-        "status": [r["s"] for _, r in chosen],
-        "rank": [RANK[r["s"]] for _, r in chosen],
-        "at": [_EPOCH + timedelta(microseconds=r["at"]) for _, r in chosen],
-        "exit_code": [r.get("exit_code") for _, r in chosen],
-        "output": [r.get("output") for _, r in chosen],
-        "truncated": [bool(r.get("output_truncated")) for _, r in chosen],
-        "error": [r.get("error") for _, r in chosen],
-        "reason": [r.get("reason") for _, r in chosen],
-    }
-    types = ["uuid[]", "uuid[]", "text[]", "int[]", "timestamptz[]", "int[]", "text[]", "boolean[]", "text[]", "text[]"]
-    final = "v.rank = 4"
-    statement = (
-        f"UPDATE {table} AS d SET state = v.status, "
-        f"finished_at = CASE WHEN {final} THEN v.at ELSE d.finished_at END, "
-        f"notify_cancel = CASE WHEN {final} THEN false ELSE d.notify_cancel END, "
-        f"exit_code = COALESCE(v.exit_code, d.exit_code), "
-        f"output = COALESCE(v.output, d.output), "
-        f"output_truncated = CASE WHEN v.output IS NULL THEN d.output_truncated ELSE v.truncated END, "
-        f"error = COALESCE(v.error, d.error), "
-        f"reason = COALESCE(v.reason, d.reason), "
-        f"received_at = CASE WHEN v.status = 'received' THEN v.at ELSE d.received_at END, "
-        f"running_at = CASE WHEN v.status = 'running' THEN v.at ELSE d.running_at END "
-        f"FROM unnest({', '.join(f'%s::{t}' for t in types)}) "
-        f"AS v(command_id, device_id, status, rank, at, exit_code, output, truncated, error, reason) "
-        f"WHERE d.command_id = v.command_id AND d.device_id = v.device_id "
-        f"AND (CASE d.state {_RANK_SQL} END) < v.rank "
-        f"RETURNING d.id, d.command_id, d.state"
-    )
+    report's), first final wins; timestamps are the reports' own. Applying a report again (a
+    claim written twice) therefore changes nothing."""
+    statement = _STATEMENT.format(table=sql.table(Delivery), arrays=", ".join(f"%s::{t}" for t in _TYPES), ranks=_RANK_SQL)
     with connection.cursor() as cursor:
-        cursor.execute(statement, list(columns.values()))
+        cursor.execute(statement, [list(column) for column in zip(*(r.row for r in chosen))])
         return cursor.fetchall()
 
 
-def flush(limit: int = FLUSH_BATCH) -> int:
+def flush(limit: int = FLUSH_BATCH, *, stale_s: float | None = None) -> int:
     """Writes up to `limit` queued reports to PostgreSQL; returns how many deliveries moved."""
-    return _flush_batch(limit)[1]
+    return flush_batch(limit, stale_s=stale_s)[1]
 
 
 def flush_all() -> int:
     """Everything queued so far (the sweeps that must see every answered report call this).
-    Not inside a transaction: a rollback there would lose reports already taken from Redis, so
-    there the beat's flush writes them (a re-enrollment's cancellation then stands)."""
+    Not inside a transaction: a rollback there would undo writes whose claim is already
+    released, so there the beat's flush writes them (a re-enrollment's cancellation then stands)."""
     if _in_caller_transaction():
         return 0
     total = 0
     while True:
-        taken, moved = _flush_batch(FLUSH_BATCH)
+        taken, moved = flush_batch(FLUSH_BATCH)
         total += moved
         if taken < FLUSH_BATCH:
             return total
@@ -146,29 +218,126 @@ def _in_caller_transaction() -> bool:
     return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
 
 
-def _flush_batch(limit: int) -> tuple[int, int]:
-    """(reports taken, deliveries moved). Safe to run concurrently (each report is taken by
-    exactly one flusher); a failed write puts the batch back at the head of the queue."""
-    if not enabled():
-        return 0, 0
+@dataclass
+class Claim:
+    id: str
+    reports: list[bytes] = field(default_factory=list)  # raw, in queue order
+
+
+def _claims_key() -> str:
+    return f"{key()}:claims"
+
+
+def _claim_prefix() -> str:
+    return f"{key()}:c:"
+
+
+def _stale_s(stale_s: float | None) -> float:
+    return settings.WRITE_BEHIND_CLAIM_STALE_S if stale_s is None else stale_s
+
+
+def take(limit: int = FLUSH_BATCH, *, stale_s: float | None = None) -> tuple[Claim, int]:
+    """Put back the claims older than `stale_s` (default WRITE_BEHIND_CLAIM_STALE_S: their flusher
+    died), then claim up to `limit` reports. Returns (the claim, how many claims were put back)."""
     client = redis_client.client()
-    raw = client.eval(_TAKE, 1, key(), limit)
-    if not raw:
-        return 0, 0
-    by_delivery: dict[tuple[str, str], list[dict]] = {}
-    for item in raw:
-        device_id, _, data = item.decode().partition("|")
-        report = json.loads(data)
-        by_delivery.setdefault((report["c"], device_id), []).append(report)
-    chosen = [(device_id, _pick(reports)) for (_, device_id), reports in by_delivery.items()]
+    claim = Claim(id=uuid.uuid4().hex)
+    now_ms = int(time.time() * 1000)
+    items, requeued = client.eval(_TAKE, 2, key(), _claims_key(), claim.id, limit, now_ms,
+                                  now_ms - int(_stale_s(stale_s) * 1000), _claim_prefix())
+    claim.reports = list(items)
+    if requeued:
+        WRITEBEHIND_REQUEUED.labels("results").inc(requeued)
+        logger.warning("result flush: put back %d claim(s) of a flusher that died", requeued)
+    return claim, int(requeued)
+
+
+def requeue_stale(*, stale_s: float | None = None) -> int:
+    """Only the first half of take(): put back the claims older than `stale_s`. Returns how many."""
+    return take(0, stale_s=stale_s)[1]
+
+
+def claims() -> dict[str, float]:
+    """Claims taken and not yet released: claim id -> age in seconds."""
+    now = time.time()
+    return {c.decode(): now - s / 1000 for c, s in redis_client.client().zrange(_claims_key(), 0, -1, withscores=True)}
+
+
+def release(claim: Claim, letters=()) -> None:
+    """After the commit: the claim goes and its dead letters are kept, in one MULTI."""
+    pipe = redis_client.client().pipeline(transaction=True)
+    deadletters.queue_on(pipe, letters)
+    pipe.delete(_claim_prefix() + claim.id)
+    pipe.zrem(_claims_key(), claim.id)
+    pipe.execute()
+    deadletters.counted(letters)
+
+
+def _give_back(claim: Claim) -> None:
     try:
-        with transaction.atomic():
-            moved = _apply(chosen)
-            for state in {s for _, _, s in moved}:
-                n = sum(1 for _, _, s in moved if s == state)
-                transaction.on_commit(lambda state=state, n=n: DELIVERIES.labels(state).inc(n))
-            live.changed_on_commit({str(c) for _, c, _ in moved}, [pk for pk, _, _ in moved])
+        redis_client.client().eval(_GIVE_BACK, 2, key(), _claims_key(), claim.id, _claim_prefix())
+    except Exception:  # Redis away as well: the claim stays, a later flush finds it stale
+        logger.warning("result flush: claim %s left for a later flush", claim.id, exc_info=True)
+
+
+def write(claim: Claim) -> tuple[int, list]:
+    """The claim's reports in one transaction: (deliveries moved, dead letters)."""
+    letters = []
+    by_delivery: dict[tuple[str, str], list[_Report]] = {}
+    for raw in claim.reports:
+        try:
+            report = _parse(raw)
+        except Exception as exc:  # this entry's own fault: malformed
+            letters.append(deadletters.letter("result", raw, exc, device_id=_device_of(raw)))
+            continue
+        by_delivery.setdefault((report.data["c"], report.device_id), []).append(report)
+    chosen = []
+    for reports in by_delivery.values():
+        pick = _pick([r.data for r in reports])
+        chosen.append(next(r for r in reports if r.data is pick))
+
+    def body(isolate):
+        moved, bad = isolate(chosen, _apply)
+        for state in {s for _, _, s in moved}:
+            n = sum(1 for _, _, s in moved if s == state)
+            transaction.on_commit(lambda state=state, n=n: DELIVERIES.labels(state).inc(n))
+        live.changed_on_commit({str(c) for _, c, _ in moved}, [pk for pk, _, _ in moved])
+        return moved, bad
+
+    moved, bad = deadletters.write_isolating(body)
+    letters += [deadletters.letter("result", r.raw, exc, device_id=r.device_id) for r, exc in bad]
+    return len(moved), letters
+
+
+def _device_of(raw: bytes) -> str | None:
+    return raw.partition(b"|")[0][:64].decode("utf-8", "replace") or None
+
+
+def flush_batch(limit: int = FLUSH_BATCH, *, stale_s: float | None = None) -> tuple[int, int]:
+    """(reports taken, deliveries moved). Safe to run concurrently (each report is claimed by
+    exactly one flusher); a write that fails for no entry's fault puts the claim back at the head
+    of the queue, in order, for the next flush."""
+    if not enabled() or _in_caller_transaction():
+        return 0, 0
+    claim, _ = take(limit, stale_s=stale_s)
+    if not claim.reports:
+        return 0, 0
+    try:
+        moved, letters = write(claim)
     except Exception:
-        client.lpush(key(), *reversed(raw))  # back at the head, in order, for the next flush
+        _give_back(claim)
         raise
-    return len(raw), len(moved)
+    release(claim, letters)
+    if letters:
+        logger.error("result flush: %d reports set aside as dead letters", len(letters))
+    return len(claim.reports), moved
+
+
+def backlog() -> dict[str, int]:
+    """What waits for the flush (the console's Operations page): one pipeline."""
+    if not enabled():
+        return {}
+    pipe = redis_client.client().pipeline(transaction=False)
+    pipe.llen(key())
+    pipe.zcard(_claims_key())
+    queued, claimed = pipe.execute()
+    return {"reports": queued, "claims": claimed}

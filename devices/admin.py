@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from devices.models import Device, DeviceGroup, DeviceStatus, InstalledApp, Tag
+from devices.models import Device, DeviceGroup, DeviceStatus, FlushClaim, InstalledApp, Tag
 
 
 @admin.register(DeviceGroup)
@@ -61,3 +61,20 @@ class InstalledAppAdmin(admin.ModelAdmin):
     list_display = ("package", "version_name", "version_code", "device", "system", "enabled")
     search_fields = ("package",)
     list_select_related = ("device",)
+
+
+@admin.register(FlushClaim)
+class FlushClaimAdmin(admin.ModelAdmin):
+    """Read-only: the heartbeat flush's ledger (devices.writebehind), kept a week."""
+
+    list_display = ("claim", "state", "at")
+    list_filter = ("state",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -4,6 +4,22 @@ from datetime import datetime, timedelta
 from django.db import models
 from django.utils import timezone
 
+from mdm import text
+
+
+class EqualityIndex(models.Index):
+    """A hash index on PostgreSQL, a plain one elsewhere (SQLite, the embedded default).
+
+    For a column looked up only by equality whose values may be longer than a btree entry can
+    hold: a btree index row is limited to about 2,700 bytes, and a protocol FCM token may be
+    4,096 code points (up to 16 KiB of UTF-8), which one such value would turn into an error on
+    every write of it. A hash index keeps a 4-byte hash per row whatever the value's length."""
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):
+        if schema_editor.connection.vendor == "postgresql":
+            using = " USING hash"
+        return super().create_sql(model, schema_editor, using=using, **kwargs)
+
 
 class DeviceGroup(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -64,7 +80,8 @@ class Device(models.Model):
     token_issued_at = models.DateTimeField(null=True, blank=True)
     token_used_at = models.DateTimeField(null=True, blank=True)
 
-    fcm_token = models.CharField(max_length=512, blank=True, db_index=True)
+    # PROTOCOL.md v1.1: up to 4,096 code points; looked up by equality only (EqualityIndex).
+    fcm_token = models.CharField(max_length=text.max_length("fcm_token"), blank=True)
     # Per-device command sequence: the next Delivery.seq (claimed with an F() update).
     next_seq = models.PositiveBigIntegerField(default=1)
 
@@ -81,6 +98,7 @@ class Device(models.Model):
 
     class Meta:
         ordering = ["hardware_id"]
+        indexes = [EqualityIndex(fields=["fcm_token"], name="device_fcm_token_eq")]
 
     def __str__(self):
         return self.alias or self.model or self.hardware_id
@@ -121,14 +139,24 @@ class DeviceStatus(models.Model):
     wifi_ssid = models.CharField(max_length=64, null=True, blank=True)
     wifi_rssi = models.SmallIntegerField(null=True, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
-    foreground_app = models.CharField(max_length=255, blank=True)
+    # Text columns hold what the protocol admits (PROTOCOL.md v1.1 "Text": 256 code points).
+    foreground_app = models.CharField(max_length=text.DEFAULT_MAX, blank=True)
     uptime_s = models.PositiveBigIntegerField(null=True, blank=True)
-    agent_version = models.CharField(max_length=64, blank=True)
+    agent_version = models.CharField(max_length=text.DEFAULT_MAX, blank=True)
     apps_hash = models.CharField(max_length=64, blank=True)
     device_time = models.BigIntegerField(null=True, blank=True)
     clock_drift_s = models.IntegerField(null=True, blank=True)
     kids = models.JSONField(default=list, blank=True)
-    bad_envelopes_total = models.PositiveIntegerField(default=0)
+    # v1.1 telemetry, stored as accepted (the policy channel decides what they mean).
+    os_version = models.CharField(max_length=text.DEFAULT_MAX, blank=True)
+    security_patch = models.DateField(null=True, blank=True)
+    pending_system_update = models.JSONField(null=True, blank=True)
+    policy_version = models.PositiveBigIntegerField(null=True, blank=True)
+    lock_task_active = models.BooleanField(null=True, blank=True)
+    usage_access = models.BooleanField(null=True, blank=True)
+    battery_optimization_exempt = models.BooleanField(null=True, blank=True)
+    # Cumulative: bigint, so no count of bad envelopes, however large, fails the status write.
+    bad_envelopes_total = models.PositiveBigIntegerField(default=0)
     last_bad_envelope_at = models.DateTimeField(null=True, blank=True)
     last_history_at = models.DateTimeField(null=True, blank=True)
     # SHA-256 (PROTOCOL.md apps_hash) of the stored inventory, compared with each heartbeat's.
@@ -188,8 +216,8 @@ class HeartbeatSample(models.Model):
 
 class InstalledApp(models.Model):
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="apps")
-    package = models.CharField(max_length=255)
-    version_name = models.CharField(max_length=128, blank=True)
+    package = models.CharField(max_length=text.DEFAULT_MAX)
+    version_name = models.CharField(max_length=text.DEFAULT_MAX, blank=True)
     version_code = models.BigIntegerField(null=True)
     system = models.BooleanField(default=False)
     enabled = models.BooleanField(default=True)
@@ -200,3 +228,24 @@ class InstalledApp(models.Model):
 
     def __str__(self):
         return f"{self.package} {self.version_name}"
+
+
+class FlushClaim(models.Model):
+    """A heartbeat flush's claim (devices.writebehind) that carried `bad_envelopes` counts.
+
+    Those counts are added, not overwritten, so applying a claim twice would count them twice.
+    The flush writes `applied` in the same transaction as the counts; a flush that finds a claim
+    gone stale (its flusher died) writes `abandoned` before it puts the counts back in the queue.
+    The primary key makes the two exclusive: whichever commits first decides, and the other
+    waits for it on the key and then reads the outcome."""
+
+    class State(models.TextChoices):
+        APPLIED = "applied"
+        ABANDONED = "abandoned"
+
+    claim = models.CharField(max_length=64, primary_key=True)
+    state = models.CharField(max_length=16, choices=State.choices)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self):
+        return f"{self.claim} {self.state}"

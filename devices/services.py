@@ -137,10 +137,12 @@ def _status_assignments(values: dict, drift: int | None, bad: int) -> tuple[list
             continue
         value = values[column]
         cast = ""
-        if column == "kids":
+        if column in telemetry.JSON_COLUMNS:
             value, cast = json.dumps(value), "::jsonb"
         elif column == "ip_address":
             cast = "::inet"
+        elif column == "security_patch":
+            cast = "::date"
         sets.append(f"{column} = %(v_{column})s{cast}")
         params[f"v_{column}"] = value
     if drift is not None:
@@ -435,12 +437,13 @@ def sweep_offline(*, now: datetime | None = None) -> list[str]:
 
 
 def flush_heartbeats() -> int:
-    """Write the heartbeats buffered in Redis (devices.writebehind) to PostgreSQL, all of them."""
+    """Write the heartbeats buffered in Redis (devices.writebehind) to PostgreSQL, all of them.
+    Returns the device states written; what PostgreSQL refused is in mdm.deadletters."""
     total = 0
     while True:
-        written = writebehind.flush()
-        total += written
-        if written < writebehind.FLUSH_BATCH:
+        flushed = writebehind.flush_batch()
+        total += flushed.written
+        if not flushed.again:
             return total
 
 

@@ -1,18 +1,28 @@
 """Lenient validation of heartbeat telemetry (PROTOCOL.md): a field with an invalid value is
 dropped and named in `ignored_fields`; unknown fields are ignored silently; the heartbeat itself
-is never refused for its content."""
+is never refused for its content.
+
+Every accepted value must also be one PostgreSQL takes in its column, because accepted values are
+queued in Redis and written by a batch flush (devices.writebehind): text follows the v1.1 rules
+(mdm.text: no NUL, no lone surrogate, lengths in code points), numbers their column's range,
+dates and addresses what PostgreSQL parses. The flush isolates a bad entry anyway (defence in
+depth), but an entry set aside there is a status the console never shows."""
 
 import ipaddress
 import re
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from devices.models import DeviceStatus
+from mdm import text
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # [0-9], not \d: \d matches other scripts' digits
 _INT32 = 2**31 - 1
 NETWORK_TYPES = frozenset(DeviceStatus.Network.values)
 MAX_KIDS = 8
+MAX_BAD_ENVELOPES = 10_000  # per heartbeat (PROTOCOL.md v1.1); more is not a count, it is noise
 
 
 class Invalid(Exception):
@@ -24,7 +34,7 @@ def _int(value: Any, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise Invalid
     if isinstance(value, float):
-        if not value.is_integer():
+        if not value.is_integer():  # NaN and infinities are not integers either
             raise Invalid
         value = int(value)
     if not lo <= value <= hi:
@@ -46,19 +56,23 @@ def _bool(value: Any) -> bool:
     return value
 
 
+def _clean_text(value: Any, min_len: int, max_len: int) -> str:
+    if not isinstance(value, str) or not min_len <= len(value) <= max_len or not text.is_clean(value):
+        raise Invalid
+    return value
+
+
 def _text(max_len: int, *, nullable: bool = False, min_len: int = 0) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         if value is None and nullable:
             return None
-        if not isinstance(value, str) or not min_len <= len(value) <= max_len or "\x00" in value:
-            raise Invalid
-        return value
+        return _clean_text(value, min_len, max_len)
 
     return check
 
 
 def _network(value: Any) -> str:
-    if value not in NETWORK_TYPES:
+    if not isinstance(value, str) or value not in NETWORK_TYPES:
         raise Invalid
     return value
 
@@ -67,22 +81,28 @@ def _ssid(value: Any) -> str | None:
     if value is None:
         return None
     # PROTOCOL.md: unquoted. Android's WifiInfo quotes SSIDs; a quoted one is an agent bug.
-    if not isinstance(value, str) or not 1 <= len(value) <= 64 or (len(value) >= 2 and value[0] == value[-1] == '"'):
+    value = _clean_text(value, 1, 64)
+    if len(value) >= 2 and value[0] == value[-1] == '"':
         raise Invalid
     return value
 
 
 def _ip(value: Any) -> str:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 64:
         raise Invalid
     try:
-        return str(ipaddress.ip_address(value))
+        address = ipaddress.ip_address(value)
     except ValueError:
         raise Invalid from None
+    # Python accepts an IPv6 zone ("fe80::1%wlan0"); PostgreSQL's inet does not.
+    if getattr(address, "scope_id", None) is not None:
+        raise Invalid
+    return str(address)
 
 
 def _apps_hash(value: Any) -> str:
-    if not isinstance(value, str) or not _HEX64.match(value):
+    # fullmatch: `$` would let a trailing newline through, one character too many for the column.
+    if not isinstance(value, str) or not _HEX64.fullmatch(value):
         raise Invalid
     return value
 
@@ -90,9 +110,33 @@ def _apps_hash(value: Any) -> str:
 def _kids(value: Any) -> list[str]:
     if not isinstance(value, list) or len(value) > MAX_KIDS:
         raise Invalid
-    if not all(isinstance(k, str) and 1 <= len(k) <= 32 for k in value):
-        raise Invalid
+    for kid in value:
+        _clean_text(kid, 1, 32)
     return value
+
+
+def _patch_date(value: Any) -> str:
+    """"YYYY-MM-DD", a real date (an impossible one would fail the date column)."""
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        raise Invalid
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise Invalid from None
+
+
+def _pending_update(value: Any) -> dict | None:
+    """null, or {"received_at": <unix s>, "security_patch": "YYYY-MM-DD" or null}; stored in this
+    normalised form (other keys dropped)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise Invalid
+    patch = value.get("security_patch")
+    return {
+        "received_at": _int(value.get("received_at"), 0, 2**40),
+        "security_patch": None if patch is None else _patch_date(patch),
+    }
 
 
 FIELDS: dict[str, Callable[[Any], Any]] = {
@@ -107,14 +151,24 @@ FIELDS: dict[str, Callable[[Any], Any]] = {
     "wifi_ssid": _ssid,
     "wifi_rssi": lambda v: _int(v, -150, 0),
     "ip_address": _ip,
-    "foreground_app": _text(255),
+    "foreground_app": _text(text.max_length("foreground_app")),
     "uptime_s": lambda v: _int(v, 0, 2**62),
-    "agent_version": _text(64),
-    "fcm_token": _text(512),
+    "agent_version": _text(text.max_length("agent_version")),
+    "fcm_token": _text(text.max_length("fcm_token")),
     "apps_hash": _apps_hash,
     "device_time": lambda v: _int(v, 0, 2**40),
     "kids": _kids,
-    "bad_envelopes": lambda v: _int(v, 0, 1_000_000),
+    "bad_envelopes": lambda v: _int(v, 0, MAX_BAD_ENVELOPES),
+    # v1.1
+    "os_version": _text(text.max_length("os_version")),
+    "security_patch": _patch_date,
+    "pending_system_update": _pending_update,
+    # Versions are compared for equality with the server's: 32 bits keep them exact through
+    # Redis's Lua (its JSON writes numbers with 14 significant digits).
+    "policy_version": lambda v: _int(v, 0, _INT32),
+    "lock_task_active": _bool,
+    "usage_access": _bool,
+    "battery_optimization_exempt": _bool,
 }
 
 
@@ -150,7 +204,16 @@ STATUS_COLUMNS = (
     "apps_hash",
     "device_time",
     "kids",
+    "os_version",
+    "security_patch",
+    "pending_system_update",
+    "policy_version",
+    "lock_task_active",
+    "usage_access",
+    "battery_optimization_exempt",
 )
+# Status columns stored as jsonb.
+JSON_COLUMNS = frozenset({"kids", "pending_system_update"})
 # The history sample's columns (all present in DeviceStatus under the same names).
 SAMPLE_COLUMNS = (
     "battery_pct",

@@ -24,6 +24,16 @@ DEVICE_REQUEST_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 LOGINS = Counter("mdm_logins_total", "Console logins by result", ["result"])
+DEAD_LETTERS = Counter(
+    "mdm_dead_letters_total",
+    "Write-behind entries a flush could not write and set aside (mdm.deadletters), by kind",
+    ["kind"],
+)
+WRITEBEHIND_REQUEUED = Counter(
+    "mdm_writebehind_requeued_claims_total",
+    "Write-behind claims of a flusher that died, put back in the queue by a later flush, by queue",
+    ["queue"],
+)
 
 
 class DatabasePoolCollector:

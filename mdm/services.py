@@ -34,3 +34,12 @@ def update_fleet_settings(*, actor, ip: str | None = None, **values) -> FleetSet
 def prune_audit(*, older_than: datetime) -> int:
     deleted, _ = AuditEvent.objects.filter(at__lt=older_than).delete()
     return deleted
+
+
+def purge_dead_letters(*, actor, ip: str | None = None) -> int:
+    """Delete every dead letter of the write-behind flushes (mdm.deadletters); audited."""
+    from mdm import deadletters
+
+    purged = deadletters.purge()
+    audit.record(actor=actor, action="dead_letters.purge", target=("dead_letters", "all"), data={"purged": purged}, ip=ip)
+    return purged

@@ -1,11 +1,14 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from mdm import views
+from mdm import ops_api, views
 
 api_v1 = [
+    # With and without the trailing slash, as the routers' routes (one path in the schema).
+    re_path(r"^dead-letters/?$", ops_api.DeadLetterList.as_view(), name="api-dead-letters"),
+    re_path(r"^dead-letters/purge/?$", ops_api.DeadLetterPurge.as_view(), name="api-dead-letters-purge"),
     path("", include("accounts.api.urls")),
     path("", include("enrollment.api.urls")),
     path("", include("devices.api.urls")),
@@ -17,6 +20,8 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("settings/", views.fleet_settings, name="fleet-settings"),
     path("audit/", views.audit_log, name="audit-log"),
+    path("ops/", views.operations, name="operations"),
+    path("ops/dead-letters/purge", views.purge_dead_letters, name="dead-letters-purge"),
     path("accounts/", include("accounts.urls")),
     path("devices/", include("devices.urls")),
     path("enrollment/", include("enrollment.urls")),

@@ -1,5 +1,6 @@
 import hmac
 import ipaddress
+from datetime import UTC, datetime
 
 import redis
 from django.conf import settings
@@ -8,7 +9,7 @@ from django.db import connections
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
@@ -123,3 +124,38 @@ def fleet_settings(request):
 def audit_log(request):
     events = AuditEvent.objects.all()[:200]
     return render(request, "audit_log.html", {"events": events})
+
+
+DEAD_LETTERS_SHOWN = 200
+
+
+def _operations_context() -> dict:
+    from commands import results
+    from devices import writebehind
+    from mdm import deadletters
+
+    return {
+        "heartbeats": writebehind.backlog(),
+        "results": results.backlog(),
+        "dead_letter_count": deadletters.count(),
+        "dead_letters": [{**d, "when": datetime.fromtimestamp(d["at"], tz=UTC)} for d in deadletters.entries(limit=DEAD_LETTERS_SHOWN)],
+        "shown": DEAD_LETTERS_SHOWN,
+        "max_letters": deadletters.MAX_LETTERS,
+    }
+
+
+@require_GET
+@role_required("admin")
+def operations(request):
+    """The write-behind at a glance: what waits for the flushes and what they set aside."""
+    context = {"section": "operations", **_operations_context()}
+    if request.htmx:
+        return render(request, "_dead_letters.html", context)
+    return render(request, "operations.html", context)
+
+
+@require_POST
+@role_required("admin")
+def purge_dead_letters(request):
+    services.purge_dead_letters(actor=request.user, ip=client_ip(request))
+    return render(request, "_dead_letters.html", {"section": "operations", **_operations_context(), "purged": True})

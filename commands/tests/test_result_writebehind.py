@@ -132,7 +132,7 @@ def test_bad_input_is_a_400_before_anything_is_queued(fcm_standin):
 
 def test_a_large_report_is_applied_at_once_so_the_queue_stays_small(fcm_standin):
     device, command = pushed_phone(fcm_standin)
-    device.report(str(command.pk), "failed", output="é" * 40_000, error="x" * 10_000, exit_code=1)
+    device.report(str(command.pk), "failed", output="é" * 40_000, error="x" * 4096, exit_code=1)
     assert queued() == 0
     row = delivery(command)
     assert row.output_truncated is True and len(row.output.encode()) <= services.MAX_OUTPUT_BYTES

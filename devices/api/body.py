@@ -1,4 +1,4 @@
-"""Request-body handling shared by the lean device endpoints (enroll, heartbeat, inventory)."""
+"""Request-body handling shared by the lean device endpoints (enroll, heartbeat, inventory, results)."""
 
 import json
 import logging
@@ -49,9 +49,13 @@ def read_json_object(request) -> dict | JsonResponse:
     if len(raw) > MAX_BODY:
         return too_large()
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return error("The body must be a JSON object.", "invalid", 400)
+        # Decoded here, strictly: json.loads on bytes would also take UTF-16 and UTF-32, and a
+        # surrogate smuggled in UTF-8 bytes must fail here, not in a flush (PROTOCOL.md v1.1: a
+        # body that is not valid UTF-8 is not a JSON object). Nesting deeper than the parser
+        # goes is refused the same way (RecursionError), never a 500.
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return error("The body must be a JSON object in UTF-8.", "invalid", 400)
     if not isinstance(data, dict):
         return error("The body must be a JSON object.", "invalid", 400)
     return data

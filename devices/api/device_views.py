@@ -7,7 +7,7 @@ from django.views.decorators.csrf import csrf_exempt
 from devices import services, tokens
 from devices.api.body import method_not_allowed, read_json_object, shed_load
 from devices.auth import device_required, presented_token, token_invalid
-from mdm import metrics
+from mdm import metrics, text
 from mdm.api import error
 
 MAX_APPS = services.MAX_INVENTORY_APPS
@@ -69,9 +69,10 @@ def _clean_apps(apps) -> tuple[list[dict], dict]:
         return [], {"apps": [f"apps: at most {MAX_APPS} apps."]}
     cleaned, seen = [], set()
     for i, app in enumerate(apps):
-        problem = _app_problem(app)
+        problem = _app_problem(app, f"apps[{i}]")
         if problem:
-            return [], {f"apps[{i}]": [f"apps[{i}]: {problem}"]}
+            name, message = problem
+            return [], {name: [message]}
         if app["package"] in seen:
             continue  # the last word on a package would be ambiguous; keep the first
         seen.add(app["package"])
@@ -79,19 +80,25 @@ def _clean_apps(apps) -> tuple[list[dict], dict]:
     return cleaned, {}
 
 
-def _app_problem(app) -> str | None:
+def _app_problem(app, where: str) -> tuple[str, str] | None:
+    """(field name, message) of the entry's first problem; text by the v1.1 rules (mdm.text), so
+    nothing PostgreSQL would refuse is ever written (the message never quotes the value)."""
     if not isinstance(app, dict):
-        return "must be an object."
+        return where, f"{where}: must be an object."
     package = app.get("package")
-    if not isinstance(package, str) or not 1 <= len(package) <= 255:
-        return "package: 1-255 characters required."
-    name = app.get("version_name")
-    if name is not None and (not isinstance(name, str) or len(name) > 128):
-        return "version_name: at most 128 characters."
+    if package == "":
+        return f"{where}.package", f"{where}.package: 1-{text.DEFAULT_MAX} characters required."
+    for name in ("package", "version_name"):
+        value = app.get(name)
+        if value is None and name != "package":
+            continue
+        problem = text.problem(value, f"{where}.{name}")
+        if problem:
+            return f"{where}.{name}", problem
     code = app.get("version_code")
     if code is not None and (isinstance(code, bool) or not isinstance(code, int) or not 0 <= code < 2**63):
-        return "version_code: a non-negative integer."
+        return f"{where}.version_code", f"{where}.version_code: a non-negative integer."
     for flag in ("system", "enabled"):
         if flag in app and not isinstance(app[flag], bool):
-            return f"{flag}: true or false."
+            return f"{where}.{flag}", f"{where}.{flag}: true or false."
     return None

@@ -89,7 +89,7 @@ INVALID = [
     ("ip_address", "999.1.1.1"),
     ("ip_address", 12),
     ("foreground_app", 3),
-    ("foreground_app", "p" * 256),
+    ("foreground_app", "p" * 257),
     ("uptime_s", -1),
     ("agent_version", {"v": 1}),
     ("fcm_token", 7),

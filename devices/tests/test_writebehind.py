@@ -90,11 +90,12 @@ def test_without_write_behind_heartbeats_write_directly(client, enrolled_device,
 def test_an_older_state_written_late_does_not_overwrite_a_newer_one(client, enrolled_device):
     """Two flushers can take states of one device a moment apart; the slower one must lose."""
     _post(client, enrolled_device, battery_pct=40)
-    stale = json.loads(writebehind._client()[0].get(writebehind.state_key(enrolled_device.device.pk)))
+    stale = writebehind._client()[0].get(writebehind.state_key(enrolled_device.device.pk))
     with time_machine.travel(timezone.now() + timedelta(seconds=5), tick=False):
         _post(client, enrolled_device, battery_pct=39)
         services.flush_heartbeats()
-    writebehind._write_states({str(enrolled_device.device.pk): stale}, {})  # the slow flusher
+    slow = writebehind.Claim(id="slow-flusher", device_ids=[str(enrolled_device.device.pk)])
+    writebehind.write(slow, [stale])  # the slow flusher
     status = DeviceStatus.objects.get(device=enrolled_device.device)
     assert status.battery_pct == 39
 

@@ -1,0 +1,72 @@
+"""Admin API of the write-behind's dead letters (mdm.deadletters): list and purge. Admins only:
+a dead letter holds what a device sent (escaped and cut, never raw)."""
+
+from django.core.paginator import Paginator
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsAdmin
+from mdm import deadletters, services
+from mdm.audit import client_ip
+
+
+class DeadLetterSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=deadletters.KINDS, help_text="Which flush set it aside.")
+    device_id = serializers.CharField(allow_null=True)
+    reason = serializers.CharField(help_text="Why PostgreSQL (or the flush) refused it.")
+    at = serializers.IntegerField(help_text="When it was set aside (Unix seconds).")
+    size = serializers.IntegerField(help_text="Bytes of the entry as it was queued.")
+    entry = serializers.CharField(help_text="The entry as queued, forbidden characters escaped, at most 4,096 characters.")
+
+
+class PurgedSerializer(serializers.Serializer):
+    purged = serializers.IntegerField()
+
+
+class _Letters:
+    """The Redis list as a sequence Django's paginator can count and slice (newest first)."""
+
+    def count(self) -> int:
+        return deadletters.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            start, stop = index.start or 0, index.stop if index.stop is not None else start + deadletters.MAX_LETTERS
+            return deadletters.entries(offset=start, limit=max(0, stop - start))
+        return deadletters.entries(offset=index, limit=1)[0]
+
+
+class _Pagination(PageNumberPagination):
+    django_paginator_class = Paginator
+
+
+class DeadLetterList(GenericAPIView):
+    """Entries the heartbeat and result flushes could not write, newest first (at most 10,000
+    are kept). Paginated like every list (`page`)."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = DeadLetterSerializer
+    pagination_class = _Pagination
+    filter_backends = []
+
+    @extend_schema(responses=DeadLetterSerializer(many=True))
+    def get(self, request):
+        page = self.paginate_queryset(_Letters())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+class DeadLetterPurge(APIView):
+    """Delete every dead letter (audited)."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(request=None, responses=PurgedSerializer)
+    def post(self, request):
+        return Response({"purged": services.purge_dead_letters(actor=request.user, ip=client_ip(request))})
