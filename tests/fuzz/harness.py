@@ -181,7 +181,9 @@ class Tally:
     end_checks: list = field(default_factory=list)  # (name, ok, detail)
     seconds: float = 0.0
 
-    def record(self, request: Request | str, response: httpx.Response, exception: str | None = None, **check) -> None:
+    def record(self, request: Request | str, response: httpx.Response, exception: str | None = None, where: str = "",
+               **check) -> None:
+        """One answer checked; `where` (an operation's label) is part of each failure's signature."""
         self.requests += 1
         self.statuses[response.status_code] += 1
         for problem in answer_problems(response, **check):
@@ -189,7 +191,7 @@ class Tally:
                 problem = f"{problem}: {exception}"
             elif response.status_code >= 400:
                 problem = f"{problem} ({_code_of(response)})"
-            self.fail(problem, request if isinstance(request, str) else request.describe())
+            self.fail(f"{where}: {problem}" if where else problem, request if isinstance(request, str) else request.describe())
 
     def fail(self, signature: str, example: str) -> None:
         self.failures[signature] += 1
