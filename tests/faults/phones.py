@@ -112,7 +112,8 @@ class Phones:
                 data = None
         code = data.get("code") if isinstance(data, dict) else None
         if status >= 500 and not (status == 503 and code == "busy" and retry_after):
-            self._problem(f"{endpoint}: {status} {code or raw[:80]!r}", path)
+            shown = code or ("an HTML page" if raw.lstrip().startswith(b"<") else repr(raw[:80]))
+            self._problem(f"{endpoint}: {status} {shown}", path)
         elif 400 <= status < 500 and not (isinstance(data, dict) and data.get("detail") and code):
             self._problem(f"{endpoint}: {status} without {{detail, code}}", path)
         elif status in (429, 503) and not retry_after:
@@ -265,6 +266,8 @@ class Phones:
             "bad_envelopes sent": sum(p.sent_bad for p in self.phones),
             "bad_envelopes stored": sum(stored_bad.values()),
             "stored beyond sent": sum(1 for p in self.phones if stored_seq.get(p.device_id, 0) > p.seq),
+            "pull answers": {f"{s}": n for (e, s), n in self.statuses.items() if e == "pull"},
+            "answer problems": dict(self.problems),
         }
 
     async def settle_heartbeats(self, seconds: float = 20) -> dict:
@@ -299,6 +302,7 @@ class Phones:
             "stored": len(stored),
             "lost": len(answered) - len(stored),
             "not final": sum(1 for v in by_key.values() for state, _ in v if state in ("queued", "sent", "received", "running")),
+            "answer problems": dict(self.problems),
         }
 
     def problem_summary(self) -> list[str]:

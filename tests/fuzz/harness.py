@@ -162,8 +162,10 @@ def describe_exception(kind, value, tb) -> str | None:
         return None
     frames = [f for f in traceback.extract_tb(tb) if "/site-packages/" not in f.filename] or traceback.extract_tb(tb)
     where = f"{os.path.relpath(frames[-1].filename)}:{frames[-1].lineno}" if frames else "?"
-    # One line, without the statement excerpt PostgreSQL adds (it varies with the values).
-    message = " ".join(str(value).split(" LINE ")[0].split())
+    # One line: PostgreSQL's first line and its DETAIL, without the statement excerpt (LINE n: ...),
+    # which varies with the values and would make every occurrence a failure of its own.
+    lines = str(value).splitlines() or [""]
+    message = " ".join([lines[0], *(line for line in lines[1:] if line.startswith("DETAIL:"))])
     return f"{kind.__name__}: {message[:160]} (at {where})"
 
 
@@ -178,12 +180,13 @@ class Tally:
     statuses: Counter = field(default_factory=Counter)
     failures: Counter = field(default_factory=Counter)
     examples: dict = field(default_factory=dict)
+    places: dict = field(default_factory=dict)  # failure -> the operations it was seen at
     end_checks: list = field(default_factory=list)  # (name, ok, detail)
     seconds: float = 0.0
 
     def record(self, request: Request | str, response: httpx.Response, exception: str | None = None, where: str = "",
                **check) -> None:
-        """One answer checked; `where` (an operation's label) is part of each failure's signature."""
+        """One answer checked; `where` (an operation's label) is listed with each failure seen there."""
         self.requests += 1
         self.statuses[response.status_code] += 1
         for problem in answer_problems(response, **check):
@@ -191,11 +194,13 @@ class Tally:
                 problem = f"{problem}: {exception}"
             elif response.status_code >= 400:
                 problem = f"{problem} ({_code_of(response)})"
-            self.fail(f"{where}: {problem}" if where else problem, request if isinstance(request, str) else request.describe())
+            self.fail(problem, request if isinstance(request, str) else request.describe(), where)
 
-    def fail(self, signature: str, example: str) -> None:
+    def fail(self, signature: str, example: str, where: str = "") -> None:
         self.failures[signature] += 1
         self.examples.setdefault(signature, example)
+        if where:
+            self.places.setdefault(signature, Counter())[where] += 1
 
     def check(self, name: str, ok: bool, detail: str = "") -> None:
         self.end_checks.append((name, ok, detail))
@@ -214,6 +219,9 @@ class Tally:
             lines.append(f"  end check {'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}")
         for signature, n in self.failures.most_common(SHOWN_FAILURES):
             lines.append(f"  x{n} {signature}")
+            if self.places.get(signature):
+                places = self.places[signature]
+                lines.append(f"      at {len(places)} operation(s): " + ", ".join(f"{p} x{k}" for p, k in places.most_common()))
             if self.examples.get(signature):
                 lines.append(f"      e.g. {self.examples[signature]}")
         if len(self.failures) > SHOWN_FAILURES:
