@@ -24,6 +24,8 @@ import httpx
 from django.conf import settings
 from django.core.signals import got_request_exception
 
+from tests.live import ROOT
+
 # Cases per surface: a seeded, CI-sized pass in `make test`; `make fuzz` sets 10,000.
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 SEED = int(os.environ.get("FUZZ_SEED", "14"))
@@ -160,8 +162,11 @@ class ExceptionLog(logging.Handler):
 def describe_exception(kind, value, tb) -> str | None:
     if kind is None:
         return None
-    frames = [f for f in traceback.extract_tb(tb) if "/site-packages/" not in f.filename] or traceback.extract_tb(tb)
-    where = f"{os.path.relpath(frames[-1].filename)}:{frames[-1].lineno}" if frames else "?"
+    # Where: the innermost frame of the project's own code (else the innermost of all).
+    frames = traceback.extract_tb(tb)
+    own = [f for f in frames if f.filename.startswith(str(ROOT)) and "/.venv/" not in f.filename and "/site-packages/" not in f.filename]
+    frame = (own or frames or [None])[-1]
+    where = f"{os.path.relpath(frame.filename, ROOT) if own else os.path.basename(frame.filename)}:{frame.lineno}" if frame else "?"
     # One line: PostgreSQL's first line and its DETAIL, without the statement excerpt (LINE n: ...),
     # which varies with the values and would make every occurrence a failure of its own.
     lines = str(value).splitlines() or [""]
