@@ -16,10 +16,10 @@ TEST_SECRET_KEY ?= test-only-secret-key-not-for-production-0123456789abcdef
 TEST_FIELD_ENCRYPTION_KEY ?= dGVzdC1vbmx5LWZpZWxkLWtleS1ub3QtZm9yLXByb2Q=
 PYTEST_ARGS ?=
 
-.PHONY: run test install system-deps agent bench lint clean help
+.PHONY: run test install system-deps agent bench fuzz faults lint clean help
 
 help:
-	@echo "make run | make test | make bench | make clean"
+	@echo "make run | make test | make bench | make fuzz | make faults | make clean"
 
 $(VENV)/.installed: requirements.txt requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "Python 3.11 with venv is needed (apt-get install python3-venv)"; exit 1; }
@@ -52,6 +52,21 @@ bench: install system-deps agent
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Fuzzing beyond the suite (never part of make test, which runs a seeded pass of 200 cases per
+# surface): hypothesis over every device endpoint and schemathesis over the OpenAPI schema, at
+# FUZZ_EXAMPLES cases per surface, then a summary (cases, statuses seen, failures). FUZZ_SEED varies it.
+FUZZ_EXAMPLES ?= 10000
+FUZZ_SEED ?= 14
+fuzz: install system-deps
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+	  SECRET_KEY=test-only-secret-key-not-for-production-0123456789abcdef $(VENV)/bin/pytest tests/fuzz $(PYTEST_ARGS)
+
+# The fault tests (in make test too) at the issue's full length: FCM refusing pushes for a minute.
+FAULT_FCM_OUTAGE_S ?= 60
+faults: install system-deps
+	FAULT_FCM_OUTAGE_S=$(FAULT_FCM_OUTAGE_S) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+	  SECRET_KEY=test-only-secret-key-not-for-production-0123456789abcdef $(VENV)/bin/pytest tests/faults $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
