@@ -61,7 +61,7 @@ def quiet_eager():
 @pytest.fixture
 def fleet(transactional_db, quiet_eager, settings) -> Fleet:
     from django.utils import timezone
-    from rest_framework_simplejwt.tokens import RefreshToken
+    from accounts.tokens import RefreshToken  # with the credential stamp the API checks
 
     from accounts.tests.factories import UserFactory
     from enrollment import services as enrollment

@@ -162,7 +162,7 @@ def _literal(value) -> str:
 def _well_behaved_device_shows(fleet, tally) -> None:
     """With a device and an admin made after the run: the fuzzing admin may have demoted itself
     (POST /api/v1/users/{id}/role/) and deleted any device the run knew."""
-    from rest_framework_simplejwt.tokens import RefreshToken
+    from accounts.tokens import RefreshToken  # with the credential stamp the API checks
 
     from accounts.tests.factories import UserFactory
     from devices.tests.factories import enroll_for_test
