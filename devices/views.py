@@ -172,16 +172,6 @@ def delete(request, device_id):
     return response
 
 
-@require_POST
-@role_required("admin")
-def approve_reenroll(request, device_id):
-    device = _get_device_for_user(request, device_id)
-    services.approve_reenrollment(actor=request.user, device=device, ip=client_ip(request))
-    return HttpResponse(
-        f'<span class="badge online">Re-enrollment approved until {device.reenroll_approved_until:%Y-%m-%d %H:%M} UTC</span>'
-    )
-
-
 @role_required("admin")
 def retired(request):
     devices = Device.objects.filter(deleted_at__isnull=False).order_by("-deleted_at")
