@@ -1,11 +1,12 @@
 """Enrollment keys and re-enrollment requests over the admin API (admins only). A key is in its
 create answer only."""
 
+from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
 
 from accounts.permissions import IsAdmin
@@ -75,6 +76,14 @@ class ReenrollRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
     permission_classes = [IsAdmin]
     lookup_field = "id"
     lookup_value_regex = UUID_RE
+
+    def get_object(self):
+        # DRF turns Http404 into NotFound only after the project's handler has looked at it, which
+        # then misses the "code" (mdm.api.exception_handler); raised here it has both.
+        try:
+            return super().get_object()
+        except Http404:
+            raise NotFound() from None
 
     def get_queryset(self):
         listed = ReenrollRequest.objects.listed()
