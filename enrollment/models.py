@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 KEY_PREFIX = "mdmk_"
 
@@ -102,6 +103,8 @@ class TweakPreset(models.Model):
 # at most the 20 newest requests of a device are kept.
 REENROLL_APPROVAL_TTL = timedelta(hours=24)
 REENROLL_REQUESTS_KEPT = 20
+# What the console and the API list by: the effective states, and all of them.
+REENROLL_LIST_STATES = ("pending", "approved", "denied", "used", "expired", "all")
 
 
 class ReenrollRequestQuerySet(models.QuerySet):
@@ -115,9 +118,13 @@ class ReenrollRequestQuerySet(models.QuerySet):
             return self.filter(state=S.APPROVED).exclude(fresh)
         return self.filter(state=state)
 
-    def listed(self):
-        """What the console and the API list: requests of devices not deleted, newest first."""
-        return self.filter(device__deleted_at__isnull=True).select_related("device", "decided_by").order_by("-created_at", "-pk")
+    def listed(self, state: str = "all", now: datetime | None = None):
+        """What the console and the API list: requests of devices not deleted, newest first, in
+        one of REENROLL_LIST_STATES."""
+        listed = self.filter(device__deleted_at__isnull=True).select_related("device", "decided_by")
+        if state != "all":
+            listed = listed.in_state(state, now or timezone.now())
+        return listed.order_by("-created_at", "-pk")
 
     def open(self, now: datetime):
         """Still able to lead to a re-enrollment: pending, or approved and not yet used or expired."""

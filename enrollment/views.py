@@ -12,7 +12,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import role_required, write_requires
@@ -25,7 +24,7 @@ from enrollment.forms import (
     TweakPresetForm,
     usable_key,
 )
-from enrollment.models import BloatwarePreset, EnrollmentKey, ReenrollRequest, TweakPreset
+from enrollment.models import REENROLL_LIST_STATES, BloatwarePreset, EnrollmentKey, ReenrollRequest, TweakPreset
 from enrollment.services import keys as key_services
 from enrollment.services import presets as preset_services
 from enrollment.services import reenroll as reenroll_services
@@ -201,27 +200,21 @@ def preset_delete(request, kind, preset_id):
 
 # --- Re-enrollment requests (admins) ----------------------------------------------------------
 
-REENROLL_STATES = ("pending", "approved", "denied", "used", "expired", "all")
 REENROLL_PAGE = 50
 
 
-def _reenroll_requests(state: str):
-    listed = ReenrollRequest.objects.listed()
-    return listed if state == "all" else listed.in_state(state, timezone.now())
-
-
 def _pending_count() -> int:
-    return _reenroll_requests("pending").count()
+    return ReenrollRequest.objects.listed("pending").count()
 
 
 @require_GET
 @role_required("admin")
 def reenroll_requests(request):
     state = request.GET.get("state", "pending")
-    if state not in REENROLL_STATES:
+    if state not in REENROLL_LIST_STATES:
         state = "pending"
-    page = Paginator(_reenroll_requests(state), REENROLL_PAGE).get_page(request.GET.get("page"))
-    context = {"section": "reenroll", "page": page, "state": state, "states": REENROLL_STATES, "fleet": FleetSettings.current()}
+    page = Paginator(ReenrollRequest.objects.listed(state), REENROLL_PAGE).get_page(request.GET.get("page"))
+    context = {"section": "reenroll", "page": page, "state": state, "states": REENROLL_LIST_STATES, "fleet": FleetSettings.current()}
     return render(request, "enrollment/reenroll_requests.html", context)
 
 

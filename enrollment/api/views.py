@@ -2,7 +2,6 @@
 create answer only."""
 
 from django.http import Http404
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -16,13 +15,12 @@ from enrollment.api.serializers import (
     EnrollmentKeySerializer,
     ReenrollRequestSerializer,
 )
-from enrollment.models import EnrollmentKey, ReenrollRequest
+from enrollment.models import REENROLL_LIST_STATES, EnrollmentKey, ReenrollRequest
 from enrollment.services import keys as services
 from enrollment.services import reenroll as reenroll_services
 from mdm.audit import client_ip
 
 UUID_RE = "[0-9a-fA-F-]{36}"
-REENROLL_STATES = ("pending", "approved", "denied", "used", "expired", "all")
 
 
 class EnrollmentKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -64,7 +62,7 @@ class NotPending(APIException):
 
 @extend_schema_view(
     list=extend_schema(
-        parameters=[OpenApiParameter("state", str, enum=REENROLL_STATES, description="Which requests (default: pending).")]
+        parameters=[OpenApiParameter("state", str, enum=REENROLL_LIST_STATES, description="Which requests (default: pending).")]
     )
 )
 class ReenrollRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -86,13 +84,12 @@ class ReenrollRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
             raise NotFound() from None
 
     def get_queryset(self):
-        listed = ReenrollRequest.objects.listed()
         if self.action != "list":
-            return listed
+            return ReenrollRequest.objects.listed()
         state = self.request.query_params.get("state", "pending")
-        if state not in REENROLL_STATES:
-            raise ValidationError({"state": [f"One of: {', '.join(REENROLL_STATES)}."]})
-        return listed if state == "all" else listed.in_state(state, timezone.now())
+        if state not in REENROLL_LIST_STATES:
+            raise ValidationError({"state": [f"One of: {', '.join(REENROLL_LIST_STATES)}."]})
+        return ReenrollRequest.objects.listed(state)
 
     @extend_schema(request=None, responses={200: ReenrollRequestSerializer})
     @action(detail=True, methods=["post"])
