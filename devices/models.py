@@ -91,8 +91,6 @@ class Device(models.Model):
     enrolled_with = models.CharField(max_length=100, blank=True, help_text="Name of the enrollment key used last.")
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
     purged_at = models.DateTimeField(null=True, blank=True)
-    # Re-enrollment approval (fleet setting "approval"): one-shot, valid until this time.
-    reenroll_approved_until = models.DateTimeField(null=True, blank=True)
 
     objects = DeviceQuerySet.as_manager()
 

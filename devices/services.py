@@ -25,7 +25,6 @@ logger = logging.getLogger(__name__)
 HISTORY_EVERY_S = 10
 MAX_INVENTORY_APPS = 5000
 PURGE_BATCH = 5000
-REENROLL_APPROVAL_TTL = timedelta(hours=24)
 
 
 # --- Heartbeat (the hot path) ----------------------------------------------------------------
@@ -364,15 +363,6 @@ def restore_device(*, actor, device: Device, ip=None) -> Device:
     if updated:
         audit.record(actor=actor, action="device.restore", target=device, ip=ip)
     device.refresh_from_db()
-    return device
-
-
-@transaction.atomic
-def approve_reenrollment(*, actor, device: Device, ip=None) -> Device:
-    """Under the `approval` policy: let this device re-enroll once within 24 h."""
-    device.reenroll_approved_until = timezone.now() + REENROLL_APPROVAL_TTL
-    device.save(update_fields=["reenroll_approved_until"])
-    audit.record(actor=actor, action="device.approve_reenroll", target=device, ip=ip)
     return device
 
 

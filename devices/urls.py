@@ -11,6 +11,5 @@ urlpatterns = [
     path("groups/", views.groups, name="groups"),
     path("<uuid:device_id>/", views.detail, name="detail"),
     path("<uuid:device_id>/delete/", views.delete, name="delete"),
-    path("<uuid:device_id>/approve-reenroll/", views.approve_reenroll, name="approve_reenroll"),
     path("<uuid:device_id>/restore/", views.restore, name="restore"),
 ]

@@ -173,15 +173,6 @@ def delete(request, device_id):
     return response
 
 
-@require_POST
-@role_required("admin")
-def approve_reenroll(request, device_id):
-    device = _get_device_for_user(request, device_id)
-    services.approve_reenrollment(actor=request.user, device=device, ip=client_ip(request))
-    until = f"{device.reenroll_approved_until:%Y-%m-%d %H:%M}"
-    return HttpResponse(format_html('<span class="badge online">Re-enrollment approved until {} UTC</span>', until))
-
-
 @role_required("admin")
 def retired(request):
     devices = Device.objects.filter(deleted_at__isnull=False).order_by("-deleted_at")

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from enrollment.models import BloatwarePreset, EnrollmentKey, TweakPreset
+from enrollment.models import BloatwarePreset, EnrollmentKey, ReenrollRequest, TweakPreset
 
 
 @admin.register(EnrollmentKey)
@@ -28,3 +28,21 @@ class BloatwarePresetAdmin(admin.ModelAdmin):
 class TweakPresetAdmin(admin.ModelAdmin):
     list_display = ("name", "description", "updated_at")
     search_fields = ("name",)
+
+
+@admin.register(ReenrollRequest)
+class ReenrollRequestAdmin(admin.ModelAdmin):
+    """Looked at here; decided in the console or the API (audited, and bound to the protocol's
+    states), so nothing is editable."""
+
+    list_display = ("device", "state", "source_ip", "key_name", "model", "created_at", "decided_by", "decided_at", "used_at")
+    list_filter = ("state",)
+    search_fields = ("device__hardware_id", "key_name", "source_ip")
+    readonly_fields = [f.name for f in ReenrollRequest._meta.fields]
+    list_select_related = ("device", "decided_by")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

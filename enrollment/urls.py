@@ -15,4 +15,8 @@ urlpatterns = [
     path("presets/<str:kind>/new/", views.preset_edit, name="preset_new"),
     path("presets/<str:kind>/<int:preset_id>/", views.preset_edit, name="preset_edit"),
     path("presets/<str:kind>/<int:preset_id>/delete/", views.preset_delete, name="preset_delete"),
+    path("reenroll-requests/", views.reenroll_requests, name="reenroll_requests"),
+    path("reenroll-requests/count/", views.reenroll_count, name="reenroll_count"),
+    path("reenroll-requests/<uuid:request_id>/approve/", views.approve_reenroll, name="approve_reenroll"),
+    path("reenroll-requests/<uuid:request_id>/deny/", views.deny_reenroll, name="deny_reenroll"),
 ]

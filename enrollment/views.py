@@ -1,19 +1,21 @@
 """The Enrollment console page: keys (created and revoked by admins, shown once), the QR
-provisioning builder, the adb one-liner generator and its presets; plus the script download
-that the one-liners fetch (authenticated by the enrollment key itself)."""
+provisioning builder, the adb one-liner generator and its presets; the script download that the
+one-liners fetch (authenticated by the enrollment key itself); and the re-enrollment requests
+that admins approve or deny (PROTOCOL.md v1.1)."""
 
 import base64
 import json
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import role_required, write_requires
-from enrollment import provisioning, services
+from enrollment import provisioning
 from enrollment.forms import (
     BloatwarePresetForm,
     KeyCreateForm,
@@ -22,9 +24,13 @@ from enrollment.forms import (
     TweakPresetForm,
     usable_key,
 )
-from enrollment.models import BloatwarePreset, EnrollmentKey, TweakPreset
+from enrollment.models import REENROLL_LIST_STATES, BloatwarePreset, EnrollmentKey, ReenrollRequest, TweakPreset
+from enrollment.services import keys as key_services
+from enrollment.services import presets as preset_services
+from enrollment.services import reenroll as reenroll_services
 from mdm.api import error
 from mdm.audit import client_ip
+from mdm.models import FleetSettings
 
 PRESETS = {"bloatware": (BloatwarePreset, BloatwarePresetForm), "tweaks": (TweakPreset, TweakPresetForm)}
 
@@ -57,10 +63,10 @@ def create_key(request):
     if not form.is_valid():
         return render(request, "enrollment/_key_form.html", {"key_form": form}, status=422)
     data = form.cleaned_data
-    new = services.create_enrollment_key(
+    new = key_services.create_enrollment_key(
         actor=request.user,
         name=data["name"],
-        expires_at=services.expires_in_days(data["expires_in_days"]),
+        expires_at=key_services.expires_in_days(data["expires_in_days"]),
         max_uses=data["max_uses"],
         group=data["group"],
         tags=list(data["tags"]),
@@ -73,7 +79,7 @@ def create_key(request):
 @role_required("admin")
 def revoke_key(request, key_id):
     key = get_object_or_404(EnrollmentKey, pk=key_id)
-    services.revoke_enrollment_key(actor=request.user, key=key, ip=client_ip(request))
+    key_services.revoke_enrollment_key(actor=request.user, key=key, ip=client_ip(request))
     return render(request, "enrollment/_keys.html", {"keys": _keys()})
 
 
@@ -164,7 +170,7 @@ def preset_edit(request, kind, preset_id=None):
     if request.method == "POST":
         form = form_class(request.POST)
         if form.is_valid():
-            save = services.save_bloatware_preset if kind == "bloatware" else services.save_tweak_preset
+            save = preset_services.save_bloatware_preset if kind == "bloatware" else preset_services.save_tweak_preset
             save(actor=request.user, preset=preset, ip=client_ip(request), **form.cleaned_data)
             response = HttpResponse(status=204)
             response["HX-Redirect"] = reverse("enrollment:index") + "#presets"
@@ -187,7 +193,63 @@ def preset_delete(request, kind, preset_id):
     if kind not in PRESETS:
         raise Http404
     preset = get_object_or_404(PRESETS[kind][0], pk=preset_id)
-    services.delete_preset(actor=request.user, preset=preset, ip=client_ip(request))
+    preset_services.delete_preset(actor=request.user, preset=preset, ip=client_ip(request))
     response = HttpResponse(status=204)
     response["HX-Redirect"] = reverse("enrollment:index") + "#presets"
     return response
+
+
+# --- Re-enrollment requests (admins) ----------------------------------------------------------
+
+REENROLL_PAGE = 50
+
+
+def _pending_count() -> int:
+    return ReenrollRequest.objects.listed("pending").count()
+
+
+@require_GET
+@role_required("admin")
+def reenroll_requests(request):
+    state = request.GET.get("state", "pending")
+    if state not in REENROLL_LIST_STATES:
+        state = "pending"
+    page = Paginator(ReenrollRequest.objects.listed(state), REENROLL_PAGE).get_page(request.GET.get("page"))
+    context = {"section": "reenroll", "page": page, "state": state, "states": REENROLL_LIST_STATES, "fleet": FleetSettings.current()}
+    return render(request, "enrollment/reenroll_requests.html", context)
+
+
+@require_GET
+@role_required("admin")
+def reenroll_count(request):
+    """The navigation's pending count, loaded by the page after it renders (no query per page)."""
+    return render(request, "enrollment/_reenroll_count.html", {"pending": _pending_count()})
+
+
+@require_POST
+@role_required("admin")
+def approve_reenroll(request, request_id):
+    return _decide(request, request_id, reenroll_services.approve_reenroll_request)
+
+
+@require_POST
+@role_required("admin")
+def deny_reenroll(request, request_id):
+    return _decide(request, request_id, reenroll_services.deny_reenroll_request)
+
+
+def _decide(request, request_id, decide):
+    """Answers the request's row, and the navigation's count out of band."""
+    get_object_or_404(ReenrollRequest, pk=request_id)
+    refused, status = None, 200
+    try:
+        decide(actor=request.user, request_id=request_id, ip=client_ip(request))
+    except reenroll_services.ReenrollDecisionRefused as exc:
+        refused, status = exc.detail, 409
+    row = ReenrollRequest.objects.select_related("device", "decided_by").get(pk=request_id)
+    context = {"r": row, "refused": refused, "pending": _pending_count(), "oob": True}
+    return HttpResponse(
+        render(request, "enrollment/_reenroll_row.html", context).content
+        + render(request, "enrollment/_reenroll_count.html", context).content,
+        status=status,
+    )

@@ -3,6 +3,18 @@ from django import forms
 from mdm.models import FleetSettings
 
 
+# What each re-enrollment policy lets in, in the admin's words (PROTOCOL.md v1.1 rule 3: "the
+# console says what it allows").
+REENROLL_HELP = (
+    "When a device that is already enrolled enrolls again (after a factory reset, say), it gets a new token "
+    "and this device's commands. “Needs the device's token or an admin's approval” (recommended): the device "
+    "must present its current token, or it waits under Re-enrollment requests until an admin approves that "
+    "request. “Allowed with any enrollment key”: anyone who holds an enrollment key and knows a device's "
+    "serial number can take that device over without anyone noticing: they receive its commands, Wi-Fi "
+    "passwords included, and the real device is cut off."
+)
+
+
 class FleetSettingsForm(forms.ModelForm):
     class Meta:
         model = FleetSettings
@@ -13,6 +25,7 @@ class FleetSettingsForm(forms.ModelForm):
             "default_command_expiry_s",
             "reenroll_policy",
         ]
+        help_texts = {"reenroll_policy": REENROLL_HELP}
 
     def clean_heartbeat_interval_s(self):
         value = self.cleaned_data["heartbeat_interval_s"]

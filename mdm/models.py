@@ -34,8 +34,10 @@ class FleetSettings(models.Model):
     """Fleet-wide settings: one row (pk=1), edited from the console's settings drawer."""
 
     class Reenroll(models.TextChoices):
-        ALLOWED = "allowed", "Allowed"
-        APPROVAL = "approval", "Needs admin approval"
+        # PROTOCOL.md v1.1: `approval` is the default, `allowed` an opt-in whose cost the settings
+        # form spells out (mdm.forms.REENROLL_HELP).
+        APPROVAL = "approval", "Needs the device's token or an admin's approval"
+        ALLOWED = "allowed", "Allowed with any enrollment key"
 
     heartbeat_interval_s = models.PositiveIntegerField(
         "heartbeat interval (s)", default=30, help_text="How often devices report (seconds, 10-3600)."
@@ -47,7 +49,9 @@ class FleetSettings(models.Model):
     default_command_expiry_s = models.PositiveIntegerField(
         "default command expiry (s)", default=3600, help_text="Commands expire after this long unless the issuer says otherwise."
     )
-    reenroll_policy = models.CharField("re-enrollment", max_length=10, choices=Reenroll.choices, default=Reenroll.ALLOWED)
+    reenroll_policy = models.CharField(
+        "re-enrollment of a known device", max_length=10, choices=Reenroll.choices, default=Reenroll.APPROVAL
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -40,6 +40,9 @@ EXECUTION = {
     "wifi_configure": (200, 800, 0.05),
 }
 GC_THRESHOLDS = (100_000, 50, 100)  # CPython's default is (700, 10, 10); see settle_gc
+# The floor of the wait after an answer only an admin can change (a re-enrollment waiting for
+# approval), as the agent's: the jittered backoff comes on top.
+REFUSED_RETRY_S = 30.0
 NETWORKS = ("wifi", "wifi", "wifi", "cellular", "ethernet")
 APPS = ("com.example.kiosk", "com.android.chrome", "com.example.pos", "com.example.scanner")
 
@@ -162,6 +165,8 @@ class SimDevice:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     headers: dict = field(default_factory=dict)
     last_reenroll: float = -1e9
+    # PROTOCOL.md v1.1: the request an admin must approve before this re-enrollment gets through.
+    reenroll_request: str | None = None
 
     def server_now(self) -> float:
         return self.server_time + (time.monotonic() - self.mono_at_server_time)
@@ -241,6 +246,7 @@ class Fleet:
         max_connections: int = 400,
         verbose: bool = False,
         owns_process: bool = False,
+        refused_retry_s: float = REFUSED_RETRY_S,
     ):
         self.base_url = base_url.rstrip("/")
         self.enroll_key = enroll_key
@@ -255,6 +261,7 @@ class Fleet:
         self.max_connections = max_connections
         self.verbose = verbose
         self.owns_process = owns_process  # the collector may be tuned for it (settle_gc)
+        self.refused_retry_s = refused_retry_s
         self.stats = Stats()
         self.devices = [
             SimDevice(index=i, hardware_id=f"{hardware_prefix}-{i:06d}", fcm_token=f"{hardware_prefix}-fcm-{i:06d}")
@@ -293,6 +300,53 @@ class Fleet:
 
     # -- enrollment -----------------------------------------------------------------------------
     async def enroll(self, device: SimDevice, gate: asyncio.Semaphore) -> bool:
+        """POST /api/v1/enroll until it succeeds, backing off on 429/503 and network errors. A known
+        device is let in by its current token (sent whenever the device holds one: a re-key) or,
+        PROTOCOL.md v1.1, by an admin's approval of the request a 409 reenroll_needs_approval names:
+        that id is kept and carried by every repeat, at the refused floor plus the jittered
+        backoff, until one succeeds; a later 409 may name a new one (the old one was spent)."""
+        attempt = 0
+        await gate.acquire()
+        try:
+            while time.monotonic() < self.stop_at:
+                headers = {"X-Admin-Key": self.enroll_key}
+                if device.token:
+                    headers["Authorization"] = f"Device {device.token}"
+                status, data, retry_after = await self.call(
+                    "enroll", "POST", "/api/v1/enroll", body=self.enroll_body(device), headers=headers
+                )
+                if status in (200, 201):
+                    device.reenroll_request = None
+                    self.adopt_enrollment(device, data)
+                    self.stats.counters["enrolled"] += 1
+                    return True
+                if status in (0, 429, 503):
+                    self.enroll_retries += 1
+                    await asyncio.sleep(backoff_delay(attempt, retry_after))
+                    attempt += 1
+                    continue
+                if status == 409 and (data or {}).get("code") == "reenroll_needs_approval":
+                    request_id = data.get("reenroll_request")
+                    if isinstance(request_id, str) and request_id != device.reenroll_request:
+                        device.reenroll_request = request_id
+                        self.stats.counters["reenroll_requests"] += 1
+                    self.stats.counters["reenroll_waits"] += 1
+                    # Waiting for a person: the slot goes to devices that can enroll meanwhile.
+                    gate.release()
+                    try:
+                        await asyncio.sleep(self.refused_retry_s + backoff_delay(attempt, retry_after))
+                    finally:
+                        await gate.acquire()
+                    attempt += 1
+                    continue
+                self.enroll_failures += 1
+                self.stats.counters[f"enroll_failed_{status}"] += 1
+                return False
+            return False
+        finally:
+            gate.release()
+
+    def enroll_body(self, device: SimDevice) -> dict:
         body = {
             "hardware_id": device.hardware_id,
             "serial": device.hardware_id.upper(),
@@ -303,28 +357,13 @@ class Fleet:
             "agent_version": "sim-1.0",
             "fcm_token": device.fcm_token if self.push_url else "",
         }
-        attempt = 0
-        async with gate:
-            while time.monotonic() < self.stop_at:
-                status, data, retry_after = await self.call(
-                    "enroll", "POST", "/api/v1/enroll", body=body, headers={"X-Admin-Key": self.enroll_key}
-                )
-                if status in (200, 201):
-                    self.adopt_enrollment(device, data)
-                    self.stats.counters["enrolled"] += 1
-                    return True
-                if status in (0, 429, 503):
-                    self.enroll_retries += 1
-                    await asyncio.sleep(backoff_delay(attempt, retry_after))
-                    attempt += 1
-                    continue
-                self.enroll_failures += 1
-                self.stats.counters[f"enroll_failed_{status}"] += 1
-                return False
-        return False
+        if device.reenroll_request:
+            body["reenroll_request"] = device.reenroll_request
+        return body
 
     async def reenroll(self, device: SimDevice) -> None:
-        """PROTOCOL.md: re-enroll only on token_invalid, at most once an hour."""
+        """PROTOCOL.md: re-enroll only on token_invalid, at most once an hour (an attempt waiting
+        for an admin's approval is that one re-enrollment, still going)."""
         if time.monotonic() - device.last_reenroll < 3600:
             return
         device.last_reenroll = time.monotonic()
@@ -342,6 +381,8 @@ class Fleet:
 
     # -- heartbeat ------------------------------------------------------------------------------
     async def heartbeat(self, device: SimDevice, scheduled: float) -> None:
+        if device.reenroll_request is not None:
+            return  # its token was refused and its re-enrollment waits for an admin: nothing to send
         lag = time.monotonic() - scheduled
         self.stats.lag.append(max(0.0, lag))
         body = device.telemetry(self.rng)

@@ -192,3 +192,30 @@ def test_the_agent_survives_a_30_second_outage_without_losing_a_result(fleet_rea
     assert posted["status"] == "succeeded"
     assert _delivery_state(server, headers, command_id, until="succeeded") == "succeeded"
     assert agent.proc.poll() is None  # it kept running through the outage
+
+
+def test_a_factory_reset_agent_waits_for_an_admin_and_re_enrolls_once_approved(fleet_ready, agents, tmp_path):
+    """PROTOCOL.md v1.1: the same hardware id without a token is answered 409 with a request id;
+    the agent repeats with it on its backoff until an admin approves it over the admin API."""
+    server, key, headers = fleet_ready
+    before = Agent(server.url, key, tmp_path / "before-reset")
+    agents.append(before)
+    device_id = before.wait_for(lambda e: e["event"] == "enrolled")["device_id"]
+    before.wait_for(lambda e: e["event"] == "heartbeat" and e.get("status") == 200)  # its token is in use
+    before.stop()
+
+    after = Agent(server.url, key, tmp_path / "after-reset")  # same hardware id, empty state
+    agents.append(after)
+    request_id = after.wait_for(lambda e: e["event"] == "reenroll_pending")["reenroll_request"]
+    (listed,) = httpx.get(f"{server.url}/api/v1/reenroll-requests", headers=headers).json()["results"]
+    assert (listed["id"], listed["device_id"], listed["hardware_id"], listed["key_name"]) == (request_id, device_id, "e2e-agent-1", "e2e")
+    repeat = after.wait_for(lambda e: e["event"] == "reenroll_pending" and not e["new"], timeout=30)
+    assert repeat["reenroll_request"] == request_id  # repeated with the same id, on its backoff
+
+    assert httpx.post(f"{server.url}/api/v1/reenroll-requests/{request_id}/approve", headers=headers).status_code == 200
+    enrolled = after.wait_for(lambda e: e["event"] == "enrolled", timeout=30)
+    assert (enrolled["device_id"], enrolled["status"], enrolled["reenroll_request"]) == (device_id, 200, request_id)
+    after.wait_for(lambda e: e["event"] == "heartbeat" and e.get("status") == 200)
+    attempts = [e for e in after.events if e["event"] == "reenroll_pending"]
+    gaps = [b["ts"] - a["ts"] for a, b in zip(attempts, attempts[1:])]
+    assert all(gap >= 4_000 for gap in gaps), gaps  # the refused floor (5 s with --backoff-cap-s 5): no tight loop

@@ -1,5 +1,5 @@
 """The admin REST API of devices, groups and tags (DRF, JWT). Reads for every role; writes for
-operators; deletion, restore and re-enrollment approval for admins."""
+operators; deletion and restore for admins (re-enrollment requests: enrollment.api)."""
 
 from datetime import timedelta
 
@@ -28,7 +28,7 @@ from devices.models import Device, DeviceGroup, HeartbeatSample, Tag
 from mdm.audit import client_ip
 
 UUID_RE = "[0-9a-fA-F-]{36}"
-ADMIN_ACTIONS = {"bulk_delete", "restore", "approve_reenroll", "retired"}
+ADMIN_ACTIONS = {"bulk_delete", "restore", "retired"}
 
 
 class DeviceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -84,12 +84,6 @@ class DeviceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @action(detail=True, methods=["post"])
     def restore(self, request, id=None):
         device = services.restore_device(actor=request.user, device=self.get_object(), ip=client_ip(request))
-        return Response(DeviceSerializer(device).data)
-
-    @extend_schema(request=None, responses=DeviceSerializer)
-    @action(detail=True, methods=["post"], url_path="approve-reenroll")
-    def approve_reenroll(self, request, id=None):
-        device = services.approve_reenrollment(actor=request.user, device=self.get_object(), ip=client_ip(request))
         return Response(DeviceSerializer(device).data)
 
     @extend_schema(responses=InstalledAppSerializer(many=True))

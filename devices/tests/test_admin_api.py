@@ -116,13 +116,6 @@ def test_an_admin_lists_and_restores_retired_devices(admin_api, operator_api, en
     assert Device.objects.active().filter(pk=enrolled_device.device.pk).exists()
 
 
-def test_only_admins_approve_reenrollment(admin_api, operator_api, enrolled_device):
-    url = f"/api/v1/devices/{enrolled_device.device.pk}/approve-reenroll"
-    assert operator_api.post(url).status_code == 403
-    assert admin_api.post(url).status_code == 200
-    assert Device.objects.get(pk=enrolled_device.device.pk).reenroll_approved_until is not None
-
-
 def test_history_and_apps_of_a_device(viewer_api, beat, client, enrolled_device):
     import json
 

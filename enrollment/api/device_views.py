@@ -5,11 +5,19 @@ from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import get_usage
 
 from devices.api.body import method_not_allowed, read_json_object, shed_load
-from enrollment import admission, conf, services
+from devices.models import Device
+from enrollment import admission, conf
+from enrollment.services import enroll as services
+from mdm import text
 from mdm.api import error
 from mdm.audit import client_ip
 
-OPTIONAL_TEXT = {"serial": 128, "model": 128, "manufacturer": 128, "android_version": 32, "agent_version": 64, "fcm_token": 512}
+STORED_TEXT = ("hardware_id", "serial", "model", "manufacturer", "android_version", "agent_version", "fcm_token")
+# PROTOCOL.md v1.1 lengths (mdm.text), held to the columns that store them: a value the protocol
+# admits but a column cannot hold would fail at save. Where a column is narrower the column wins
+# (today fcm_token: 512 of the protocol's 4,096; android_version 32, agent_version 64, the rest 128);
+# widening a column widens what enrollment admits.
+MAX_LENGTHS = {name: min(text.max_length(name), Device._meta.get_field(name).max_length) for name in STORED_TEXT}
 
 
 @csrf_exempt
@@ -26,7 +34,7 @@ def enroll(request):
     limited = _rate_limited(request)
     if limited is not None:
         return _refused(limited, "rate_limited")
-    hardware_id, info, fields = _clean(data)
+    hardware_id, info, reenroll_request, fields = _clean(data)
     if fields:
         return _refused(error(next(iter(fields.values()))[0], "invalid", 400, fields=fields), "invalid")
     with admission.admitted() as admitted:
@@ -40,11 +48,12 @@ def enroll(request):
                 hardware_id=hardware_id,
                 info=info,
                 presented_token=_presented_token(request),
+                reenroll_request=reenroll_request,
                 ip=client_ip(request),
             )
         except services.EnrollRefused as refused:
             headers = {"Retry-After": "1"} if refused.status == 503 else None
-            return _refused(error(refused.detail, refused.code, refused.status, headers), refused.code)
+            return _refused(error(refused.detail, refused.code, refused.status, headers, **refused.extra), refused.code)
     services.count_enrollment(enrolled.outcome)
     return JsonResponse(enrolled.answer, status=enrolled.status)
 
@@ -64,22 +73,31 @@ def _rate_limited(request):
 
 def _presented_token(request) -> str | None:
     scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    return token.strip() if scheme == "Device" and token.strip() else None
+    token = token.strip()
+    # Rule 1 only: a malformed token is no token (never an error, never a lookup).
+    return token if scheme == "Device" and token and text.is_clean(token) else None
 
 
-def _clean(data: dict) -> tuple[str, dict, dict]:
+def _clean(data: dict) -> tuple[str, dict, str | None, dict]:
+    """The hardware id, the optional fields to store, the re-enrollment request id, and the
+    v1.1 text problems by field (each a 400 `invalid` naming it)."""
     fields: dict[str, list[str]] = {}
     hardware_id = data.get("hardware_id")
-    if not isinstance(hardware_id, str) or not 1 <= len(hardware_id.strip()) <= 128 or "\x00" in hardware_id:
-        fields["hardware_id"] = ["hardware_id: required, 1-128 characters."]
+    if hardware_id is None or (isinstance(hardware_id, str) and not hardware_id.strip()):
+        problem = "hardware_id: required, 1-128 characters."
+    else:
+        problem = text.problem(hardware_id, "hardware_id", max_len=MAX_LENGTHS["hardware_id"])
+    if problem is not None:
+        fields["hardware_id"] = [problem]
         hardware_id = ""
     info = {}
-    for name, max_len in OPTIONAL_TEXT.items():
+    for name in STORED_TEXT[1:]:
         value = data.get(name)
         if value is None:
             continue
-        if not isinstance(value, str) or len(value) > max_len or "\x00" in value:
-            fields[name] = [f"{name}: text of at most {max_len} characters."]
+        problem = text.problem(value, name, max_len=MAX_LENGTHS[name])
+        if problem is not None:
+            fields[name] = [problem]
         else:
             info[name] = value
     sdk_int = data.get("sdk_int")
@@ -88,4 +106,10 @@ def _clean(data: dict) -> tuple[str, dict, dict]:
             fields["sdk_int"] = ["sdk_int: an integer between 1 and 1000."]
         else:
             info["sdk_int"] = sdk_int
-    return hardware_id.strip(), info, fields
+    reenroll_request = data.get("reenroll_request")
+    if reenroll_request is not None:
+        problem = text.problem(reenroll_request, "reenroll_request")
+        if problem is not None:
+            fields["reenroll_request"] = [problem]
+            reenroll_request = None
+    return hardware_id.strip(), info, reenroll_request, fields

@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from devices.api.serializers import UnixTimeField
 from devices.models import DeviceGroup, Tag
-from enrollment.models import EnrollmentKey
+from enrollment.models import EnrollmentKey, ReenrollRequest
 
 
 class EnrollmentKeySerializer(serializers.ModelSerializer):
@@ -43,3 +43,34 @@ class CreatedEnrollmentKeySerializer(EnrollmentKeySerializer):
     class Meta(EnrollmentKeySerializer.Meta):
         fields = [*EnrollmentKeySerializer.Meta.fields, "key"]
         read_only_fields = fields
+
+
+class ReenrollRequestSerializer(serializers.ModelSerializer):
+    """A re-enrollment request (PROTOCOL.md v1.1): what an admin decides on."""
+
+    device_id = serializers.UUIDField(source="device.id", read_only=True)
+    hardware_id = serializers.CharField(source="device.hardware_id", read_only=True)
+    state = serializers.SerializerMethodField(help_text="pending, approved, denied, used or expired.")
+    created_at = UnixTimeField(read_only=True)
+    last_attempt_at = UnixTimeField(read_only=True, help_text="The latest repeat carrying this id.")
+    decided_at = UnixTimeField(read_only=True)
+    decided_by = serializers.CharField(source="decided_by.username", default=None, read_only=True)
+    approved_until = serializers.SerializerMethodField()
+    used_at = UnixTimeField(read_only=True)
+
+    class Meta:
+        model = ReenrollRequest
+        fields = [
+            "id", "device_id", "hardware_id", "source_ip", "key_name", "model", "created_at", "state",
+            "last_attempt_at", "decided_at", "decided_by", "approved_until", "used_at",
+        ]
+        read_only_fields = fields
+
+    def get_state(self, request) -> str:
+        from django.utils import timezone
+
+        return request.effective_state(timezone.now())
+
+    def get_approved_until(self, request) -> int | None:
+        until = request.approved_until()
+        return int(until.timestamp()) if until is not None else None

@@ -1,9 +1,24 @@
 from django import template
 from django.utils import timezone
 
+from enrollment.models import ReenrollRequest
+
 register = template.Library()
 
 
 @register.filter
 def key_state(key) -> str:
     return key.state(timezone.now())
+
+
+@register.filter
+def reenroll_state(request) -> str:
+    return request.effective_state(timezone.now())
+
+
+@register.inclusion_tag("enrollment/_device_reenroll_requests.html", takes_context=True)
+def device_reenroll_requests(context, device):
+    """The device page's section of its open re-enrollment requests (pending, or approved and not
+    yet used): a template tag, so the devices app needs no import of enrollment's models."""
+    requests = ReenrollRequest.objects.open(timezone.now()).filter(device=device).select_related("device")
+    return {"device": device, "requests": list(requests), "user": context.get("user")}

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from enrollment import services
+from enrollment.services import keys as services
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from commands import device_hooks
 from devices.models import Device, DeviceStatus, HeartbeatSample
 from devices.tests.factories import DeviceGroupFactory
 from enrollment.models import EnrollmentKey
-from mdm.models import AuditEvent, FleetSettings
+from mdm.models import AuditEvent
 
 # Transactional: token revocation happens on commit, as in production.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,10 +53,15 @@ def test_errors_are_json_whatever_the_accept_header(enroll):
     assert response.json() == {"detail": response.json()["detail"], "code": "key_invalid"}
 
 
+def _with(token: str) -> dict:
+    """The headers of an agent re-keying itself: its current device token (PROTOCOL.md v1.1 rule 1)."""
+    return {"HTTP_AUTHORIZATION": f"Device {token}"}
+
+
 def test_a_known_hardware_id_reenrolls_with_200_the_same_device_id_and_a_new_token(key, enroll, heartbeat):
     first = enroll(key, "HW-R").json()
     heartbeat(first["device_token"], battery_pct=40)  # the token authenticated: no retry any more
-    second = enroll(key, "HW-R", agent_version="2.0")
+    second = enroll(key, "HW-R", headers=_with(first["device_token"]), agent_version="2.0")
     assert second.status_code == 200
     body = second.json()
     assert body["device_id"] == first["device_id"]
@@ -68,7 +73,7 @@ def test_a_known_hardware_id_reenrolls_with_200_the_same_device_id_and_a_new_tok
 def test_reenrollment_revokes_the_old_token_on_its_very_next_request(key, enroll, heartbeat):
     old = enroll(key, "HW-OLD").json()["device_token"]
     assert heartbeat(old).status_code == 200  # now cached as verified
-    new = enroll(key, "HW-OLD").json()["device_token"]
+    new = enroll(key, "HW-OLD", headers=_with(old)).json()["device_token"]
     refused = heartbeat(old)
     assert refused.status_code == 401 and refused.json()["code"] == "token_invalid"
     assert heartbeat(new).status_code == 200
@@ -77,7 +82,7 @@ def test_reenrollment_revokes_the_old_token_on_its_very_next_request(key, enroll
 def test_reenrollment_keeps_the_history(key, enroll, heartbeat):
     token = enroll(key, "HW-HIST").json()["device_token"]
     heartbeat(token, battery_pct=77)
-    enroll(key, "HW-HIST")
+    assert enroll(key, "HW-HIST", headers=_with(token)).status_code == 200
     assert HeartbeatSample.objects.filter(device__hardware_id="HW-HIST").count() == 1
 
 
@@ -85,8 +90,9 @@ def test_reenrollment_asks_commands_for_new_keys(key, enroll, heartbeat, monkeyp
     calls = []
     real = device_hooks.keys_on_enroll
     monkeypatch.setattr(device_hooks, "keys_on_enroll", lambda **kw: calls.append(kw["reenrolled"]) or real(**kw))
-    heartbeat(enroll(key, "HW-K").json()["device_token"])
-    enroll(key, "HW-K")
+    token = enroll(key, "HW-K").json()["device_token"]
+    heartbeat(token)
+    enroll(key, "HW-K", headers=_with(token))
     assert calls == [False, True]
 
 
@@ -115,9 +121,10 @@ def test_a_repeat_within_ten_minutes_before_the_token_was_used_costs_no_key_use(
 
 
 def test_a_repeat_of_a_reenrollment_answers_200_again(key, enroll, heartbeat):
-    heartbeat(enroll(key, "HW-RR").json()["device_token"])
-    assert enroll(key, "HW-RR").status_code == 200
-    assert enroll(key, "HW-RR").status_code == 200
+    token = enroll(key, "HW-RR").json()["device_token"]
+    heartbeat(token)
+    assert enroll(key, "HW-RR", headers=_with(token)).status_code == 200
+    assert enroll(key, "HW-RR", headers=_with(token)).status_code == 200  # the answer was lost: same token again
     assert EnrollmentKey.objects.get().uses == 2
 
 
@@ -130,17 +137,19 @@ def test_a_repeat_after_the_token_authenticated_is_a_reenrollment(make_key, enro
 
 def test_a_repeat_after_ten_minutes_is_a_reenrollment(make_key, enroll):
     key = make_key(max_uses=2)
-    enroll(key, "HW-LATE")
+    token = enroll(key, "HW-LATE").json()["device_token"]
     with time_machine.travel(timezone.now() + timedelta(minutes=11), tick=False):
-        again = enroll(key, "HW-LATE")
+        without_token = enroll(key, "HW-LATE")
+        again = enroll(key, "HW-LATE", headers=_with(token))
     assert again.status_code == 200
+    assert without_token.status_code == 409 and without_token.json()["code"] == "reenroll_needs_approval"
     assert EnrollmentKey.objects.get().uses == 2
 
 
 def test_a_repeat_with_another_key_is_a_reenrollment(make_key, enroll):
-    enroll(make_key(name="one"), "HW-OTHER")
-    again = enroll(make_key(name="two"), "HW-OTHER")
-    assert again.status_code == 200
+    token = enroll(make_key(name="one"), "HW-OTHER").json()["device_token"]
+    assert enroll(make_key(name="two"), "HW-OTHER").status_code == 409
+    assert enroll(make_key(name="three"), "HW-OTHER", headers=_with(token)).status_code == 200
 
 
 # --- Key errors ------------------------------------------------------------------------------
@@ -177,10 +186,11 @@ def test_a_used_up_key_is_403_key_exhausted(make_key, enroll):
 
 
 def test_every_key_use_is_audited(key, enroll, heartbeat):
-    heartbeat(enroll(key, "HW-AUD").json()["device_token"])
-    enroll(key, "HW-AUD")
+    token = enroll(key, "HW-AUD").json()["device_token"]
+    heartbeat(token)
+    enroll(key, "HW-AUD", headers=_with(token))
     uses = AuditEvent.objects.filter(action="enrollment_key.use").order_by("at")
-    assert [e.data["reenrolled"] for e in uses] == [False, True]
+    assert [(e.data["reenrolled"], e.data["allowed_by"]) for e in uses] == [(False, "created"), (True, "token")]
     assert all(e.actor_label == "key:bench" for e in uses)
 
 
@@ -201,71 +211,16 @@ def test_a_key_pins_its_group_and_tags(make_key, enroll):
 
 def test_a_deleted_devices_hardware_id_is_retired_until_an_admin_restores_it(key, enroll, admin_user):
     from devices import services as device_services
+    from enrollment.services.reenroll import approve_reenroll_request
 
     device_id = enroll(key, "HW-GONE").json()["device_id"]
     device_services.delete_devices(actor=admin_user, device_ids=[device_id])
     refused = enroll(key, "HW-GONE")
     assert refused.status_code == 403 and refused.json()["code"] == "device_retired"
     device_services.restore_device(actor=admin_user, device=Device.objects.get(pk=device_id))
-    again = enroll(key, "HW-GONE")
+    # Restored, its old token is dead: like any re-enrollment without one, it needs an approval.
+    asked = enroll(key, "HW-GONE")
+    assert asked.status_code == 409
+    approve_reenroll_request(actor=admin_user, request_id=asked.json()["reenroll_request"])
+    again = enroll(key, "HW-GONE", reenroll_request=asked.json()["reenroll_request"])
     assert again.status_code == 200 and again.json()["device_id"] == device_id
-
-
-# --- Re-enrollment policy --------------------------------------------------------------------
-
-
-@pytest.fixture
-def approval_policy(db):
-    FleetSettings.objects.update_or_create(pk=1, defaults={"reenroll_policy": "approval"})
-    FleetSettings.forget_cached()
-
-
-def _enrolled_and_used(key, enroll, heartbeat, hardware_id):
-    body = enroll(key, hardware_id).json()
-    heartbeat(body["device_token"])
-    return body
-
-
-def test_under_approval_a_reenrollment_is_409_without_token_or_approval(key, enroll, heartbeat, approval_policy):
-    _enrolled_and_used(key, enroll, heartbeat, "HW-P1")
-    response = enroll(key, "HW-P1")
-    assert response.status_code == 409 and response.json()["code"] == "reenroll_needs_approval"
-
-
-def test_under_approval_the_current_device_token_allows_reenrollment(key, enroll, heartbeat, approval_policy):
-    body = _enrolled_and_used(key, enroll, heartbeat, "HW-P2")
-    response = enroll(key, "HW-P2", headers={"HTTP_AUTHORIZATION": f"Device {body['device_token']}"})
-    assert response.status_code == 200
-
-
-def test_under_approval_another_devices_token_does_not_allow_it(key, enroll, heartbeat, approval_policy):
-    _enrolled_and_used(key, enroll, heartbeat, "HW-P3")
-    other = _enrolled_and_used(key, enroll, heartbeat, "HW-P4")
-    response = enroll(key, "HW-P3", headers={"HTTP_AUTHORIZATION": f"Device {other['device_token']}"})
-    assert response.status_code == 409
-
-
-def test_an_admin_approval_allows_one_reenrollment_within_24_hours(key, enroll, heartbeat, approval_policy, admin_user):
-    from devices import services as device_services
-
-    body = _enrolled_and_used(key, enroll, heartbeat, "HW-P5")
-    device_services.approve_reenrollment(actor=admin_user, device=Device.objects.get(pk=body["device_id"]))
-    second = enroll(key, "HW-P5")
-    assert second.status_code == 200
-    heartbeat(second.json()["device_token"])
-    assert enroll(key, "HW-P5").status_code == 409  # one-shot
-
-
-def test_an_admin_approval_expires_after_24_hours(key, enroll, heartbeat, approval_policy, admin_user):
-    from devices import services as device_services
-
-    body = _enrolled_and_used(key, enroll, heartbeat, "HW-P6")
-    device_services.approve_reenrollment(actor=admin_user, device=Device.objects.get(pk=body["device_id"]))
-    with time_machine.travel(timezone.now() + timedelta(hours=25), tick=False):
-        assert enroll(key, "HW-P6").status_code == 409
-
-
-def test_the_default_policy_allows_reenrollment(key, enroll, heartbeat):
-    _enrolled_and_used(key, enroll, heartbeat, "HW-P7")
-    assert FleetSettings.current().reenroll_policy == "allowed"
-    assert enroll(key, "HW-P7").status_code == 200

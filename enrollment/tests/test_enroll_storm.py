@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from devices.models import Device, DeviceStatus
-from enrollment import services
+from enrollment.services import keys as services
 from enrollment.models import EnrollmentKey
 from tests.live import LiveServer, env_for_test_database
 

@@ -4,6 +4,7 @@ tests/test_simulator_smoke.py."""
 
 import asyncio
 import base64
+import contextlib
 import json
 
 import pytest
@@ -220,3 +221,95 @@ async def test_a_bad_signature_is_counted_never_reported_and_sent_in_the_next_he
     finally:
         await runner.cleanup()
     assert peer.results == [("aaaaaaaa-0000-4000-8000-000000000003", {"status": "rejected", "reason": "wrong_device"})]
+
+
+# --- re-enrollment waiting for an admin (PROTOCOL.md v1.1) ---------------------------------------
+class ReenrollPeer(Peer):
+    """A server that knows the device: without its current token the enroll is answered 409 with
+    a request id, the same one while it is pending, the next of `ids` when the enroll carries no
+    id or a spent one; an id in `approved` lets it in."""
+
+    def __init__(self, ids, approved=(), current_token="t.current"):
+        super().__init__()
+        self.ids, self.approved, self.current_token = list(ids), set(approved), current_token
+        self.spent: set[str] = set()
+        self.pending: str | None = None
+        self.seen: list[tuple[float, dict, str | None]] = []
+
+    async def enroll(self, request):
+        body = await request.json()
+        auth = request.headers.get("Authorization")
+        self.seen.append((asyncio.get_running_loop().time(), body, auth))
+        if auth == f"Device {self.current_token}" or body.get("reenroll_request") in self.approved:
+            return await super().enroll(request)
+        if self.pending is None or body.get("reenroll_request") != self.pending or self.pending in self.spent:
+            self.pending = self.ids.pop(0)
+        return web.json_response({"detail": "needs an admin", "code": "reenroll_needs_approval",
+                                  "reenroll_request": self.pending}, status=409)
+
+
+async def _until(condition, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def _enroll_against(peer, **fleet_kwargs):
+    """A one-device fleet enrolling against the peer (refused floor 0.2 s); yields the fleet, its
+    device and the enrolling task."""
+    runner, url = await _serve(peer)
+    try:
+        async with Fleet(base_url=url, enroll_key="key", devices=1, duration=10, refused_retry_s=0.2, **fleet_kwargs) as fleet:
+            device = fleet.devices[0]
+            enrolling = asyncio.create_task(fleet.enroll(device, asyncio.Semaphore(1)))
+            yield fleet, device, enrolling
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_known_device_without_its_token_waits_repeating_its_request_id_until_approved():
+    peer = ReenrollPeer(ids=["req-1"])
+    async with _enroll_against(peer) as (fleet, device, enrolling):
+        await _until(lambda: len(peer.seen) >= 3)  # asked, and repeated twice with the same id while pending
+        assert device.reenroll_request == "req-1" and device.device_id is None
+        peer.approved.add("req-1")
+        assert await asyncio.wait_for(enrolling, 5) is True
+    bodies = [body for _, body, _ in peer.seen]
+    assert "reenroll_request" not in bodies[0]
+    assert all(body["reenroll_request"] == "req-1" for body in bodies[1:])
+    times = [t for t, _, _ in peer.seen]
+    assert all(later - earlier >= 0.2 for earlier, later in zip(times, times[1:]))  # the floor: no tight loop
+    assert device.device_id == DEVICE_ID and device.reenroll_request is None
+    assert fleet.stats.counters["reenroll_requests"] == 1 and fleet.stats.counters["reenroll_waits"] >= 2
+
+
+async def test_a_new_id_in_a_later_409_replaces_the_spent_one():
+    peer = ReenrollPeer(ids=["req-1", "req-2"])
+    async with _enroll_against(peer) as (fleet, device, enrolling):
+        await _until(lambda: device.reenroll_request == "req-1")
+        peer.spent.add("req-1")  # an admin denied it: the next repeat gets a new id
+        await _until(lambda: device.reenroll_request == "req-2")
+        peer.approved.add("req-2")
+        assert await asyncio.wait_for(enrolling, 5) is True
+    assert peer.seen[-1][1]["reenroll_request"] == "req-2"
+    assert fleet.stats.counters["reenroll_requests"] == 2
+
+
+async def test_a_device_holding_a_token_sends_it_and_its_request_id():
+    peer = ReenrollPeer(ids=["req-1"], approved={"req-1"})
+    async with _enroll_against(peer) as (fleet, device, enrolling):
+        device.token = "t.revoked"  # e.g. its token was refused: re-enrolling after token_invalid
+        device.reenroll_request = "req-1"
+        assert await asyncio.wait_for(enrolling, 5) is True
+    (only,) = peer.seen
+    assert only[2] == "Device t.revoked" and only[1]["reenroll_request"] == "req-1"
+
+
+async def test_a_current_token_re_keys_without_an_admin():
+    peer = ReenrollPeer(ids=["req-1"])
+    async with _enroll_against(peer) as (fleet, device, enrolling):
+        device.token = "t.current"
+        assert await asyncio.wait_for(enrolling, 5) is True
+    assert len(peer.seen) == 1 and "reenroll_request" not in peer.seen[0][1]

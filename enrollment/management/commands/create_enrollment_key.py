@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from devices.models import DeviceGroup
-from enrollment import services
+from enrollment.services import keys as services
 
 
 class Command(BaseCommand):

@@ -225,6 +225,8 @@ public final class Agent {
         try {
             if (!state.isEnrolled()) {
                 enroll(false);
+            } else if (state.reenrollRequest != null) {
+                enroll(true); // a re-enrollment waiting for an admin: nothing else works meanwhile
             }
             boolean asked = heartbeatRequested.getAndSet(false);
             if (!heartbeatSinceStart || asked || now >= nextHeartbeatAtMs) {
@@ -262,7 +264,7 @@ public final class Agent {
         if (now < backoffUntilMs) {
             return backoffUntilMs - now;
         }
-        if (!state.isEnrolled() || heartbeatRequested.get() || pullRequested.get() || !inbox.isEmpty()
+        if (!state.isEnrolled() || state.reenrollRequest != null || heartbeatRequested.get() || pullRequested.get() || !inbox.isEmpty()
                 || (heartbeatSinceStart && (countDone() > 0 || countPending() > 0))) {
             return 0;
         }
@@ -271,6 +273,12 @@ public final class Agent {
 
     // ---- enrollment -------------------------------------------------------------------------
 
+    /**
+     * POST /api/v1/enroll. A known device is let in by its current token (sent whenever the agent
+     * holds one: a re-key), else by an admin's approval of the request the server opened for it
+     * (PROTOCOL.md v1.1): a 409 reenroll_needs_approval names that request, which is stored and
+     * carried by every repeat, on the backoff, until one succeeds; a later 409 may name a new one.
+     */
     private void enroll(boolean reenroll) throws IOException, ApiException {
         op = "enroll";
         JSONObject body = Json.parseObjectOrNull(config.deviceInfo.toString());
@@ -279,7 +287,28 @@ public final class Agent {
         if (state.fcmToken != null) {
             Json.put(body, "fcm_token", state.fcmToken);
         }
-        EnrollAnswer a = api.enroll(config.enrollKey, body, reenroll ? state.deviceToken : null);
+        String request = state.reenrollRequest;
+        if (request != null) {
+            Json.put(body, "reenroll_request", request);
+        }
+        EnrollAnswer a;
+        try {
+            a = api.enroll(config.enrollKey, body, state.deviceToken);
+        } catch (ApiException e) {
+            if (e.isReenrollNeedsApproval()) {
+                // The same id while it is pending; a new one once the old is spent (denied, used,
+                // expired, unknown). Kept across restarts: it is the one the admin approves.
+                boolean isNew = e.reenrollRequest != null && !e.reenrollRequest.equals(request);
+                if (isNew) {
+                    state.reenrollRequest = e.reenrollRequest;
+                    stores.state.save(state);
+                }
+                events.emit("reenroll_pending", Json.obj("reenroll_request", state.reenrollRequest, "new", isNew,
+                        "device_id", state.deviceId));
+            }
+            throw e;
+        }
+        state.reenrollRequest = null;
         boolean sameDevice = a.deviceId.equals(state.deviceId);
         state.deviceId = a.deviceId;
         state.deviceToken = a.deviceToken;
@@ -298,7 +327,7 @@ public final class Agent {
         api.setDeviceToken(a.deviceToken);
         serverClock.update(a.serverTime);
         events.emit("enrolled", Json.obj("device_id", a.deviceId, "status", a.status, "reenrolled", reenroll,
-                "heartbeat_interval_s", state.heartbeatIntervalS, "kids", keyring.kids()));
+                "heartbeat_interval_s", state.heartbeatIntervalS, "kids", keyring.kids(), "reenroll_request", request));
         if (reenroll) {
             // The server cancelled every non-final delivery (reason reenrolled): drop what has not started.
             for (CommandRecord r : stores.commands.all()) {
@@ -321,11 +350,25 @@ public final class Agent {
             backOff(e.retryAfterS, e.code.isEmpty() ? "http_" + e.status : e.code, e.status, e.detail);
             return;
         }
-        // key_invalid, key_expired, device_retired, reenroll_needs_approval, ...: only an admin
-        // can fix these, so keep trying, slowly.
+        refused(e);
+    }
+
+    /**
+     * key_invalid, key_expired, device_retired, reenroll_needs_approval, ...: only an admin can fix
+     * these, so keep trying, slowly. A re-enrollment waiting for approval repeats at the refused
+     * floor plus the growing, fully jittered backoff: a fleet reset at once does not come back in
+     * step, and nothing loops tightly however long the admin takes.
+     */
+    private void refused(ApiException e) {
+        String reason = e.code.isEmpty() ? "http_" + e.status : e.code;
+        if (e.isReenrollNeedsApproval()) {
+            scheduleBackoff(config.refusedRetryMs + backoff.nextDelayMs(e.retryAfterS), reason, e.status, e.retryAfterS,
+                    e.detail);
+            return;
+        }
         events.emit("error", Json.obj("op", op, "http_status", e.status, "code", e.code, "message", e.detail));
         long delay = Math.max(config.refusedRetryMs, backoff.nextDelayMs(e.retryAfterS));
-        scheduleBackoff(delay, e.code.isEmpty() ? "http_" + e.status : e.code, e.status, e.retryAfterS, e.detail);
+        scheduleBackoff(delay, reason, e.status, e.retryAfterS, e.detail);
     }
 
     private void reenrollOnTokenInvalid(ApiException cause) {
@@ -354,8 +397,9 @@ public final class Agent {
                 lastReenrollElapsedMs = Long.MIN_VALUE / 2; // never reached the decision: try again soon
                 backOff(e.retryAfterS, e.code.isEmpty() ? "http_" + e.status : e.code, e.status, e.detail);
             } else {
-                events.emit("error", Json.obj("op", "enroll", "http_status", e.status, "code", e.code, "message", e.detail));
-                scheduleBackoff(Math.max(config.refusedRetryMs, backoff.nextDelayMs(-1)), e.code, e.status, -1, e.detail);
+                // Waiting for an admin (reenroll_needs_approval) repeats on the backoff from the
+                // next step on, not once an hour: it is this one re-enrollment, still going.
+                refused(e);
             }
         }
     }

@@ -3,6 +3,7 @@ package dev.mdm.agent.core;
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.contains;
 import static org.hamcrest.Matchers.empty;
+import static org.hamcrest.Matchers.greaterThan;
 import static org.hamcrest.Matchers.greaterThanOrEqualTo;
 import static org.hamcrest.Matchers.hasItem;
 import static org.hamcrest.Matchers.hasSize;
@@ -11,7 +12,9 @@ import static org.hamcrest.Matchers.lessThanOrEqualTo;
 import static org.hamcrest.Matchers.not;
 import static org.hamcrest.Matchers.nullValue;
 import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertNotEquals;
 import static org.junit.Assert.assertNotNull;
+import static org.junit.Assert.assertNull;
 import static org.junit.Assert.assertTrue;
 
 import java.io.File;
@@ -19,6 +22,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -156,6 +160,7 @@ public class AgentTest {
 
     @Test
     public void heartbeats_follow_the_server_interval_with_ten_percent_jitter() {
+        mdm.reenrollAllowed = true; // five fresh agents, one hardware id: each enrolls anew
         for (long seed = 1; seed <= 5; seed++) {
             events.clear();
             FakeClock c = new FakeClock();
@@ -585,6 +590,130 @@ public class AgentTest {
         clock.advanceMs(delay);
         agent.step();
         assertThat(mdm.enrollments, hasSize(3));
+    }
+
+    // ---- re-enrollment waiting for an admin (PROTOCOL.md v1.1) ------------------------------
+
+    @Test
+    public void after_a_factory_reset_it_waits_for_approval_repeating_its_request_id_on_the_backoff() {
+        FakeMdm.Device known = mdm.known("hw-1"); // enrolled before the reset: the agent has no token
+        long delay = agent.step();
+        assertThat(mdm.enrollments, hasSize(1));
+        String requestId = agent.state().reenrollRequest;
+        assertNotNull(requestId);
+        JSONObject pending = events.named("reenroll_pending").get(0);
+        assertEquals(requestId, pending.optString("reenroll_request"));
+        assertTrue(pending.optBoolean("new"));
+        assertEquals("reenroll_needs_approval", events.named("backoff").get(0).optString("reason"));
+        assertThat(delay, greaterThanOrEqualTo(30_000L));
+        assertTrue(!agent.state().isEnrolled());
+
+        clock.advanceMs(delay - 1);
+        agent.step();
+        assertThat(mdm.enrollments, hasSize(1)); // not before its backoff is over
+        clock.advanceMs(1);
+        delay = agent.step();
+        assertThat(mdm.enrollments, hasSize(2));
+        assertEquals(requestId, mdm.enrollments.get(1).optString("reenroll_request"));
+        assertEquals(requestId, agent.state().reenrollRequest); // still pending: the same id
+        assertTrue(!events.named("reenroll_pending").get(1).optBoolean("new"));
+
+        mdm.decide(requestId, "approved");
+        clock.advanceMs(delay);
+        agent.step();
+        assertThat(mdm.enrollments, hasSize(3));
+        assertEquals(requestId, mdm.enrollments.get(2).optString("reenroll_request"));
+        assertTrue(agent.state().isEnrolled());
+        assertEquals(known.id, agent.state().deviceId);
+        assertNull(agent.state().reenrollRequest);
+        assertEquals("used", mdm.reenrollRequests.get(requestId).state);
+        assertThat(events.names(), hasItem("heartbeat"));
+    }
+
+    @Test
+    public void a_new_id_in_a_later_409_replaces_the_spent_one() {
+        mdm.known("hw-1");
+        long delay = agent.step();
+        String first = agent.state().reenrollRequest;
+        mdm.decide(first, "denied");
+        clock.advanceMs(delay);
+        delay = agent.step();
+        String second = agent.state().reenrollRequest;
+        assertNotNull(second);
+        assertNotEquals(first, second);
+        assertTrue(events.named("reenroll_pending").get(1).optBoolean("new"));
+        mdm.decide(second, "approved");
+        clock.advanceMs(delay);
+        agent.step();
+        assertEquals(second, mdm.enrollments.get(2).optString("reenroll_request"));
+        assertTrue(agent.state().isEnrolled());
+    }
+
+    @Test
+    public void waiting_an_hour_for_an_admin_never_loops_tightly_and_is_jittered() {
+        mdm.known("hw-1");
+        List<Long> delays = new ArrayList<>();
+        for (long waited = 0; waited < 3_600_000; ) {
+            long delay = agent.step();
+            assertThat(delay, greaterThanOrEqualTo(30_000L)); // the refused floor ...
+            assertThat(delay, lessThanOrEqualTo(90_000L)); // ... plus at most the backoff's cap
+            delays.add(delay);
+            clock.advanceMs(delay);
+            waited += delay;
+        }
+        assertThat(mdm.enrollments.size(), lessThanOrEqualTo(120));
+        assertThat(mdm.enrollments.size(), greaterThanOrEqualTo(40));
+        assertThat(new HashSet<>(delays).size(), greaterThan(delays.size() / 2)); // not in lockstep
+        assertEquals(1, mdm.reenrollRequests.size()); // one request, repeated
+    }
+
+    @Test
+    public void a_device_whose_token_was_replaced_repeats_with_its_token_and_the_id_until_approved() {
+        enrolled();
+        String oldToken = mdm.device().token;
+        mdm.device().token = "tok-of-someone-else"; // the server no longer knows the agent's token
+        mdm.heartbeatCommandLimit = 0;
+        FakeMdm.Cmd c = mdm.queue("ping", null);
+        nextHeartbeat(); // token_invalid, then the re-enrollment with its (no longer current) token: 409
+        assertThat(mdm.enrollments, hasSize(2));
+        assertEquals("Device " + oldToken, mdm.enrollments.get(1).optString("_authorization"));
+        String requestId = agent.state().reenrollRequest;
+        assertNotNull(requestId);
+        int heartbeats = mdm.heartbeats.size();
+
+        long delay = agent.step(); // backing off
+        clock.advanceMs(delay);
+        delay = agent.step(); // on the backoff, not once an hour
+        assertThat(mdm.enrollments, hasSize(3));
+        assertEquals(requestId, mdm.enrollments.get(2).optString("reenroll_request"));
+        assertEquals("Device " + oldToken, mdm.enrollments.get(2).optString("_authorization"));
+        assertEquals(heartbeats, mdm.heartbeats.size()); // nothing else meanwhile
+
+        mdm.decide(requestId, "approved");
+        clock.advanceMs(delay);
+        agent.step();
+        assertNull(agent.state().reenrollRequest);
+        assertTrue(events.named("enrolled").get(1).optBoolean("reenrolled"));
+        assertEquals(requestId, events.named("enrolled").get(1).optString("reenroll_request"));
+        assertThat(mdm.heartbeats.size(), greaterThan(heartbeats));
+        assertEquals("cancelled", c.status); // the server cancelled it at the re-enrollment
+        assertThat(actions.calls(), empty());
+    }
+
+    @Test
+    public void the_awaited_request_id_survives_a_restart() throws Exception {
+        File dir = tmp.newFolder();
+        mdm.known("hw-1");
+        agent = newAgent(FileStores.open(dir), 1);
+        agent.step();
+        String requestId = agent.state().reenrollRequest;
+        assertNotNull(requestId);
+        mdm.decide(requestId, "approved");
+        agent = newAgent(FileStores.open(dir), 2); // the process restarts
+        agent.step();
+        assertEquals(requestId, mdm.enrollments.get(1).optString("reenroll_request"));
+        assertTrue(agent.state().isEnrolled());
+        assertNull(FileStores.open(dir).state.load().reenrollRequest);
     }
 
     @Test

@@ -17,14 +17,22 @@ public final class ApiException extends Exception {
     public final long retryAfterS;
     /** The validation error's "fields" object, or null. */
     public final JSONObject fields;
+    /** A 409 reenroll_needs_approval's "reenroll_request" id (PROTOCOL.md v1.1), or null. */
+    public final String reenrollRequest;
 
     public ApiException(int status, String code, String detail, long retryAfterS, JSONObject fields) {
+        this(status, code, detail, retryAfterS, fields, null);
+    }
+
+    public ApiException(int status, String code, String detail, long retryAfterS, JSONObject fields,
+            String reenrollRequest) {
         super("HTTP " + status + (code.isEmpty() ? "" : " " + code) + (detail.isEmpty() ? "" : ": " + detail));
         this.status = status;
         this.code = code;
         this.detail = detail;
         this.retryAfterS = retryAfterS;
         this.fields = fields;
+        this.reenrollRequest = reenrollRequest;
     }
 
     /** Worth retrying later with backoff: rate limiting, load shedding, or a server fault. */
@@ -34,5 +42,10 @@ public final class ApiException extends Exception {
 
     public boolean isTokenInvalid() {
         return status == 401 && "token_invalid".equals(code);
+    }
+
+    /** A re-enrollment waiting for an admin: repeat it with {@link #reenrollRequest} (PROTOCOL.md v1.1). */
+    public boolean isReenrollNeedsApproval() {
+        return status == 409 && "reenroll_needs_approval".equals(code);
     }
 }

@@ -11,7 +11,11 @@ import org.json.JSONObject;
  * ApiException for an answer that is not 2xx. Retrying with backoff is the agent loop's job.
  */
 public interface DeviceApi {
-    /** POST /api/v1/enroll with X-Admin-Key; currentToken (nullable) lets a re-enrollment pass approval. */
+    /**
+     * POST /api/v1/enroll with X-Admin-Key. currentToken (nullable) re-keys a known device without an
+     * admin (PROTOCOL.md v1.1 rule 1); the body carries {@code reenroll_request} when an admin's
+     * approval is awaited (rule 2).
+     */
     EnrollAnswer enroll(String enrollKey, JSONObject body, String currentToken) throws IOException, ApiException;
 
     /** The device token for every later call; sent only to the base URL's own origin. */

@@ -308,15 +308,18 @@ public final class HttpDeviceApi implements DeviceApi {
         String code = "";
         String detail = "";
         JSONObject fields = null;
+        String reenrollRequest = null;
         JSONObject o = Json.parseObjectOrNull(text);
         if (o != null) {
             code = nonNull(Json.string(o, "code"));
             detail = nonNull(Json.string(o, "detail"));
             fields = o.optJSONObject("fields");
+            reenrollRequest = Json.string(o, "reenroll_request");
         } else {
             detail = text.length() > 200 ? text.substring(0, 200) : text;
         }
-        return new ApiException(status, code, detail, parseRetryAfter(c.getHeaderField("Retry-After"), System.currentTimeMillis()), fields);
+        return new ApiException(status, code, detail, parseRetryAfter(c.getHeaderField("Retry-After"), System.currentTimeMillis()),
+                fields, reenrollRequest);
     }
 
     private static String nonNull(String s) {

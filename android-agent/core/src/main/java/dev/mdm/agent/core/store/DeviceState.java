@@ -26,6 +26,11 @@ public final class DeviceState {
     /** Server time of the last re-enrollment on token_invalid; -1 if none. */
     public long lastReenrollAtS = -1;
     public String fcmToken;
+    /**
+     * The id of the re-enrollment request an admin must approve (a 409 reenroll_needs_approval,
+     * PROTOCOL.md v1.1), repeated in every enroll until one succeeds; null when none is awaited.
+     */
+    public String reenrollRequest;
 
     public boolean isEnrolled() {
         return deviceId != null && deviceToken != null;
@@ -43,7 +48,7 @@ public final class DeviceState {
         return Json.obj("hardware_id", hardwareId, "device_id", deviceId, "device_token", deviceToken,
                 "command_keys", k, "last_server_time", lastServerTime, "heartbeat_interval_s", heartbeatIntervalS,
                 "last_seq", lastSeq, "bad_envelopes", badEnvelopes, "last_reenroll_at", lastReenrollAtS,
-                "fcm_token", fcmToken);
+                "fcm_token", fcmToken, "reenroll_request", reenrollRequest);
     }
 
     public static DeviceState fromJson(JSONObject o) {
@@ -61,6 +66,7 @@ public final class DeviceState {
         s.badEnvelopes = Json.integer(o, "bad_envelopes", 0);
         s.lastReenrollAtS = Json.integer(o, "last_reenroll_at", -1);
         s.fcmToken = Json.string(o, "fcm_token");
+        s.reenrollRequest = Json.string(o, "reenroll_request");
         return s;
     }
 }

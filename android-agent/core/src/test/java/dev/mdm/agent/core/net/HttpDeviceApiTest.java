@@ -131,6 +131,21 @@ public class HttpDeviceApiTest {
     }
 
     @Test
+    public void a_409_reenroll_needs_approval_carries_its_request_id() throws Exception {
+        route("/api/v1/enroll", ex -> json(ex, 409, Json.obj("detail", "needs an admin", "code", "reenroll_needs_approval",
+                "reenroll_request", "8d0c7a4e-2f51-4b53-9e0e-6f1a2b3c4d5e")));
+        try {
+            api().enroll("ek", Json.obj("hardware_id", "hw", "reenroll_request", "old-id"), null);
+            fail();
+        } catch (ApiException e) {
+            assertTrue(e.isReenrollNeedsApproval());
+            assertFalse(e.isRetryable());
+            assertEquals("8d0c7a4e-2f51-4b53-9e0e-6f1a2b3c4d5e", e.reenrollRequest);
+        }
+        assertEquals("old-id", new JSONObject(bodies.get(0)).getString("reenroll_request"));
+    }
+
+    @Test
     public void error_bodies_become_typed_exceptions() throws Exception {
         route("/api/v1/device/heartbeat", ex -> {
             ex.getResponseHeaders().set("Retry-After", "12");

@@ -54,6 +54,13 @@ public final class FakeMdm implements AutoCloseable {
         public String reason;
     }
 
+    /** A re-enrollment request (PROTOCOL.md v1.1): pending, approved, denied or used. */
+    public static final class ReenrollRequest {
+        public String id;
+        public Device device;
+        public String state = "pending";
+    }
+
     private static final class Failure {
         final int status;
         final String code;
@@ -84,6 +91,9 @@ public final class FakeMdm implements AutoCloseable {
     public final List<JSONObject> results = new ArrayList<>();
     public final List<JSONObject> inventories = new ArrayList<>();
     public final List<JSONObject> enrollments = new ArrayList<>();
+    public final Map<String, ReenrollRequest> reenrollRequests = new LinkedHashMap<>();
+    /** The fleet setting reenroll_policy = allowed (v1.1 rule 3); off: token or approval. */
+    public volatile boolean reenrollAllowed;
     public final Map<String, byte[]> apks = new LinkedHashMap<>();
     public int pulls;
     /** Runs right after a device enrolls (e.g. to queue commands for it). */
@@ -116,6 +126,22 @@ public final class FakeMdm implements AutoCloseable {
 
     public synchronized Device device() {
         return devicesByHardware.values().iterator().next();
+    }
+
+    /** A device the server knows already (e.g. enrolled before a factory reset), with a token the agent lacks. */
+    public synchronized Device known(String hardwareId) {
+        Device d = new Device();
+        d.id = UUID.randomUUID().toString();
+        d.hardwareId = hardwareId;
+        d.token = "tok-" + UUID.randomUUID();
+        d.keys = new ArrayList<>(Collections.singletonList(newKey("k1")));
+        devicesByHardware.put(hardwareId, d);
+        return d;
+    }
+
+    /** What an admin does in the console: approve or deny a request. */
+    public synchronized void decide(String requestId, String state) {
+        reenrollRequests.get(requestId).state = state;
     }
 
     public synchronized Cmd queue(String type, JSONObject params) {
@@ -257,10 +283,18 @@ public final class FakeMdm implements AutoCloseable {
         int status;
         Device d;
         synchronized (this) {
-            Json.put(body, "_authorization", ex.getRequestHeaders().getFirst("Authorization"));
+            String auth = ex.getRequestHeaders().getFirst("Authorization");
+            Json.put(body, "_authorization", auth);
             enrollments.add(body);
             d = devicesByHardware.get(hw);
             status = d == null ? 201 : 200;
+            String refusedWith = d == null || reenrollAllowed || ("Device " + d.token).equals(auth) ? null
+                    : reenrollRefusal(d, Json.string(body, "reenroll_request"));
+            if (refusedWith != null) {
+                send(ex, 409, Json.obj("detail", "needs an admin's approval", "code", "reenroll_needs_approval",
+                        "reenroll_request", refusedWith));
+                return;
+            }
             if (d == null) {
                 d = new Device();
                 d.id = UUID.randomUUID().toString();
@@ -284,6 +318,23 @@ public final class FakeMdm implements AutoCloseable {
             afterEnroll.accept(d);
         }
         send(ex, status, answer);
+    }
+
+    /** v1.1 rule 2: null when the id is approved for this device (and now used), else the id to answer. */
+    private String reenrollRefusal(Device d, String requestId) {
+        ReenrollRequest r = requestId == null ? null : reenrollRequests.get(requestId);
+        if (r != null && r.device == d && r.state.equals("approved")) {
+            r.state = "used";
+            return null;
+        }
+        if (r != null && r.device == d && r.state.equals("pending")) {
+            return r.id;
+        }
+        ReenrollRequest fresh = new ReenrollRequest();
+        fresh.id = UUID.randomUUID().toString();
+        fresh.device = d;
+        reenrollRequests.put(fresh.id, fresh);
+        return fresh.id;
     }
 
     private static JSONArray keysJson(Device d) {

@@ -1,9 +1,9 @@
-"""State changes of the enrollment app (see STYLE.md: the only place that changes state)."""
+"""POST /api/v1/enroll (PROTOCOL.md): new devices, re-enrollment and retry safety."""
 
-import secrets
+import hmac
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from commands import device_hooks
 from devices import tokens
-from devices.models import Device, DeviceGroup, DeviceStatus
-from enrollment.models import KEY_PREFIX, BloatwarePreset, EnrollmentKey, TweakPreset, hash_key
+from devices.models import Device, DeviceStatus
+from enrollment.models import EnrollmentKey, hash_key
+from enrollment.services.reenroll import Claim, NeedsApproval, parse_request_id, policy_allows_any, reenroll_allowed_by
 from mdm import audit, metrics
 from mdm.models import FleetSettings
 
@@ -22,11 +23,13 @@ _RETRY_CACHE = "enroll:retry:"
 
 
 class EnrollRefused(Exception):
-    """An enrollment answered with a protocol error (status, code, detail)."""
+    """An enrollment answered with a protocol error (status, code, detail, and any extra fields of
+    the answer, such as the 409's `reenroll_request`)."""
 
-    def __init__(self, status: int, code: str, detail: str):
+    def __init__(self, status: int, code: str, detail: str, extra: dict | None = None):
         super().__init__(detail)
         self.status, self.code, self.detail = status, code, detail
+        self.extra = extra or {}
 
 
 @dataclass(frozen=True)
@@ -37,105 +40,66 @@ class Enrolled:
     outcome: str  # created | reenrolled | retried
 
 
-# --- Keys ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NewKey:
-    key: EnrollmentKey
-    raw: str  # shown once, never stored
-
-
-@transaction.atomic
-def create_enrollment_key(
-    *,
-    actor,
-    name: str,
-    expires_at: datetime | None = None,
-    max_uses: int | None = None,
-    group: DeviceGroup | None = None,
-    tags=(),
-    ip: str | None = None,
-) -> NewKey:
-    raw = KEY_PREFIX + secrets.token_urlsafe(32)
-    key = EnrollmentKey.objects.create(
-        name=name.strip(),
-        key_hash=hash_key(raw),
-        prefix=raw[: len(KEY_PREFIX) + 6],
-        created_by=actor if actor is not None and not isinstance(actor, str) else None,
-        expires_at=expires_at,
-        max_uses=max_uses,
-        group=group,
-    )
-    if tags:
-        key.tags.set(tags)
-    audit.record(
-        actor=actor,
-        action="enrollment_key.create",
-        target=key,
-        data={
-            "name": key.name,
-            "prefix": key.prefix,
-            "expires_at": expires_at.isoformat() if expires_at else None,
-            "max_uses": max_uses,
-            "group": group.name if group else None,
-            "tags": sorted(t.name for t in tags),
-        },
-        ip=ip,
-    )
-    return NewKey(key=key, raw=raw)
-
-
-@transaction.atomic
-def revoke_enrollment_key(*, actor, key: EnrollmentKey, ip: str | None = None) -> EnrollmentKey:
-    updated = EnrollmentKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    if updated:
-        audit.record(actor=actor, action="enrollment_key.revoke", target=key, data={"name": key.name}, ip=ip)
-    key.refresh_from_db()
-    return key
-
-
-# --- Enrollment ------------------------------------------------------------------------------
-
-
 def enroll_device(
-    *, raw_key: str, hardware_id: str, info: dict, presented_token: str | None = None, ip: str | None = None
+    *,
+    raw_key: str,
+    hardware_id: str,
+    info: dict,
+    presented_token: str | None = None,
+    reenroll_request: str | None = None,
+    ip: str | None = None,
 ) -> Enrolled:
-    """POST /api/v1/enroll (PROTOCOL.md). `info` holds the validated optional fields. Raises
-    EnrollRefused for every protocol error; never leaves a half-created device (one transaction,
-    hardware_id unique)."""
+    """POST /api/v1/enroll (PROTOCOL.md). `info` holds the validated optional fields,
+    `presented_token` the request's `Authorization: Device` token, `reenroll_request` the body's
+    request id. Raises EnrollRefused for every protocol error; never leaves a half-created device
+    (one transaction, hardware_id unique)."""
     key = EnrollmentKey.objects.filter(key_hash=hash_key(raw_key)).first()
     if key is None or key.revoked_at is not None:
         raise EnrollRefused(401, "key_invalid", "Unknown or revoked enrollment key.")
     if key.is_expired(timezone.now()):
         raise EnrollRefused(403, "key_expired", "This enrollment key has expired.")
+    claim = Claim(token=presented_token, request_id=parse_request_id(reenroll_request))
     issued = tokens.issue()  # bcrypt: outside the transaction, so no lock is held meanwhile
     for attempt in (1, 2):
         try:
             with transaction.atomic():
-                return _enroll(key, hardware_id, info, issued, presented_token, ip)
+                outcome = _enroll(key, hardware_id, info, issued, claim, ip)
+            break
         except IntegrityError:
             # Two first enrollments of one hardware id raced: the loser's INSERT failed on the
             # unique index and rolled back whole. Once more, it finds the winner's row.
             if attempt == 2:
                 raise EnrollRefused(503, "busy", "Enrollment conflict, retry shortly.") from None
-    raise AssertionError("unreachable")
+    if isinstance(outcome, NeedsApproval):
+        raise EnrollRefused(
+            409,
+            "reenroll_needs_approval",
+            "This device is already enrolled. Re-enrolling it needs its current device token or an "
+            "admin's approval of this request; repeat the enrollment with reenroll_request.",
+            extra={"reenroll_request": str(outcome.request_id)},
+        )
+    return outcome
 
 
-def _enroll(key, hardware_id, info, issued, presented_token, ip) -> Enrolled:
+def _enroll(key, hardware_id, info, issued, claim: Claim, ip) -> Enrolled | NeedsApproval:
     now = timezone.now()
     device = Device.objects.select_for_update().filter(hardware_id=hardware_id).first()
     if device is not None and device.deleted_at is not None:
         raise EnrollRefused(403, "device_retired", "This device was deleted by an admin; an admin can restore it.")
 
+    allowed_by = "created"
     if device is not None:
-        retry = _retry_of(device, key)
+        retry = _retry_of(device, key, claim)
         if retry is not None:
             return _answer_retry(device, key, retry, issued, ip)
-        _check_reenroll_allowed(device, presented_token, now)
 
     if key.is_exhausted:
         raise EnrollRefused(403, "key_exhausted", "This enrollment key has no uses left.")
+
+    if device is not None:
+        allowed_by = reenroll_allowed_by(device, key, claim, info, now, ip)
+        if isinstance(allowed_by, NeedsApproval):
+            return allowed_by
 
     fields = {name: value for name, value in info.items() if name != "fcm_token"}
     token_fields = {
@@ -185,12 +149,21 @@ def _enroll(key, hardware_id, info, issued, presented_token, ip) -> Enrolled:
         actor=f"key:{key.name}",
         action="enrollment_key.use",
         target=key,
-        data={"device_id": str(device.pk), "hardware_id": hardware_id, "reenrolled": reenrolled},
+        data={"device_id": str(device.pk), "hardware_id": hardware_id, "reenrolled": reenrolled, "allowed_by": allowed_by},
         ip=ip,
     )
     # Set before commit (nothing can fail after this point): a retry racing the commit then finds
     # it. Were the transaction to roll back, the entry would name a device that does not exist.
-    retry_entry = {"key_id": str(key.pk), "status": status, "command_keys": command_keys, "at": time.time()}
+    # `allowed_by` and what the request presented go with it: a repeat must present the same.
+    retry_entry = {
+        "key_id": str(key.pk),
+        "status": status,
+        "command_keys": command_keys,
+        "at": time.time(),
+        "allowed_by": allowed_by,
+        "token_digest": claim.token_digest() if allowed_by == "token" else None,
+        "request_id": str(claim.request_id) if allowed_by == "request" else None,
+    }
     cache.set(_RETRY_CACHE + str(device.pk), retry_entry, RETRY_WINDOW_S)
     return Enrolled(
         status=status,
@@ -210,16 +183,30 @@ def _use_key(key: EnrollmentKey, now: datetime) -> None:
         raise EnrollRefused(403, "key_exhausted", "This enrollment key has no uses left.")
 
 
-def _retry_of(device: Device, key: EnrollmentKey) -> dict | None:
+def _retry_of(device: Device, key: EnrollmentKey, claim: Claim) -> dict | None:
     """The original answer's essentials when this request repeats an enrollment with the same key
     within 10 minutes and the token then issued never authenticated (PROTOCOL.md retry safety).
-    Kept in the cache for exactly that window, command keys included."""
+    Kept in the cache for exactly that window, command keys included.
+
+    A repeat must show what let the original in, or retry safety would be a way around v1.1: a
+    re-enrollment let in by the device's token is repeated with that same (now revoked) token, one
+    let in by an approved request with that request's id, one let in by the `allowed` policy only
+    while the policy still says so. A first enrollment (201) needed nothing and needs nothing."""
     if device.token_id is None or device.token_used_at is not None:  # revoked (deleted) or used
         return None
     entry = cache.get(_RETRY_CACHE + str(device.pk))
     if not entry or entry["key_id"] != str(key.pk) or time.time() - entry["at"] > RETRY_WINDOW_S:
         return None
-    return entry
+    # An entry written before v1.1 says nothing of what let it in: only a 201's is a retry then.
+    allowed_by = entry.get("allowed_by") or ("created" if entry["status"] == 201 else "unknown")
+    if allowed_by == "token":
+        shown = claim.token_digest()
+        return entry if shown and hmac.compare_digest(shown, entry["token_digest"]) else None
+    if allowed_by == "request":
+        return entry if claim.request_id is not None and str(claim.request_id) == entry["request_id"] else None
+    if allowed_by == "policy":
+        return entry if policy_allows_any() else None
+    return entry if allowed_by == "created" else None
 
 
 def _answer_retry(device: Device, key: EnrollmentKey, retry: dict, issued, ip) -> Enrolled:
@@ -243,18 +230,6 @@ def _answer_retry(device: Device, key: EnrollmentKey, retry: dict, issued, ip) -
     )
 
 
-def _check_reenroll_allowed(device: Device, presented_token: str | None, now: datetime) -> None:
-    if FleetSettings.current().reenroll_policy != FleetSettings.Reenroll.APPROVAL:
-        return
-    if presented_token and tokens.verify(presented_token) == str(device.pk):
-        return
-    if device.reenroll_approved_until is not None and device.reenroll_approved_until > now:
-        device.reenroll_approved_until = None  # one-shot
-        device.save(update_fields=["reenroll_approved_until"])
-        return
-    raise EnrollRefused(409, "reenroll_needs_approval", "Re-enrollment of this device needs an admin's approval.")
-
-
 def _answer(device: Device, token: str, command_keys: list, now: datetime) -> dict:
     return {
         "device_id": str(device.pk),
@@ -267,44 +242,3 @@ def _answer(device: Device, token: str, command_keys: list, now: datetime) -> di
 
 def count_enrollment(outcome: str) -> None:
     metrics.ENROLLMENTS.labels(outcome).inc()
-
-
-# --- Presets ---------------------------------------------------------------------------------
-
-
-def save_bloatware_preset(*, actor, preset: BloatwarePreset | None, name: str, description: str, packages: list[str], ip=None) -> BloatwarePreset:
-    return _save_preset(actor=actor, preset=preset, model=BloatwarePreset, action="bloatware_preset",
-                        name=name, description=description, field="packages", items=packages, ip=ip)
-
-
-def save_tweak_preset(*, actor, preset: TweakPreset | None, name: str, description: str, settings: list[dict], ip=None) -> TweakPreset:
-    return _save_preset(actor=actor, preset=preset, model=TweakPreset, action="tweak_preset",
-                        name=name, description=description, field="settings", items=settings, ip=ip)
-
-
-@transaction.atomic
-def _save_preset(*, actor, preset, model, action: str, name: str, description: str, field: str, items: list, ip):
-    created = preset is None
-    preset = preset or model()
-    preset.name, preset.description = name.strip(), description
-    setattr(preset, field, items)
-    preset.save(update_fields=None if created else ["name", "description", field, "updated_at"])
-    audit.record(
-        actor=actor,
-        action=f"{action}.{'create' if created else 'update'}",
-        target=(model._meta.model_name, str(preset.pk)),
-        data={"name": preset.name, field: len(items)},
-        ip=ip,
-    )
-    return preset
-
-
-@transaction.atomic
-def delete_preset(*, actor, preset, ip=None) -> None:
-    audit.record(actor=actor, action=f"{preset._meta.model_name}.delete", target=(preset._meta.model_name, str(preset.pk)), data={"name": preset.name}, ip=ip)
-    preset.delete()
-
-
-def expires_in_days(days: int | None) -> datetime | None:
-    return timezone.now() + timedelta(days=days) if days else None
-
