@@ -42,6 +42,7 @@ def _invalid(fields: dict) -> JsonResponse:
 
 
 @csrf_exempt
+@shed_load
 @device_required
 @_method("GET")
 def pull(request):

@@ -38,13 +38,14 @@ import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 
+from django.conf import settings
 from django.db import transaction
 
 from mdm import redis_client
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "mdm:cmdq:"
+PREFIX = f"{settings.CACHE_PREFIX}:cmdq:"
 CLEAN_TTL_S = 300
 CHECK_TTL_S = 60
 _CAS = """

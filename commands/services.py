@@ -1200,6 +1200,12 @@ def update_wifi_config(*, actor, config: WifiConfig, ip=None, **values) -> WifiC
     }
     keep_password = values.get("password") is None and config.has_password
     _clean_wifi(merged, keep_password)
+    if "name" in values:
+        values["name"] = (values["name"] or "").strip()
+        if not values["name"]:
+            raise ParamsError({"name": ["This field is required."]})
+        if WifiConfig.objects.filter(name=values["name"]).exclude(pk=config.pk).exists():
+            raise ParamsError({"name": ["A Wi-Fi config with this name exists."]})
     changed = {}
     for name in ("name", "ssid", "security", "hidden", "group"):
         if name in values and getattr(config, name) != values[name]:

@@ -11,10 +11,12 @@ the process.
 
 import threading
 
+from django.conf import settings
+
 from mdm import redis_client
 
-DIRTY_KEY = "mdm:devices:dirty"
-PENDING_KEY = "mdm:devices:flush-pending"
+DIRTY_KEY = f"{settings.CACHE_PREFIX}:devices:dirty"
+PENDING_KEY = f"{settings.CACHE_PREFIX}:devices:flush-pending"
 FLUSH_DELAY_S = 1
 PENDING_TTL_S = FLUSH_DELAY_S + 1
 MAX_PER_FLUSH = 500

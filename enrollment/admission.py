@@ -12,11 +12,12 @@ import time
 import uuid
 from contextlib import contextmanager
 
+from django.conf import settings
 
 from enrollment import conf
 from mdm import redis_client, metrics
 
-KEY = "mdm:enroll:slots"
+KEY = f"{settings.CACHE_PREFIX}:enroll:slots"
 STALE_S = 60
 POLL_S = 0.05
 

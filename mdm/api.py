@@ -2,12 +2,19 @@
 parser every DRF endpoint uses is mdm.parsers (a module of its own: DRF imports it while its views
 module loads, which this one imports)."""
 
-from django.http import JsonResponse
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
 def exception_handler(exc, context):
+    # DRF turns Django's Http404 and PermissionDenied into its own exceptions inside its handler;
+    # do it first so that they get their `code` like the rest.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -40,3 +40,8 @@ if settings.BENCH_NAIVE_VIEW:
     from mdm.bench_views import naive_heartbeat
 
     urlpatterns.append(path("bench/naive-heartbeat", naive_heartbeat))
+
+handler400 = "mdm.errors.bad_request"
+handler403 = "mdm.errors.permission_denied"
+handler404 = "mdm.errors.page_not_found"
+handler500 = "mdm.errors.server_error"

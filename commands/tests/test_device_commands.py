@@ -254,3 +254,22 @@ def test_a_device_with_no_keys_yet_gets_some_on_its_first_heartbeat(db):
     issue(bare)
     envelope = services.heartbeat_answer(device_id=bare.id, kids=bare.kids)["commands"][0]
     assert bare.verify(envelope, server_now=int(time.time()))["type"] == "ping"
+
+
+@pytest.mark.parametrize("error", ["database", "redis"])
+def test_a_pull_during_database_or_redis_trouble_is_503_busy_not_a_500(device, monkeypatch, error):
+    # Found by the PostgreSQL-restart fault test: the pull answered Django's HTML 500 page.
+    import redis
+    from django.db import OperationalError
+
+    issue(device)
+
+    def down(**kwargs):
+        raise OperationalError("terminating connection due to administrator command") if error == "database" else redis.ConnectionError("gone")
+
+    monkeypatch.setattr(services, "pull_commands", down)
+    response = device.client().get("/api/v1/device/commands")
+    assert response.status_code == 503
+    assert response.json()["code"] == "busy" and int(response["Retry-After"]) > 0
+    monkeypatch.undo()
+    assert len(device.pull()["commands"]) == 1  # nothing was taken

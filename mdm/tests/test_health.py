@@ -50,3 +50,20 @@ def test_readyz_is_503_with_redis_down():
 def test_health_endpoints_need_no_credentials(client, db):
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 200
+
+
+def test_readyz_is_503_when_the_database_accepts_but_never_answers():
+    # A PostgreSQL restarting under load (the fault test): connections are accepted and hang.
+    # Through the pool the probe waited DB_POOL_TIMEOUT (10 s), past compose's 5 s health-check
+    # deadline; it now opens a connection of its own with a short connect timeout.
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        status, body = _readyz_in_a_process_with(
+            {"DATABASE_URL": f"postgres://mdm:mdm@127.0.0.1:{port}/mdm", "ALLOWED_HOSTS": "testserver"}
+        )
+    assert status == 503
+    assert body["checks"]["database"].startswith("error")
