@@ -21,11 +21,12 @@ NGINX = (ROOT / "deploy" / "nginx.conf").read_text()
 ENV_EXAMPLE = (ROOT / "deploy" / "env.example").read_text()
 VARIABLE = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*)(?:(?P<op>:-|:\?|-|\?)(?P<arg>[^}]*))?\}")
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|_KEY$")
-REQUIRED = {"SECRET_KEY", "FIELD_ENCRYPTION_KEY", "POSTGRES_PASSWORD", "MDM_HOST", "TLS_CERT_DIR"}
+REQUIRED = {"SECRET_KEY", "FIELD_ENCRYPTION_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "MDM_HOST", "TLS_CERT_DIR"}
 FILLED = {
     "SECRET_KEY": "k" * 20 + "Zq8$Lm2!vR7#pW4^nX9&bT3*" + "j" * 20,
     "FIELD_ENCRYPTION_KEY": "cHJvZHVjdGlvbi1saWtlLWZpZWxkLWtleS0wMTIzNDU=",
     "POSTGRES_PASSWORD": "pg-secret-0123456789",
+    "REDIS_PASSWORD": "redis-secret-0123456789",
     "MDM_HOST": "mdm.example.com",
     "TLS_CERT_DIR": "/etc/letsencrypt/live/mdm.example.com",
 }
@@ -174,3 +175,11 @@ def test_the_env_example_lists_every_required_variable_and_no_value():
 def test_the_image_build_needs_no_real_secret():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "collectstatic" in dockerfile and "ENV SECRET_KEY" not in dockerfile and "ENV FIELD_ENCRYPTION_KEY" not in dockerfile
+
+
+def test_redis_asks_for_its_password_and_the_app_sends_it():
+    # Whoever writes to Redis can act as any device (docs/threat-model.md).
+    services = compose(FILLED)["services"]
+    assert services["redis"]["command"][-2:] == ["--requirepass", FILLED["REDIS_PASSWORD"]]
+    assert "ports" not in services["redis"]
+    assert app_environment(FILLED)["REDIS_URL"] == f"redis://:{FILLED['REDIS_PASSWORD']}@redis:6379/0"
