@@ -158,7 +158,8 @@ def provision_script(request, shell):
 
 def _ids(raw: str) -> list[int]:
     # isdigit() alone lets "²" and other Unicode digits through to int(), a ValueError (a 500).
-    return [int(part) for part in raw.split(",") if part.strip().isascii() and part.strip().isdigit()][:100]
+    # A length cap too: int() refuses more than 4,300 digits (a ValueError), and no id has 19.
+    return [int(part) for part in raw.split(",") if part.strip().isascii() and part.strip().isdigit() and len(part.strip()) <= 18][:100]
 
 
 @write_requires("admin")
@@ -248,8 +249,4 @@ def _decide(request, request_id, decide):
         refused, status = exc.detail, 409
     row = ReenrollRequest.objects.select_related("device", "decided_by").get(pk=request_id)
     context = {"r": row, "refused": refused, "pending": _pending_count(), "oob": True}
-    return HttpResponse(
-        render(request, "enrollment/_reenroll_row.html", context).content
-        + render(request, "enrollment/_reenroll_count.html", context).content,
-        status=status,
-    )
+    return render(request, "enrollment/_reenroll_decided.html", context, status=status)

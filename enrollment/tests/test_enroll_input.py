@@ -34,7 +34,7 @@ pytestmark = pytest.mark.django_db
         ({"hardware_id": "HW", "manufacturer": "\ud83d"}, "manufacturer"),
         ({"hardware_id": "HW", "android_version": "1" * 33}, "android_version"),
         ({"hardware_id": "HW", "agent_version": "\x00"}, "agent_version"),
-        ({"hardware_id": "HW", "fcm_token": "f" * 513}, "fcm_token"),
+        ({"hardware_id": "HW", "fcm_token": "f" * 4097}, "fcm_token"),
         ({"hardware_id": "HW", "fcm_token": "f\ud800"}, "fcm_token"),
         ({"hardware_id": "HW", "reenroll_request": 42}, "reenroll_request"),
         ({"hardware_id": "HW", "reenroll_request": "\x00"}, "reenroll_request"),
