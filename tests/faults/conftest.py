@@ -14,7 +14,8 @@ from tests.faults.stack import SERVICES, Stack
 # `make test` runs a shorter outage, `make faults` the full minute).
 FCM_OUTAGE_S = float(os.environ.get("FAULT_FCM_OUTAGE_S", "15"))
 # How long a test waits, once the fault is over, for what was answered 200 to reach PostgreSQL.
-SETTLE_S = float(os.environ.get("FAULT_SETTLE_S", "30"))
+# Past WRITE_BEHIND_CLAIM_STALE_S (30 s): what a killed flusher held is put back only after it.
+SETTLE_S = float(os.environ.get("FAULT_SETTLE_S", "60"))
 DEVICES = int(os.environ.get("FAULT_DEVICES", "40"))
 
 COUNTS: list[tuple[str, dict]] = []

@@ -270,12 +270,17 @@ class Phones:
             "answer problems": dict(self.problems),
         }
 
-    async def settle_heartbeats(self, seconds: float = 20) -> dict:
-        """Poll PostgreSQL until every heartbeat answered 200 is stored (beat flushes every second)."""
+    async def settle_heartbeats(self, seconds: float = 20, also=None) -> dict:
+        """Poll PostgreSQL until every heartbeat answered 200 is stored and every bad envelope
+        acknowledged is counted (beat flushes every second; what a killed flusher held comes back
+        once its claim is stale, WRITE_BEHIND_CLAIM_STALE_S), and `also()` holds if given."""
         deadline = time.monotonic() + seconds
         while True:
             counts = await asyncio.to_thread(self.heartbeat_counts)
-            if counts["lost"] == 0 or time.monotonic() > deadline:
+            settled = counts["lost"] == 0 and counts["bad_envelopes stored"] == counts["bad_envelopes acknowledged"]
+            if settled and also is not None:
+                settled = await asyncio.to_thread(also)
+            if settled or time.monotonic() > deadline:
                 counts["settle_s"] = round(seconds - max(0.0, deadline - time.monotonic()), 1)
                 return counts
             await asyncio.sleep(0.5)

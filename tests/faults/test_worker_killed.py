@@ -64,11 +64,12 @@ def test_a_worker_killed_mid_heartbeat_flush_loses_no_heartbeat_and_counts_none_
                 await asyncio.sleep(0.5)  # any other flush of the beat's, too, has taken what is left
                 await asyncio.to_thread(production.kill, "worker")
             await asyncio.to_thread(production.start_again, "worker")
-            counts = await phones.settle_heartbeats(SETTLE_S)
-            samples = await asyncio.to_thread(production.sql,
-                                              "SELECT device_id::text, count(*) FROM devices_heartbeatsample "
-                                              "WHERE device_id = ANY(%s::uuid[]) GROUP BY 1", [phones.device_ids])
-            per_device = dict(samples)
+            def samples_per_device() -> dict:
+                return dict(production.sql("SELECT device_id::text, count(*) FROM devices_heartbeatsample "
+                                           "WHERE device_id = ANY(%s::uuid[]) GROUP BY 1", [phones.device_ids]))
+
+            counts = await phones.settle_heartbeats(SETTLE_S, also=lambda: len(samples_per_device()) == len(phones.phones))
+            per_device = await asyncio.to_thread(samples_per_device)
             counts.update({
                 "killed while": blocked,
                 # Where the lost ones are, if any: still in Redis as the device's latest state, but no
