@@ -60,13 +60,13 @@ FUZZ_EXAMPLES ?= 10000
 FUZZ_SEED ?= 14
 fuzz: install system-deps
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
-	  SECRET_KEY=test-only-secret-key-not-for-production-0123456789abcdef $(VENV)/bin/pytest tests/fuzz $(PYTEST_ARGS)
+	  SECRET_KEY=$(TEST_SECRET_KEY) FIELD_ENCRYPTION_KEY=$(TEST_FIELD_ENCRYPTION_KEY) $(VENV)/bin/pytest tests/fuzz $(PYTEST_ARGS)
 
 # The fault tests (in make test too) at the issue's full length: FCM refusing pushes for a minute.
 FAULT_FCM_OUTAGE_S ?= 60
 faults: install system-deps
 	FAULT_FCM_OUTAGE_S=$(FAULT_FCM_OUTAGE_S) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
-	  SECRET_KEY=test-only-secret-key-not-for-production-0123456789abcdef $(VENV)/bin/pytest tests/faults $(PYTEST_ARGS)
+	  SECRET_KEY=$(TEST_SECRET_KEY) FIELD_ENCRYPTION_KEY=$(TEST_FIELD_ENCRYPTION_KEY) $(VENV)/bin/pytest tests/faults $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

@@ -60,5 +60,6 @@ def test_a_postgresql_restart_under_heartbeat_load_answers_busy_or_serves_and_lo
     assert counts["stored beyond sent"] == 0, counts
     # While PostgreSQL is down, requests that need it hold a web thread until the pool gives up
     # (DB_POOL_TIMEOUT) and are then answered 503 busy; with every thread so held, a probe can get no
-    # answer within compose's 5 s (0 here), which a health check counts as a failure too. Never 200.
-    assert set(readyz) <= {503, 0} and 503 in readyz, f"/readyz during the outage: {readyz}"
+    # answer within compose's 5 s (0 here), which a health check counts as a failure too. Which of the
+    # two a probe meets depends on the timing; what matters is that none says 200.
+    assert readyz and set(readyz) <= {503, 0}, f"/readyz during the outage: {readyz}"
