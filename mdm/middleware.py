@@ -1,6 +1,8 @@
 import logging
 import time
 
+from django.http import Http404
+
 from mdm.clientip import client_ip
 from mdm.text import loggable
 
@@ -59,3 +61,17 @@ class RequestLogMiddleware:
         user_id = str(user.pk) if user is not None and user.is_authenticated else None
         logger.info("request", extra=request_fields(request, response.status_code, time.perf_counter() - started, user_id))
         return response
+
+
+class UnnamablePathMiddleware:
+    """A path holding a NUL names nothing: no identifier, tag or group name can contain one (mdm.text;
+    PostgreSQL text cannot even hold it, so the lookup itself would fail with a 500). Answered 404
+    before any view looks it up, on every route at once (JSON under /api/, mdm.errors)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path_info:
+            raise Http404("No such path.")
+        return self.get_response(request)

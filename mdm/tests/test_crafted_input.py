@@ -170,3 +170,22 @@ def test_the_provisioning_script_never_fails_on_crafted_preset_ids(client, db, r
     response = client.get("/enrollment/provision.sh", {"apk_url": "https://example.com/a.apk", "bloatware": raw, "tweaks": raw},
                           HTTP_X_ADMIN_KEY=key)
     assert response.status_code == 200 and response["Content-Type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize("method", ["get", "delete", "patch"])
+def test_a_nul_in_any_path_segment_is_a_404_on_every_route(client, admin_user, method):
+    """Found by `make fuzz` (DELETE /api/v1/tags/%00/ was a 500: the lookup reached PostgreSQL). Every
+    route whose path has a segment, the segment replaced by a NUL, answers 404 (JSON under /api/)."""
+    client.force_login(admin_user)
+    checked = 0
+    for path, _name in all_routes():
+        if path.count("/") < 3 or path.startswith("/static/"):
+            continue
+        head, _, tail = path.rstrip("/").rpartition("/")
+        crafted = f"{head}/%00{tail}" + ("/" if path.endswith("/") else "")
+        response = getattr(client, method)(crafted)
+        assert response.status_code == 404, (method, crafted, response.status_code)
+        if crafted.startswith("/api/"):
+            assert _is_error_shape(response), crafted
+        checked += 1
+    assert checked > 30

@@ -14,7 +14,7 @@ from tests.fuzz import harness
 @dataclass
 class Fleet:
     http: object
-    admin_headers: dict
+    admin: object
     key: str
     expired_key: str
     exhausted_key: str
@@ -25,6 +25,19 @@ class Fleet:
     other_token: str
     known_command: str = ""  # a command of the fuzz device's, issued before the run
     others_command: str = ""  # one of the other device's
+
+    _headers: tuple = (0.0, {})
+
+    @property
+    def admin_headers(self) -> dict:
+        """An access token minted again every minute: a 10,000-case run outlasts one (JWT_ACCESS_MINUTES)."""
+        from accounts.tokens import RefreshToken  # with the credential stamp the API checks
+
+        minted, headers = self._headers
+        if time.monotonic() - minted > 60:
+            headers = {"Authorization": f"Bearer {RefreshToken.for_user(self.admin).access_token}"}
+            self._headers = (time.monotonic(), headers)
+        return headers
 
 
 def _enroll(http, key: str, hardware_id: str) -> dict:
@@ -61,7 +74,6 @@ def quiet_eager():
 @pytest.fixture
 def fleet(transactional_db, quiet_eager, settings) -> Fleet:
     from django.utils import timezone
-    from accounts.tokens import RefreshToken  # with the credential stamp the API checks
 
     from accounts.tests.factories import UserFactory
     from enrollment import services as enrollment
@@ -79,7 +91,7 @@ def fleet(transactional_db, quiet_eager, settings) -> Fleet:
     other = _enroll(http, key, "fuzz-other-device")
     return Fleet(
         http=http,
-        admin_headers={"Authorization": f"Bearer {RefreshToken.for_user(admin).access_token}"},
+        admin=admin,
         key=key, expired_key=expired, exhausted_key=exhausted,
         device_id=device["device_id"], token=device["device_token"], kids=sorted(k["kid"] for k in device["command_keys"]),
         other_id=other["device_id"], other_token=other["device_token"],
