@@ -13,6 +13,7 @@ from django.utils import timezone
 from commands import crypto, envelopes, live, markers
 from commands.models import PENDING_STATES, SECRET_TYPES, Command, Delivery, DeliveryState, DeviceKey
 from commands.services.keys import acknowledge_kids, ensure_device_keys, keyset, live_keys
+from devices.hooks import UNREAD
 from mdm import sql
 from mdm.metrics import DELIVERIES, count_on_commit
 
@@ -105,11 +106,8 @@ def _valid_kids(kids) -> bool:
     return isinstance(kids, list) and len(kids) <= 10 and all(isinstance(k, str) and 0 < len(k) <= 16 for k in kids)
 
 
-UNREAD = object()
-
-
 def heartbeat_answer(*, device_id, kids, now: datetime | None = None, marker=UNREAD) -> dict:
-    """The command part of a heartbeat answer (see commands.device_hooks). The common case, a
+    """The command part of a heartbeat answer (devices.hooks.heartbeat_answer). The common case, a
     device with nothing pending and the right keys, is one Redis GET (commands.markers), or none
     when the caller passes the marker it read."""
     valid = _valid_kids(kids)
