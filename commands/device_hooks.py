@@ -33,7 +33,7 @@ def marker_prefix() -> str:
 
 def register() -> None:
     # services.heartbeat_answer itself, not a wrapper: it runs on every heartbeat.
-    hooks.heartbeat_answer.register(services.heartbeat_answer)
-    hooks.marker_prefix.register(marker_prefix)
-    hooks.device_deleted.connect(on_device_deleted)
-    hooks.device_purge.connect(purge_device)
+    hooks.register("heartbeat_answer", services.heartbeat_answer)
+    hooks.register("marker_prefix", marker_prefix)
+    hooks.register("device_deleted", on_device_deleted)
+    hooks.register("device_purge", purge_device)

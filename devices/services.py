@@ -336,7 +336,7 @@ def delete_devices(*, actor, device_ids, ip=None) -> list[str]:
     ids = [d.pk for d in devices]
     for device in devices:
         tokens.forget_on_commit(device.token_id)
-        hooks.device_deleted.send(device_id=str(device.pk))
+        hooks.device_deleted(device_id=str(device.pk))
         audit.record(
             actor=actor, action="device.delete", target=device, data={"hardware_id": device.hardware_id}, ip=ip
         )
@@ -507,7 +507,7 @@ def purge_device_data(*, device_id: str, batch_size: int = PURGE_BATCH) -> int:
     app_ids = list(InstalledApp.objects.filter(device_id=device_id).values_list("id", flat=True)[:batch_size])
     if app_ids:
         return InstalledApp.objects.filter(id__in=app_ids).delete()[0]
-    deleted = sum(hooks.device_purge.send(device_id=str(device_id), batch_size=batch_size))
+    deleted = hooks.device_purge(device_id=str(device_id), batch_size=batch_size)
     if deleted:
         return deleted
     Device.objects.filter(id=device_id, deleted_at__isnull=False, purged_at__isnull=True).update(

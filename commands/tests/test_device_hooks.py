@@ -6,17 +6,17 @@ from devices import hooks
 
 
 def test_commands_registers_its_implementations_at_start_up():
-    assert hooks.heartbeat_answer.implementation is services.heartbeat_answer
+    assert hooks.implementations["heartbeat_answer"] is services.heartbeat_answer
     assert hooks.marker_prefix() == markers.PREFIX == markers.key("")
-    assert device_hooks.on_device_deleted in hooks.device_deleted.receivers
-    assert device_hooks.purge_device in hooks.device_purge.receivers
+    assert hooks.receivers["device_deleted"] == [device_hooks.on_device_deleted]
+    assert hooks.receivers["device_purge"] == [device_hooks.purge_device]
 
 
-def test_registering_again_connects_each_receiver_once():
+def test_registering_again_adds_no_second_receiver():
     device_hooks.register()
-    assert hooks.device_deleted.receivers.count(device_hooks.on_device_deleted) == 1
-    assert hooks.device_purge.receivers.count(device_hooks.purge_device) == 1
+    assert hooks.receivers["device_deleted"] == [device_hooks.on_device_deleted]
+    assert hooks.receivers["device_purge"] == [device_hooks.purge_device]
 
 
-def test_the_marker_the_heartbeat_reads_is_the_one_heartbeat_answer_reads_itself():
+def test_the_heartbeat_and_commands_mean_the_same_unread_marker():
     assert services.UNREAD is hooks.UNREAD

@@ -39,7 +39,7 @@ def test_deleted_devices_leave_the_lists_at_once(admin_api, enrolled_device, oth
 
 def test_the_purge_removes_history_inventory_and_deliveries_in_batches(enrolled_device, other_enrolled_device, admin_user, monkeypatch, settings):
     purged = []
-    monkeypatch.setattr(hooks.device_purge, "receivers", [lambda **kw: purged.append(kw) and 0 or 0])
+    monkeypatch.setitem(hooks.receivers, "device_purge", [lambda **kw: purged.append(kw) and 0 or 0])
     _with_history(enrolled_device.device)
     _with_history(other_enrolled_device.device)
     monkeypatch.setattr("devices.tasks.purge_device.delay", lambda *a: None)  # run it by hand below
@@ -75,7 +75,7 @@ def test_a_device_restored_before_its_purge_keeps_its_history(enrolled_device, a
 
 def test_deletion_cancels_deliveries_and_is_audited(enrolled_device, admin_user, monkeypatch):
     called = []
-    monkeypatch.setattr(hooks.device_deleted, "receivers", [lambda **kw: called.append(kw["device_id"])])
+    monkeypatch.setitem(hooks.receivers, "device_deleted", [lambda **kw: called.append(kw["device_id"])])
     monkeypatch.setattr("devices.tasks.purge_device.delay", lambda *a: None)
     services.delete_devices(actor=admin_user, device_ids=[enrolled_device.device.pk])
     assert called == [str(enrolled_device.device.pk)]
