@@ -47,7 +47,8 @@ test: install system-deps agent
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=$(TEST_SECRET_KEY) \
 	  FIELD_ENCRYPTION_KEY=$(TEST_FIELD_ENCRYPTION_KEY) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# The benchmark suite (never part of make test): production-like set-up on this machine.
+# The benchmark suite (never part of make test): production-like set-up on this machine, plus the
+# dev tools it drives the server with (bench/run.py sets DEV_TOOLS=1: loadtest/).
 bench: install system-deps agent
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt

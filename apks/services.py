@@ -1,1 +1,1 @@
-"""State changes of this app (see STYLE.md: the only place that changes state)."""
+"""State changes of this app (docs/ARCHITECTURE.md: the only place that changes state)."""

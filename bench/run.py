@@ -2,7 +2,7 @@
 
 PostgreSQL and Redis (local), the web serving set-up docker-compose.yml ships (its `web`
 command, read from the file), a real Celery worker, and the FCM stand-in. The fleet simulator
-(mdm/simulator.py) plays the devices; wrk measures raw capacity. Writes
+(loadtest/simulator.py) plays the devices; wrk measures raw capacity. Writes
 bench/results/<date>.md, a PNG chart beside it, and prints the table.
 
 Scenarios: storm (2,000 devices enroll at once), steady (2,000 devices @10 s, open loop),
@@ -80,6 +80,9 @@ ENV = {
     "FCM_PROJECT_ID": "mdm-standin",
     "FCM_SEND_URL": f"{STANDIN}/v1/projects/mdm-standin/messages:send",
     "BENCH_NAIVE_VIEW": "true",
+    # The stand-in (manage.py fcm_standin) and the naive view are dev tools (loadtest/), off in a
+    # production set-up unless asked for.
+    "DEV_TOOLS": "1",
     "MDM_VAR_DIR": str(WORK / "var"),
     "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
     "DJANGO_SETTINGS_MODULE": "mdm.settings",
@@ -196,7 +199,7 @@ def rss_mb_of_tree(pid: int) -> dict[int, float]:
 
 
 def percentile(values, p):
-    from mdm.simulator import percentile as pct
+    from loadtest.simulator import percentile as pct
 
     return pct(list(values), p)
 
@@ -258,7 +261,7 @@ def make_admin_and_key() -> tuple[str, str]:
 # --- scenarios -------------------------------------------------------------------------------
 async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s: float, web_pid: int,
                               quick: bool = False, fanout_only: bool = False) -> dict:
-    from mdm.simulator import Fleet, Stats
+    from loadtest.simulator import Fleet, Stats
 
     if HARNESS_NICE:  # the fleet runs in this process: the phones' side of the harness (see HARNESS_NICE)
         try:
@@ -345,7 +348,7 @@ async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s:
 
 async def fan_out(fleet, jwt: str) -> tuple[dict, list[float], list[float]]:
     """One launch_app to the whole fleet: its figures, and when each device received and acked it."""
-    from mdm.simulator import Stats
+    from loadtest.simulator import Stats
 
     fleet.stats = Stats()
     fleet.events.clear()

@@ -1,8 +1,9 @@
-"""The contract between the device side (enrollment, heartbeat, deletion: devices/ and
-enrollment/) and commands/. The device side calls only these functions; commands/ owns what
-they do (keys, deliveries, envelopes)."""
+"""commands/ on a device's life: what enrollment (above commands) calls when a device enrolls,
+and commands' side of the devices app's hook points (devices.hooks), registered at start-up by
+CommandsConfig.ready(). devices/ never imports this module."""
 
-from commands import services
+from commands import markers, services
+from devices import hooks
 
 
 def keys_on_enroll(*, device, reenrolled: bool) -> list[dict]:
@@ -12,33 +13,27 @@ def keys_on_enroll(*, device, reenrolled: bool) -> list[dict]:
     return services.create_enrollment_keys(device=device, reenrolled=reenrolled)
 
 
-def heartbeat_answer(*, device_id: str, kids: list | None, marker=services.UNREAD) -> dict:
-    """Called on every heartbeat after the status write. Returns the command part of the answer:
-    {"commands": [ENVELOPE...], "more_commands": bool, "cancelled": [ids]} plus "command_keys"
-    when `kids` is absent, invalid or differs from the server's current set for the device.
-    Must be cheap: it runs on the hot path (one Redis GET when there is nothing to do; see
-    commands.markers). `marker`: the raw marker value when the caller already read it from Redis
-    in its own round trip (devices.writebehind does), saving this one."""
-    return services.heartbeat_answer(device_id=device_id, kids=kids, marker=marker)
-
-
 def on_device_deleted(*, device_id: str) -> None:
-    """Called inside the deletion transaction: cancel non-final deliveries (reason `deleted`)."""
+    """devices.hooks.device_deleted, inside the deletion transaction: cancel non-final deliveries
+    (reason `deleted`)."""
     services.cancel_device_deliveries(device_id=device_id, reason="deleted")
 
 
 def purge_device(*, device_id: str, batch_size: int) -> int:
-    """Delete up to batch_size command rows (deliveries) of a deleted device; returns how many
-    were deleted (0 when done). Called repeatedly by the purge worker."""
+    """devices.hooks.device_purge: delete up to batch_size command rows (deliveries, then keys) of
+    a deleted device; returns how many were deleted (0 when done)."""
     return services.purge_device_rows(device_id=device_id, batch_size=batch_size)
 
 
-UNREAD = services.UNREAD
+def marker_prefix() -> str:
+    """devices.hooks.marker_prefix: the heartbeat's Lua call reads the device's "nothing pending"
+    marker (commands.markers) in its own round trip and hands it to heartbeat_answer."""
+    return markers.PREFIX
 
 
-def marker_key(device_id) -> str:
-    """The Redis key of the device's "nothing pending" marker, for callers that read it in their
-    own round trip (then pass the value to heartbeat_answer)."""
-    from commands import markers
-
-    return markers.key(device_id)
+def register() -> None:
+    # services.heartbeat_answer itself, not a wrapper: it runs on every heartbeat.
+    hooks.register("heartbeat_answer", services.heartbeat_answer)
+    hooks.register("marker_prefix", marker_prefix)
+    hooks.register("device_deleted", on_device_deleted)
+    hooks.register("device_purge", purge_device)

@@ -118,7 +118,7 @@ def key() -> str:
 def entry(*, command_id, status: str, now: datetime, exit_code=None, output=None, error=None, reason=None) -> str:
     """A validated report as the queue holds it (what record_result would write, already cut),
     or "" when it is too large to queue (see MAX_QUEUED_BYTES)."""
-    from commands.services import final_fields
+    from commands.services.reports import final_fields
 
     data = {"c": str(command_id), "s": status, "at": int((now - _EPOCH) / timedelta(microseconds=1))}
     if status in FINAL_STATES:

@@ -1,15 +1,29 @@
 """Reusable reads for pages and the API (no state changes)."""
 
 import django_filters
-from django.db.models import Q
+from django.db.models import Count, Q
 
-from commands.models import Command, CommandType, Delivery, DeliveryState
+from commands.models import FINAL_STATES, Command, CommandType, Delivery, DeliveryState
 from mdm.filters import UtcIsoDateTimeFilter
 
 
-def command_with_counters(command_id) -> Command | None:
-    from commands.services import counters_for
+def counters_for(command_ids) -> dict:
+    """{command_id: {state: n, ..., "total": n}} in one grouped query."""
+    S = DeliveryState
+    out: dict = {cid: {s: 0 for s in S.values} | {"total": 0} for cid in command_ids}
+    rows = Delivery.objects.filter(command_id__in=list(command_ids)).values("command_id", "state").annotate(n=Count("pk"))
+    for row in rows:
+        c = out.setdefault(row["command_id"], {s: 0 for s in S.values} | {"total": 0})
+        c[row["state"]] = row["n"]
+        c["total"] += row["n"]
+    for c in out.values():
+        c["done"] = sum(c[s] for s in FINAL_STATES)
+        c["pending"] = c["total"] - c["done"]
+        c["percent"] = round(100 * c["done"] / c["total"]) if c["total"] else 0
+    return out
 
+
+def command_with_counters(command_id) -> Command | None:
     command = Command.objects.filter(pk=command_id).select_related("preset", "wifi_config").first()
     if command is not None:
         command.counters = counters_for([command.pk])[command.pk]
@@ -17,8 +31,6 @@ def command_with_counters(command_id) -> Command | None:
 
 
 def attach_counters(commands) -> list[Command]:
-    from commands.services import counters_for
-
     commands = list(commands)
     counters = counters_for([c.pk for c in commands])
     for c in commands:

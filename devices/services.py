@@ -1,4 +1,5 @@
-"""State changes of the devices app (see STYLE.md: the only place that changes state)."""
+"""State changes of the devices app (docs/ARCHITECTURE.md: the only place that changes state). What
+the apps above must do with a device (its commands, its deletion) goes through devices.hooks."""
 
 import hashlib
 import json
@@ -14,8 +15,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
-from commands import device_hooks
-from devices import live, telemetry, tokens, writebehind
+from devices import hooks, live, telemetry, tokens, writebehind
 from devices.models import Device, DeviceGroup, DeviceStatus, HeartbeatSample, InstalledApp, Tag
 from mdm import audit, metrics, realtime
 from mdm.models import FleetSettings
@@ -53,7 +53,7 @@ def record_heartbeat(*, token: str, data: dict) -> tuple[str, dict] | None:
     drift = values["device_time"] - int(now.timestamp()) if "device_time" in values else None
     bad = values.get("bad_envelopes", 0)
     fleet = FleetSettings.current()
-    marker = device_hooks.UNREAD
+    marker = hooks.UNREAD
     if writebehind.enabled():
         written = _write_status_redis(token, values, now, drift, bad, fleet)
         if written is None:
@@ -84,7 +84,7 @@ def record_heartbeat(*, token: str, data: dict) -> tuple[str, dict] | None:
     answer = {
         "server_time": int(now.timestamp()),
         "heartbeat_interval_s": fleet.heartbeat_interval_s,
-        **device_hooks.heartbeat_answer(device_id=device_id, kids=kids, marker=marker),
+        **hooks.heartbeat_answer(device_id=device_id, kids=kids, marker=marker),
         "inventory_requested": "apps_hash" in values and values["apps_hash"] != written.inventory_hash,
         "ignored_fields": ignored,
     }
@@ -104,7 +104,7 @@ def _write_status_redis(token, values, now, drift, bad, fleet) -> _Written | Non
         return writebehind.record(
             token_key=tokens.cache_key(token_id), digest=tokens.digest(secret), values=state, now=now,
             history_every_s=HISTORY_EVERY_S, offline_after_s=fleet.offline_threshold_s, bad=bad,
-            marker_prefix=device_hooks.marker_key(""), live_keys=live.redis_keys(),
+            marker_prefix=hooks.marker_prefix(), live_keys=live.redis_keys(),
             live_pending_ttl_s=live.PENDING_TTL_S,
         )
 
@@ -336,7 +336,7 @@ def delete_devices(*, actor, device_ids, ip=None) -> list[str]:
     ids = [d.pk for d in devices]
     for device in devices:
         tokens.forget_on_commit(device.token_id)
-        device_hooks.on_device_deleted(device_id=str(device.pk))
+        hooks.device_deleted(device_id=str(device.pk))
         audit.record(
             actor=actor, action="device.delete", target=device, data={"hardware_id": device.hardware_id}, ip=ip
         )
@@ -485,7 +485,8 @@ def broadcast_status_changes() -> int:
 
 
 def purge_device_data(*, device_id: str, batch_size: int = PURGE_BATCH) -> int:
-    """One batch of a deleted device's purge: history first, then inventory, then deliveries.
+    """One batch of a deleted device's purge: history first, then inventory, then what the apps
+    above keep for it (devices.hooks.device_purge: deliveries and keys).
     Returns the rows deleted (0 when nothing is left, and then the device is marked purged).
     Short statements on the deleted device's own rows only: the heartbeat path never waits."""
     if not Device.objects.filter(id=device_id, deleted_at__isnull=False).exists():
@@ -506,7 +507,7 @@ def purge_device_data(*, device_id: str, batch_size: int = PURGE_BATCH) -> int:
     app_ids = list(InstalledApp.objects.filter(device_id=device_id).values_list("id", flat=True)[:batch_size])
     if app_ids:
         return InstalledApp.objects.filter(id__in=app_ids).delete()[0]
-    deleted = device_hooks.purge_device(device_id=str(device_id), batch_size=batch_size)
+    deleted = hooks.device_purge(device_id=str(device_id), batch_size=batch_size)
     if deleted:
         return deleted
     Device.objects.filter(id=device_id, deleted_at__isnull=False, purged_at__isnull=True).update(

@@ -2,7 +2,7 @@
 
 Configuration (mdm/settings.py): FCM_ENABLED, FCM_CREDENTIALS_FILE (a service-account JSON),
 FCM_PROJECT_ID (defaults to the JSON's project_id) and FCM_SEND_URL. Pointing it at the local
-stand-in (mdm/fcm_standin.py) takes two overrides and nothing else:
+stand-in (loadtest/fcm_standin.py) takes two overrides and nothing else:
 
 - the service account's `token_uri` (in the JSON the stand-in writes), which google-auth uses for
   the OAuth2 JWT-bearer grant;

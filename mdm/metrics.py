@@ -1,7 +1,7 @@
 """Our own Prometheus metrics, beside django-prometheus's. One module so names stay consistent."""
 
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
@@ -34,6 +34,12 @@ WRITEBEHIND_REQUEUED = Counter(
     "Write-behind claims of a flusher that died, put back in the queue by a later flush, by queue",
     ["queue"],
 )
+
+
+def count_on_commit(counter, label: str, n: int = 1) -> None:
+    """Count state changes when their transaction commits: a rolled-back one never happened."""
+    if n:
+        transaction.on_commit(lambda: counter.labels(label).inc(n))
 
 
 class DatabasePoolCollector:

@@ -78,6 +78,12 @@ INSTALLED_APPS = [
     "commands",
     "apks",
 ]
+# The dev and benchmark tools (loadtest/: fleet simulator, FCM stand-in, the naive benchmark
+# view): on in the embedded default and under pytest, off in production (DATABASE_URL or
+# REDIS_URL set) unless DEV_TOOLS=1. `make bench` sets it; docker-compose does not.
+DEV_TOOLS = env.bool("DEV_TOOLS", EMBEDDED or "pytest" in sys.modules)
+if DEV_TOOLS:
+    INSTALLED_APPS.append("loadtest")
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
@@ -380,6 +386,8 @@ RESULT_WRITE_BEHIND = env.bool("RESULT_WRITE_BEHIND", True)  # commands.results
 WRITE_BEHIND_CLAIM_STALE_S = env.float("WRITE_BEHIND_CLAIM_STALE_S", 30.0)
 # Route the benchmarks' naive baseline view (make bench only; never in production).
 BENCH_NAIVE_VIEW = env.bool("BENCH_NAIVE_VIEW", False)
+if BENCH_NAIVE_VIEW and not DEV_TOOLS:
+    raise EnvError('Environment variable "BENCH_NAIVE_VIEW" needs DEV_TOOLS=1: the view is one of the dev tools (loadtest/).')
 
 # --- Security -------------------------------------------------------------------------------
 # Served over TLS whenever the public URL is https (SECURE_SSL=true forces it otherwise): a

@@ -36,10 +36,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-if settings.BENCH_NAIVE_VIEW:
-    from mdm.bench_views import naive_heartbeat
-
-    urlpatterns.append(path("bench/naive-heartbeat", naive_heartbeat))
+if settings.BENCH_NAIVE_VIEW:  # the settings make sure the dev tools are installed then
+    urlpatterns.append(path("bench/", include("loadtest.urls")))
 
 handler400 = "mdm.errors.bad_request"
 handler403 = "mdm.errors.permission_denied"

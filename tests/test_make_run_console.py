@@ -85,7 +85,7 @@ def test_a_device_gets_its_command_and_its_cancellation_on_sqlite(make_run):
     params and datetimes come back converted, envelopes verify, cancellations arrive once."""
     import base64
 
-    from mdm.simulator import verify_envelope
+    from loadtest.simulator import verify_envelope
 
     url, password, _ = make_run
     api = httpx.Client(base_url=url, timeout=10)

@@ -101,21 +101,21 @@ def device(db) -> SimDevice:
 
 @pytest.fixture(scope="session")
 def fcm_standin_server(tmp_path_factory):
-    """One stand-in process for the session (python -m mdm.fcm_standin), reset per test."""
+    """One stand-in process for the session (python -m loadtest.fcm_standin), reset per test."""
     import subprocess
     import sys
     import time as _time
 
     import httpx
 
-    from mdm.fcm_standin import StandinClient
+    from loadtest.fcm_standin import StandinClient
     from tests.live import ROOT, free_port
 
     port = free_port()
     creds = tmp_path_factory.mktemp("fcm") / "service-account.json"
     log = open(creds.parent / "standin.log", "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mdm.fcm_standin", "--port", str(port), "--project-id", "mdm-test",
+        [sys.executable, "-m", "loadtest.fcm_standin", "--port", str(port), "--project-id", "mdm-test",
          "--write-credentials", str(creds)],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )

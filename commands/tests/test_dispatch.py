@@ -10,6 +10,7 @@ import time_machine
 from django.utils import timezone
 
 from commands import services
+from commands.services import push as push_service
 from commands.models import Delivery
 from commands.tests.conftest import make_device
 from devices.models import Device
@@ -137,7 +138,7 @@ def test_quota_exceeded_and_unavailable_retry_with_backoff(fcm_standin, error):
 def test_a_push_that_keeps_failing_gives_up_and_leaves_the_pull(fcm_standin, monkeypatch):
     [device] = phones(fcm_standin)
     fcm_standin.fail([device.device.fcm_token], error="QUOTA_EXCEEDED")
-    monkeypatch.setattr(services, "MAX_PUSH_ATTEMPTS", 2)
+    monkeypatch.setattr(push_service, "MAX_PUSH_ATTEMPTS", 2)
     command = issue([device])
     push(command)
     with time_machine.travel(timezone.now() + timedelta(minutes=10)):
@@ -236,7 +237,7 @@ def test_a_retry_that_falls_due_while_the_task_still_runs_is_pushed_by_it(fcm_st
 
     fcm_standin.fail([devices[0].device.fcm_token], error="QUOTA_EXCEEDED", times=1)
     monkeypatch.setattr(fcm, "RETRY_AFTER_INLINE_MAX_S", 0)  # the 429 comes back to dispatch
-    monkeypatch.setattr(services, "push_backoff_s", lambda attempt, retry_after=None: 0.0)  # due at once
+    monkeypatch.setattr(push_service, "push_backoff_s", lambda attempt, retry_after=None: 0.0)  # due at once
     command = issue(devices)
     [task_id] = command.task_ids
     report = services.push_command(command_id=command.pk, claim=task_id, batch_size=1)
@@ -249,7 +250,7 @@ def test_stale_claims_made_at_issue_are_taken_over_through_the_locking_claim(fcm
     command = issue([device])
     [task_id] = command.task_ids
     later = timezone.now() + timedelta(minutes=3)
-    assert services._own_claims(command.pk, task_id, later, services.CLAIM_STALE, 500) == []
+    assert push_service._own_claims(command.pk, task_id, later, services.CLAIM_STALE, 500) == []
     with time_machine.travel(later):  # its worker was backlogged: a resumed task takes it, once
         assert services.push_command(command_id=command.pk, claim="resumed").pushed == 1
         assert services.push_command(command_id=command.pk, claim=task_id).pushed == 0

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from mdm import fcm
-from mdm.fcm_standin import FCM_ERROR_TYPE
+from loadtest.fcm_standin import FCM_ERROR_TYPE
 
 
 def send(standin, token, data=None, ttl_s=60):

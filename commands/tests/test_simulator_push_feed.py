@@ -5,7 +5,7 @@ import asyncio
 import time
 
 from mdm import fcm
-from mdm.simulator import Fleet
+from loadtest.simulator import Fleet
 
 
 def test_pushes_stream_to_their_devices_once_including_those_sent_before_connecting(fcm_standin):

@@ -1,6 +1,6 @@
 """Room in each page of the device table for HOT updates (PostgreSQL).
 
-Every command claims one `next_seq` per target device (commands.services._claim_seqs), an UPDATE
+Every command claims one `next_seq` per target device (commands.services.issuing._claim_seqs), an UPDATE
 of 2,000 rows for a fan-out. `next_seq` is in no index, so PostgreSQL can update a row in place
 (heap-only tuple) and skip the table's eleven indexes, but only when the row's page has free
 space: with the default fillfactor of 100 a freshly enrolled fleet's pages are full and every

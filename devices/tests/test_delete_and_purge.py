@@ -7,8 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from commands import device_hooks
-from devices import services
+from devices import hooks, services
 from devices.models import Device, HeartbeatSample, InstalledApp
 from devices.tasks import purge_device
 from mdm.models import AuditEvent
@@ -40,7 +39,7 @@ def test_deleted_devices_leave_the_lists_at_once(admin_api, enrolled_device, oth
 
 def test_the_purge_removes_history_inventory_and_deliveries_in_batches(enrolled_device, other_enrolled_device, admin_user, monkeypatch, settings):
     purged = []
-    monkeypatch.setattr(device_hooks, "purge_device", lambda **kw: purged.append(kw) and 0 or 0)
+    monkeypatch.setitem(hooks.receivers, "device_purge", [lambda **kw: purged.append(kw) and 0 or 0])
     _with_history(enrolled_device.device)
     _with_history(other_enrolled_device.device)
     monkeypatch.setattr("devices.tasks.purge_device.delay", lambda *a: None)  # run it by hand below
@@ -76,7 +75,7 @@ def test_a_device_restored_before_its_purge_keeps_its_history(enrolled_device, a
 
 def test_deletion_cancels_deliveries_and_is_audited(enrolled_device, admin_user, monkeypatch):
     called = []
-    monkeypatch.setattr(device_hooks, "on_device_deleted", lambda **kw: called.append(kw["device_id"]))
+    monkeypatch.setitem(hooks.receivers, "device_deleted", [lambda **kw: called.append(kw["device_id"])])
     monkeypatch.setattr("devices.tasks.purge_device.delay", lambda *a: None)
     services.delete_devices(actor=admin_user, device_ids=[enrolled_device.device.pk])
     assert called == [str(enrolled_device.device.pk)]

@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from commands import device_hooks
+from devices import hooks
 from devices.models import Device, DeviceStatus, HeartbeatSample
 from devices.services import apps_hash
 from mdm.models import FleetSettings
@@ -188,7 +188,7 @@ def test_the_commands_part_comes_from_the_commands_hook_with_the_devices_kids(be
         seen.append((device_id, kids))
         return {"commands": [{"payload": "{}", "kid": "k1", "sig": "00"}], "more_commands": True, "cancelled": ["c1"], "command_keys": []}
 
-    monkeypatch.setattr(device_hooks, "heartbeat_answer", answer)
+    monkeypatch.setitem(hooks.implementations, "heartbeat_answer", answer)
     body = beat(enrolled_device, kids=["k1", "k2"]).json()
     assert seen == [(str(enrolled_device.device.pk), ["k1", "k2"])]
     assert body["more_commands"] is True and body["cancelled"] == ["c1"] and body["command_keys"] == []
@@ -196,7 +196,7 @@ def test_the_commands_part_comes_from_the_commands_hook_with_the_devices_kids(be
 
 def test_invalid_kids_reach_the_hook_as_absent(beat, enrolled_device, monkeypatch):
     seen = []
-    monkeypatch.setattr(device_hooks, "heartbeat_answer", lambda **kw: seen.append(kw["kids"]) or {"commands": [], "more_commands": False, "cancelled": []})
+    monkeypatch.setitem(hooks.implementations, "heartbeat_answer", lambda **kw: seen.append(kw["kids"]) or {"commands": [], "more_commands": False, "cancelled": []})
     beat(enrolled_device, kids="k1")
     assert seen == [None]
 

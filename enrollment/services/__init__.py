@@ -1,5 +1,5 @@
-"""State changes of the enrollment app (STYLE.md: the only place that changes state), one module
-per entity: `keys`, `enroll` (POST /api/v1/enroll), `reenroll` (v1.1 re-enrollment requests),
+"""State changes of the enrollment app (docs/ARCHITECTURE.md: the only place that changes state),
+one module per entity: `keys`, `enroll` (POST /api/v1/enroll), `reenroll` (v1.1 re-enrollment requests),
 `presets`. New callers import from the module that owns the function; the names below keep the
 callers that predate the split (`from enrollment import services`) working."""
 

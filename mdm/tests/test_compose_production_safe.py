@@ -116,7 +116,8 @@ def test_the_health_checks_use_a_host_the_app_allows():
 
 def _django(env: dict, code: str, tmp_path) -> subprocess.CompletedProcess:
     drop = {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "FIELD_ENCRYPTION_KEY", "PUBLIC_BASE_URL", "SECURE_SSL", "DEBUG",
-            "ALLOWED_HOSTS", "METRICS_TOKEN", "METRICS_ALLOWED_IPS", "PYTEST_XDIST_WORKER", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+            "ALLOWED_HOSTS", "METRICS_TOKEN", "METRICS_ALLOWED_IPS", "PYTEST_XDIST_WORKER", "DJANGO_ALLOW_ASYNC_UNSAFE",
+            "DEV_TOOLS", "BENCH_NAIVE_VIEW"}
     full = {**{k: v for k, v in os.environ.items() if k not in drop}, **env, "DJANGO_SETTINGS_MODULE": "mdm.settings",
             "MDM_VAR_DIR": str(tmp_path), "STORAGE_URL": f"file://{tmp_path / 'media'}"}
     return subprocess.run([sys.executable, *code.split()] if code.startswith("manage.py") else [sys.executable, "-c", code],
@@ -143,6 +144,32 @@ def test_check_deploy_passes_with_the_compose_environment(tmp_path):
     result = _django(app_environment(FILLED), "manage.py check --deploy --fail-level WARNING", tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+DEV_TOOLS_SEEN = """
+import json
+import django
+django.setup()
+from django.conf import settings
+from django.core.management import get_commands
+from django.urls import Resolver404, resolve
+try:
+    resolve("/bench/naive-heartbeat")
+    routed = True
+except Resolver404:
+    routed = False
+print(json.dumps([settings.DEV_TOOLS, "loadtest" in settings.INSTALLED_APPS,
+                  sorted({"simulate_fleet", "fcm_standin"} & set(get_commands())), routed]))
+"""
+
+
+def test_the_dev_tools_are_not_installed_with_the_compose_environment(tmp_path):
+    assert "DEV_TOOLS" not in COMPOSE_TEXT and "BENCH_NAIVE_VIEW" not in COMPOSE_TEXT
+    result = _django(app_environment(FILLED), DEV_TOOLS_SEEN, tmp_path)
+    assert result.returncode == 0, result.stderr
+    import json
+
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [False, False, [], False]
 
 
 def test_nginx_terminates_tls_and_only_redirects_plain_http():

@@ -1,5 +1,5 @@
 """Server processes freeze their start-up heap out of the cyclic GC (mdm/heap.py); the fleet
-simulator tunes the collector only in a process it owns (mdm.simulator.settle_gc)."""
+simulator tunes the collector only in a process it owns (loadtest.simulator.settle_gc)."""
 
 import asyncio
 import gc
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mdm.simulator import GC_THRESHOLDS, Fleet
+from loadtest.simulator import GC_THRESHOLDS, Fleet
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -34,7 +34,7 @@ def test_a_celery_worker_process_freezes_after_its_warm_up():
 
 
 def test_settle_gc_freezes_the_fleet_and_spaces_collections_out():
-    out = _in_fresh_python("import gc; from mdm.simulator import settle_gc; settle_gc(); print(gc.get_freeze_count(), *gc.get_threshold())")
+    out = _in_fresh_python("import gc; from loadtest.simulator import settle_gc; settle_gc(); print(gc.get_freeze_count(), *gc.get_threshold())")
     frozen, *thresholds = (int(x) for x in out.split())
     assert frozen > 1_000 and tuple(thresholds) == GC_THRESHOLDS
 

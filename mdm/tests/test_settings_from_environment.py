@@ -17,7 +17,8 @@ PRINT_SETTINGS = (
 
 
 def run_python(code: str, env: dict, tmp_path) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "EMAIL_URL", "DEBUG", "PYTEST_XDIST_WORKER"}}
+    clean = {k: v for k, v in os.environ.items()
+             if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "EMAIL_URL", "DEBUG", "PYTEST_XDIST_WORKER", "DEV_TOOLS", "BENCH_NAIVE_VIEW"}}
     clean.update({"DJANGO_SETTINGS_MODULE": "mdm.settings", "MDM_VAR_DIR": str(tmp_path / "var"), **env})
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60)
 
@@ -85,3 +86,38 @@ def test_a_bad_value_fails_at_start_up_naming_the_variable(tmp_path, name, value
     result = run_python("import django; django.setup()", env, tmp_path)
     assert result.returncode != 0
     assert name in result.stderr
+
+
+# --- the dev tools (loadtest/) ----------------------------------------------------------------
+
+DEV_TOOLS_SEEN = (
+    "import django, json; django.setup(); from django.conf import settings as s;"
+    "from django.core.management import get_commands;"
+    "print(json.dumps([s.DEV_TOOLS, 'loadtest' in s.INSTALLED_APPS, sorted({'simulate_fleet', 'fcm_standin'} & set(get_commands()))]))"
+)
+PRODUCTION = {"DATABASE_URL": "postgres://u:p@db.example:5432/mdm", "REDIS_URL": "redis://cache.example:6379/0", "SECRET_KEY": "x" * 60,
+              "FIELD_ENCRYPTION_KEY": "dGVzdC1vbmx5LWZpZWxkLWtleS1ub3QtZm9yLXByb2Q="}
+
+
+@pytest.mark.parametrize("env,installed", [
+    ({}, True),  # the embedded default (make run)
+    ({"DEV_TOOLS": "0"}, False),
+    (PRODUCTION, False),
+    ({"DATABASE_URL": PRODUCTION["DATABASE_URL"]}, False),
+    ({**PRODUCTION, "DEV_TOOLS": "1"}, True),  # make bench
+])
+def test_the_dev_tools_are_installed_in_the_embedded_default_and_in_production_only_when_asked(tmp_path, env, installed):
+    result = run_python(DEV_TOOLS_SEEN, env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    commands = ["fcm_standin", "simulate_fleet"] if installed else []
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [installed, installed, commands]
+
+
+def test_the_dev_tools_are_installed_under_pytest(settings):
+    assert settings.DEV_TOOLS and "loadtest" in settings.INSTALLED_APPS
+
+
+def test_the_naive_benchmark_view_without_the_dev_tools_stops_the_start_naming_both(tmp_path):
+    result = run_python("import django; django.setup()", {**PRODUCTION, "BENCH_NAIVE_VIEW": "1"}, tmp_path)
+    assert result.returncode != 0
+    assert "BENCH_NAIVE_VIEW" in result.stderr and "DEV_TOOLS=1" in result.stderr

@@ -1,5 +1,5 @@
 """The devices of the fault tests: a small asyncio fleet speaking PROTOCOL.md (enroll, heartbeat,
-pull, take pushes from the FCM stand-in, verify each envelope with mdm.simulator's independent
+pull, take pushes from the FCM stand-in, verify each envelope with loadtest.simulator's independent
 device-side verifier, run each command id once, report its result until it is acknowledged), with
 everything counted so that "stored" can be checked against "answered 200" in PostgreSQL:
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from mdm.simulator import BadEnvelope, Rejected, verify_envelope
+from loadtest.simulator import BadEnvelope, Rejected, verify_envelope
 
 TIMEOUT_S = 15
 

@@ -1,7 +1,7 @@
 """The production set-up on this machine, for the fault tests: the `web` (granian, WSGI), `worker`,
 `dispatcher` and `beat` services of docker-compose.yml, each started with the command the compose
 file gives it (read from the file, as `make bench` does: bench/run.py), against a private
-PostgreSQL and a private Redis (tests/faults/private.py), and the FCM stand-in (mdm/fcm_standin.py)
+PostgreSQL and a private Redis (tests/faults/private.py), and the FCM stand-in (loadtest/fcm_standin.py)
 in place of Google. Each process runs in a session of its own, so a kill takes it with its children
 (granian's and Celery's pool processes), as a container's does."""
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from bench.run import compose_command, compose_web_command
-from mdm.fcm_standin import StandinClient
+from loadtest.fcm_standin import StandinClient
 from tests.faults.private import PrivatePostgres, PrivateRedis
 from tests.live import ROOT, free_port
 
@@ -69,12 +69,15 @@ class Stack:
             # The web's request log is one line per heartbeat; the Celery processes log at INFO
             # (their "ready." line is how the tests know they serve).
             "LOG_LEVEL": "WARNING" if service == "web" else "INFO",
+            # The services run as in production: without the dev tools (loadtest/); only the FCM
+            # stand-in, one of them, has them.
+            "DEV_TOOLS": "1" if service == "standin" else "0",
         })
         return env
 
     def argv(self, service: str) -> list[str]:
         if service == "standin":
-            return [sys.executable, "-m", "mdm.fcm_standin", "--port", str(self.standin_port), "--project-id", "mdm-standin",
+            return [sys.executable, "-m", "loadtest.fcm_standin", "--port", str(self.standin_port), "--project-id", "mdm-standin",
                     "--write-credentials", str(self.work / "fcm-standin.json")]
         if service == "web":
             return compose_web_command(self.web_port)

@@ -32,7 +32,7 @@ And what it adds, under `/_standin/` (no auth; bind it to localhost):
   `POST /_standin/reset`, `GET /healthz`.
 
 Run: `manage.py fcm_standin --port 9099 --write-credentials var/fcm-standin.json`
-(or `python -m mdm.fcm_standin ...`: it needs no Django).
+(or `python -m loadtest.fcm_standin ...`: it needs no Django).
 """
 
 import argparse
@@ -54,7 +54,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from mdm.fcm import FCM_ERROR_TYPE  # the wire's name for FCM's error detail (no Django needed)
 
-logger = logging.getLogger("mdm.fcm_standin")
+logger = logging.getLogger("loadtest.fcm_standin")
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"

@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--accept-any-token", action="store_true")
 
     def handle(self, *args, **options):
-        from mdm import fcm_standin
+        from loadtest import fcm_standin
 
         argv = ["--host", options["host"], "--port", str(options["port"]), "--project-id", options["project_id"]]
         if options["public_url"]:

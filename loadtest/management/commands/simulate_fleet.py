@@ -5,7 +5,7 @@ import os
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from mdm.simulator import Fleet, format_report
+from loadtest.simulator import Fleet, format_report
 
 
 class Command(BaseCommand):

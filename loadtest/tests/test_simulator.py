@@ -12,8 +12,8 @@ from aiohttp import web
 
 from commands.signing import make_envelope
 from commands.vectors import VECTOR_FILE
-from mdm import simulator
-from mdm.simulator import BadEnvelope, Fleet, Rejected, backoff_delay, verify_envelope
+from loadtest import simulator
+from loadtest.simulator import BadEnvelope, Fleet, Rejected, backoff_delay, verify_envelope
 
 PROTOCOL_KEY = base64.b64decode("Z/qDkBDDIoAfb1cekNp8uxgFaUI60G+wcNL9FlKlr1I=")
 PROTOCOL_PAYLOAD = (

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mdm.simulator import Fleet
+from loadtest.simulator import Fleet
 
 pytestmark = [pytest.mark.live]
 
