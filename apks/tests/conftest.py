@@ -48,3 +48,31 @@ def copy_apk(tmp_path):
         return target
 
     return copy
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """moto in server mode (tests/s3_standin.py), one process for the session."""
+    from tests.s3_standin import MotoServer
+
+    server = MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_storage(moto_server, settings):
+    """The default storage is an S3 bucket of this test's own on the moto server, configured
+    from a STORAGE_URL exactly as settings do it."""
+    import uuid
+
+    from mdm.storage_url import parse_storage_url
+    from tests import s3_standin
+
+    bucket = f"mdm-test-{uuid.uuid4().hex[:12]}"
+    client = moto_server.client()
+    client.create_bucket(Bucket=bucket)
+    config = parse_storage_url(moto_server.storage_url(bucket), {"AWS_ACCESS_KEY_ID": s3_standin.ACCESS_KEY,
+                                                                 "AWS_SECRET_ACCESS_KEY": s3_standin.SECRET_KEY})
+    settings.STORAGES = {**settings.STORAGES, "default": config.django_storage}
+    yield type("S3", (), {"client": client, "bucket": bucket, "prefix": "mdm"})
