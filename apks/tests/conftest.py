@@ -76,3 +76,22 @@ def s3_storage(moto_server, settings):
                                                                  "AWS_SECRET_ACCESS_KEY": s3_standin.SECRET_KEY})
     settings.STORAGES = {**settings.STORAGES, "default": config.django_storage}
     yield type("S3", (), {"client": client, "bucket": bucket, "prefix": "mdm"})
+
+
+@pytest.fixture
+def release(copy_apk, admin_uploader):
+    from apks.services import releases
+
+    return releases.create_release(path=copy_apk("app-v10"), uploader=admin_uploader)
+
+
+@pytest.fixture
+def install(admin_user):
+    """install(release, device) -> the install_apk command issued to that device (just an apk_id)."""
+    from commands import services
+
+    def issue(release, *devices, expires_in_s=3600):
+        return services.issue_command(actor=admin_user, type="install_apk", params={"apk_id": str(release.id)},
+                                      target={"device_ids": [str(d.id) for d in devices]}, expires_in_s=expires_in_s).command
+
+    return issue
