@@ -267,6 +267,8 @@ REST_FRAMEWORK = {
         # simplejwt's, plus the credential stamp check (accounts/tokens.py)
         "accounts.tokens.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        # Scoped keys for automation (Authorization: Api-Key ...): no role, only their scopes.
+        "accounts.apikeys.ApiKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsViewer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
