@@ -91,7 +91,9 @@ class Upload(models.Model):
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)
     parse_started_at = models.DateTimeField(null=True, blank=True)
-    allow_signer_change = models.BooleanField(default=False)
+    allow_signer_change = models.BooleanField(default=False)  # an admin confirmed a refused signer change
+    signer_confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    signer_confirmed_by_label = models.CharField(max_length=200, blank=True)
     release = models.ForeignKey(Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     refusal_code = models.CharField(max_length=32, blank=True)
     refusal_detail = models.TextField(blank=True)

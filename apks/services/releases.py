@@ -67,14 +67,17 @@ def create_release(
     notes: str = "",
     filename: str = "",
     allow_signer_change: bool = False,
+    signer_change_confirmed_by=None,
     ip: str | None = None,
     now=None,
 ) -> Release:
     """Parse the file at `path`, check it, store it and create the release; or raise Refused.
-    The file is read, never moved or deleted (the caller owns it). `allow_signer_change` counts
-    only for an admin and is audited."""
+    The file is read, never moved or deleted (the caller owns it). A signer change goes through
+    only when an admin confirmed it: `allow_signer_change` by an admin uploader, or
+    `signer_change_confirmed_by` (the admin who confirmed someone else's upload); it is audited."""
     info = parse_apk(path)
-    allow = allow_signer_change and uploader.is_admin
+    confirmer = signer_change_confirmed_by or (uploader.actor if allow_signer_change and uploader.is_admin else None)
+    allow = confirmer is not None
     check_release(info=info, channel=channel, allow_signer_change=allow)
     sha256, size = file_sha256(path)
     storage = Release._meta.get_field("file").storage
@@ -84,7 +87,7 @@ def create_release(
         name = storage.save(storage_name(info, sha256), File(handle))
     try:
         return _insert(info=info, name=name, sha256=sha256, size=size, channel=channel, notes=notes, filename=filename,
-                       uploader=uploader, signer_change=allow, ip=ip, now=now or timezone.now())
+                       uploader=uploader, confirmer=confirmer, ip=ip, now=now or timezone.now())
     except BaseException:
         storage.delete(name)
         raise
@@ -92,10 +95,11 @@ def create_release(
 
 @transaction.atomic
 def _insert(*, info: ApkInfo, name: str, sha256: str, size: int, channel: str, notes: str, filename: str,
-            uploader: Uploader, signer_change: bool, ip, now) -> Release:
+            uploader: Uploader, confirmer, ip, now) -> Release:
     # Checked again inside the transaction that inserts: two uploads of one package at once.
     earlier_signers = set(Release.objects.select_for_update().filter(package=info.package).values_list("signer_sha256", flat=True))
-    if earlier_signers and info.signer_sha256 not in earlier_signers and not signer_change:
+    changed = bool(earlier_signers) and info.signer_sha256 not in earlier_signers
+    if changed and confirmer is None:
         check_release(info=info, channel=channel)
     release = Release(
         package=info.package,
@@ -116,7 +120,7 @@ def _insert(*, info: ApkInfo, name: str, sha256: str, size: int, channel: str, n
         uploaded_by=uploader.user,
         uploaded_by_label=uploader.label,
         uploaded_via=uploader.via,
-        signer_change_confirmed_by=uploader.label if signer_change and earlier_signers and info.signer_sha256 not in earlier_signers else "",
+        signer_change_confirmed_by=audit.actor_label(confirmer) if changed else "",
         created_at=now,
     )
     release.file.name = name
@@ -135,7 +139,7 @@ def _insert(*, info: ApkInfo, name: str, sha256: str, size: int, channel: str, n
     )
     if release.signer_change_confirmed_by:
         audit.record(
-            actor=uploader.actor,
+            actor=confirmer,
             action="apk.signer_change",
             target=("release", str(release.id)),
             data={"package": release.package, "version_code": release.version_code,

@@ -95,3 +95,82 @@ def install(admin_user):
                                       target={"device_ids": [str(d.id) for d in devices]}, expires_in_s=expires_in_s).command
 
     return issue
+
+
+@pytest.fixture(autouse=True)
+def eager_celery():
+    """Tasks queued by the code under test (the parse of a finished upload) run in the test."""
+    from mdm.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+class Tus:
+    """Raw tus 1.0 requests through Django's test client, as a client sends them."""
+
+    OCTET = "application/offset+octet-stream"
+
+    def __init__(self, client, auth: dict | None = None, capture=None):
+        self.client, self.auth, self.capture = client, auth or {}, capture
+
+    def _h(self, extra):
+        return {"HTTP_TUS_RESUMABLE": "1.0.0", **self.auth, **extra}
+
+    def create(self, length: int, metadata: str | None = None, **extra):
+        headers = {"HTTP_UPLOAD_LENGTH": str(length), **({"HTTP_UPLOAD_METADATA": metadata} if metadata is not None else {})}
+        return self.client.post("/api/v1/uploads/", **self._h({**headers, **extra}))
+
+    def head(self, url, **extra):
+        return self.client.head(url, **self._h(extra))
+
+    def patch(self, url, data: bytes, offset: int, **extra):
+        content_type = extra.pop("content_type", self.OCTET)
+        headers = {"HTTP_UPLOAD_OFFSET": str(offset), **extra}
+        with self.capture(execute=True):  # the parse task, queued on commit when the last byte is in
+            return self.client.generic("PATCH", url, data, content_type=content_type, **self._h(headers))
+
+    def delete(self, url, **extra):
+        return self.client.delete(url, **self._h(extra))
+
+    def result(self, url):
+        return self.client.get(url + "/result", **self.auth)
+
+    def upload(self, data: bytes, metadata: str | None = None, chunk: int = 4096) -> str:
+        created = self.create(len(data), metadata)
+        assert created.status_code == 201, created.content
+        url = created["Location"]
+        for start in range(0, len(data), chunk):
+            response = self.patch(url, data[start:start + chunk], start)
+            assert response.status_code == 204, response.content
+        return url
+
+
+@pytest.fixture
+def tus_admin(client, admin_user, django_capture_on_commit_callbacks):
+    """An admin's console session (with its CSRF token, as the uploader sends it)."""
+    from django.test import Client
+
+    session = Client(enforce_csrf_checks=True)
+    session.force_login(admin_user)
+    session.get("/apks/")
+    token = session.cookies["csrftoken"].value
+    return Tus(session, {"HTTP_X_CSRFTOKEN": token}, django_capture_on_commit_callbacks)
+
+
+@pytest.fixture
+def tus_for(client, django_capture_on_commit_callbacks):
+    """tus_for(auth headers) -> a Tus client with those credentials."""
+
+    def make(auth):
+        return Tus(client, auth, django_capture_on_commit_callbacks)
+
+    return make
+
+
+def jwt_auth(user) -> dict:
+    from accounts.tokens import RefreshToken
+
+    return {"HTTP_AUTHORIZATION": f"Bearer {RefreshToken.for_user(user).access_token}"}
