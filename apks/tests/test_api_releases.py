@@ -76,3 +76,12 @@ def test_no_one_writes_through_it(request, persona, catalogue):
 def test_the_list_costs_a_bounded_number_of_queries(viewer_api, catalogue, django_assert_max_num_queries):
     with django_assert_max_num_queries(6):
         viewer_api.get("/api/v1/apks")
+
+
+def test_the_openapi_schema_documents_releases_and_api_keys(viewer_api):
+    import yaml
+
+    schema = yaml.safe_load(viewer_api.get("/api/schema/").content)
+    paths = set(schema["paths"])
+    assert {"/api/v1/apks", "/api/v1/apks/{id}", "/api/v1/api-keys", "/api/v1/api-keys/{id}/revoke"} <= {p.rstrip("/") for p in paths} | paths
+    assert "apiKey" in schema["components"]["securitySchemes"]
