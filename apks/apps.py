@@ -4,3 +4,16 @@ from django.apps import AppConfig
 class ApksConfig(AppConfig):
     name = "apks"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # commands/ validates install_apk's params through this app's releases (commands sits
+        # below apks in the app order, so it exposes the hook and apks registers here).
+        from apks.install import install_apk_params
+        from commands import params
+
+        params.register_install_apk(install_apk_params)
+        # enrollment/ (below) offers the marked agent release in the QR builder and one-liners.
+        from apks.install import agent_apk_for_provisioning
+        from enrollment import provisioning
+
+        provisioning.register_agent_apk(agent_apk_for_provisioning)
