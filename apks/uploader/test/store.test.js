@@ -6,6 +6,16 @@ import { test } from "node:test";
 
 import { RETRY_DELAYS, UploaderStore } from "../src/store.js";
 
+// Node 18 (Debian's) has no global CustomEvent; browsers and Node 19+ do.
+if (typeof globalThis.CustomEvent === "undefined") {
+  globalThis.CustomEvent = class CustomEvent extends Event {
+    constructor(type, init = {}) {
+      super(type, init);
+      this.detail = init.detail ?? null;
+    }
+  };
+}
+
 const ENDPOINT = "http://console.test/api/v1/uploads/";
 const RELEASE = {
   id: "9b1d", package: "com.example.kiosk", version_code: 7, version_name: "1.7", label: "Kiosk",
