@@ -4,6 +4,7 @@ off mid-way is retried with backoff, waits while the browser is offline, survive
 resumes from the server's offset (same bytes stored), and its release is listed on the page; a
 refusal is shown with the server's words and a signer change is confirmed; no CSP violation."""
 
+import base64
 import hashlib
 import re
 import subprocess
@@ -53,6 +54,28 @@ def big_apk(tmp_path) -> Path:
 @pytest.fixture
 def admin(transactional_db):
     return UserFactory(username="ada-admin", role="admin", password=PASSWORD, is_staff=True, is_superuser=True)
+
+
+DATA_TRANSFER = """(files) => {
+  const transfer = new DataTransfer();
+  for (const [name, b64] of files) {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    transfer.items.add(new File([bytes], name));
+  }
+  return transfer;
+}"""
+
+
+def drop(page, *paths: Path):
+    """Drag the files over the drop zone and drop them, as a file manager would."""
+    files = [[p.name, base64.b64encode(p.read_bytes()).decode()] for p in paths]
+    transfer = page.evaluate_handle(DATA_TRANSFER, files)
+    zone = page.locator("#apk-uploader .drop-zone")
+    zone.dispatch_event("dragenter", {"dataTransfer": transfer})
+    expect(zone).to_have_class(re.compile(r"\bdragging\b"))
+    zone.dispatch_event("dragover", {"dataTransfer": transfer})
+    zone.dispatch_event("drop", {"dataTransfer": transfer})
+    expect(zone).not_to_have_class(re.compile(r"\bdragging\b"))
 
 
 def open_apk_page(page, url):
@@ -150,10 +173,12 @@ def test_a_refusal_is_shown_and_a_signer_change_is_confirmed(server, admin, page
     open_apk_page(page, url)
     chooser = page.locator("#apk-uploader input[type=file]")
 
-    chooser.set_input_files(str(FIXTURES / "app-v10.apk"))
+    # Two files dropped at once: the APK is released, the other is refused in the browser.
+    drop(page, FIXTURES / "app-v10.apk", FIXTURES / "build.sh")
     first = page.locator("#apk-uploader li.upload").filter(has_text="app-v10.apk")
     expect(first).to_have_class(re.compile(r"\bupload-done\b"), timeout=30_000)
     expect(first.locator(".release-details")).to_contain_text("com.example.fieldapp")
+    expect(page.locator("#apk-uploader li.upload").filter(has_text="build.sh")).to_contain_text("only .apk files")
 
     # The same version again: refused, with the server's detail.
     first.get_by_role("button", name="Dismiss app-v10.apk").click()
@@ -173,9 +198,6 @@ def test_a_refusal_is_shown_and_a_signer_change_is_confirmed(server, admin, page
     expect(signer.locator(".release-details")).to_contain_text("code 13")
     assert sorted(Release.objects.values_list("version_code", flat=True)) == [10, 13]
 
-    # Not an APK: refused in the browser, nothing sent.
-    chooser.set_input_files(str(FIXTURES / "build.sh"))
-    expect(page.locator("#apk-uploader li.upload").filter(has_text="build.sh")).to_contain_text("only .apk files")
 
     assert watcher.problems() == []
 
