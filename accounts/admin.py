@@ -3,7 +3,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from accounts import services
-from accounts.models import User
+from accounts.models import ApiKey, User
 from mdm.audit import client_ip
 
 
@@ -42,3 +42,20 @@ class UserAdmin(BaseUserAdmin):
             user = self.get_object(request, unquote(id))
             services.record_password_change(user=user, how="admin_set", actor=request.user, ip=client_ip(request))
         return response
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Read-only: keys are made and revoked in the console or the API (audited); never the hash."""
+
+    list_display = ["name", "prefix", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    exclude = ["key_hash"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

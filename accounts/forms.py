@@ -62,3 +62,19 @@ class RoleForm(forms.Form):
 
 class ActiveForm(forms.Form):
     active = forms.TypedChoiceField(choices=[("true", "active"), ("false", "inactive")], coerce=lambda v: v == "true")
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="Who uses it, e.g. “CI release pipeline”.")
+    scopes = forms.MultipleChoiceField(choices=[("apk:upload", "Upload APKs (apk:upload)"), ("apk:read", "Read APK releases (apk:read)")],
+                                       widget=forms.CheckboxSelectMultiple, initial=["apk:upload"])
+    expires_in_days = forms.IntegerField(min_value=1, max_value=3650, required=False, label="Expires after (days)",
+                                         help_text="Empty: until revoked.")
+
+    def expires_at(self):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        days = self.cleaned_data.get("expires_in_days")
+        return timezone.now() + timedelta(days=days) if days else None

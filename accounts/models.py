@@ -69,3 +69,37 @@ class User(AbstractUser):
     @property
     def is_admin_role(self) -> bool:
         return self.has_role(self.Role.ADMIN)
+
+
+class ApiKey(models.Model):
+    """A scoped credential for automation (CI uploading APKs): `Authorization: Api-Key <key>`.
+    The key is `mdmk_<prefix>_<secret>`: `prefix` finds the row in O(1) and is shown in lists;
+    the whole key is kept only as its SHA-256 (accounts.apikeys: why a fast hash is enough for a
+    256-bit random secret). It acts only within its scopes, never as its creator."""
+
+    class Scope(models.TextChoices):
+        APK_UPLOAD = "apk:upload", "Upload APKs"
+        APK_READ = "apk:read", "Read APK releases"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} (mdmk_{self.prefix}_…)"
+
+    def is_usable(self, now) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes

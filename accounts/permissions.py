@@ -63,3 +63,20 @@ def write_requires(role: str):
         return wrapped
 
     return decorator
+
+
+class HasScope(BasePermission):
+    """An API key (accounts.apikeys) that carries `scope`. Compose with a role check:
+    `permission_classes = [IsViewer | HasScope.of("apk:read")]`."""
+
+    scope = ""
+
+    @classmethod
+    def of(cls, scope: str):
+        return type(f"HasScope_{scope.replace(':', '_')}", (cls,), {"scope": scope})
+
+    def has_permission(self, request, view):
+        from accounts.models import ApiKey
+
+        key = getattr(request, "auth", None)
+        return isinstance(key, ApiKey) and key.has_scope(self.scope)

@@ -112,3 +112,38 @@ def on_logged_out(sender, request, user, **kwargs):
     session_key = getattr(getattr(request, "session", None), "session_key", None)
     if session_key:
         realtime.close_sockets(realtime.session_group(session_key))
+
+
+# --- API keys (accounts.apikeys) ------------------------------------------------------------
+class NewApiKey:
+    def __init__(self, key, raw: str):
+        self.key = key
+        self.raw = raw  # shown once, never stored
+
+
+@transaction.atomic
+def create_api_key(*, actor, name: str, scopes, expires_at=None, ip: str | None = None) -> NewApiKey:
+    from accounts.apikeys import hash_key, new_key
+    from accounts.models import ApiKey
+
+    allowed = set(ApiKey.Scope.values)
+    scopes = sorted(set(scopes))
+    if not scopes or not set(scopes) <= allowed:
+        raise ValueError(f"scopes: one or more of {', '.join(sorted(allowed))}")
+    raw, prefix = new_key()
+    key = ApiKey.objects.create(name=name.strip()[:100], prefix=prefix, key_hash=hash_key(raw), scopes=scopes,
+                                created_by=actor if getattr(actor, "pk", None) else None, expires_at=expires_at)
+    audit.record(actor=actor, action="api_key.create", target=("apikey", str(key.id)),
+                 data={"name": key.name, "prefix": prefix, "scopes": scopes,
+                       "expires_at": expires_at.isoformat() if expires_at else None}, ip=ip)
+    return NewApiKey(key, raw)
+
+
+@transaction.atomic
+def revoke_api_key(*, actor, key, ip: str | None = None):
+    from accounts.models import ApiKey
+
+    if ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
+        audit.record(actor=actor, action="api_key.revoke", target=("apikey", str(key.id)), data={"name": key.name}, ip=ip)
+    key.refresh_from_db()
+    return key

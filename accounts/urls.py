@@ -25,6 +25,8 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("users/", views.user_list, name="user_list"),
+    path("api-keys/", views.api_keys, name="api_keys"),
+    path("api-keys/<uuid:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("users/<uuid:user_id>/role/", views.user_set_role, name="user_set_role"),
     path("users/<uuid:user_id>/approve/", views.user_approve, name="user_approve"),
     path("users/<uuid:user_id>/reject/", views.user_reject, name="user_reject"),

@@ -190,3 +190,34 @@ def user_set_active(request, user_id):
     except services.AccountStateError as exc:
         return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
     return _user_row(request, user)
+
+
+# --- API keys (accounts.apikeys) ------------------------------------------------------------
+@role_required("admin")
+def api_keys(request):
+    """The list, and (POST) a new key: answered with the key shown once above the list."""
+    from accounts.forms import ApiKeyForm
+    from accounts.models import ApiKey
+
+    form = ApiKeyForm(request.POST or None)
+    created = None
+    if request.method == "POST":
+        if form.is_valid():
+            created = services.create_api_key(actor=request.user, name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"],
+                                              expires_at=form.expires_at(), ip=client_ip(request))
+            form = ApiKeyForm()
+        elif request.htmx:
+            return render(request, "accounts/_api_key_form.html", {"form": form}, status=400)
+    keys = ApiKey.objects.select_related("created_by").order_by("-created_at")
+    context = {"form": form, "keys": keys, "created": created, "section": "api-keys"}
+    template = "accounts/_api_keys.html" if request.htmx and request.method == "POST" else "accounts/api_keys.html"
+    return render(request, template, context)
+
+
+@require_POST
+@role_required("admin")
+def api_key_revoke(request, key_id):
+    from accounts.models import ApiKey
+
+    key = services.revoke_api_key(actor=request.user, key=get_object_or_404(ApiKey, pk=key_id), ip=client_ip(request))
+    return render(request, "accounts/_api_key_row.html", {"k": key})

@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class ApksConfig(AppConfig):
     name = "apks"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # commands/ validates install_apk's params through this app's releases (commands sits
+        # below apks in the app order, so it exposes the hook and apks registers here).
+        from apks.install import install_apk_params
+        from commands import params
+
+        params.register_install_apk(install_apk_params)

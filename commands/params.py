@@ -91,8 +91,22 @@ def _shell(params, errors):
     return {"argv": check_shell_argv(params.get("argv"))}
 
 
+# install_apk's params come from an APK release, which apks/ owns; commands/ sits below apks/ in
+# the app order, so apks registers its resolver here at start-up (apks.apps) instead of being
+# imported. resolver(params, errors) -> the cleaned params (apk_id, package, version_code,
+# sha256, size), adding to `errors` what is wrong.
+_install_apk_resolver = None
+
+
+def register_install_apk(resolver) -> None:
+    global _install_apk_resolver
+    _install_apk_resolver = resolver
+
+
 def _install_apk(params, errors):
-    raise ParamsError({"type": [INSTALL_APK_UNAVAILABLE]}, code="not_available")
+    if _install_apk_resolver is None:
+        raise ParamsError({"type": [INSTALL_APK_UNAVAILABLE]}, code="not_available")
+    return _install_apk_resolver(params, errors)
 
 
 def _wifi(params, errors):

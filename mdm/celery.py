@@ -26,6 +26,11 @@ app.conf.beat_schedule = {
     "commands-expire": {"task": "commands.tasks.expire_deliveries", "schedule": timedelta(seconds=60)},
     "commands-resume-dispatch": {"task": "commands.tasks.resume_dispatch", "schedule": timedelta(seconds=60)},
     "commands-promote-keys": {"task": "commands.tasks.promote_command_keys", "schedule": timedelta(minutes=10)},
+    # Abandoned tus uploads (APK_UPLOAD_EXPIRY_S) go with their staged bytes; a parse a dead
+    # worker left is tried again.
+    "apks-reap-uploads": {"task": "apks.tasks.reap_uploads", "schedule": timedelta(minutes=10)},
+    # Releases past APK_KEEP_RELEASES per package and channel, with their files.
+    "apks-purge-releases": {"task": "apks.tasks.purge_releases", "schedule": timedelta(hours=1)},
 }
 
 

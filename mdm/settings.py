@@ -267,6 +267,8 @@ REST_FRAMEWORK = {
         # simplejwt's, plus the credential stamp check (accounts/tokens.py)
         "accounts.tokens.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        # Scoped keys for automation (Authorization: Api-Key ...): no role, only their scopes.
+        "accounts.apikeys.ApiKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsViewer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -314,15 +316,48 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every star
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # With no collectstatic step (embedded default), WhiteNoise serves straight from the finders.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", True)
+# Where stored files (APK releases) live, through django-storages: file:///path (the default:
+# VAR_DIR/media) or any S3-compatible store, s3://bucket/prefix?endpoint_url=...&region=...
+# (&addressing_style=path|virtual). S3 credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or
+# the same names with _FILE holding a path to a file with the value (docker secrets); neither:
+# boto3's own chain (instance role, ~/.aws). Parsed by mdm.storage_url, which names what is wrong.
 STORAGE_URL = env.str("STORAGE_URL", f"file://{VAR_DIR / 'media'}")
-if not STORAGE_URL.startswith("file://"):
-    raise EnvError(f'Environment variable "STORAGE_URL" invalid: only file:// is supported, got {STORAGE_URL!r}')
-MEDIA_ROOT = Path(STORAGE_URL.removeprefix("file://"))
+try:
+    from mdm.storage_url import parse_storage_url
+
+    _storage = parse_storage_url(STORAGE_URL, os.environ)
+except ValueError as exc:
+    raise EnvError(f'Environment variable "STORAGE_URL" invalid: {exc}') from None
+MEDIA_ROOT = _storage.media_root or VAR_DIR / "media"
 MEDIA_URL = "/media/"
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _storage.django_storage,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+
+# --- APK releases and uploads (apks/, docs/apks.md) ------------------------------------------
+# tus uploads: the largest APK accepted, where partial uploads are staged on disk (shared by web
+# and worker: the worker parses the finished file), and how long an unfinished upload is kept.
+APK_UPLOAD_MAX_BYTES = env.int("APK_UPLOAD_MAX_BYTES", 1024**3)
+APK_UPLOAD_DIR = env.path("APK_UPLOAD_DIR", VAR_DIR / "uploads")
+APK_UPLOAD_EXPIRY_S = env.int("APK_UPLOAD_EXPIRY_S", 24 * 3600)
+# Release retention: the newest N per package and channel are kept (never one an install_apk
+# still waits for, nor the agent release).
+APK_KEEP_RELEASES = env.int("APK_KEEP_RELEASES", 5)
+# Device downloads from an object store: a pre-signed URL valid this long.
+APK_DOWNLOAD_URL_TTL_S = env.int("APK_DOWNLOAD_URL_TTL_S", 300)
+# Set (e.g. /protected-apks/) when nginx serves the files: the web answers with X-Accel-Redirect
+# to this internal location + the file's name instead of streaming it (deploy/nginx.conf).
+APK_ACCEL_REDIRECT_PREFIX = env.str("APK_ACCEL_REDIRECT_PREFIX", "")
+APK_CHANNELS = env.list("APK_CHANNELS", ["stable", "beta"])
+for _name, _value in (("APK_UPLOAD_MAX_BYTES", APK_UPLOAD_MAX_BYTES), ("APK_UPLOAD_EXPIRY_S", APK_UPLOAD_EXPIRY_S),
+                      ("APK_KEEP_RELEASES", APK_KEEP_RELEASES), ("APK_DOWNLOAD_URL_TTL_S", APK_DOWNLOAD_URL_TTL_S)):
+    if _value < 1:
+        raise EnvError(f'Environment variable "{_name}" invalid: must be at least 1')
+if APK_ACCEL_REDIRECT_PREFIX and not (APK_ACCEL_REDIRECT_PREFIX.startswith("/") and APK_ACCEL_REDIRECT_PREFIX.endswith("/")):
+    raise EnvError('Environment variable "APK_ACCEL_REDIRECT_PREFIX" invalid: a path that starts and ends with /')
+if not APK_CHANNELS or any(not c.isidentifier() or len(c) > 32 for c in APK_CHANNELS) or "stable" not in APK_CHANNELS:
+    raise EnvError('Environment variable "APK_CHANNELS" invalid: comma-separated names (letters, digits, _), stable among them')
 
 # --- Email ----------------------------------------------------------------------------------
 if "EMAIL_URL" in os.environ:

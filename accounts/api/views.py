@@ -1,5 +1,8 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
@@ -8,7 +11,16 @@ from rest_framework.response import Response
 from rest_framework_simplejwt import views as jwt_views
 
 from accounts import limits, services
-from accounts.api.serializers import ActiveSerializer, ApproveSerializer, SetRoleSerializer, UserSerializer
+from accounts.api.serializers import (
+    ActiveSerializer,
+    ApiKeyCreatedSerializer,
+    ApiKeyCreateSerializer,
+    ApiKeySerializer,
+    ApproveSerializer,
+    SetRoleSerializer,
+    UserSerializer,
+)
+from accounts.models import ApiKey
 from accounts.permissions import IsAdmin
 from accounts.tokens import TokenObtainSerializer, TokenRefreshSerializer
 from mdm.audit import client_ip
@@ -102,3 +114,30 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         except services.AccountStateError as exc:
             raise Conflict(str(exc)) from None
         return Response(UserSerializer(user).data)
+
+
+class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Scoped API keys (admins only; docs/apks.md). The key is in the create answer only."""
+
+    serializer_class = ApiKeySerializer
+    permission_classes = [IsAdmin]
+    queryset = ApiKey.objects.select_related("created_by").order_by("-created_at")
+    lookup_field = "id"
+    filterset_fields: list = []
+
+    @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
+    def create(self, request):
+        form = ApiKeyCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        days = form.validated_data.get("expires_in_days")
+        expires_at = timezone.now() + timedelta(days=days) if days else None
+        made = services.create_api_key(actor=request.user, name=form.validated_data["name"], scopes=form.validated_data["scopes"],
+                                       expires_at=expires_at, ip=client_ip(request))
+        body = {**ApiKeySerializer(made.key).data, "key": made.raw}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=ApiKeySerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, id=None):
+        key = services.revoke_api_key(actor=request.user, key=self.get_object(), ip=client_ip(request))
+        return Response(ApiKeySerializer(key).data)

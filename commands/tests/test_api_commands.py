@@ -124,9 +124,10 @@ def test_a_prefix_must_match_whole_arguments(operator_api, fleet):
     assert response.status_code == 400
 
 
-def test_install_apk_is_refused_until_the_apk_issue(operator_api, fleet):
+def test_install_apk_names_an_unknown_release(operator_api, fleet):
+    # The release-backed params are tested in apks/tests/test_install_apk_params.py.
     response = post(operator_api, {"type": "install_apk", "params": {"apk_id": "x"}, "target": {"all": True}})
-    assert response.status_code == 400 and "not available yet" in response.json()["detail"]
+    assert response.status_code == 400 and "apk_id" in response.json()["fields"]
 
 
 @pytest.mark.parametrize(

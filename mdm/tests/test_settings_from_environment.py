@@ -74,7 +74,8 @@ def test_production_environment_switches_every_integration(tmp_path):
         ("TRUSTED_PROXIES", "172.30.14.0/24,nginx"),
         ("LOGIN_IP_FAILURE_RATE", "lots"),
         ("PASSWORD_RESET_RATE", "5 per hour"),
-        ("STORAGE_URL", "s3://bucket"),
+        ("STORAGE_URL", "ftp://bucket"),
+        ("STORAGE_URL", "s3://bucket?secret_key=x"),
         ("LOG_LEVEL", "LOUD"),
     ],
 )

@@ -1,0 +1,29 @@
+"""install_apk's params from a release (PROTOCOL.md "Types": apk_id, package, version_code,
+sha256, size). The issuer takes just an `apk_id` and gets the rest from the release; what the
+caller gives besides must agree with it. Registered with commands.params at start-up."""
+
+import uuid
+
+from apks.models import Release
+
+FILLED = ("package", "version_code", "sha256", "size")
+
+
+def install_apk_params(params: dict, errors: dict) -> dict:
+    raw = params.get("apk_id")
+    release = None
+    if isinstance(raw, str) and len(raw) <= 64:
+        try:
+            release = Release.objects.filter(pk=uuid.UUID(raw)).first()
+        except ValueError:
+            release = None
+    if release is None:
+        errors["apk_id"] = ["The id of an uploaded APK release is required (GET /api/v1/apks lists them)."]
+        return {}
+    cleaned = {"apk_id": str(release.id), "package": release.package, "version_code": release.version_code,
+               "sha256": release.sha256, "size": release.size}
+    for name in FILLED:
+        given = params.get(name)
+        if given not in (None, "") and (type(given) is not type(cleaned[name]) or given != cleaned[name]):
+            errors[name] = [f"Does not match the release {release.id} ({cleaned[name]}); leave it out to take the release's."]
+    return cleaned

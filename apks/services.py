@@ -1,1 +1,0 @@
-"""State changes of this app (see STYLE.md: the only place that changes state)."""
