@@ -433,7 +433,8 @@ export class UploaderStore {
   }
 
   settle(task, body) {
-    if (body.state === "parsing") {
+    // "uploading": the server has not seen the last byte yet (an answer racing the final PATCH).
+    if (body.state === "parsing" || body.state === "uploading") {
       task.state = "parsing";
       task.refusal = null;
       this.emit();

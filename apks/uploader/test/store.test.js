@@ -121,7 +121,7 @@ const item = (store, id) => store.getSnapshot().items.find((i) => i.id === id);
 
 test("a file is sent with its channel, notes and the CSRF header, then its release is shown and announced", async () => {
   const { store, requests, dispatched } = makeStore({
-    answers: [answer(200, { state: "parsing" }), answer(200, { state: "done", release: RELEASE })],
+    answers: [answer(200, { state: "uploading", offset: 4096, length: 4096 }), answer(200, { state: "parsing" }), answer(200, { state: "done", release: RELEASE })],
   });
   const [id] = store.addFiles([file("kiosk.apk", 4096)], { channel: "beta", notes: "  night build " });
   await settle();
@@ -151,6 +151,7 @@ test("a file is sent with its channel, notes and the CSRF header, then its relea
   assert.deepEqual(done.release, RELEASE);
   assert.deepEqual(dispatched, [RELEASE]);
   assert.deepEqual(requests.map((r) => [r.method, r.url]), [
+    ["GET", `${ENDPOINT}kiosk.apk-id/result`],
     ["GET", `${ENDPOINT}kiosk.apk-id/result`],
     ["GET", `${ENDPOINT}kiosk.apk-id/result`],
   ]);
