@@ -12,3 +12,8 @@ class ApksConfig(AppConfig):
         from commands import params
 
         params.register_install_apk(install_apk_params)
+        # enrollment/ (below) offers the marked agent release in the QR builder and one-liners.
+        from apks.install import agent_apk_for_provisioning
+        from enrollment import provisioning
+
+        provisioning.register_agent_apk(agent_apk_for_provisioning)

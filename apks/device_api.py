@@ -72,6 +72,11 @@ def download(request, apk_id):
     release = _release(apk_id)
     if release is None or not may_download(device_id=request.device_id, release=release):
         return not_found()
+    return serve_release(request, release)
+
+
+def serve_release(request, release: Release):
+    """The release's bytes (Range, If-Range), an X-Accel-Redirect, or a pre-signed redirect."""
     store, name = release.file.storage, release.file.name
     path = storage.local_path(store, name)
     if path is None:  # an object store: the device follows a short-lived URL without its token

@@ -27,3 +27,24 @@ def install_apk_params(params: dict, errors: dict) -> dict:
         if given not in (None, "") and (type(given) is not type(cleaned[name]) or given != cleaned[name]):
             errors[name] = [f"Does not match the release {release.id} ({cleaned[name]}); leave it out to take the release's."]
     return cleaned
+
+
+def agent_apk_for_provisioning():
+    """The marked agent release as enrollment.provisioning wants it: its public URL and the
+    checksums Android's provisioning checks (URL-safe base64 of the SHA-256 of the file and of
+    the signing certificate), known from the release without downloading it."""
+    import base64
+
+    from apks.views import agent_url
+    from enrollment.provisioning import AgentApk, ApkFacts
+
+    release = Release.objects.filter(agent=True).first()
+    if release is None:
+        return None
+
+    def b64url(hex_digest: str) -> str:
+        return base64.urlsafe_b64encode(bytes.fromhex(hex_digest)).decode().rstrip("=")
+
+    facts = ApkFacts(package_checksum=b64url(release.sha256), signature_checksum=b64url(release.signer_sha256),
+                     size=release.size, package=release.package)
+    return AgentApk(url=agent_url(release), facts=facts, sha256=release.sha256)

@@ -64,11 +64,26 @@ def _text(value, limit: int = 255) -> str:
     return text[:limit]
 
 
+def _apk_class():
+    from pyaxmlparser import APK
+
+    class FileAPK(APK):
+        """pyaxmlparser's APK, reading the file once for the signing block: its own get_raw()
+        keeps a bytearray copy, which io.BytesIO then copies again (three times the APK in
+        memory at the peak); immutable bytes are shared by io.BytesIO (once)."""
+
+        def get_raw(self):
+            with open(self.filename, "rb") as handle:
+                return handle.read()
+
+    return FileAPK
+
+
 def parse_apk(path) -> ApkInfo:
     """Parse the APK at `path`, or raise Refused (not_an_apk, unsigned)."""
     if not zipfile.is_zipfile(path):
         raise Refused("not_an_apk", "The file is not an APK (not a zip archive).")
-    from pyaxmlparser import APK
+    APK = _apk_class()
 
     # pyaxmlparser logs every oddity of a hostile file at WARNING/ERROR; the refusal says enough.
     logging.getLogger("pyaxmlparser").setLevel(logging.CRITICAL)

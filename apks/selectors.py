@@ -9,3 +9,44 @@ def releases_for(request):
     if getattr(key, "has_scope", None) and (key.has_scope("apk:read") or key.has_scope("apk:upload")):
         return Release.objects.all()
     return Release.objects.for_user(request.user)
+
+
+def grouped_by_package(releases) -> list[tuple[str, list]]:
+    """[(package, [releases newest first])] in package order: the page's grouping."""
+    groups: dict[str, list] = {}
+    for release in releases:
+        groups.setdefault(release.package, []).append(release)
+    return sorted(groups.items())
+
+
+def running_counts(releases) -> dict:
+    """{(package, version_code): devices that report it installed}: one aggregate query for a
+    whole page of releases (from the inventories devices report, devices.InstalledApp)."""
+    from django.db.models import Count
+
+    from devices.models import InstalledApp
+
+    packages = {r.package for r in releases}
+    if not packages:
+        return {}
+    rows = (InstalledApp.objects.filter(package__in=packages, device__deleted_at__isnull=True)
+            .values_list("package", "version_code").annotate(n=Count("id")))
+    return {(package, code): n for package, code, n in rows}
+
+
+LIST_LIMIT = 50
+
+
+def coverage(release) -> dict:
+    """Which active devices run this release, an older or a newer version of its package, and
+    which miss the package: counts, and the first LIST_LIMIT devices of each (by name)."""
+    from devices.models import Device
+
+    devices = Device.objects.active().select_related("status").order_by("alias", "hardware_id")
+    groups = {
+        "running": devices.filter(apps__package=release.package, apps__version_code=release.version_code),
+        "older": devices.filter(apps__package=release.package, apps__version_code__lt=release.version_code),
+        "newer": devices.filter(apps__package=release.package, apps__version_code__gt=release.version_code),
+        "missing": devices.exclude(apps__package=release.package),
+    }
+    return {name: {"count": qs.count(), "devices": list(qs[:LIST_LIMIT])} for name, qs in groups.items()}

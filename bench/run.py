@@ -7,7 +7,9 @@ bench/results/<date>.md, a PNG chart beside it, and prints the table.
 
 Scenarios: storm (2,000 devices enroll at once), steady (2,000 devices @10 s, open loop),
 fan-out (one launch_app to 2,000 devices by push), capacity (max heartbeats/s vs a naive view),
-console (list and detail with 20,000 devices and 30 days of history).
+console (list and detail with 20,000 devices and 30 days of history), upload (a 200 MB APK by
+tus in 5 MB chunks over loopback, as CI uploads with an API key: throughput and the web
+processes' peak RSS).
 """
 
 from __future__ import annotations
@@ -65,7 +67,10 @@ GOALS = {
     "storm_all_enrolled_s": 60.0,
     "console_p95_ms": 150,
     "web_rss_mb": 300,
+    "upload_web_rss_mb": 300,
 }
+UPLOAD_MB = int(os.environ.get("BENCH_UPLOAD_MB", "200"))
+UPLOAD_CHUNK_MB = 5
 
 ENV = {
     "DATABASE_URL": "postgres://mdm:mdm@127.0.0.1:5432/mdm_bench",
@@ -539,6 +544,73 @@ def cpu_calibration() -> float:
     return round(statistics.median(once() for _ in range(3)), 2)
 
 
+def upload(web_pid: int, worker_pid: int | None = None, size_mb: int = UPLOAD_MB) -> dict:
+    """A valid signed APK of `size_mb` MB (one stored random asset; tests/fixtures/apks/build.sh
+    big) uploaded with tuspy (the tus client CI uses) in 5 MB PATCHes with SHA-1 checksums, by an
+    API key with apk:upload, while the web processes' RSS is sampled every 0.1 s. Then the
+    worker parses and stores it; the release must come out with the file's SHA-256."""
+    import hashlib
+    import threading
+
+    from tusclient import client as tus_client
+
+    from accounts import services as accounts
+    from accounts.models import User
+
+    apk = WORK / f"bench-upload-{size_mb}mb.apk"
+    started = time.monotonic()
+    subprocess.run(["bash", str(ROOT / "tests" / "fixtures" / "apks" / "build.sh"), "big", str(apk), str(size_mb),
+                    str(int(time.time()))], check=True, capture_output=True)
+    built_s = time.monotonic() - started
+    digest = hashlib.sha256()
+    with open(apk, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    size = apk.stat().st_size
+    key = accounts.create_api_key(actor=User.objects.get(username="bench-admin"), name="bench-ci", scopes=["apk:upload"]).raw
+    headers = {"Authorization": f"Api-Key {key}"}
+    samples: list[dict[int, float]] = []
+    worker_samples: list[dict[int, float]] = []
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            samples.append(rss_mb_of_tree(web_pid))
+            if worker_pid:
+                worker_samples.append(rss_mb_of_tree(worker_pid))
+            time.sleep(0.1)
+
+    baseline = rss_mb_of_tree(web_pid)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    uploader = tus_client.TusClient(f"{BASE}/api/v1/uploads/", headers=headers).uploader(
+        file_path=str(apk), chunk_size=UPLOAD_CHUNK_MB * 1024 * 1024, metadata={"filename": apk.name, "channel": "beta"},
+        upload_checksum=True)
+    started = time.monotonic()
+    uploader.upload()
+    upload_s = time.monotonic() - started
+    result, deadline = {}, time.monotonic() + 300
+    while time.monotonic() < deadline:
+        result = httpx.get(uploader.url + "/result", headers=headers, timeout=10).json()
+        if result.get("state") in ("done", "refused"):
+            break
+        time.sleep(0.5)
+    stored_s = time.monotonic() - started
+    done.set()
+    sampler.join()
+    apk.unlink()
+    peak = max((max(s.values()) for s in samples if s), default=0)
+    out = {"size_mb": round(size / 1e6, 1), "chunk_mb": UPLOAD_CHUNK_MB, "seconds": round(upload_s, 2),
+           "throughput_mb_s": round(size / 1e6 / upload_s, 1), "release_stored_after_s": round(stored_s, 2),
+           "state": result.get("state"), "sha256_ok": result.get("release", {}).get("sha256") == digest.hexdigest(),
+           "web_rss_before_mb": round(max(baseline.values(), default=0), 1), "web_rss_peak_mb": round(peak, 1),
+           "web_processes": len(baseline), "apk_built_s": round(built_s, 1),
+           # The parse (pyaxmlparser reads the whole APK to find its signing block) runs in the worker.
+           "worker_rss_peak_mb": round(max((max(s.values()) for s in worker_samples if s), default=0), 1)}
+    print(f"upload: {out}", flush=True)
+    return out
+
+
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -609,7 +681,18 @@ def table(results: dict) -> list[tuple[str, str, str, bool]]:
          "; ".join(f"{k}: p95 {v['p95_ms']} ms" for k, v in con.items()), ok(worst_console, GOALS["console_p95_ms"])),
         ("memory", f"web process RSS ≤ {GOALS['web_rss_mb']} MB", f"max {s['rss_max_mb']} MB per process",
          ok(s["rss_max_mb"], GOALS["web_rss_mb"])),
+        *upload_rows(results),
     ]
+
+
+def upload_rows(results: dict) -> list:
+    u = results.get("upload")
+    if not u:
+        return []
+    return [(f"APK upload, {u['size_mb']} MB by tus in {u['chunk_mb']} MB chunks", f"web process RSS ≤ {GOALS['upload_web_rss_mb']} MB, release stored",
+             f"{u['throughput_mb_s']} MB/s ({u['seconds']} s), release stored after {u['release_stored_after_s']} s "
+             f"(sha256 {'ok' if u['sha256_ok'] else 'WRONG'}); web RSS {u['web_rss_before_mb']} -> peak {u['web_rss_peak_mb']} MB per process (worker peak {u.get('worker_rss_peak_mb')} MB: the parse)",
+             u["state"] == "done" and u["sha256_ok"] and u["web_rss_peak_mb"] <= GOALS["upload_web_rss_mb"])]
 
 
 def write_report(results: dict) -> Path:
@@ -652,6 +735,7 @@ def main() -> int:
     parser.add_argument("--console-requests", type=int, default=40)
     parser.add_argument("--capacity-only", action="store_true", help="storm then capacity, for profiling")
     parser.add_argument("--fanout-only", action="store_true", help="storm then fan-out, for profiling")
+    parser.add_argument("--upload-only", action="store_true", help="only the APK upload (BENCH_UPLOAD_MB, default 200)")
     args = parser.parse_args()
     CALIBRATION["s"] = cpu_calibration()
     print(f"CPU calibration: {CALIBRATION['s']} s for a 10M-iteration Python loop", flush=True)
@@ -660,6 +744,10 @@ def main() -> int:
         prepare(procs)
         django_setup()
         enroll_key, jwt = make_admin_and_key()
+        if args.upload_only:
+            measured = upload(procs.procs["web"].pid, procs.procs["worker"].pid)
+            print("\n".join(f"| {a} | {b} | {c} | {'✅' if d else '❌'} |" for a, b, c, d in upload_rows({"upload": measured})))
+            return 0
         results = asyncio.run(storm_steady_fanout(enroll_key, jwt, args.devices, args.steady_seconds, procs.procs["web"].pid,
                                                   quick=args.capacity_only, fanout_only=args.fanout_only))
         if args.fanout_only:
@@ -671,6 +759,7 @@ def main() -> int:
             return 0
         viewed = seed_console(args.console_devices, 30)
         results["console"] = console(viewed, args.console_requests)
+        results["upload"] = upload(procs.procs["web"].pid, procs.procs["worker"].pid)
         results["cpu_calibration_s"] = CALIBRATION["s"]
         path = write_report(results)
     finally:

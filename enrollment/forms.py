@@ -72,7 +72,8 @@ class QrForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["admin_component"].initial = conf.get("AGENT_ADMIN_RECEIVER")
         self.fields["server_url"].initial = settings.PUBLIC_BASE_URL
-        self.fields["apk_url"].initial = conf.get("AGENT_APK_URL")
+        self.agent = provisioning.agent_apk()
+        self.fields["apk_url"].initial = self.agent.url if self.agent else conf.get("AGENT_APK_URL")
         self.apk: provisioning.ApkFacts | None = None
 
     def clean_locale(self):
@@ -103,11 +104,14 @@ class QrForm(forms.Form):
                 self.add_error("eap_method", "Required for EAP.")
         if self.errors or not data.get("apk_url"):
             return data
-        try:
-            self.apk = provisioning.fetch_apk(data["apk_url"])
-        except provisioning.ApkFetchError as exc:
-            self.add_error("apk_url", str(exc))
-            return data
+        if self.agent and data["apk_url"] == self.agent.url:  # the marked agent release: checksums known
+            self.apk = self.agent.facts
+        else:
+            try:
+                self.apk = provisioning.fetch_apk(data["apk_url"])
+            except provisioning.ApkFetchError as exc:
+                self.add_error("apk_url", str(exc))
+                return data
         entered = provisioning.normalise_checksum(data.get("package_checksum") or "")
         if entered and entered != self.apk.package_checksum:
             self.add_error("package_checksum", f"Does not match the APK at that URL (its checksum is {self.apk.package_checksum}).")
@@ -153,7 +157,8 @@ class OneLinerForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["server_url"].initial = settings.PUBLIC_BASE_URL
-        self.fields["apk_url"].initial = conf.get("AGENT_APK_URL")
+        agent = provisioning.agent_apk()
+        self.fields["apk_url"].initial = agent.url if agent else conf.get("AGENT_APK_URL")
 
 
 class BloatwarePresetForm(forms.Form):

@@ -59,6 +59,29 @@ class ApkFacts:
     package: str | None
 
 
+# The agent release an admin marked on the APK page: apks/ sits above enrollment/ in the app
+# order, so it registers a provider here at start-up (apks.apps). provider() -> AgentApk or None.
+@dataclass(frozen=True)
+class AgentApk:
+    url: str
+    facts: ApkFacts
+    sha256: str  # lowercase hex: what the adb scripts check the download against
+
+
+_agent_apk_provider = None
+
+
+def register_agent_apk(provider) -> None:
+    global _agent_apk_provider
+    _agent_apk_provider = provider
+
+
+def agent_apk() -> AgentApk | None:
+    """The marked agent release: the QR builder and the one-liners offer its URL and take its
+    checksums from it instead of downloading it."""
+    return _agent_apk_provider() if _agent_apk_provider else None
+
+
 def fetch_apk(url: str) -> ApkFacts:
     """Download the APK and compute its checksums, refusing to be a way into the server's own
     network (SSRF: the guard below). Every refusal is an ApkFetchError whose message
@@ -318,6 +341,7 @@ class ScriptSpec:
     apk_url: str
     packages: list[str]  # bloatware to remove for user 0
     settings: list[dict]  # [{"namespace", "key", "value"}]
+    apk_sha256: str = ""  # lowercase hex; when set, the script refuses a download that differs
 
 
 def _ps_quote(value: str) -> str:
@@ -333,11 +357,14 @@ def render_script(spec: ScriptSpec, shell: str) -> str:
     for s in spec.settings:
         if s["namespace"] not in ("system", "secure", "global") or not SETTING_KEY_RE.match(s["key"]) or not SETTING_VALUE_RE.match(str(s["value"])):
             raise ValueError(f"invalid setting {s!r}")
+    if spec.apk_sha256 and not re.fullmatch(r"[0-9a-f]{64}", spec.apk_sha256):
+        raise ValueError("invalid apk_sha256")
     quote = shlex.quote if shell == "bash" else _ps_quote
     context = {
         "server_url": quote(spec.server_url),
         "enroll_key": quote(spec.enroll_key),
         "apk_url": quote(spec.apk_url),
+        "apk_sha256": spec.apk_sha256,
         "package": conf.get("AGENT_PACKAGE"),
         "admin_receiver": conf.get("AGENT_ADMIN_RECEIVER"),
         "enroll_action": conf.get("AGENT_ENROLL_ACTION"),

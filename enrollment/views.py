@@ -130,7 +130,10 @@ def build_oneliner(request):
 def _script_spec(key, apk_url, bloatware, tweaks, server_url) -> provisioning.ScriptSpec:
     packages = list(dict.fromkeys(p for preset in bloatware for p in preset.packages))
     settings_list = [s for preset in tweaks for s in preset.settings]
-    return provisioning.ScriptSpec(server_url=server_url, enroll_key=key, apk_url=apk_url, packages=packages, settings=settings_list)
+    agent = provisioning.agent_apk()  # the marked agent release: its checksum is known
+    sha256 = agent.sha256 if agent and agent.url == apk_url else ""
+    return provisioning.ScriptSpec(server_url=server_url, enroll_key=key, apk_url=apk_url, packages=packages, settings=settings_list,
+                                   apk_sha256=sha256)
 
 
 @require_GET

@@ -21,6 +21,8 @@ PUBLIC_PREFIXES = (
     "/admin/logout/",
     "/static/",
     "/media/",
+    # The agent APK for provisioning devices (no credentials yet): only the release an admin marked.
+    "/apks/agent/",
 )
 DEVICE_PREFIXES = ("/api/v1/enroll/", "/api/v1/device/")
 # Provisioning scripts fetched by adb tooling carry their own enrollment key (X-Admin-Key).

@@ -1,5 +1,56 @@
-"""Retention of releases (point 9; written below)."""
+"""Retention of releases: the newest APK_KEEP_RELEASES per package and channel are kept, and
+never a release an install_apk still waits for (a delivery not final) nor the agent release.
+The rest go, row and stored file (beat: apks.tasks.purge_releases, hourly)."""
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+
+from apks.downloads import releases_with_open_installs
+from apks.models import Release
+from mdm import audit
+
+logger = logging.getLogger(__name__)
 
 
-def purge_old_releases(**kwargs) -> int:
-    return 0
+def purge_candidates(*, keep: int) -> list[Release]:
+    protected = releases_with_open_installs()
+    out = []
+    pairs = Release.objects.order_by().values_list("package", "channel").distinct()
+    for package, channel in pairs:
+        older = Release.objects.filter(package=package, channel=channel).order_by("-version_code")[keep:]
+        out.extend(r for r in older if not r.agent and str(r.pk) not in protected)
+    return out
+
+
+def purge_old_releases(*, keep: int | None = None) -> int:
+    keep = settings.APK_KEEP_RELEASES if keep is None else keep
+    deleted = 0
+    for release in purge_candidates(keep=keep):
+        deleted += delete_release(actor=None, release=release, reason="retention")
+    return deleted
+
+
+def delete_release(*, actor, release: Release, reason: str, ip: str | None = None) -> int:
+    """Delete the row (checked again under its lock: an install_apk issued meanwhile keeps it),
+    then, once committed, its stored file. A file that cannot be deleted is logged, never
+    brought back as a row."""
+    with transaction.atomic():
+        locked = Release.objects.select_for_update().filter(pk=release.pk).first()
+        if locked is None or locked.agent or str(locked.pk) in releases_with_open_installs():
+            return 0
+        storage, name = locked.file.storage, locked.file.name
+        locked.delete()
+        audit.record(actor=actor, action="apk.delete", target=("release", str(release.pk)),
+                     data={"package": locked.package, "version_code": locked.version_code, "channel": locked.channel,
+                           "reason": reason}, ip=ip)
+        transaction.on_commit(lambda: _delete_file(storage, name))
+    return 1
+
+
+def _delete_file(storage, name: str) -> None:
+    try:
+        storage.delete(name)
+    except Exception:  # the row is gone: the file is an orphan to clean by hand, not a reason to fail
+        logger.exception("release file not deleted", extra={"file": name})

@@ -16,7 +16,8 @@ $Apk = Join-Path ([IO.Path]::GetTempPath()) ("mdm-agent-" + [guid]::NewGuid() + 
 try {
   Write-Host "==> Downloading the agent"
   Invoke-WebRequest -UseBasicParsing -Uri $ApkUrl -OutFile $Apk
-  Write-Host "==> Installing the agent"
+{% if apk_sha256 %}  if ((Get-FileHash -Algorithm SHA256 $Apk).Hash.ToLower() -ne '{{ apk_sha256 }}') { throw "The downloaded agent does not match its release checksum" }
+{% endif %}  Write-Host "==> Installing the agent"
   Adb install -r -g $Apk
   Write-Host "==> Setting it Device Owner"
   Adb shell dpm set-device-owner $Admin

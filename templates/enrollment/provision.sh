@@ -19,7 +19,8 @@ APK="$(mktemp --suffix=.apk)"
 trap 'rm -f "$APK"' EXIT
 echo "==> Downloading the agent"
 curl -fsSL -o "$APK" "$APK_URL"
-echo "==> Installing the agent"
+{% if apk_sha256 %}echo "{{ apk_sha256 }}  $APK" | sha256sum -c --quiet - || { echo "The downloaded agent does not match its release checksum" >&2; exit 1; }
+{% endif %}echo "==> Installing the agent"
 "${ADB[@]}" install -r -g "$APK"
 echo "==> Setting it Device Owner"
 "${ADB[@]}" shell dpm set-device-owner "$ADMIN"
