@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from accounts.tests.factories import UserFactory
 from conftest import PASSWORD
-from tests.live import LiveServer, env_for_test_database
+from tests.live import LiveServer, env_for_test_database, save_screenshot
 from tests.test_csp_browser import Watcher, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.slow]
@@ -164,7 +164,7 @@ def test_an_upload_cut_off_resumes_after_a_reload_and_its_release_is_listed(serv
     assert watcher.problems() == []
 
 
-def test_a_refusal_is_shown_and_a_signer_change_is_confirmed(server, admin, page):
+def test_a_refusal_is_shown_and_a_signer_change_is_confirmed(server, admin, page, tmp_path):
     from apks.models import Release
 
     url = server.url
@@ -197,6 +197,8 @@ def test_a_refusal_is_shown_and_a_signer_change_is_confirmed(server, admin, page
     expect(signer).to_have_class(re.compile(r"\bupload-done\b"), timeout=30_000)
     expect(signer.locator(".release-details")).to_contain_text("code 13")
     assert sorted(Release.objects.values_list("version_code", flat=True)) == [10, 13]
+    expect(page.locator("#release-list")).to_contain_text("1.3")  # refreshed on "apk-uploaded"
+    save_screenshot(page, tmp_path, "apk-uploader.png")
 
 
     assert watcher.problems() == []
@@ -204,6 +206,10 @@ def test_a_refusal_is_shown_and_a_signer_change_is_confirmed(server, admin, page
 
 def test_the_drop_zone_is_a_real_file_input_reached_by_the_keyboard(server, admin, page):
     url = server.url
+    # Listening from the start turns on Chromium's file-chooser interception before any key is
+    # pressed (enabled only by expect_file_chooser, it can come after the press).
+    choosers = []
+    page.on("filechooser", lambda chooser: choosers.append(chooser))
     sign_in(page, url, "ada-admin")
     open_apk_page(page, url)
     chooser = page.locator("#apk-uploader input[type=file]")
@@ -221,3 +227,4 @@ def test_the_drop_zone_is_a_real_file_input_reached_by_the_keyboard(server, admi
     with page.expect_file_chooser() as chooser_info:
         page.keyboard.press("Enter")
     assert chooser_info.value.is_multiple()
+    assert chooser_info.value.element.evaluate("(input) => input.closest('#apk-uploader') !== null")
