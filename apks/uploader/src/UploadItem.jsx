@@ -72,12 +72,6 @@ export function UploadItem({ item, store }) {
       {item.state === "refused" && item.refusal && (
         <div className="upload-refusal">
           <p>{item.refusal.detail}</p>
-          {item.refusal.code === "signer_changed" && (
-            <p className="muted">
-              Devices refuse an update signed by another key unless the key was rotated. Confirm only if the new
-              signer is expected (admins only).
-            </p>
-          )}
           {item.refusal.problem && <p className="upload-error">{item.refusal.problem}</p>}
         </div>
       )}
