@@ -20,7 +20,10 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, env: dict, port: int | None = None, log_path: Path | None = None):
+    def __init__(self, env: dict, port: int | None = None, log_path: Path | None = None, wsgi: bool = False):
+        """wsgi: serve with granian (the production `web` server, which streams request bodies
+        to the app) instead of daphne (which reads a whole body before the view runs)."""
+        self.wsgi = wsgi
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env, "PUBLIC_BASE_URL": f"http://127.0.0.1:{self.port}"}
@@ -29,8 +32,12 @@ class LiveServer:
 
     def start(self, timeout: float = 30.0) -> "LiveServer":
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        bin_dir = Path(sys.executable).parent
+        argv = ([str(bin_dir / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+                 "--blocking-threads", "4", "mdm.wsgi:application"] if self.wsgi
+                else [str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "mdm.asgi:application"])
         self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "mdm.asgi:application"],
+            argv,
             cwd=ROOT,
             env=self.env,
             stdout=log,
