@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.slow]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "apks"
 CHUNK = 64 * 1024
 # Set before the deferred bundle reads its mount point's data attributes: small chunks, so an APK
-# of a few hundred KiB takes many PATCHes (the page's default is 5 MB).
+# of 1 MiB takes 17 PATCHes (the page's default is 5 MB).
 SMALL_CHUNKS = f"""
 new MutationObserver((_, observer) => {{
   const mount = document.getElementById("apk-uploader");
