@@ -16,7 +16,7 @@ TEST_SECRET_KEY ?= test-only-secret-key-not-for-production-0123456789abcdef
 TEST_FIELD_ENCRYPTION_KEY ?= dGVzdC1vbmx5LWZpZWxkLWtleS1ub3QtZm9yLXByb2Q=
 PYTEST_ARGS ?=
 
-.PHONY: run test install system-deps agent bench fuzz faults lint clean help
+.PHONY: run test install system-deps agent uploader uploader-check bench fuzz faults lint clean help
 
 help:
 	@echo "make run | make test | make bench | make fuzz | make faults | make clean"
@@ -40,9 +40,18 @@ system-deps:
 agent: system-deps
 	$(MAKE) -C android-agent build
 
+# The APK uploader (apks/uploader, React): its bundle static/apks/uploader.js is committed.
+# `make uploader` rebuilds it after a change to the source; `make uploader-check` (in make test)
+# fails when the committed bundle is not what the source builds. See docs/apks-uploader.md.
+uploader: system-deps
+	bash scripts/uploader.sh build
+
+uploader-check: system-deps
+	bash scripts/uploader.sh check
+
 # The agent core's JUnit suite first, then pytest (which also runs the headless agent end to end
 # against a live server); pytest's summary is the last line.
-test: install system-deps agent
+test: install system-deps agent uploader-check
 	$(MAKE) -C android-agent test
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=$(TEST_SECRET_KEY) \
 	  FIELD_ENCRYPTION_KEY=$(TEST_FIELD_ENCRYPTION_KEY) $(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -70,5 +79,5 @@ faults: install system-deps
 	  SECRET_KEY=$(TEST_SECRET_KEY) FIELD_ENCRYPTION_KEY=$(TEST_FIELD_ENCRYPTION_KEY) $(VENV)/bin/pytest tests/faults $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) staticfiles .pytest_cache apks/uploader/node_modules
 	$(MAKE) -C android-agent clean || true

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (when missing) and starts (when stopped) what the test suite needs: PostgreSQL, Redis,
-# Chromium, the JDK jars of the agent core and the Android build tools that make test APKs.
+# Chromium, the JDK jars of the agent core, the Android build tools that make test APKs and Node.js
+# (the APK uploader's bundle).
 # Idempotent: a second run installs and starts nothing.
 set -euo pipefail
 
@@ -15,6 +16,11 @@ done
 # javac may come from a JDK that is not Debian's default-jdk-headless.
 if command -v javac >/dev/null; then
   missing=("${missing[@]/default-jdk-headless}")
+fi
+# Node.js and npm build the APK uploader's bundle (make uploader-check): any node >= 18 will do, so
+# Debian's packages are installed only when no node or npm is on the PATH.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
 fi
 missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
 if [ ${#missing[@]} -gt 0 ]; then
