@@ -42,10 +42,10 @@ def test_the_apk_pages_fit_a_phone_and_the_list_follows_filters_and_uploads(live
         page.screenshot(path=str(tmp_path / f"390{path.replace('/', '_')}.png"), full_page=True)
 
     page.goto(url + "/apks/")
-    page.select_option("select[name=channel]", "beta")
+    page.select_option("#release-filters select[name=channel]", "beta")
     page.locator("#release-list >> text=com.example.legacy").wait_for(state="detached")
     assert page.locator("#release-list").inner_text().count("1.1") >= 1
-    page.select_option("select[name=channel]", "")
+    page.select_option("#release-filters select[name=channel]", "")
     page.locator("#release-list >> text=com.example.legacy").wait_for()
 
     # What the uploader does when a release is made: the list comes back with it.
