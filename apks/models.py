@@ -111,3 +111,97 @@ class Upload(models.Model):
     @property
     def filename(self) -> str:
         return self.metadata.get("filename", "")
+
+
+class Rollout(models.Model):
+    """A release deployed to a target in waves (apks.services.rollouts). The devices are chosen
+    once, at creation (target narrowed by the version filters), and split into waves; each wave
+    is one install_apk command. A wave passes when its soak time is over and at least
+    (100 - threshold_pct)% of its devices installed; the rollout halts as soon as more than
+    threshold_pct% of a wave failed, and waits for an admin."""
+
+    class State(models.TextChoices):
+        RUNNING = "running"
+        PAUSED = "paused"  # by an admin: no further wave starts
+        HALTED = "halted"  # by the threshold: waits for an admin
+        COMPLETED = "completed"
+        ROLLED_BACK = "rolled_back"
+
+    LIVE_STATES = (State.RUNNING, State.PAUSED, State.HALTED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="rollouts")
+    # What a roll back installs: the release before this one (PROTECT: retention keeps it).
+    previous_release = models.ForeignKey(Release, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    target = models.JSONField(default=dict)  # the command target spec, normalized
+    versions = models.JSONField(default=list)  # the version filters: installed states included
+    sdk_check = models.BooleanField(default=True)
+    waves_spec = models.JSONField(default=list)  # [{"percent": 10}, ...] or [{"group": "lab"}, ...]
+    soak_s = models.PositiveIntegerField()
+    threshold_pct = models.FloatField()
+    expires_in_s = models.PositiveIntegerField(null=True, blank=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.RUNNING, db_index=True)
+    current_wave = models.PositiveSmallIntegerField(default=0)
+    reason = models.TextField(blank=True)  # why it halted (or what it waits for)
+    # A roll back's commands: uninstall_app, then install_apk of previous_release (seq order).
+    rollback_commands = models.ManyToManyField("commands.Command", blank=True, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by_label = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    updated_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"rollout of {self.release} ({self.state})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.state in self.LIVE_STATES
+
+
+class RolloutWave(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"  # issued, soaking
+        PASSED = "passed"
+        HALTED = "halted"  # past the threshold
+        ACCEPTED = "accepted"  # halted, then an admin resumed past it
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="waves")
+    index = models.PositiveSmallIntegerField()
+    label = models.CharField(max_length=160)  # "10%" or "group lab"
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    # The install_apk commands of this wave: the first, then any retry of its failed devices.
+    commands = models.ManyToManyField("commands.Command", blank=True, related_name="+")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["rollout", "index"]
+        constraints = [models.UniqueConstraint(fields=["rollout", "index"], name="uniq_rollout_wave")]
+
+    def __str__(self):
+        return f"wave {self.index + 1} ({self.label}) {self.state}"
+
+    @property
+    def number(self) -> int:
+        return self.index + 1
+
+
+class RolloutDevice(models.Model):
+    """One device of a rollout: its wave, and the delivery of the install that counts for it
+    (the latest: a retry replaces a failed one). `skipped` says why a device chosen at creation
+    got nothing when its wave started (it has the release by then, or it was deleted)."""
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="devices")
+    device = models.ForeignKey("devices.Device", on_delete=models.CASCADE, related_name="+")
+    wave = models.PositiveSmallIntegerField()
+    delivery = models.ForeignKey("commands.Delivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    skipped = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["rollout", "device"], name="uniq_rollout_device")]
+        indexes = [models.Index(fields=["rollout", "wave"], name="rollout_device_wave_idx")]

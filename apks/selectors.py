@@ -50,3 +50,26 @@ def coverage(release) -> dict:
         "missing": devices.exclude(apps__package=release.package),
     }
     return {name: {"count": qs.count(), "devices": list(qs[:LIST_LIMIT])} for name, qs in groups.items()}
+
+
+def rollout_with_waves(rollout_id):
+    """A rollout with its release, and its waves each with `.stats` (apks.services.rollouts.wave_stats)
+    and `.command_ids`; None when it does not exist."""
+    from apks.models import Rollout, RolloutWave
+    from apks.services.rollouts import wave_stats
+
+    rollout = (Rollout.objects.select_related("release", "previous_release").filter(pk=rollout_id).first())
+    if rollout is None:
+        return None
+    rollout.wave_list = list(rollout.waves.order_by("index"))
+    issued = {}  # wave id -> its command ids in the order they were attached (the first, then retries)
+    for wave_id, command_id in (RolloutWave.commands.through.objects.filter(rolloutwave__rollout=rollout)
+                                .order_by("id").values_list("rolloutwave_id", "command_id")):
+        issued.setdefault(wave_id, []).append(str(command_id))
+    for wave in rollout.wave_list:
+        wave.stats = wave_stats(rollout, wave.index)
+        wave.command_ids = issued.get(wave.pk, [])
+    rollout.rollback_command_ids = [str(pk) for pk in rollout.rollback_commands.values_list("id", flat=True)]
+    current = rollout.wave_list[rollout.current_wave] if rollout.current_wave < len(rollout.wave_list) else None
+    rollout.live_command_id = current.command_ids[-1] if current and current.command_ids else None
+    return rollout

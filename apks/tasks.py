@@ -24,3 +24,12 @@ def reap_uploads() -> dict:
 @shared_task(ignore_result=True)
 def purge_releases() -> int:
     return retention.purge_old_releases()
+
+
+@shared_task(ignore_result=True)
+def advance_rollouts() -> dict:
+    """Every running rollout one step on (apks.services.rollouts: halt, pass a wave, start the
+    next). Each rollout is taken under its row lock (skip_locked): two ticks never both act."""
+    from apks.services import rollouts
+
+    return rollouts.advance_rollouts()

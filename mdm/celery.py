@@ -31,6 +31,8 @@ app.conf.beat_schedule = {
     "apks-reap-uploads": {"task": "apks.tasks.reap_uploads", "schedule": timedelta(minutes=10)},
     # Releases past APK_KEEP_RELEASES per package and channel, with their files.
     "apks-purge-releases": {"task": "apks.tasks.purge_releases", "schedule": timedelta(hours=1)},
+    # Staged rollouts: halt a failing wave, start the next one when a wave has soaked.
+    "apks-advance-rollouts": {"task": "apks.tasks.advance_rollouts", "schedule": timedelta(seconds=10)},
 }
 
 

@@ -6,6 +6,7 @@ from mdm.urlutil import OptionalSlashRouter, slash_optional
 
 router = OptionalSlashRouter()
 router.register("apks", views.ReleaseViewSet, basename="api-apks")
+router.register("rollouts", views.RolloutViewSet, basename="api-rollouts")
 
 UPLOAD = r"^uploads/(?P<upload_id>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
 

@@ -1,6 +1,8 @@
 """Retention of releases: the newest APK_KEEP_RELEASES per package and channel are kept, and
-never a release an install_apk still waits for (a delivery not final) nor the agent release.
-The rest go, row and stored file (beat: apks.tasks.purge_releases, hourly)."""
+never a release an install_apk still waits for (a delivery not final), nor one a live rollout
+deploys or would roll back to, nor the agent release. The rest go, row and stored file (beat:
+apks.tasks.purge_releases, hourly); a finished rollout of a purged release goes with it (its
+history stays in the audit log)."""
 
 import logging
 
@@ -8,14 +10,20 @@ from django.conf import settings
 from django.db import transaction
 
 from apks.downloads import releases_with_open_installs
-from apks.models import Release
+from apks.models import Release, Rollout
 from mdm import audit
 
 logger = logging.getLogger(__name__)
 
 
+def protected_releases() -> set[str]:
+    live = Rollout.objects.filter(state__in=Rollout.LIVE_STATES)
+    in_rollouts = {str(pk) for pair in live.values_list("release_id", "previous_release_id") for pk in pair if pk}
+    return releases_with_open_installs() | in_rollouts
+
+
 def purge_candidates(*, keep: int) -> list[Release]:
-    protected = releases_with_open_installs()
+    protected = protected_releases()
     out = []
     pairs = Release.objects.order_by().values_list("package", "channel").distinct()
     for package, channel in pairs:
@@ -38,8 +46,11 @@ def delete_release(*, actor, release: Release, reason: str, ip: str | None = Non
     brought back as a row."""
     with transaction.atomic():
         locked = Release.objects.select_for_update().filter(pk=release.pk).first()
-        if locked is None or locked.agent or str(locked.pk) in releases_with_open_installs():
+        if locked is None or locked.agent or str(locked.pk) in protected_releases():
             return 0
+        from django.db.models import Q
+
+        Rollout.objects.filter(Q(release=locked) | Q(previous_release=locked)).delete()
         storage, name = locked.file.storage, locked.file.name
         locked.delete()
         audit.record(actor=actor, action="apk.delete", target=("release", str(release.pk)),
