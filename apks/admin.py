@@ -1,9 +1,9 @@
-"""Read-only admin views of this app: releases and uploads change only through the services
-(console, API, tus), which audit them."""
+"""Read-only admin views of this app: releases, uploads and rollouts change only through the
+services (console, API, tus, the rollout beat), which audit them."""
 
 from django.contrib import admin
 
-from apks.models import Release, Upload
+from apks.models import Release, Rollout, RolloutDevice, RolloutWave, Upload
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -27,4 +27,35 @@ class ReleaseAdmin(ReadOnly):
 @admin.register(Upload)
 class UploadAdmin(ReadOnly):
     list_display = ["id", "state", "offset", "length", "created_by_label", "created_at", "expires_at"]
+    list_filter = ["state"]
+
+
+class WaveInline(admin.TabularInline):
+    model = RolloutWave
+    fields = ["index", "label", "state", "started_at", "finished_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Rollout)
+class RolloutAdmin(ReadOnly):
+    list_display = ["id", "release", "state", "current_wave", "created_by_label", "created_at", "finished_at"]
+    list_filter = ["state"]
+    inlines = [WaveInline]
+
+
+@admin.register(RolloutDevice)
+class RolloutDeviceAdmin(ReadOnly):
+    list_display = ["rollout", "device", "wave", "delivery", "skipped"]
+    list_select_related = ["device"]
+    raw_id_fields = ["rollout", "device", "delivery"]
+
+
+@admin.register(RolloutWave)
+class RolloutWaveAdmin(ReadOnly):
+    list_display = ["rollout", "index", "label", "state", "started_at", "finished_at"]
     list_filter = ["state"]

@@ -46,7 +46,7 @@ def index(request):
 def release_detail(request, release_id):
     release = _get_release_for_user(request, release_id)
     context = {"release": release, "coverage": selectors.coverage(release), "section": "apks",
-               "limit": selectors.LIST_LIMIT, "agent_url": agent_url(release)}
+               "limit": selectors.LIST_LIMIT, "agent_url": agent_url(release), **_deploy_context()}
     return render(request, "apks/release_detail.html", context)
 
 
@@ -73,3 +73,97 @@ def agent_download(request, release_id):
     if release is None:
         raise Http404("No such agent release.")
     return device_api.serve_release(request, release)
+
+
+# -- deployment and rollouts ------------------------------------------------------------------------
+def _deploy_context():
+    from commands.forms import TARGET_KINDS
+    from devices.models import DeviceGroup, Tag
+
+    return {"target_kinds": TARGET_KINDS, "groups": DeviceGroup.objects.all(), "tags": Tag.objects.all()}
+
+
+@require_POST
+@role_required("operator")
+def deploy_release(request, release_id):
+    """The deploy form: `preview` answers the dry run (counts, waves); otherwise deploy and go to
+    the command's or the rollout's page."""
+    from django.urls import reverse
+
+    from apks.forms import deploy_request
+    from apks.services import deploy
+    from commands.forms import params_errors
+    from commands.params import ParamsError
+
+    release = _get_release_for_user(request, release_id)
+    dry_run = bool(request.POST.get("preview"))
+    try:
+        done = deploy.deploy_release(actor=request.user, release=release, dry_run=dry_run, ip=client_ip(request),
+                                     **deploy_request(request.POST))
+    except ParamsError as exc:
+        return render(request, "apks/_deploy_preview.html", {"errors": params_errors(exc)})
+    if dry_run:
+        return render(request, "apks/_deploy_preview.html", {"release": release, "selection": done.selection, "waves": done.waves,
+                                                             "excluded": deploy.describe_excluded(done.selection)})
+    url = reverse("apks:rollout", args=[done.rollout.pk]) if done.rollout else reverse("commands:detail", args=[done.command.pk])
+    response = HttpResponse(status=204)
+    response["HX-Redirect"] = url
+    return response
+
+
+@require_GET
+@login_required
+def rollout_list(request):
+    from apks.models import Rollout
+
+    rows = [selectors.rollout_with_waves(pk) for pk in Rollout.objects.order_by("-created_at").values_list("pk", flat=True)[:100]]
+    return render(request, "apks/rollouts.html", {"rollouts": rows, "section": "apks"})
+
+
+@require_GET
+@login_required
+def rollout_detail(request, rollout_id):
+    rollout = selectors.rollout_with_waves(rollout_id)
+    if rollout is None:
+        raise Http404("No such rollout.")
+    live_counters = None
+    if rollout.live_command_id:
+        from commands.selectors import command_with_counters
+
+        live_counters = command_with_counters(rollout.live_command_id).counters
+    return render(request, "apks/rollout_detail.html", {"rollout": rollout, "section": "apks", "live_counters": live_counters})
+
+
+@require_POST
+@role_required("operator")
+def rollout_action(request, rollout_id, verb):
+    """pause, resume, retry-failed (operators)."""
+    from apks.services import rollouts
+
+    service = {"pause": rollouts.pause_rollout, "resume": rollouts.resume_rollout, "retry-failed": rollouts.retry_failed}[verb]
+    return _steer(request, rollout_id, service)
+
+
+@require_POST
+@role_required("admin")
+def rollout_rollback(request, rollout_id):
+    from apks.services import rollouts
+
+    return _steer(request, rollout_id, rollouts.rollback_rollout, confirm_data_loss=bool(request.POST.get("confirm_data_loss")))
+
+
+def _steer(request, rollout_id, service, **extra):
+    from apks.services import rollouts
+    from commands.forms import params_errors
+    from commands.params import ParamsError
+
+    if selectors.rollout_with_waves(rollout_id) is None:
+        raise Http404("No such rollout.")
+    error = ""
+    try:
+        service(actor=request.user, rollout_id=rollout_id, ip=client_ip(request), **extra)
+    except rollouts.RolloutStateError as exc:
+        error = str(exc)
+    except ParamsError as exc:
+        error = " ".join(params_errors(exc))
+    return render(request, "apks/_rollout_status.html", {"rollout": selectors.rollout_with_waves(rollout_id), "error": error})

@@ -109,6 +109,10 @@ def deploy_release(*, actor, release: Release, target, versions=None, sdk_check:
     if not selection.device_ids:
         raise ParamsError({"target": ["No device of the target needs this release (" + describe_excluded(selection) + ")."]})
     with transaction.atomic():
+        # Held until commit: retention's purge locks the row FOR UPDATE, so it waits for this
+        # deployment and then sees its deliveries (or rollout), or has deleted the release first.
+        if not Release.objects.select_for_update(no_key=True).filter(pk=release.pk).exists():
+            raise ParamsError({"release": ["This release was deleted."]})
         audit.record(actor=actor, action="apk.deploy", target=("release", str(release.pk)),
                      data={"package": release.package, "version_code": release.version_code, "target": spec,
                            "versions": versions, "sdk_check": sdk_check, "devices": len(selection.device_ids),
