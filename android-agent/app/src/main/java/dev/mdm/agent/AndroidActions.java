@@ -4,12 +4,17 @@ import android.app.admin.DevicePolicyManager;
 import android.content.ComponentName;
 import android.content.Context;
 import android.content.Intent;
+import android.content.pm.PackageInfo;
 import android.content.pm.PackageInstaller;
+import android.content.pm.PackageManager;
 import android.net.wifi.WifiConfiguration;
 import android.net.wifi.WifiManager;
 import android.os.Build;
 import android.os.Handler;
 import android.os.Looper;
+import android.util.Log;
+
+import androidx.core.content.pm.PackageInfoCompat;
 
 import java.io.ByteArrayOutputStream;
 import java.io.File;
@@ -18,6 +23,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.OptionalLong;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -128,9 +134,13 @@ final class AndroidActions implements DeviceActions {
         PackageInstaller.SessionParams params = new PackageInstaller.SessionParams(PackageInstaller.SessionParams.MODE_FULL_INSTALL);
         params.setAppPackageName(spec.packageName);
         params.setSize(apk.length());
+        params.setInstallReason(PackageManager.INSTALL_REASON_POLICY);
         if (Build.VERSION.SDK_INT >= 31) {
+            // Silent as the Device Owner anyway; declared too, because an app updating itself
+            // qualifies for it on its own, so the agent's self-update never waits for a user.
             params.setRequireUserAction(PackageInstaller.SessionParams.USER_ACTION_NOT_REQUIRED);
         }
+        boolean self = spec.packageName.equals(context.getPackageName());
         int sessionId = installer.createSession(params);
         try (PackageInstaller.Session session = installer.openSession(sessionId)) {
             try (InputStream in = new FileInputStream(apk); OutputStream out = session.openWrite("base.apk", 0, apk.length())) {
@@ -141,9 +151,33 @@ final class AndroidActions implements DeviceActions {
                 session.fsync(out);
             }
             PackageResultReceiver.Waiter waiter = PackageResultReceiver.expect(sessionId);
+            if (self) {
+                // Android kills this process once the new APK replaces it, before the status
+                // arrives: the command stays RUNNING in the store, SelfUpdateReceiver starts the
+                // new version, and the core confirms the version from the package manager then.
+                Log.i(AgentRuntime.TAG, "updating the agent itself to versionCode " + spec.versionCode
+                        + "; the process ends with the install");
+            }
             session.commit(PackageResultReceiver.intentSender(context, sessionId));
             AndroidInventory.invalidate();
-            return waiter.await(INSTALL_TIMEOUT_S, "install " + spec.packageName + " " + spec.versionCode);
+            CommandResult r = waiter.await(INSTALL_TIMEOUT_S, "install " + spec.packageName + " " + spec.versionCode);
+            AndroidInventory.invalidate(); // the heartbeat after this sends the new apps_hash
+            return r;
+        }
+    }
+
+    @Override
+    @SuppressWarnings("deprecation") // getPackageInfo(String, int) is the only form before API 33
+    public OptionalLong installedVersionCode(String packageName) {
+        PackageManager pm = context.getPackageManager();
+        try {
+            PackageInfo info = Build.VERSION.SDK_INT >= 33
+                    ? pm.getPackageInfo(packageName, PackageManager.PackageInfoFlags.of(0))
+                    : pm.getPackageInfo(packageName, 0);
+            // getLongVersionCode from API 28, versionCode before (minSdk is 26).
+            return OptionalLong.of(PackageInfoCompat.getLongVersionCode(info));
+        } catch (PackageManager.NameNotFoundException e) {
+            return OptionalLong.empty();
         }
     }
 

@@ -4,7 +4,7 @@ import android.content.BroadcastReceiver;
 import android.content.Context;
 import android.content.Intent;
 
-/** After a boot or an update of the agent itself, the agent runs again (heartbeat first). */
+/** After a boot the agent runs again (heartbeat first); after its own update, SelfUpdateReceiver. */
 public final class BootReceiver extends BroadcastReceiver {
     @Override
     public void onReceive(Context context, Intent intent) {

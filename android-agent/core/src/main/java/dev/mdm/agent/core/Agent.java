@@ -194,19 +194,39 @@ public final class Agent {
         stores.state.save(state);
         keyring.replaceAll(state.keys);
         api.setDeviceToken(state.deviceToken);
+        List<JSONObject> reconciled = new ArrayList<>();
         for (CommandRecord r : stores.commands.all()) {
             if (r.state == CommandRecord.State.RUNNING) {
-                // A reboot that ran is done when we come back; anything else may be half done.
-                CommandResult result = "reboot".equals(r.type) ? CommandResult.succeeded()
-                        : CommandResult.failed("interrupted: the agent stopped while the command ran");
-                r.state = CommandRecord.State.DONE;
-                r.result = result.toJson();
-                stores.commands.put(r);
+                reconciled.add(reconcile(r));
             }
         }
         pullRequested.set(true); // PROTOCOL.md: pull on every start
         events.emit("started", Json.obj("hardware_id", state.hardwareId, "device_id", state.deviceId,
                 "enrolled", state.isEnrolled(), "pending_commands", countPending(), "held_results", countDone()));
+        for (JSONObject fields : reconciled) {
+            events.emit("reconciled", fields);
+        }
+    }
+
+    /** A command found RUNNING at start: the process ended while it ran ({@link CommandRouter#afterRestart}). */
+    private JSONObject reconcile(CommandRecord r) {
+        CommandResult result = router.afterRestart(r.toCommand(state.deviceId), r.attempts < config.maxCommandAttempts);
+        JSONObject fields = Json.obj("id", r.id, "seq", r.seq, "type", r.type, "attempts", r.attempts);
+        if (result == null) {
+            r.state = CommandRecord.State.PENDING;
+            stores.commands.put(r);
+            Json.put(fields, "outcome", "retry");
+            return fields;
+        }
+        r.state = CommandRecord.State.DONE;
+        r.result = result.toJson();
+        stores.commands.put(r);
+        advanceSeq(r.seq);
+        Json.put(fields, "outcome", result.status);
+        if (result.error != null) {
+            Json.put(fields, "error", result.error);
+        }
+        return fields;
     }
 
     /**

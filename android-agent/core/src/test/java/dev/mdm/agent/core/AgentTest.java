@@ -72,6 +72,7 @@ public class AgentTest {
         clock = new FakeClock();
         events = new RecordingEvents();
         actions = new RecordingActions();
+        apkDir = tmp.newFolder();
         agent = newAgent(Stores.inMemory(), 1);
     }
 
@@ -81,6 +82,8 @@ public class AgentTest {
     }
 
     private Stores stores;
+    /** Kept across the restarts of one test, as the app's files are. */
+    private File apkDir;
 
     private Agent newAgent(Stores stores, long seed) throws Exception {
         this.stores = stores;
@@ -89,7 +92,7 @@ public class AgentTest {
         config.hardwareId = "hw-1";
         HttpDeviceApi api = new HttpDeviceApi(mdm.url(), 2_000, 5_000, "test");
         CommandRouter router = new CommandRouter(actions, ShellAllowlist.defaults(),
-                ApkFetcher.downloading(api, tmp.newFolder()));
+                ApkFetcher.downloading(api, apkDir));
         return new Agent(config, api, stores, router, () -> Json.obj("battery_pct", 80), () -> new ArrayList<>(apps),
                 clock, new Random(seed), events);
     }
@@ -802,5 +805,109 @@ public class AgentTest {
         agent.step();
         assertEquals("succeeded", c.status);
         assertThat(actions.calls(), hasSize(1));
+    }
+
+    // ---- install_apk across restarts (the agent updating itself) ---------------------------
+
+    /** What Android does to the agent's process when an install replaces its package. */
+    private static final class ProcessKilled extends Error {
+        private static final long serialVersionUID = 1L;
+    }
+
+    private FakeMdm.Cmd queueInstall(String apkId, byte[] apk, long versionCode) {
+        mdm.apks.put(apkId, apk);
+        return mdm.queue("install_apk", Json.obj("apk_id", apkId, "package", "dev.mdm.agent",
+                "version_code", versionCode, "sha256", Sha256.hex(apk), "size", apk.length));
+    }
+
+    private static byte[] bytes(int n, long seed) {
+        byte[] b = new byte[n];
+        new Random(seed).nextBytes(b);
+        return b;
+    }
+
+    @Test
+    public void an_update_of_the_agent_itself_kills_it_and_the_restart_reports_it_succeeded() throws Exception {
+        File dir = tmp.newFolder();
+        agent = newAgent(FileStores.open(dir), 1);
+        enrolled();
+        actions.installed.put("dev.mdm.agent", 1L);
+        FakeMdm.Cmd c = queueInstall("self-2", bytes(5_000, 1), 2);
+        actions.afterInstallLands = () -> {
+            throw new ProcessKilled(); // before the installer answers, the old process is gone
+        };
+        clock.advanceS(34);
+        try {
+            agent.step();
+            throw new AssertionError("the install should have ended the process");
+        } catch (ProcessKilled expected) {
+            // the process is dead
+        }
+        assertEquals("RUNNING", "" + FileStores.open(dir).commands.get(c.id).state);
+        assertThat(mdm.resultsFor(c.id), empty());
+
+        actions.afterInstallLands = null;
+        events.clear();
+        agent = newAgent(FileStores.open(dir), 2); // the new version: the same stores and package manager
+        agent.step();
+        assertEquals("succeeded", c.status);
+        JSONObject posted = mdm.resultsFor(c.id).get(0);
+        assertEquals("installed dev.mdm.agent versionCode 2 (package manager), confirmed after the agent restarted",
+                posted.optString("output"));
+        JSONObject reconciled = events.named("reconciled").get(0);
+        assertEquals("succeeded", reconciled.optString("outcome"));
+        assertEquals(1, reconciled.optInt("attempts"));
+        assertThat(actions.calls(), hasSize(1)); // not installed a second time
+        assertEquals(0, apkDir.list().length); // the APK the dead process left is gone
+    }
+
+    @Test
+    public void an_install_killed_mid_download_runs_again_after_the_restart_resuming_the_download() throws Exception {
+        File dir = tmp.newFolder();
+        agent = newAgent(FileStores.open(dir), 1);
+        enrolled();
+        byte[] apk = bytes(10_000, 4);
+        FakeMdm.Cmd c = queueInstall("kiosk-5", apk, 5);
+        mdm.cutDownloadAfter = 4_000;
+        nextHeartbeat(); // the first 4,000 bytes arrive, then the download breaks off
+        assertThat(mdm.downloadRanges, contains(""));
+        // The process dies at this point instead (killed mid-download): the record stays RUNNING.
+        Stores killed = FileStores.open(dir);
+        CommandRecord r = killed.commands.get(c.id);
+        assertEquals(1, r.attempts);
+        r.state = CommandRecord.State.RUNNING;
+        killed.commands.put(r);
+
+        events.clear();
+        agent = newAgent(FileStores.open(dir), 2);
+        agent.step();
+        JSONObject reconciled = events.named("reconciled").get(0);
+        assertEquals("retry", reconciled.optString("outcome"));
+        assertEquals("succeeded", c.status);
+        assertThat(mdm.downloadRanges, contains("", "bytes=4000-")); // resumed, not started over
+        assertThat(actions.calls(), contains("install_apk dev.mdm.agent " + Sha256.hex(apk)));
+        assertEquals("installed dev.mdm.agent versionCode 5 (package manager)", mdm.resultsFor(c.id).get(0).optString("output"));
+    }
+
+    @Test
+    public void an_install_interrupted_by_restarts_until_its_attempts_run_out_fails_with_what_is_installed() throws Exception {
+        File dir = tmp.newFolder();
+        agent = newAgent(FileStores.open(dir), 1);
+        enrolled();
+        mdm.heartbeatCommandLimit = 0;
+        actions.installed.put("dev.mdm.agent", 3L);
+        FakeMdm.Cmd c = queueInstall("self-5", bytes(100, 5), 5);
+        CommandRecord r = CommandRecord.pending(Command.parse(mdm.payload(c)), signed(c).toString());
+        r.state = CommandRecord.State.RUNNING;
+        r.attempts = 5; // AgentConfig.maxCommandAttempts
+        FileStores.open(dir).commands.put(r);
+        agent = newAgent(FileStores.open(dir), 2);
+        agent.step();
+        assertEquals("failed", c.status);
+        assertEquals("interrupted by restarts during its download or install, attempts exhausted: "
+                + "the package manager reports dev.mdm.agent versionCode 3, not versionCode 5",
+                mdm.resultsFor(c.id).get(0).optString("error"));
+        assertThat(actions.calls(), empty());
+        assertEquals(c.seq, agent.state().lastSeq);
     }
 }

@@ -7,6 +7,7 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.regex.Pattern;
 
@@ -123,13 +124,78 @@ public final class CommandRouter {
             }
             return CommandResult.failed("download failed: " + e.getMessage());
         }
+        CommandResult installed;
         try {
-            return run(() -> actions.installApk(apk, spec));
+            installed = run(() -> actions.installApk(apk, spec));
         } finally {
             if (!apk.delete()) {
                 apk.deleteOnExit();
             }
         }
+        if (!CommandResult.SUCCEEDED.equals(installed.status)) {
+            return installed;
+        }
+        return readBack(spec, "");
+    }
+
+    /**
+     * The result of an install_apk after its installer said it succeeded: what the package
+     * manager reports, never what the command asked for. A same-signer update that Android
+     * applied to a different version, or an install that did not stick, fails here.
+     */
+    private CommandResult readBack(ApkSpec spec, String successNote) {
+        OptionalLong found;
+        try {
+            found = actions.installedVersionCode(spec.packageName);
+        } catch (Exception e) {
+            return CommandResult.failed("the package manager could not be read for " + spec.packageName + ": " + e);
+        }
+        if (found.isPresent() && found.getAsLong() == spec.versionCode) {
+            return CommandResult.succeeded(0, "installed " + spec.packageName + " versionCode " + found.getAsLong()
+                    + " (package manager)" + successNote);
+        }
+        return CommandResult.failed("the package manager reports " + describe(spec.packageName, found)
+                + ", not versionCode " + spec.versionCode);
+    }
+
+    private static String describe(String packageName, OptionalLong versionCode) {
+        return versionCode.isPresent() ? packageName + " versionCode " + versionCode.getAsLong()
+                : packageName + " not installed";
+    }
+
+    /**
+     * The result of a command found RUNNING after a restart: the process ended while it ran, or
+     * null to run it again (mayRetry: attempts remain). A reboot that ran is done when we come
+     * back. An install_apk is what the package manager reports: the command's version installed
+     * (succeeded; an update of the agent itself always ends here, as Android kills the process
+     * whose package it replaces), or not, and then the process died during the download or the
+     * install, so it runs again (the download resumes from its partial file) or, out of attempts,
+     * fails saying what the package manager has. Anything else may be half done: failed.
+     */
+    public CommandResult afterRestart(Command command, boolean mayRetry) {
+        if ("reboot".equals(command.type)) {
+            return CommandResult.succeeded();
+        }
+        if (!"install_apk".equals(command.type)) {
+            return CommandResult.failed("interrupted: the agent stopped while the command ran");
+        }
+        ApkSpec spec;
+        try {
+            spec = apkSpec(command.params);
+        } catch (Refusal r) {
+            return mayRetry ? null : CommandResult.rejected(r.reason, r.getMessage());
+        }
+        CommandResult confirmed = readBack(spec, ", confirmed after the agent restarted");
+        if (CommandResult.SUCCEEDED.equals(confirmed.status)) {
+            apkFetcher.discard(spec);
+            return confirmed;
+        }
+        if (mayRetry) {
+            return null;
+        }
+        apkFetcher.discard(spec);
+        return CommandResult.failed("interrupted by restarts during its download or install, attempts exhausted: "
+                + confirmed.error);
     }
 
     private interface Action {

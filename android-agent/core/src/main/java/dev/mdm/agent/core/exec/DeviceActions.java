@@ -2,6 +2,7 @@ package dev.mdm.agent.core.exec;
 
 import java.io.File;
 import java.util.List;
+import java.util.OptionalLong;
 
 /**
  * The executors of the command types, one method each, called by {@link CommandRouter} with
@@ -22,8 +23,19 @@ public interface DeviceActions {
     /** argv already passed the agent's allowlist; run without a shell. */
     CommandResult shell(List<String> argv) throws Exception;
 
-    /** apk is downloaded and its sha256 checked; install silently (Device Owner). */
+    /**
+     * apk is downloaded and its sha256 checked; install silently (Device Owner). Installing the
+     * agent's own package may never return: Android kills the process whose package it replaces,
+     * and the agent confirms that install from {@link #installedVersionCode} after its restart.
+     */
     CommandResult installApk(File apk, ApkSpec spec) throws Exception;
+
+    /**
+     * The version code the package manager reports for packageName (PackageInfo.getLongVersionCode
+     * on Android), or empty when it is not installed. Read after every install instead of
+     * assuming the installer's success means the command's version is what ended up installed.
+     */
+    OptionalLong installedVersionCode(String packageName) throws Exception;
 
     CommandResult uninstallApp(String packageName) throws Exception;
 

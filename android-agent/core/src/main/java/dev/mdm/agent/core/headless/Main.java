@@ -6,6 +6,8 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.security.SecureRandom;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.UUID;
 
 import dev.mdm.agent.core.Agent;
@@ -28,7 +30,12 @@ public final class Main {
     static final String USAGE = "usage: java -cp <classes>:<org.json jar> dev.mdm.agent.core.headless.Main\n"
             + "  --server URL --enroll-key KEY [--hardware-id ID] [--state-dir DIR] [--duration-s N]\n"
             + "  [--inject-envelope-file F] [--fail-type TYPE] [--latency-ms N] [--backoff-cap-s N]\n"
-            + "  [--shell-allow 'getprop; pm list'] [--model M]";
+            + "  [--shell-allow 'getprop; pm list'] [--model M] [--own-package PKG]\n"
+            + "  [--installed 'dev.mdm.agent=1; com.example.app=7']";
+    /** Exit status when the simulated Android kills the process (128 + SIGKILL, as a shell reports it). */
+    static final int KILLED_EXIT = 137;
+    private static final java.util.regex.Pattern PACKAGE = java.util.regex.Pattern.compile(
+            "[A-Za-z][A-Za-z0-9_]*(\\.[A-Za-z][A-Za-z0-9_]*)+");
 
     private Main() {}
 
@@ -44,6 +51,8 @@ public final class Main {
         long backoffCapS = 30;
         String shellAllow;
         String model = "Headless Agent";
+        String ownPackage = SimulatedDevice.AGENT_PACKAGE;
+        Map<String, Long> installed = new LinkedHashMap<>();
     }
 
     static Options parse(String[] args) {
@@ -69,6 +78,8 @@ public final class Main {
                 case "--backoff-cap-s": o.backoffCapS = Math.max(1, positive(a, v)); break;
                 case "--shell-allow": o.shellAllow = v; break;
                 case "--model": o.model = v; break;
+                case "--own-package": o.ownPackage = packageName(a, v); break;
+                case "--installed": o.installed = installed(v); break;
                 default: throw new IllegalArgumentException("unknown option " + a);
             }
         }
@@ -76,6 +87,30 @@ public final class Main {
             throw new IllegalArgumentException("--server and --enroll-key are required");
         }
         return o;
+    }
+
+    private static String packageName(String option, String value) {
+        if (!PACKAGE.matcher(value).matches()) {
+            throw new IllegalArgumentException(option + " needs a package name, not " + value);
+        }
+        return value;
+    }
+
+    /** "pkg=code; pkg=code": what the simulated package manager holds on a first start. */
+    static Map<String, Long> installed(String value) {
+        Map<String, Long> out = new LinkedHashMap<>();
+        for (String item : value.split(";")) {
+            item = item.trim();
+            if (item.isEmpty()) {
+                continue;
+            }
+            int eq = item.indexOf('=');
+            if (eq < 0) {
+                throw new IllegalArgumentException("--installed takes package=versionCode items, not " + item);
+            }
+            out.put(packageName("--installed", item.substring(0, eq).trim()), positive("--installed", item.substring(eq + 1).trim()));
+        }
+        return out;
     }
 
     private static long positive(String name, String value) {
@@ -95,6 +130,11 @@ public final class Main {
     }
 
     static int run(String[] args, PrintStream out, PrintStream err) {
+        return run(args, out, err, () -> Runtime.getRuntime().halt(KILLED_EXIT));
+    }
+
+    /** halt: how the simulated Android kills the process (tests end the agent's thread instead). */
+    static int run(String[] args, PrintStream out, PrintStream err, Runnable halt) {
         Options o;
         try {
             o = parse(args);
@@ -107,7 +147,7 @@ public final class Main {
         }
         JsonLineEvents events = new JsonLineEvents(out);
         try {
-            Agent agent = build(o, events);
+            Agent agent = build(o, events, halt);
             if (o.injectFile != null) {
                 // Queued now, verified right after the first heartbeat (nothing is before it).
                 String text = new String(Files.readAllBytes(o.injectFile.toPath()), StandardCharsets.UTF_8).trim();
@@ -140,7 +180,7 @@ public final class Main {
         }
     }
 
-    static Agent build(Options o, JsonLineEvents events) throws IOException {
+    static Agent build(Options o, JsonLineEvents events, Runnable halt) throws IOException {
         HttpDeviceApi api = new HttpDeviceApi(o.server, 10_000, 20_000, "mdm-agent-headless/" + Version.NAME);
         Stores stores = o.stateDir == null ? Stores.inMemory() : FileStores.open(o.stateDir);
         File apkDir = o.stateDir != null ? new File(o.stateDir, "apks")
@@ -154,7 +194,13 @@ public final class Main {
         config.backoffCapMs = o.backoffCapS * 1000;
         config.refusedRetryMs = Math.min(config.refusedRetryMs, config.backoffCapMs);
         config.deviceInfo = Json.obj("model", o.model, "manufacturer", "mdm", "android_version", "headless");
-        SimulatedDevice device = new SimulatedDevice(o.latencyMs, o.failType);
+        SimulatedDevice device = new SimulatedDevice(o.latencyMs, o.failType, o.stateDir, o.ownPackage, o.installed,
+                (pkg, versionCode) -> {
+                    // Android kills the process of a package it replaces, at once: no result, no
+                    // shutdown hooks. The event is the simulator's own, so the tests see why it ended.
+                    events.emit("killed", Json.obj("reason", "package_replaced", "package", pkg, "version_code", versionCode));
+                    halt.run();
+                });
         ShellAllowlist allowlist = o.shellAllow == null ? ShellAllowlist.defaults() : ShellAllowlist.parse(o.shellAllow);
         CommandRouter router = new CommandRouter(device, allowlist, ApkFetcher.downloading(api, apkDir));
         return new Agent(config, api, stores, router, device, device, Clock.SYSTEM, new SecureRandom(), events);

@@ -3,7 +3,14 @@ package dev.mdm.agent.core.headless;
 import java.io.File;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.Set;
 
 import org.json.JSONObject;
 
@@ -11,6 +18,7 @@ import dev.mdm.agent.core.exec.ApkSpec;
 import dev.mdm.agent.core.exec.CommandResult;
 import dev.mdm.agent.core.exec.DeviceActions;
 import dev.mdm.agent.core.exec.WifiConfig;
+import dev.mdm.agent.core.store.JsonFile;
 import dev.mdm.agent.core.telemetry.AppInfo;
 import dev.mdm.agent.core.telemetry.InventorySource;
 import dev.mdm.agent.core.telemetry.TelemetrySource;
@@ -18,22 +26,83 @@ import dev.mdm.agent.core.util.Json;
 
 /**
  * A pretend Android device for the headless runner: every action succeeds after a short latency
- * (except the type named by --fail-type, which fails), installs add to the inventory, and the
- * telemetry is plausible and slowly changing.
+ * (except the type named by --fail-type, which fails), and the telemetry is plausible and slowly
+ * changing. Its package manager is a map {package: versionCode}, kept in the state directory
+ * (packages.json) so it survives a restart, and it behaves as Android 14 does for a Device
+ * Owner on a user build:
+ * <ul>
+ * <li>an install of a lower version code than the installed one is refused
+ * (INSTALL_FAILED_VERSION_DOWNGRADE): PackageInstallerService drops INSTALL_ALLOW_DOWNGRADE for
+ * callers that are not system apps, and a non-debuggable app on a user build cannot downgrade;</li>
+ * <li>an install of the agent's own package replaces it and kills the process (no result is
+ * posted; the agent confirms the install from the package manager after its restart);</li>
+ * <li>the Device Owner's own package cannot be uninstalled (DELETE_FAILED_DEVICE_POLICY_MANAGER).</li>
+ * </ul>
+ * The inventory is the map.
  */
 final class SimulatedDevice implements DeviceActions, TelemetrySource, InventorySource {
+    /** The app's applicationId (android-agent/app/build.gradle). */
+    static final String AGENT_PACKAGE = "dev.mdm.agent";
+    /** PackageInstaller.STATUS_FAILURE_INVALID, what Android maps INSTALL_FAILED_VERSION_DOWNGRADE to. */
+    static final int STATUS_FAILURE_INVALID = 4;
+    /** PackageInstaller.STATUS_FAILURE. */
+    static final int STATUS_FAILURE = 1;
+    private static final Set<String> SYSTEM = Collections.unmodifiableSet(new HashSet<>(Arrays.asList(
+            "com.android.settings", "com.android.chrome")));
+
+    /** What Android does to the process of a package it replaces; the runner halts. */
+    interface Killer {
+        void packageReplaced(String packageName, long versionCode);
+    }
+
     private final long latencyMs;
     private final String failType;
+    private final String ownPackage;
+    private final JsonFile packagesFile;
+    private final Killer killer;
     private final long startedMs = System.currentTimeMillis();
-    private final List<AppInfo> apps = new ArrayList<>(Arrays.asList(
-            new AppInfo("com.android.settings", "14", 34, true, true),
-            new AppInfo("com.android.chrome", "120.0.6099.144", 609914433, true, true),
-            new AppInfo("com.example.kiosk", "1.0", 1, false, true)));
+    private final Map<String, Long> packages = new LinkedHashMap<>();
     private String foreground = "com.example.kiosk";
 
-    SimulatedDevice(long latencyMs, String failType) {
+    /**
+     * stateDir null: nothing persists. installed seeds the package manager only when the state
+     * directory holds none yet (a restart keeps what was installed, as a device does).
+     */
+    SimulatedDevice(long latencyMs, String failType, File stateDir, String ownPackage, Map<String, Long> installed,
+            Killer killer) {
         this.latencyMs = latencyMs;
         this.failType = failType;
+        this.ownPackage = ownPackage;
+        this.killer = killer;
+        this.packagesFile = stateDir == null ? null : new JsonFile(new File(stateDir, "packages.json"));
+        JSONObject stored = packagesFile == null ? null : packagesFile.read();
+        if (stored != null) {
+            JSONObject map = stored.optJSONObject("packages");
+            for (Iterator<String> it = map != null ? map.keys() : Collections.<String>emptyIterator(); it.hasNext(); ) {
+                String pkg = it.next();
+                Long code = Json.integer(map, pkg);
+                if (code != null) {
+                    packages.put(pkg, code);
+                }
+            }
+        } else {
+            packages.put("com.android.settings", 34L);
+            packages.put("com.android.chrome", 609914433L);
+            packages.put("com.example.kiosk", 1L);
+            packages.put(ownPackage, 1L);
+            packages.putAll(installed);
+            persist();
+        }
+    }
+
+    private void persist() {
+        if (packagesFile != null) {
+            JSONObject map = new JSONObject();
+            for (Map.Entry<String, Long> e : packages.entrySet()) {
+                Json.put(map, e.getKey(), e.getValue());
+            }
+            packagesFile.write(Json.obj("packages", map));
+        }
     }
 
     private CommandResult simulate(String type, String output) throws InterruptedException {
@@ -42,6 +111,11 @@ final class SimulatedDevice implements DeviceActions, TelemetrySource, Inventory
             return CommandResult.failed(1, null, "simulated failure of " + type);
         }
         return CommandResult.succeeded(0, output);
+    }
+
+    /** As AndroidActions reports a PackageInstaller failure: status, its message, and what failed. */
+    private static CommandResult installerFailure(String what, int status, String message) {
+        return CommandResult.failed(status, message, what + " failed (status " + status + "): " + message);
     }
 
     @Override
@@ -77,23 +151,46 @@ final class SimulatedDevice implements DeviceActions, TelemetrySource, Inventory
 
     @Override
     public CommandResult installApk(File apk, ApkSpec spec) throws InterruptedException {
-        CommandResult r = simulate("install_apk", "installed " + spec.packageName + " " + spec.versionCode
-                + " (" + apk.length() + " bytes, sha256 checked)");
-        if (CommandResult.SUCCEEDED.equals(r.status)) {
-            synchronized (this) {
-                apps.removeIf(a -> a.packageName.equals(spec.packageName));
-                apps.add(new AppInfo(spec.packageName, String.valueOf(spec.versionCode), spec.versionCode, false, true));
+        CommandResult r = simulate("install_apk", "install " + spec.packageName + " " + spec.versionCode
+                + ": done (" + apk.length() + " bytes, sha256 checked)");
+        if (!CommandResult.SUCCEEDED.equals(r.status)) {
+            return r;
+        }
+        synchronized (this) {
+            Long current = packages.get(spec.packageName);
+            if (current != null && spec.versionCode < current) {
+                return installerFailure("install " + spec.packageName + " " + spec.versionCode, STATUS_FAILURE_INVALID,
+                        "INSTALL_FAILED_VERSION_DOWNGRADE: Downgrade detected: Update version code " + spec.versionCode
+                                + " is older than current " + current);
             }
+            packages.put(spec.packageName, spec.versionCode);
+            persist();
+        }
+        if (spec.packageName.equals(ownPackage)) {
+            killer.packageReplaced(spec.packageName, spec.versionCode); // the runner does not come back
         }
         return r;
     }
 
     @Override
+    public synchronized OptionalLong installedVersionCode(String packageName) {
+        Long code = packages.get(packageName);
+        return code == null ? OptionalLong.empty() : OptionalLong.of(code);
+    }
+
+    @Override
     public CommandResult uninstallApp(String packageName) throws InterruptedException {
         CommandResult r = simulate("uninstall_app", "uninstalled " + packageName);
-        if (CommandResult.SUCCEEDED.equals(r.status)) {
-            synchronized (this) {
-                apps.removeIf(a -> a.packageName.equals(packageName));
+        if (!CommandResult.SUCCEEDED.equals(r.status)) {
+            return r;
+        }
+        if (packageName.equals(ownPackage)) {
+            return installerFailure("uninstall " + packageName, STATUS_FAILURE,
+                    "DELETE_FAILED_DEVICE_POLICY_MANAGER: the Device Owner's package cannot be uninstalled");
+        }
+        synchronized (this) {
+            if (packages.remove(packageName) != null) {
+                persist();
             }
         }
         return r;
@@ -121,6 +218,10 @@ final class SimulatedDevice implements DeviceActions, TelemetrySource, Inventory
 
     @Override
     public synchronized List<AppInfo> apps() {
-        return new ArrayList<>(apps);
+        List<AppInfo> out = new ArrayList<>(packages.size());
+        for (Map.Entry<String, Long> e : packages.entrySet()) {
+            out.add(new AppInfo(e.getKey(), String.valueOf(e.getValue()), e.getValue(), SYSTEM.contains(e.getKey()), true));
+        }
+        return out;
     }
 }

@@ -9,12 +9,17 @@ import static org.junit.Assert.assertNull;
 import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.fail;
 
+import java.io.File;
 import java.io.IOException;
+import java.nio.file.Files;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
 import org.json.JSONObject;
+import org.junit.Rule;
 import org.junit.Test;
+import org.junit.rules.TemporaryFolder;
 
 import dev.mdm.agent.core.envelope.Command;
 import dev.mdm.agent.core.net.ApiException;
@@ -23,14 +28,46 @@ import dev.mdm.agent.core.support.RecordingActions;
 import dev.mdm.agent.core.util.Json;
 
 public class CommandRouterTest {
+    @Rule
+    public TemporaryFolder tmp = new TemporaryFolder();
+
     private final RecordingActions actions = new RecordingActions();
     private ApkFetcher fetcher = spec -> {
         throw new IOException("no network in this test");
     };
+    private final List<String> discarded = new ArrayList<>();
+
+    private CommandRouter router() {
+        return new CommandRouter(actions, ShellAllowlist.defaults(), new ApkFetcher() {
+            @Override
+            public File fetch(ApkSpec spec) throws IOException, ApiException {
+                return fetcher.fetch(spec);
+            }
+
+            @Override
+            public void discard(ApkSpec spec) {
+                discarded.add(spec.apkId);
+            }
+        });
+    }
 
     private CommandResult run(String type, JSONObject params) throws RetryLaterException {
-        CommandRouter router = new CommandRouter(actions, ShellAllowlist.defaults(), spec -> fetcher.fetch(spec));
-        return router.execute(new Command("id-1", "dev", 1, type, params, 0, 60));
+        return router().execute(new Command("id-1", "dev", 1, type, params, 0, 60));
+    }
+
+    private static final String SHA = "0123456789012345678901234567890123456789012345678901234567890123";
+
+    private static JSONObject install(long versionCode) {
+        return Json.obj("apk_id", "a1", "package", "com.a.b", "version_code", versionCode, "sha256", SHA, "size", 3);
+    }
+
+    /** Each fetch a new file (the router deletes it after the install). */
+    private void fetchesAFile() {
+        fetcher = spec -> {
+            File apk = tmp.newFile();
+            Files.write(apk.toPath(), new byte[] {1, 2, 3});
+            return apk;
+        };
     }
 
     private void assertRejected(String reason, String type, JSONObject params) throws RetryLaterException {
@@ -149,6 +186,69 @@ public class CommandRouterTest {
         };
         assertEquals("failed", run("install_apk", p).status);
         assertThat(actions.calls(), empty());
+    }
+
+    @Test
+    public void an_install_succeeds_with_the_version_code_read_from_the_package_manager() throws Exception {
+        fetchesAFile();
+        CommandResult r = run("install_apk", install(42));
+        assertEquals("succeeded", r.status);
+        assertEquals("installed com.a.b versionCode 42 (package manager)", r.output);
+    }
+
+    @Test
+    public void an_install_the_installer_calls_done_fails_when_the_package_manager_disagrees() throws Exception {
+        fetchesAFile();
+        actions.installLands = false; // the installer says done, the package manager has no such version
+        CommandResult absent = run("install_apk", install(42));
+        assertEquals("failed", absent.status);
+        assertEquals("the package manager reports com.a.b not installed, not versionCode 42", absent.error);
+        actions.installed.put("com.a.b", 41L);
+        CommandResult other = run("install_apk", install(42));
+        assertEquals("failed", other.status);
+        assertEquals("the package manager reports com.a.b versionCode 41, not versionCode 42", other.error);
+    }
+
+    @Test
+    public void an_installer_failure_is_reported_as_the_installer_said_it() throws Exception {
+        fetchesAFile();
+        CommandRouter router = new CommandRouter(new RecordingActions() {
+            @Override
+            public CommandResult installApk(File apk, ApkSpec spec) {
+                return CommandResult.failed(4, "INSTALL_FAILED_VERSION_DOWNGRADE", "install failed (status 4)");
+            }
+        }, ShellAllowlist.defaults(), spec -> fetcher.fetch(spec));
+        CommandResult r = router.execute(new Command("i", "d", 1, "install_apk", install(1), 0, 60));
+        assertEquals("failed", r.status);
+        assertEquals(Integer.valueOf(4), r.exitCode);
+        assertEquals("INSTALL_FAILED_VERSION_DOWNGRADE", r.output);
+    }
+
+    @Test
+    public void after_a_restart_an_install_is_what_the_package_manager_reports() {
+        Command c = new Command("i", "d", 1, "install_apk", install(7), 0, 60);
+        CommandRouter router = router();
+        assertNull("not installed, attempts left: runs again", router.afterRestart(c, true));
+        assertThat(discarded, empty()); // the partial download stays for the resume
+        CommandResult exhausted = router.afterRestart(c, false);
+        assertEquals("failed", exhausted.status);
+        assertEquals("interrupted by restarts during its download or install, attempts exhausted: "
+                + "the package manager reports com.a.b not installed, not versionCode 7", exhausted.error);
+        actions.installed.put("com.a.b", 7L);
+        CommandResult confirmed = router.afterRestart(c, true);
+        assertEquals("succeeded", confirmed.status);
+        assertEquals("installed com.a.b versionCode 7 (package manager), confirmed after the agent restarted", confirmed.output);
+        assertThat(discarded, contains("a1", "a1"));
+        assertThat(actions.calls(), empty()); // nothing installed again
+    }
+
+    @Test
+    public void after_a_restart_a_reboot_is_done_and_anything_else_failed() {
+        CommandRouter router = router();
+        assertEquals("succeeded", router.afterRestart(new Command("i", "d", 1, "reboot", null, 0, 60), true).status);
+        CommandResult shell = router.afterRestart(new Command("i", "d", 1, "shell", null, 0, 60), true);
+        assertEquals("failed", shell.status);
+        assertEquals("interrupted: the agent stopped while the command ran", shell.error);
     }
 
     @Test

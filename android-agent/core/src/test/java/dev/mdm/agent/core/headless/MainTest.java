@@ -183,4 +183,59 @@ public class MainTest {
         assertThat(new String(err.toByteArray(), StandardCharsets.UTF_8), containsString("--enroll-key"));
         assertThat(lines(), hasSize(0));
     }
+
+    /** How the test stands in for Runtime.halt: the agent's thread ends at once, nothing else runs. */
+    private static final class Halted extends Error {
+        private static final long serialVersionUID = 1L;
+    }
+
+    @Test
+    public void an_update_of_its_own_package_ends_the_process_and_the_next_start_reports_success() throws Exception {
+        byte[] apk = new byte[3_000];
+        new java.util.Random(16).nextBytes(apk);
+        mdm.apks.put("agent-v2", apk);
+        List<FakeMdm.Cmd> queued = new ArrayList<>();
+        mdm.afterEnroll = d -> queued.add(mdm.queue(d, "install_apk", Json.obj("apk_id", "agent-v2", "package",
+                "dev.mdm.agent", "version_code", 2, "sha256", dev.mdm.agent.core.util.Sha256.hex(apk), "size", apk.length),
+                mdm.now, mdm.now + 600));
+        File state = tmp.newFolder();
+        String[] args = {"--server", mdm.url(), "--enroll-key", FakeMdm.ENROLL_KEY, "--hardware-id", "hw-self",
+                "--state-dir", state.getPath(), "--latency-ms", "10", "--installed", "dev.mdm.agent=1; com.example.app=7"};
+        PrintStream out = new PrintStream(stdout, true, StandardCharsets.UTF_8);
+        Thread first = new Thread(() -> Main.run(args, out, System.err, () -> {
+            throw new Halted();
+        }));
+        first.setUncaughtExceptionHandler((t, e) -> { }); // the Halted error is the expected end
+        first.start();
+        first.join(20_000);
+        assertFalse("the install ended the process", first.isAlive());
+        JSONObject killed = named("killed").get(0);
+        assertEquals("package_replaced", killed.optString("reason"));
+        assertEquals(2, killed.optLong("version_code"));
+        assertThat(mdm.resultsFor(queued.get(0).id), hasSize(0));
+        assertThat(named("stopped"), hasSize(0));
+
+        String[] again = java.util.Arrays.copyOf(args, args.length + 2);
+        again[args.length] = "--duration-s";
+        again[args.length + 1] = "2";
+        start(again);
+        assertEquals(0, finish());
+        JSONObject reconciled = named("reconciled").get(0);
+        assertEquals(queued.get(0).id, reconciled.optString("id"));
+        assertEquals("succeeded", reconciled.optString("outcome"));
+        assertEquals("succeeded", queued.get(0).status);
+        assertEquals("installed dev.mdm.agent versionCode 2 (package manager), confirmed after the agent restarted",
+                mdm.resultsFor(queued.get(0).id).get(0).optString("output"));
+        assertTrue(new File(state, "packages.json").isFile());
+        assertThat(Files.readString(new File(state, "packages.json").toPath()), containsString("\"com.example.app\":7"));
+    }
+
+    @Test
+    public void installed_and_own_package_are_checked() {
+        assertEquals(2, Main.run(new String[] {"--server", "http://x", "--enroll-key", "k", "--installed", "dev.mdm.agent"},
+                new PrintStream(stdout), new PrintStream(new ByteArrayOutputStream())));
+        assertEquals(2, Main.run(new String[] {"--server", "http://x", "--enroll-key", "k", "--own-package", "nodots"},
+                new PrintStream(stdout), new PrintStream(new ByteArrayOutputStream())));
+        assertEquals(Long.valueOf(7), Main.installed(" a.b=7 ;c.d=1;").get("a.b"));
+    }
 }

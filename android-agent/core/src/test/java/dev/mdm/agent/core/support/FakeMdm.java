@@ -100,6 +100,10 @@ public final class FakeMdm implements AutoCloseable {
     public volatile java.util.function.Consumer<Device> afterEnroll;
     /** The next n downloads answer 503 busy with Retry-After: 2. */
     public volatile int failDownloads;
+    /** The next download sends this many bytes of its body and then closes the connection (0: off). */
+    public volatile int cutDownloadAfter;
+    /** The Range header of each download ("" when absent), in order. */
+    public final List<String> downloadRanges = Collections.synchronizedList(new ArrayList<>());
     private final List<Failure> failures = new ArrayList<>();
 
     public FakeMdm() throws IOException {
@@ -460,11 +464,35 @@ public final class FakeMdm implements AutoCloseable {
             send(ex, 404, Json.obj("detail", "no such apk", "code", "not_found"));
             return;
         }
-        ex.getResponseHeaders().set("ETag", "\"" + apkId + "\"");
+        String etag = "\"" + apkId + "\"";
+        ex.getResponseHeaders().set("ETag", etag);
         ex.getResponseHeaders().set("X-Checksum-SHA256", dev.mdm.agent.core.util.Sha256.hex(bytes));
-        ex.sendResponseHeaders(200, bytes.length);
-        try (OutputStream out = ex.getResponseBody()) {
-            out.write(bytes);
+        String range = ex.getRequestHeaders().getFirst("Range");
+        String ifRange = ex.getRequestHeaders().getFirst("If-Range");
+        downloadRanges.add(range == null ? "" : range);
+        int start = 0;
+        int status = 200;
+        if (range != null && range.startsWith("bytes=") && range.endsWith("-") && (ifRange == null || ifRange.equals(etag))) {
+            start = Integer.parseInt(range.substring(6, range.length() - 1));
+            status = 206;
+            ex.getResponseHeaders().set("Content-Range", "bytes " + start + "-" + (bytes.length - 1) + "/" + bytes.length);
+        }
+        int cut = cutDownloadAfter;
+        cutDownloadAfter = 0;
+        ex.sendResponseHeaders(status, bytes.length - start);
+        OutputStream out = ex.getResponseBody();
+        if (cut > 0) {
+            out.write(bytes, start, Math.min(cut, bytes.length - start));
+            out.flush();
+            try {
+                out.close(); // short of Content-Length: the server drops the connection
+            } catch (IOException expected) {
+                // "insufficient bytes written to stream"
+            }
+            return;
+        }
+        try (out) {
+            out.write(bytes, start, bytes.length - start);
         }
     }
 

@@ -2,7 +2,10 @@ package dev.mdm.agent.core.support;
 
 import java.io.File;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
 
 import dev.mdm.agent.core.exec.ApkSpec;
 import dev.mdm.agent.core.exec.CommandResult;
@@ -10,10 +13,18 @@ import dev.mdm.agent.core.exec.DeviceActions;
 import dev.mdm.agent.core.exec.WifiConfig;
 import dev.mdm.agent.core.util.Sha256;
 
-/** Records each call as "type arg..." and succeeds; a hook can run inside ping (to break the network mid-command). */
+/**
+ * Records each call as "type arg..." and succeeds; a hook can run inside ping (to break the network
+ * mid-command). Installs land in {@link #installed}, the package manager {@link #installedVersionCode}
+ * reads, unless {@link #installLands} is off (an installer that says success but installed nothing).
+ */
 public class RecordingActions implements DeviceActions {
     public final List<String> calls = new ArrayList<>();
+    public final Map<String, Long> installed = new HashMap<>();
     public Runnable duringPing;
+    /** Runs once the install landed, before installApk returns (e.g. to end the process, as Android does to the agent it replaces). */
+    public Runnable afterInstallLands;
+    public volatile boolean installLands = true;
 
     private CommandResult record(String call) {
         synchronized (calls) {
@@ -58,7 +69,24 @@ public class RecordingActions implements DeviceActions {
 
     @Override
     public CommandResult installApk(File apk, ApkSpec spec) throws Exception {
-        return record("install_apk " + spec.packageName + " " + Sha256.hex(apk));
+        CommandResult r = record("install_apk " + spec.packageName + " " + Sha256.hex(apk));
+        if (installLands) {
+            synchronized (installed) {
+                installed.put(spec.packageName, spec.versionCode);
+            }
+            if (afterInstallLands != null) {
+                afterInstallLands.run();
+            }
+        }
+        return r;
+    }
+
+    @Override
+    public OptionalLong installedVersionCode(String packageName) {
+        synchronized (installed) {
+            Long v = installed.get(packageName);
+            return v == null ? OptionalLong.empty() : OptionalLong.of(v);
+        }
     }
 
     @Override
