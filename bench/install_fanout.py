@@ -177,6 +177,9 @@ async def fan_out(*, front_url: str, standin_url: str, jwt: str, enroll_key: str
         "nginx_rss_peak_mb": round(sampler.peak["nginx"], 1) if "nginx" in sampler.peak else None,
         "download_statuses": fleet.stats.summary()["endpoints"].get("download", {}).get("statuses", {}),
         "client_lag_p99_ms": fleet.stats.summary()["client_lag_p99_ms"],
+        # The fleet's other traffic meanwhile: what downloads served by the web would hold up.
+        **{f"{endpoint}_{p}": fleet.stats.summary()["endpoints"].get(endpoint, {}).get(p)
+           for endpoint in ("heartbeat", "result") for p in ("p50_ms", "p99_ms")},
         "cpu_s_until_acked": cpu,
     }
     print(f"install: {out}", flush=True)
