@@ -2,7 +2,7 @@
 
 PostgreSQL and Redis (local), the web serving set-up docker-compose.yml ships (its `web`
 command, read from the file), a real Celery worker, and the FCM stand-in. The fleet simulator
-(loadtest/simulator.py) plays the devices; wrk measures raw capacity. Writes
+(loadtest/simulator/) plays the devices; wrk measures raw capacity. Writes
 bench/results/<date>.md, a PNG chart beside it, and prints the table.
 
 Scenarios: storm (2,000 devices enroll at once), steady (2,000 devices @10 s, open loop),
