@@ -91,9 +91,13 @@ class Downloader:
         self.cut_rate = cut_rate
         self.gate = asyncio.Semaphore(concurrency) if concurrency else None
 
+    def count(self, name: str, n: int = 1) -> None:
+        # Looked up at each count: a benchmark replaces the fleet's Stats between its phases.
+        self.fleet.stats.counters[name] += n
+
     async def fetch(self, device, apk_id: str, size: int, *, may_cut: bool = True) -> Transfer:
         """The whole file, hashed; DownloadFailed when the server refuses it or it keeps breaking."""
-        rng, counters = self.fleet.rng, self.fleet.stats.counters
+        rng = self.fleet.rng
         transfer = Transfer()
         cut_at = rng.randint(1, size - 1) if may_cut and size > 1 and rng.random() < self.cut_rate else None
         last_problem = ""
@@ -112,13 +116,13 @@ class Downloader:
             except _Cut:
                 cut_at = None  # cut once
                 transfer.cuts += 1
-                counters["apk_download_cut"] += 1
+                self.count("apk_download_cut")
                 last_problem = "cut"
             except _Busy as busy:
                 retry_after = busy.retry_after
                 last_problem = f"busy ({busy})"
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                counters["apk_download_interrupted"] += 1
+                self.count("apk_download_interrupted")
                 last_problem = f"{type(exc).__name__}: {exc}"
             await asyncio.sleep(backoff_delay(attempt, retry_after, base=0.2, cap=5.0))
         raise DownloadFailed(f"download failed after {MAX_ATTEMPTS} attempts; last: {last_problem}")
@@ -147,12 +151,11 @@ class Downloader:
         raise DownloadFailed(f"download failed: more than {MAX_REDIRECTS} redirects")
 
     async def _body(self, response: aiohttp.ClientResponse, transfer: Transfer, size: int, cut_at: int | None) -> bool:
-        counters = self.fleet.stats.counters
         if response.status == 416 and transfer.have:
             if transfer.have == size:
                 return True  # it was all there; the checksum decides
             transfer.restart()
-            counters["apk_restarted"] += 1
+            self.count("apk_restarted")
             return False
         if response.status in (429, 503):
             raise _Busy(response.status, retry_after_of(response))
@@ -165,14 +168,14 @@ class Downloader:
         if response.status == 206:
             if not content_range_starts_at(response.headers.get("Content-Range"), transfer.have):
                 transfer.restart()
-                counters["apk_restarted"] += 1
+                self.count("apk_restarted")
                 return False
             if transfer.have:
                 transfer.resumes += 1
-                counters["apk_resumed"] += 1
+                self.count("apk_resumed")
         elif transfer.have:  # the whole file where a resume was asked for: start the hash over
             transfer.restart()
-            counters["apk_restarted"] += 1
+            self.count("apk_restarted")
         transfer.etag = response.headers.get("ETag") or transfer.etag
         transfer.checksum_header = response.headers.get("X-Checksum-SHA256") or transfer.checksum_header
         expected, received = response.content_length, 0
@@ -187,7 +190,7 @@ class Downloader:
                 transfer.feed(chunk)
                 received += len(chunk)
         finally:
-            counters["apk_bytes"] += received
+            self.count("apk_bytes", received)
         if expected is not None and received < expected:
             raise aiohttp.ClientPayloadError(f"cut after {received} of {expected} bytes")
         return True

@@ -83,7 +83,6 @@ class ApkInstaller:
         self.downloads: list[dict] = []
 
     async def run(self, device, payload: dict) -> dict:
-        counters = self.fleet.stats.counters
         try:
             spec = apk_spec(payload.get("params"))
         except ValueError as exc:
@@ -91,40 +90,39 @@ class ApkInstaller:
         try:
             await self.download_checked(device, payload["id"], spec)
         except DownloadFailed as exc:
-            counters["apk_download_failed"] += 1
+            self.downloader.count("apk_download_failed")
             return failed(str(exc))
         current = device.installed.get(spec.package)
         if current is not None and spec.version_code < current:
-            counters["apk_refused"] += 1
+            self.downloader.count("apk_refused")
             return failed(f"INSTALL_FAILED_VERSION_DOWNGRADE: Downgrade detected: Update version code "
                           f"{spec.version_code} is older than current {current}")
         low, high = INSTALL_MS
         await asyncio.sleep(self.fleet.rng.uniform(low, high) / 1000 * self.fleet.exec_scale)
         error = self.failure_for(device, payload, spec)
         if error:
-            counters["apk_install_failed"] += 1
+            self.downloader.count("apk_install_failed")
             return failed(error)
         device.installed[spec.package] = spec.version_code
-        counters["apk_installed"] += 1
+        self.downloader.count("apk_installed")
         await self.send_inventory(device)
         return {"status": "succeeded", "exit_code": 0,
                 "output": f"installed {spec.package} version code {device.installed[spec.package]}"}
 
     async def download_checked(self, device, command_id: str, spec: ApkSpec) -> Transfer:
-        counters = self.fleet.stats.counters
         problem = ""
         for fresh in (False, True):  # a mismatch: once more from byte 0, then give up
             transfer = await self.downloader.fetch(device, spec.apk_id, spec.size, may_cut=not fresh)
-            counters["apk_downloaded"] += 1
+            self.downloader.count("apk_downloaded")
             problem = check(transfer, spec)
             if problem is None:
-                counters["apk_checksum_ok"] += 1
+                self.downloader.count("apk_checksum_ok")
                 self.fleet.events.append((time.monotonic(), "downloaded", f"{device.hardware_id}/{command_id}"))
                 self.downloads.append({"device": device.hardware_id, "apk_id": spec.apk_id, "sha256": transfer.sha256(),
                                        "bytes": transfer.have, "cuts": transfer.cuts, "resumes": transfer.resumes,
                                        "restarts": transfer.restarts})
                 return transfer
-            counters["apk_checksum_mismatch"] += 1
+            self.downloader.count("apk_checksum_mismatch")
         raise DownloadFailed(f"download rejected: {problem}")
 
     def failure_for(self, device, payload: dict, spec: ApkSpec) -> str | None:
