@@ -2,14 +2,16 @@
 
 PostgreSQL and Redis (local), the web serving set-up docker-compose.yml ships (its `web`
 command, read from the file), a real Celery worker, and the FCM stand-in. The fleet simulator
-(loadtest/simulator.py) plays the devices; wrk measures raw capacity. Writes
+(loadtest/simulator/) plays the devices; wrk measures raw capacity. Writes
 bench/results/<date>.md, a PNG chart beside it, and prints the table.
 
 Scenarios: storm (2,000 devices enroll at once), steady (2,000 devices @10 s, open loop),
 fan-out (one launch_app to 2,000 devices by push), capacity (max heartbeats/s vs a naive view),
 console (list and detail with 20,000 devices and 30 days of history), upload (a 200 MB APK by
 tus in 5 MB chunks over loopback, as CI uploads with an API key: throughput and the web
-processes' peak RSS).
+processes' peak RSS), install fan-out (a 20 MB release installed by 2,000 simulated devices
+that really download it, ~10% of downloads cut and resumed; bench/install_fanout.py), with nginx
+serving the files by X-Accel-Redirect as the shipped compose does (bench/nginx.py).
 """
 
 from __future__ import annotations
@@ -36,11 +38,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench import install_fanout, nginx  # noqa: E402 (ROOT on the path first)
 VENV_BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "var" / "bench"
-WEB_PORT, STANDIN_PORT = 8100, 9099
+WEB_PORT, STANDIN_PORT, FRONT_PORT = 8100, 9099, 8180
 BASE = f"http://127.0.0.1:{WEB_PORT}"
+FRONT = f"http://127.0.0.1:{FRONT_PORT}"  # nginx in front of the web (bench/nginx.py), when it is there
 STANDIN = f"http://127.0.0.1:{STANDIN_PORT}"
 
 # The fan-out is repeated and each of its times reported as the median of the trials: on this
@@ -218,7 +223,7 @@ def port_free(port: int) -> bool:
 
 
 def prepare(procs: Processes) -> None:
-    for port in (WEB_PORT, STANDIN_PORT):
+    for port in (WEB_PORT, STANDIN_PORT, FRONT_PORT):
         if not port_free(port):
             raise SystemExit(f"port {port} is in use (a previous run still going?); stop it and retry")
     if WORK.exists():
@@ -242,6 +247,31 @@ def prepare(procs: Processes) -> None:
     start_service(procs, "beat", compose_command("beat"), env)  # the write-behind flush, offline sweep, ... as deployed
     start_service(procs, "web", compose_web_command(WEB_PORT), env)
     wait_http(f"{BASE}/healthz")
+    if NGINX["binary"]:
+        work = WORK / "nginx"
+        conf = nginx.write_config(port=FRONT_PORT, web_port=WEB_PORT, media_dir=WORK / "var" / "media", work=work)
+        nginx.check(NGINX["binary"], conf, work)
+        procs.start("nginx", nginx.argv(NGINX["binary"], conf, work), env)
+        wait_http(f"{FRONT}/healthz")
+
+
+NGINX: dict = {"binary": None, "why_not": ""}
+
+
+def use_nginx() -> None:
+    """nginx serves the APK downloads as in docker-compose.yml: the web answers X-Accel-Redirect
+    (its APK_ACCEL_REDIRECT_PREFIX, read from the compose file) and nginx sends the file. Without
+    nginx (not installable here, or BENCH_NGINX=0), the web workers stream the files, and the
+    table says so."""
+    if os.environ.get("BENCH_NGINX", "1") == "0":  # to compare: the web workers stream the files
+        NGINX["binary"], NGINX["why_not"] = None, "BENCH_NGINX=0"
+    else:
+        NGINX["binary"], NGINX["why_not"] = nginx.ensure_installed()
+    if NGINX["binary"]:
+        compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+        ENV["APK_ACCEL_REDIRECT_PREFIX"] = compose["x-app"]["environment"]["APK_ACCEL_REDIRECT_PREFIX"]
+    else:
+        print(f"nginx unavailable ({NGINX['why_not']}): the web workers stream the APK downloads", flush=True)
 
 
 def django_setup() -> None:
@@ -264,20 +294,42 @@ def make_admin_and_key() -> tuple[str, str]:
 
 
 # --- scenarios -------------------------------------------------------------------------------
+HARNESS_RAISED: list[bool] = []
+
+
+def raise_harness_priority() -> None:
+    """The fleet runs in this process: the phones' side of the harness (see HARNESS_NICE). Once
+    per run (two scenarios run fleets here)."""
+    if not HARNESS_NICE or HARNESS_RAISED:
+        return
+    HARNESS_RAISED.append(True)
+    try:
+        os.nice(int(HARNESS_NICE[2]))
+        # This process's scheduling group is the caller's session (make, the shell: idle
+        # meanwhile; a session of its own would take Ctrl-C away): raised for the run, put back after.
+        before = group_nice(os.getpid())
+        if before is not None and set_group_nice(os.getpid(), int(HARNESS_NICE[2])):
+            atexit.register(set_group_nice, os.getpid(), before)
+    except PermissionError:  # not root: GNU nice runs the stand-in unchanged too
+        print("harness priority not raised (needs root)", flush=True)
+
+
+def install(enroll_key: str, jwt: str, devices: int, web_pid: int, nginx_pid: int | None) -> dict:
+    """The install fan-out (bench/install_fanout.py), through nginx when it is there."""
+    raise_harness_priority()
+    release, sha256 = install_fanout.build_release(root=ROOT, work=WORK)
+    served_by = ("nginx (X-Accel-Redirect, deploy/nginx.conf over plain HTTP)" if NGINX["binary"]
+                 else f"the web workers (streamed; nginx unavailable: {NGINX['why_not']})")
+    return asyncio.run(install_fanout.fan_out(
+        front_url=FRONT if NGINX["binary"] else BASE, standin_url=STANDIN, jwt=jwt, enroll_key=enroll_key, devices=devices,
+        release=release, sha256=sha256, web_pid=web_pid, nginx_pid=nginx_pid, rss_of=rss_mb_of_tree, served_by=served_by))
+
+
 async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s: float, web_pid: int,
                               quick: bool = False, fanout_only: bool = False) -> dict:
     from loadtest.simulator import Fleet, Stats
 
-    if HARNESS_NICE:  # the fleet runs in this process: the phones' side of the harness (see HARNESS_NICE)
-        try:
-            os.nice(int(HARNESS_NICE[2]))
-            # This process's scheduling group is the caller's session (make, the shell: idle
-            # meanwhile; a session of its own would take Ctrl-C away): raised for the run, put back after.
-            before = group_nice(os.getpid())
-            if before is not None and set_group_nice(os.getpid(), int(HARNESS_NICE[2])):
-                atexit.register(set_group_nice, os.getpid(), before)
-        except PermissionError:  # not root: GNU nice runs the stand-in unchanged too
-            print("harness priority not raised (needs root)", flush=True)
+    raise_harness_priority()
     out: dict = {}
     fleet = Fleet(base_url=BASE, enroll_key=enroll_key, devices=devices, interval=10, duration=3600,
                   enroll_concurrency=devices, push_url=STANDIN, failure_rate=0.0, exec_scale=float(os.environ.get("BENCH_EXEC_SCALE", "0.5")), max_connections=1000,
@@ -685,6 +737,7 @@ def table(results: dict) -> list[tuple[str, str, str, bool]]:
         ("memory", f"web process RSS ≤ {GOALS['web_rss_mb']} MB", f"max {s['rss_max_mb']} MB per process",
          ok(s["rss_max_mb"], GOALS["web_rss_mb"])),
         *upload_rows(results),
+        *install_fanout.rows(results),
     ]
 
 
@@ -739,10 +792,17 @@ def main() -> int:
     parser.add_argument("--capacity-only", action="store_true", help="storm then capacity, for profiling")
     parser.add_argument("--fanout-only", action="store_true", help="storm then fan-out, for profiling")
     parser.add_argument("--upload-only", action="store_true", help="only the APK upload (BENCH_UPLOAD_MB, default 200)")
+    parser.add_argument("--install-only", action="store_true",
+                        help="only the install fan-out (--devices, BENCH_INSTALL_MB 20, BENCH_INSTALL_CUT_RATE 0.1)")
     args = parser.parse_args()
     CALIBRATION["s"] = cpu_calibration()
     print(f"CPU calibration: {CALIBRATION['s']} s for a 10M-iteration Python loop", flush=True)
+    use_nginx()
     procs = Processes()
+
+    def nginx_pid():
+        return procs.procs["nginx"].pid if "nginx" in procs.procs else None
+
     try:
         prepare(procs)
         django_setup()
@@ -750,6 +810,11 @@ def main() -> int:
         if args.upload_only:
             measured = upload(procs.procs["web"].pid, procs.procs["worker"].pid)
             print("\n".join(f"| {a} | {b} | {c} | {'✅' if d else '❌'} |" for a, b, c, d in upload_rows({"upload": measured})))
+            return 0
+        if args.install_only:
+            measured = install(enroll_key, jwt, args.devices, procs.procs["web"].pid, nginx_pid())
+            print("\n".join(f"| {a} | {b} | {c} | {'✅' if d else '❌'} |"
+                            for a, b, c, d in install_fanout.rows({"install": measured})))
             return 0
         results = asyncio.run(storm_steady_fanout(enroll_key, jwt, args.devices, args.steady_seconds, procs.procs["web"].pid,
                                                   quick=args.capacity_only, fanout_only=args.fanout_only))
@@ -763,6 +828,7 @@ def main() -> int:
         viewed = seed_console(args.console_devices, 30)
         results["console"] = console(viewed, args.console_requests)
         results["upload"] = upload(procs.procs["web"].pid, procs.procs["worker"].pid)
+        results["install"] = install(enroll_key, jwt, args.devices, procs.procs["web"].pid, nginx_pid())
         results["cpu_calibration_s"] = CALIBRATION["s"]
         path = write_report(results)
     finally:

@@ -12,7 +12,6 @@ from aiohttp import web
 
 from commands.signing import make_envelope
 from commands.vectors import VECTOR_FILE
-from loadtest import simulator
 from loadtest.simulator import BadEnvelope, Fleet, Rejected, backoff_delay, verify_envelope
 
 PROTOCOL_KEY = base64.b64decode("Z/qDkBDDIoAfb1cekNp8uxgFaUI60G+wcNL9FlKlr1I=")
@@ -144,12 +143,12 @@ async def test_enrollment_backs_off_on_503_and_429_then_succeeds(monkeypatch):
         sleeps.append(seconds)
         await real_sleep(0)
 
-    monkeypatch.setattr(simulator.asyncio, "sleep", recording_sleep)
+    monkeypatch.setattr(asyncio, "sleep", recording_sleep)
     try:
         async with Fleet(base_url=url, enroll_key="key", devices=1, duration=5) as fleet:
             await fleet.enroll_all()
     finally:
-        monkeypatch.setattr(simulator.asyncio, "sleep", real_sleep)
+        monkeypatch.setattr(asyncio, "sleep", real_sleep)
         await runner.cleanup()
     assert peer.enroll_calls == 3
     assert fleet.enroll_retries == 2 and fleet.enroll_failures == 0

@@ -10,9 +10,9 @@ from loadtest.simulator import Fleet, format_report
 
 class Command(BaseCommand):
     help = (
-        "Simulate a fleet of Android agents against a server (PROTOCOL.md v1): enroll, heartbeat, "
-        "pull and push commands, verify envelopes, execute and report. Prints latency percentiles per "
-        "endpoint, errors by status and command counters."
+        "Simulate a fleet of Android agents against a server (PROTOCOL.md v1): enroll, heartbeat, pull and "
+        "push commands, verify envelopes, execute (install_apk for real: download, check, install) and report. "
+        "Prints latency percentiles per endpoint, errors by status and command counters."
     )
 
     def add_arguments(self, parser):
@@ -26,6 +26,9 @@ class Command(BaseCommand):
         parser.add_argument("--failure-rate", type=float, default=None, help="override simulated failure probability")
         parser.add_argument("--exec-scale", type=float, default=1.0, help="multiply simulated execution times")
         parser.add_argument("--enroll-concurrency", type=int, default=200)
+        parser.add_argument("--download-cut-rate", type=float, default=0.0,
+                            help="fraction of APK downloads cut once mid-transfer, then resumed with Range")
+        parser.add_argument("--download-concurrency", type=int, default=200, help="APK transfers at once (0: no cap)")
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -34,6 +37,8 @@ class Command(BaseCommand):
             raise CommandError("an enrollment key is needed: --enroll-key KEY or MDM_ENROLL_KEY (manage.py create_enrollment_key)")
         if o["devices"] < 1:
             raise CommandError("--devices must be at least 1")
+        if not 0.0 <= o["download_cut_rate"] <= 1.0 or o["download_concurrency"] < 0:
+            raise CommandError("--download-cut-rate is a fraction (0 to 1) and --download-concurrency at least 0")
         fleet = Fleet(
             base_url=o["base_url"],
             enroll_key=o["enroll_key"],
@@ -47,6 +52,8 @@ class Command(BaseCommand):
             push_url=o["push_url"],
             seed=o["seed"],
             owns_process=True,
+            download_cut_rate=o["download_cut_rate"],
+            download_concurrency=o["download_concurrency"] or None,
         )
         report = asyncio.run(fleet.run())
         self.stdout.write(json.dumps(report, indent=2) if o["json"] else format_report(report))
