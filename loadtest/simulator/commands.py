@@ -94,6 +94,8 @@ class CommandRunner:
             return {"status": "rejected", "reason": "unsupported_type"}
         if payload["type"] == "install_apk":
             return await self.installer.run(device, payload)
+        if payload["type"] == "uninstall_app":
+            return await self.uninstall(device, payload.get("params") or {})
         low, high, failure = spec
         if self.failure_rate is not None:
             failure = self.failure_rate
@@ -101,6 +103,20 @@ class CommandRunner:
         if self.rng.random() < failure:
             return {"status": "failed", "exit_code": 1, "error": f"simulated {payload['type']} failure"}
         return {"status": "succeeded", "exit_code": 0, "output": f"simulated {payload['type']} ok"}
+
+    async def uninstall(self, device: SimDevice, params: dict) -> dict:
+        """As PackageInstaller.uninstall on a Device Owner: the package leaves the installed map
+        (and the inventory, re-sent), an absent one fails as Android's does."""
+        package = params.get("package")
+        await asyncio.sleep(self.rng.uniform(*EXECUTION["uninstall_app"][:2]) / 1000 * self.exec_scale)
+        if package not in device.installed:
+            return {"status": "failed", "exit_code": 1, "error": f"DELETE_FAILED_INTERNAL_ERROR: {package} is not installed"}
+        if self.failure_rate and self.rng.random() < self.failure_rate:
+            return {"status": "failed", "exit_code": 1, "error": "simulated uninstall_app failure"}
+        del device.installed[package]
+        await self.installer.send_inventory(device)
+        self.stats.counters["uninstalled"] += 1
+        return {"status": "succeeded", "exit_code": 0, "output": f"uninstalled {package}"}
 
     async def report(self, device: SimDevice, command_id: str, result: dict) -> None:
         # At least once: retry until the server acknowledges (its idempotency makes repeats harmless).
