@@ -146,3 +146,23 @@ def test_admins_edit_presets_and_bad_lines_are_refused(admin_console, client, vi
 
 def test_presets_are_seeded():
     assert BloatwarePreset.objects.count() >= 3 and TweakPreset.objects.count() >= 3
+
+
+def test_the_powershell_script_makes_the_same_device_calls_as_the_bash_one(client, key):
+    """No PowerShell is installable here (not in Debian, PyPI or npm), so its script is checked by
+    its text: the same device commands, the same skips, and nothing that would close the window
+    that ran it through iex."""
+    params = {"apk_url": "https://x.test/a.apk", "sha256": "ab" * 32, "bloatware": "1", "tweaks": "1", "kiosk": "com.example.kiosk"}
+    bash = client.get("/enrollment/provision.sh", params, HTTP_X_ADMIN_KEY=key).content.decode()
+    ps = client.get("/enrollment/provision.ps1", params, HTTP_X_ADMIN_KEY=key).content.decode()
+    for call in ("pm path", "sha256sum", "install -r -g", "dpm list-owners", "dpm set-device-owner", "is already set", "pm grant",
+                 "appops set", "GET_USAGE_STATS", "cmd deviceidle whitelist", "pm uninstall --user 0", "settings put",
+                 "am broadcast -a dev.mdm.agent.CONFIGURE -n dev.mdm.agent/.ConfigureReceiver --include-stopped-packages",
+                 "--es kiosk_package com.example.kiosk", "logcat -d -t 200 -s mdm-agent", "provision.status", "hardware_id="):
+        assert call in bash and call in ps, call
+    assert "Get-FileHash -Algorithm SHA256" in ps and "'" + "ab" * 32 + "'" in ps
+    import re
+
+    code = "\n".join(line for line in ps.splitlines() if not line.lstrip().startswith("#"))
+    assert not re.search(r"\bexit\b", code) and "Invoke-MdmProvisioning" in ps
+    assert "set -e" not in bash.replace("no -e", "")
