@@ -18,8 +18,21 @@ DEFAULTS = {
     # The agent, for QR codes and the adb one-liner.
     "AGENT_PACKAGE": "dev.mdm.agent",
     "AGENT_ADMIN_RECEIVER": "dev.mdm.agent/.AdminReceiver",
-    "AGENT_ENROLL_ACTION": "dev.mdm.agent.action.ENROLL",
+    # The agent's adb configuration receiver (ConfigureReceiver in its manifest): the scripts
+    # address it by component, because Android 8+ does not deliver an implicit broadcast to a
+    # receiver declared in a manifest.
+    "AGENT_ENROLL_ACTION": "dev.mdm.agent.CONFIGURE",
+    "AGENT_CONFIGURE_RECEIVER": "dev.mdm.agent/.ConfigureReceiver",
     "AGENT_APK_URL": "",
+    # The published SHA-256 (hex) of the APK at AGENT_APK_URL: the scripts verify the download
+    # against it when no agent release is marked in the APK registry.
+    "AGENT_APK_SHA256": "",
+    # How long the scripts wait for the device to enroll and heartbeat, and how often they ask
+    # (GET /enrollment/provision.status). The rate limit is per client IP: a bench of 100 devices
+    # behind one NAT polling every 5 s stays under it.
+    "PROVISION_WAIT_S": 180,
+    "PROVISION_POLL_S": 5,
+    "PROVISION_STATUS_RATE_LIMIT": "1200/m",
     # The QR builder downloads the APK to checksum it: a size cap, one deadline for the whole
     # download (redirects included), and networks allowed despite the SSRF rules (comma-separated
     # CIDRs: an intranet APK server; loopback in the tests). Public addresses only by default.

@@ -1,3 +1,4 @@
+import base64
 import re
 import zoneinfo
 
@@ -6,7 +7,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from devices.models import DeviceGroup, Tag
-from enrollment import conf, provisioning
+from enrollment import conf, provisioning, scripts
 from enrollment.models import BloatwarePreset, EnrollmentKey, TweakPreset, hash_key
 
 LOCALE_RE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
@@ -67,6 +68,10 @@ class QrForm(forms.Form):
     time_zone = forms.CharField(max_length=64, required=False, label="Time zone", help_text="e.g. Europe/Berlin")
     skip_encryption = forms.BooleanField(required=False, label="Skip encryption")
     leave_system_apps = forms.BooleanField(required=False, label="Leave all system apps enabled")
+    kiosk_package = forms.CharField(
+        max_length=255, required=False, label="Kiosk app (package)",
+        help_text="Optional: the app the agent keeps in the foreground from the start (its kiosk_package extra).",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -87,6 +92,9 @@ class QrForm(forms.Form):
         if value and value not in zoneinfo.available_timezones():
             raise forms.ValidationError("Unknown time zone.")
         return value
+
+    def clean_kiosk_package(self):
+        return _package(self.cleaned_data["kiosk_package"])
 
     def clean_admin_component(self):
         value = self.cleaned_data["admin_component"].strip()
@@ -144,6 +152,7 @@ class QrForm(forms.Form):
             time_zone=d["time_zone"],
             skip_encryption=d["skip_encryption"],
             leave_system_apps=d["leave_system_apps"],
+            kiosk_package=d["kiosk_package"],
         )
 
 
@@ -153,12 +162,52 @@ class OneLinerForm(forms.Form):
     apk_url = forms.URLField(label="Agent APK download URL", assume_scheme="https")
     bloatware = forms.ModelMultipleChoiceField(BloatwarePreset.objects.all(), required=False, widget=forms.CheckboxSelectMultiple, label="Remove bloatware")
     tweaks = forms.ModelMultipleChoiceField(TweakPreset.objects.all(), required=False, widget=forms.CheckboxSelectMultiple, label="Apply tweaks")
+    kiosk_package = forms.CharField(
+        max_length=255, required=False, label="Kiosk app (package)",
+        help_text="Optional: the app the agent keeps in the foreground from the start.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["server_url"].initial = settings.PUBLIC_BASE_URL
         agent = provisioning.agent_apk()
         self.fields["apk_url"].initial = agent.url if agent else conf.get("AGENT_APK_URL")
+        self.sha256 = ""  # what the script verifies the APK against, known after clean()
+
+    def clean_server_url(self):
+        value = self.cleaned_data["server_url"].rstrip("/")
+        if not scripts.SERVER_URL_RE.match(value):
+            raise forms.ValidationError("An address like https://mdm.example.com (no query string).")
+        return value
+
+    def clean_kiosk_package(self):
+        return _package(self.cleaned_data["kiosk_package"])
+
+    def clean(self):
+        """The APK's SHA-256, which the scripts check before `adb install`: the marked agent
+        release's or the configured one's when the URL is theirs, else the server downloads the APK
+        once, as the QR builder does (same SSRF rules), and puts its checksum in the one-liner."""
+        data = super().clean()
+        if self.errors or not data.get("apk_url"):
+            return data
+        self.sha256, refusal = scripts.expected_sha256(data["apk_url"])
+        if refusal:
+            self.add_error("apk_url", refusal)
+        elif not self.sha256:
+            try:
+                facts = provisioning.fetch_apk(data["apk_url"])
+            except provisioning.ApkFetchError as exc:
+                self.add_error("apk_url", str(exc))
+                return data
+            self.sha256 = base64.urlsafe_b64decode(facts.package_checksum + "=" * (-len(facts.package_checksum) % 4)).hex()
+        return data
+
+
+def _package(value: str) -> str:
+    value = value.strip()
+    if value and not provisioning.PACKAGE_RE.match(value):
+        raise forms.ValidationError("A package name like com.example.kiosk.")
+    return value
 
 
 class BloatwarePresetForm(forms.Form):

@@ -1,5 +1,6 @@
-"""Zero-touch provisioning: the Android QR code payload (Device Owner) and the adb one-liner
-scripts. Pure functions plus one network fetch (the APK, to checksum it)."""
+"""Zero-touch provisioning: the Android QR code payload (Device Owner), and the APK facts both it
+and the adb scripts (enrollment.scripts) rely on. Pure functions plus one network fetch (the APK,
+to checksum it)."""
 
 import asyncio
 import base64
@@ -8,7 +9,6 @@ import io
 import ipaddress
 import json
 import re
-import shlex
 import socket
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -16,18 +16,10 @@ from dataclasses import dataclass
 
 import httpx
 import segno
-from django.template.loader import render_to_string
 
 from enrollment import conf
 
 EXTRA = "android.app.extra."
-# Runtime permissions the agent needs; a Device Owner may grant them without prompting.
-AGENT_PERMISSIONS = (
-    "android.permission.READ_PHONE_STATE",
-    "android.permission.ACCESS_FINE_LOCATION",
-    "android.permission.ACCESS_BACKGROUND_LOCATION",
-    "android.permission.POST_NOTIFICATIONS",
-)
 PACKAGE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$")
 SETTING_KEY_RE = re.compile(r"^[A-Za-z0-9_.]{1,100}$")
 SETTING_VALUE_RE = re.compile(r"^[A-Za-z0-9_.,:/+@% -]{0,200}$")
@@ -271,6 +263,17 @@ class QrSpec:
     time_zone: str = ""
     skip_encryption: bool = False
     leave_system_apps: bool = False
+    kiosk_package: str = ""  # the admin extra the agent reads at provisioning (AgentSettings)
+
+
+def admin_extras(spec: QrSpec) -> dict:
+    """The bundle the agent receives at provisioning: exactly the keys its AgentSettings reads
+    (server_url, enroll_key, kiosk_package). A policy is not chosen here: devices get the policy
+    of the group their enrollment key pins, which the server assigns at enrollment."""
+    extras = {"server_url": spec.server_url, "enroll_key": spec.enroll_key}
+    if spec.kiosk_package:
+        extras["kiosk_package"] = spec.kiosk_package
+    return extras
 
 
 def qr_payload(spec: QrSpec) -> dict:
@@ -309,7 +312,7 @@ def qr_payload(spec: QrSpec) -> dict:
         payload[EXTRA + "PROVISIONING_SKIP_ENCRYPTION"] = True
     if spec.leave_system_apps:
         payload[EXTRA + "PROVISIONING_LEAVE_ALL_SYSTEM_APPS_ENABLED"] = True
-    payload[EXTRA + "PROVISIONING_ADMIN_EXTRAS_BUNDLE"] = {"server_url": spec.server_url, "enroll_key": spec.enroll_key}
+    payload[EXTRA + "PROVISIONING_ADMIN_EXTRAS_BUNDLE"] = admin_extras(spec)
     return payload
 
 
@@ -329,48 +332,3 @@ def qr_png_bytes(payload: dict) -> bytes:
     out = io.BytesIO()
     segno.make(qr_text(payload), error="m", micro=False, encoding="utf-8").save(out, kind="png", scale=6, border=3)
     return out.getvalue()
-
-
-# --- adb one-liner ---------------------------------------------------------------------------
-
-
-@dataclass
-class ScriptSpec:
-    server_url: str
-    enroll_key: str
-    apk_url: str
-    packages: list[str]  # bloatware to remove for user 0
-    settings: list[dict]  # [{"namespace", "key", "value"}]
-    apk_sha256: str = ""  # lowercase hex; when set, the script refuses a download that differs
-
-
-def _ps_quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def render_script(spec: ScriptSpec, shell: str) -> str:
-    """The provisioning script for `shell` ("bash" or "powershell"). Every value is validated
-    or quoted for that shell; package names and settings are checked against strict patterns."""
-    for package in spec.packages:
-        if not PACKAGE_RE.match(package):
-            raise ValueError(f"invalid package name {package!r}")
-    for s in spec.settings:
-        if s["namespace"] not in ("system", "secure", "global") or not SETTING_KEY_RE.match(s["key"]) or not SETTING_VALUE_RE.match(str(s["value"])):
-            raise ValueError(f"invalid setting {s!r}")
-    if spec.apk_sha256 and not re.fullmatch(r"[0-9a-f]{64}", spec.apk_sha256):
-        raise ValueError("invalid apk_sha256")
-    quote = shlex.quote if shell == "bash" else _ps_quote
-    context = {
-        "server_url": quote(spec.server_url),
-        "enroll_key": quote(spec.enroll_key),
-        "apk_url": quote(spec.apk_url),
-        "apk_sha256": spec.apk_sha256,
-        "package": conf.get("AGENT_PACKAGE"),
-        "admin_receiver": conf.get("AGENT_ADMIN_RECEIVER"),
-        "enroll_action": conf.get("AGENT_ENROLL_ACTION"),
-        "permissions": AGENT_PERMISSIONS,
-        "packages": spec.packages,
-        "settings": spec.settings,
-    }
-    template = "enrollment/provision.sh" if shell == "bash" else "enrollment/provision.ps1"
-    return render_to_string(template, context)

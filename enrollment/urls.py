@@ -1,6 +1,6 @@
 from django.urls import path
 
-from enrollment import views
+from enrollment import script_views, views
 
 app_name = "enrollment"
 
@@ -10,8 +10,9 @@ urlpatterns = [
     path("keys/<uuid:key_id>/revoke/", views.revoke_key, name="revoke_key"),
     path("qr/", views.build_qr, name="build_qr"),
     path("one-liner/", views.build_oneliner, name="build_oneliner"),
-    path("provision.sh", views.provision_script, {"shell": "bash"}, name="provision_sh"),
-    path("provision.ps1", views.provision_script, {"shell": "powershell"}, name="provision_ps1"),
+    path("provision.sh", script_views.provision_script, {"shell": "bash"}, name="provision_sh"),
+    path("provision.ps1", script_views.provision_script, {"shell": "powershell"}, name="provision_ps1"),
+    path("provision.status", script_views.provision_status, name="provision_status"),
     path("presets/<str:kind>/new/", views.preset_edit, name="preset_new"),
     path("presets/<str:kind>/<int:preset_id>/", views.preset_edit, name="preset_edit"),
     path("presets/<str:kind>/<int:preset_id>/delete/", views.preset_delete, name="preset_delete"),

@@ -1,13 +1,11 @@
 """The Enrollment console page: keys (created and revoked by admins, shown once), the QR
-provisioning builder, the adb one-liner generator and its presets; the script download that the
-one-liners fetch (authenticated by the enrollment key itself); and the re-enrollment requests
-that admins approve or deny (PROTOCOL.md v1.1)."""
+provisioning builder, the adb one-liner generator and its presets, and the re-enrollment requests
+that admins approve or deny (PROTOCOL.md v1.1). What the one-liners fetch is in script_views."""
 
 import base64
 import json
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -15,14 +13,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import role_required, write_requires
-from enrollment import provisioning
+from enrollment import provisioning, scripts
 from enrollment.forms import (
     BloatwarePresetForm,
     KeyCreateForm,
     OneLinerForm,
     QrForm,
     TweakPresetForm,
-    usable_key,
 )
 from enrollment.models import REENROLL_LIST_STATES, BloatwarePreset, EnrollmentKey, ReenrollRequest, TweakPreset
 from enrollment.services import keys as key_services
@@ -103,19 +100,17 @@ def build_oneliner(request):
     if not form.is_valid():
         return render(request, "enrollment/_oneliner_form.html", {"oneliner_form": form}, status=422)
     data = form.cleaned_data
-    query = urlencode(
-        {
-            "apk_url": data["apk_url"],
-            "bloatware": ",".join(str(p.pk) for p in data["bloatware"]),
-            "tweaks": ",".join(str(p.pk) for p in data["tweaks"]),
-        }
-    )
+    query = {"apk_url": data["apk_url"], "sha256": form.sha256,
+             "bloatware": ",".join(str(p.pk) for p in data["bloatware"]), "tweaks": ",".join(str(p.pk) for p in data["tweaks"])}
+    if data["kiosk_package"]:
+        query["kiosk"] = data["kiosk_package"]
     base = data["server_url"].rstrip("/")
-    sh_url = f"{base}{reverse('enrollment:provision_sh')}?{query}"
-    ps_url = f"{base}{reverse('enrollment:provision_ps1')}?{query}"
+    sh_url = f"{base}{reverse('enrollment:provision_sh')}?{urlencode(query)}"
+    ps_url = f"{base}{reverse('enrollment:provision_ps1')}?{urlencode(query)}"
     key = data["enroll_key"]
-    spec = _script_spec(key, data["apk_url"], data["bloatware"], data["tweaks"], base)
-    bash, powershell = provisioning.render_script(spec, "bash"), provisioning.render_script(spec, "powershell")
+    spec = scripts.spec_for(key=key, apk_url=data["apk_url"], bloatware=data["bloatware"], tweaks=data["tweaks"], server_url=base,
+                            sha256=form.sha256, kiosk_package=data["kiosk_package"])
+    bash, powershell = scripts.render_script(spec, "bash"), scripts.render_script(spec, "powershell")
     context = {
         "oneliner_form": form,
         "bash_oneliner": f"curl -fsSL -H 'X-Admin-Key: {key}' '{sh_url}' | bash -s --",
@@ -125,44 +120,6 @@ def build_oneliner(request):
         "ps_data": base64.b64encode(powershell.encode()).decode(),
     }
     return render(request, "enrollment/_oneliner_form.html", context)
-
-
-def _script_spec(key, apk_url, bloatware, tweaks, server_url) -> provisioning.ScriptSpec:
-    packages = list(dict.fromkeys(p for preset in bloatware for p in preset.packages))
-    settings_list = [s for preset in tweaks for s in preset.settings]
-    agent = provisioning.agent_apk()  # the marked agent release: its checksum is known
-    sha256 = agent.sha256 if agent and agent.url == apk_url else ""
-    return provisioning.ScriptSpec(server_url=server_url, enroll_key=key, apk_url=apk_url, packages=packages, settings=settings_list,
-                                   apk_sha256=sha256)
-
-
-@require_GET
-def provision_script(request, shell):
-    """GET /enrollment/provision.sh|.ps1 with `X-Admin-Key`: the script for that key (what the
-    one-liners fetch). The key authenticates; without a usable one, 401 in JSON."""
-    raw = request.META.get("HTTP_X_ADMIN_KEY", "")
-    if not raw or usable_key(raw) is None:
-        return error("Missing or invalid X-Admin-Key.", "key_invalid", 401)
-    apk_url = request.GET.get("apk_url", "")
-    if not apk_url.startswith(("https://", "http://")):
-        return error("apk_url: an http(s) URL is required.", "invalid", 400, fields={"apk_url": ["An http(s) URL is required."]})
-    bloatware = BloatwarePreset.objects.filter(pk__in=_ids(request.GET.get("bloatware", "")))
-    tweaks = TweakPreset.objects.filter(pk__in=_ids(request.GET.get("tweaks", "")))
-    spec = _script_spec(raw.strip(), apk_url, bloatware, tweaks, settings.PUBLIC_BASE_URL)
-    try:
-        body = provisioning.render_script(spec, shell)
-    except ValueError as exc:
-        return error(str(exc), "invalid", 400)
-    response = HttpResponse(body, content_type="text/plain; charset=utf-8")
-    response["Content-Disposition"] = f'inline; filename="provision.{"sh" if shell == "bash" else "ps1"}"'
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-def _ids(raw: str) -> list[int]:
-    # isdigit() alone lets "²" and other Unicode digits through to int(), a ValueError (a 500).
-    # A length cap too: int() refuses more than 4,300 digits (a ValueError), and no id has 19.
-    return [int(part) for part in raw.split(",") if part.strip().isascii() and part.strip().isdigit() and len(part.strip()) <= 18][:100]
 
 
 @write_requires("admin")

@@ -62,7 +62,9 @@ def test_the_one_liner_generator_needs_a_usable_key(admin_console):
     assert response.status_code == 422 and "Unknown, revoked" in response.content.decode()
 
 
-def test_the_one_liners_fetch_a_script_with_the_chosen_presets(admin_console, client, key):
+def test_the_one_liners_fetch_a_script_with_the_chosen_presets(admin_console, client, key, settings):
+    # The configured agent URL and its published checksum: the console need not download it.
+    settings.AGENT_APK_URL, settings.AGENT_APK_SHA256 = "https://cdn.example.com/agent.apk", "ab" * 32
     bloat = BloatwarePreset.objects.get(name="Google consumer apps")
     tweak = TweakPreset.objects.get(name="Kiosk display")
     response = admin_console.post(
@@ -71,24 +73,47 @@ def test_the_one_liners_fetch_a_script_with_the_chosen_presets(admin_console, cl
     )
     html = response.content.decode()
     assert response.status_code == 200
-    assert "curl -fsSL -H &#x27;X-Admin-Key: " in html and "iwr -UseBasicParsing" in html
+    assert "curl -fsSL -H &#x27;X-Admin-Key: " in html and "iwr -UseBasicParsing" in html and f"sha256={'ab' * 32}" in html
     script = client.get(
         "/enrollment/provision.sh", {"apk_url": "https://cdn.example.com/agent.apk", "bloatware": str(bloat.pk), "tweaks": str(tweak.pk)}, HTTP_X_ADMIN_KEY=key
     )
     body = script.content.decode()
     assert script.status_code == 200 and body.startswith("#!/usr/bin/env bash")
+    assert f"echo \"{'ab' * 32}  $APK\" | sha256sum -c" in body
     assert "dpm set-device-owner" in body and "dev.mdm.agent/.AdminReceiver" in body
     assert "pm uninstall --user 0" in body and "com.google.android.youtube" in body
-    assert "settings put global stay_on_while_plugged_in '7'" in body
-    assert "pm grant" in body and "am broadcast" in body and key in body
+    # Quoted twice: once for bash, once for the device's shell, which adb hands the words joined.
+    assert "settings put global stay_on_while_plugged_in \"'7'\"" in body
+    assert "pm grant" in body and "appops set" in body and key in body
+    assert "am broadcast -a dev.mdm.agent.CONFIGURE -n dev.mdm.agent/.ConfigureReceiver" in body
     ps = client.get("/enrollment/provision.ps1", {"apk_url": "https://cdn.example.com/agent.apk"}, HTTP_X_ADMIN_KEY=key).content.decode()
     assert "set-device-owner" in ps and "Invoke-WebRequest" in ps and "pm uninstall" not in ps
+
+
+def test_a_script_for_an_apk_without_a_known_checksum_installs_nothing(client, key):
+    """Neither the registry, the configuration nor the one-liner (sha256=) knows the APK's
+    checksum: the script served says so and stops before it touches the device."""
+    body = client.get("/enrollment/provision.sh", {"apk_url": "https://elsewhere.example/agent.apk"}, HTTP_X_ADMIN_KEY=key).content.decode()
+    assert "no SHA-256 is known" in body and "adb" in body
+    assert '"${ADB[@]}" install' not in body and "set-device-owner" not in body and "am broadcast" not in body
+    ps = client.get("/enrollment/provision.ps1", {"apk_url": "https://elsewhere.example/agent.apk"}, HTTP_X_ADMIN_KEY=key).content.decode()
+    assert "no SHA-256 is known" in ps and "Adb install" not in ps
+
+
+def test_a_checksum_that_contradicts_the_configured_one_is_refused(client, key, settings):
+    settings.AGENT_APK_URL, settings.AGENT_APK_SHA256 = "https://cdn.example.com/agent.apk", "ab" * 32
+    params = {"apk_url": "https://cdn.example.com/agent.apk", "sha256": "cd" * 32}
+    response = client.get("/enrollment/provision.sh", params, HTTP_X_ADMIN_KEY=key)
+    assert response.status_code == 400 and "does not match the published checksum" in response.json()["detail"]
+    assert client.get("/enrollment/provision.sh", {**params, "sha256": "xyz"}, HTTP_X_ADMIN_KEY=key).status_code == 400
+    assert client.get("/enrollment/provision.sh", {**params, "sha256": "", "kiosk": "not a package"}, HTTP_X_ADMIN_KEY=key).status_code == 400
 
 
 def test_the_bash_script_is_valid_shell(client, key, tmp_path):
     import subprocess
 
-    body = client.get("/enrollment/provision.sh", {"apk_url": "https://x.test/a.apk", "bloatware": "1,2", "tweaks": "1,2,3"}, HTTP_X_ADMIN_KEY=key).content
+    params = {"apk_url": "https://x.test/a.apk", "sha256": "ab" * 32, "bloatware": "1,2", "tweaks": "1,2,3", "kiosk": "com.example.kiosk"}
+    body = client.get("/enrollment/provision.sh", params, HTTP_X_ADMIN_KEY=key).content
     path = tmp_path / "p.sh"
     path.write_bytes(body)
     subprocess.run(["bash", "-n", str(path)], check=True)
@@ -121,3 +146,23 @@ def test_admins_edit_presets_and_bad_lines_are_refused(admin_console, client, vi
 
 def test_presets_are_seeded():
     assert BloatwarePreset.objects.count() >= 3 and TweakPreset.objects.count() >= 3
+
+
+def test_the_powershell_script_makes_the_same_device_calls_as_the_bash_one(client, key):
+    """No PowerShell is installable here (not in Debian, PyPI or npm), so its script is checked by
+    its text: the same device commands, the same skips, and nothing that would close the window
+    that ran it through iex."""
+    params = {"apk_url": "https://x.test/a.apk", "sha256": "ab" * 32, "bloatware": "1", "tweaks": "1", "kiosk": "com.example.kiosk"}
+    bash = client.get("/enrollment/provision.sh", params, HTTP_X_ADMIN_KEY=key).content.decode()
+    ps = client.get("/enrollment/provision.ps1", params, HTTP_X_ADMIN_KEY=key).content.decode()
+    for call in ("pm path", "sha256sum", "install -r -g", "dpm list-owners", "dpm set-device-owner", "is already set", "pm grant",
+                 "appops set", "GET_USAGE_STATS", "cmd deviceidle whitelist", "pm uninstall --user 0", "settings put",
+                 "am broadcast -a dev.mdm.agent.CONFIGURE -n dev.mdm.agent/.ConfigureReceiver --include-stopped-packages",
+                 "--es kiosk_package com.example.kiosk", "logcat -d -t 200 -s mdm-agent", "provision.status", "hardware_id="):
+        assert call in bash and call in ps, call
+    assert "Get-FileHash -Algorithm SHA256" in ps and "'" + "ab" * 32 + "'" in ps
+    import re
+
+    code = "\n".join(line for line in ps.splitlines() if not line.lstrip().startswith("#"))
+    assert not re.search(r"\bexit\b", code) and "Invoke-MdmProvisioning" in ps
+    assert "set -e" not in bash.replace("no -e", "")

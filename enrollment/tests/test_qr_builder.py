@@ -187,3 +187,24 @@ def test_only_admins_build_qr_codes(client, operator_user, key, apk_server):
     assert client.post("/enrollment/qr/", _form(key, apk_server)).status_code == 403
     client.logout()
     assert client.post("/enrollment/qr/", _form(key, apk_server)).status_code == 302
+
+
+def test_a_kiosk_app_goes_into_the_admin_extras_the_agent_reads(admin_console, key, apk_server):
+    response = admin_console.post("/enrollment/qr/", _form(key, apk_server, kiosk_package="com.example.kiosk"))
+    assert response.status_code == 200
+    extras = _payload_from(response.content.decode())[EXTRA + "PROVISIONING_ADMIN_EXTRAS_BUNDLE"]
+    assert extras == {"server_url": "https://mdm.example.com", "enroll_key": key, "kiosk_package": "com.example.kiosk"}
+    refused = admin_console.post("/enrollment/qr/", _form(key, apk_server, kiosk_package="not a package"))
+    assert refused.status_code == 422 and "A package name like" in refused.content.decode()
+
+
+def test_the_one_liner_checksums_an_apk_the_server_does_not_know(admin_console, key, apk_server):
+    """Not the marked release nor the configured URL: the console downloads it once (the QR
+    builder's SSRF rules) and the one-liner carries its SHA-256 for the script to verify."""
+    response = admin_console.post("/enrollment/one-liner/", {"enroll_key": key, "server_url": "https://mdm.example.com",
+                                                             "apk_url": f"{apk_server}/agent-test.apk"})
+    assert response.status_code == 200
+    assert "sha256=" + hashlib.sha256((APKS / "agent-test.apk").read_bytes()).hexdigest() in response.content.decode()
+    missing = admin_console.post("/enrollment/one-liner/", {"enroll_key": key, "server_url": "https://mdm.example.com",
+                                                            "apk_url": f"{apk_server}/missing.apk"})
+    assert missing.status_code == 422 and "HTTP 404" in missing.content.decode()
