@@ -91,7 +91,7 @@ def test_every_console_page_runs_under_the_policy_without_a_violation(live_serve
     pages = console_pages(page, url, {"/devices/": str(device.pk), "/commands/": str(command.pk)})
     expected = {"/", "/devices/", f"/devices/{device.pk}/", "/devices/retired/", "/devices/groups/", "/commands/",
                 "/commands/new/", f"/commands/{command.pk}/", "/commands/presets/", "/commands/allowlist/", "/commands/wifi/",
-                "/enrollment/", "/apks/", "/audit/", "/accounts/users/", "/accounts/profile/", "/accounts/password/"}
+                "/enrollment/", "/apks/", "/apks/rollouts/", "/audit/", "/accounts/users/", "/accounts/profile/", "/accounts/password/"}
     assert expected <= set(pages), expected - set(pages)
     for path in pages:
         page.goto(url + path)
@@ -112,8 +112,11 @@ def test_every_console_page_runs_under_the_policy_without_a_violation(live_serve
         page.fill("input[type=search]", "Kiosk")
     page.wait_for_load_state("networkidle")
     page.wait_for_selector("svg.fill rect", state="attached")  # the battery cell, drawn without a style attribute
+    # The search's swap settles after its response (htmx's settle delay): a box checked before that
+    # is replaced by the swapped rows, unchecked.
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')")
     page.check("#select-all")
-    expect(page.locator("#bulk-delete")).to_be_enabled()  # static/js/devices.js ran
+    expect(page.locator("#bulk-delete")).to_be_enabled(timeout=15_000)  # static/js/devices.js ran (slow on a loaded machine)
     assert watcher.problems() == []
 
     page.goto(url + "/commands/new/")
