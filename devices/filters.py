@@ -6,6 +6,7 @@ import django_filters
 from django.db.models import Q
 from django.utils import timezone
 
+from devices import compliance
 from devices.models import Device
 
 # Bounds that keep every value a timedelta and a database column can hold: an unbounded number
@@ -29,6 +30,10 @@ class DeviceFilter(django_filters.FilterSet):
     battery_below = django_filters.NumberFilter(field_name="status__battery_pct", lookup_expr="lt", label="Battery below %", **BATTERY)
     battery_above = django_filters.NumberFilter(field_name="status__battery_pct", lookup_expr="gt", label="Battery above %", **BATTERY)
     android_version = django_filters.CharFilter(field_name="android_version", label="Android version")
+    os_version = django_filters.CharFilter(field_name="status__os_version", label="OS version")
+    patch_older_than_days = django_filters.NumberFilter(
+        min_value=0, max_value=MAX_AGE_S // 86400, method="filter_patch_older_than", label="Security patch older than (days)")
+    compliant = django_filters.BooleanFilter(method="filter_compliant", label="Policy compliant")
     seen_within_s = _age(method="filter_seen_within", label="Seen within (s)")
     not_seen_for_s = _age(method="filter_not_seen_for", label="Not seen for (s)")
     sort = django_filters.OrderingFilter(
@@ -48,7 +53,8 @@ class DeviceFilter(django_filters.FilterSet):
 
     class Meta:
         model = Device
-        fields = ["q", "group", "tag", "status", "battery_below", "battery_above", "android_version"]
+        fields = ["q", "group", "tag", "status", "battery_below", "battery_above", "android_version", "os_version",
+                  "patch_older_than_days", "compliant"]
 
     def search(self, queryset, name, value):
         value = value.strip()
@@ -71,3 +77,16 @@ class DeviceFilter(django_filters.FilterSet):
     def filter_not_seen_for(self, queryset, name, value):
         cutoff = timezone.now() - timedelta(seconds=float(value))
         return queryset.filter(Q(status__last_seen__lt=cutoff) | Q(status__last_seen__isnull=True))
+
+    def filter_patch_older_than(self, queryset, name, value):
+        """Devices whose reported security patch (v1.1 heartbeat `security_patch`) is older than
+        N days; devices that never reported one are not counted as either."""
+        cutoff = timezone.localdate() - timedelta(days=int(value))
+        return queryset.filter(status__security_patch__lt=cutoff)
+
+    def filter_compliant(self, queryset, name, value):
+        """true: the device holds its current policy version with every item applied; false: it
+        has a policy and does not (devices without a policy are neither)."""
+        if value:
+            return queryset.filter(compliance.compliant_q())
+        return queryset.filter(compliance.has_policy_q()).exclude(compliance.compliant_q())
