@@ -87,7 +87,7 @@ def diff_summary(before: dict, after: dict) -> dict:
 @transaction.atomic
 def update_policy(*, actor, policy: Policy, items, description=_UNSET, ip=None, reason: str = "") -> Policy:
     """A new version with these items (every device of the policy is told); the old versions stay."""
-    policy = Policy.objects.select_for_update().select_related("current").get(pk=policy.pk)
+    policy = Policy.objects.select_for_update(of=("self",)).select_related("current").get(pk=policy.pk)
     cleaned = policy_items.clean_items(items)
     before = policy.current.items if policy.current else {}
     old_version = policy.version
