@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import django_filters
+from django import forms
 from django.db.models import Q
 from django.utils import timezone
 
@@ -14,6 +15,27 @@ from devices.models import Device
 # PostgreSQL. Out of bounds is a form error: ignored by the console, a 400 from the API.
 MAX_AGE_S = 10 * 365 * 86400  # ten years
 BATTERY = {"min_value": -1, "max_value": 101}
+
+
+class StrictBooleanField(forms.Field):
+    """true/false (also 1/0 and JSON booleans, as a command target's filter gives them); anything
+    else is an error, not an ignored filter (NullBooleanField reads "perhaps" as no filter)."""
+
+    TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise forms.ValidationError("true or false.")
+
+
+class StrictBooleanFilter(django_filters.Filter):
+    field_class = StrictBooleanField
 
 
 def _age(**kwargs):
@@ -33,7 +55,7 @@ class DeviceFilter(django_filters.FilterSet):
     os_version = django_filters.CharFilter(field_name="status__os_version", label="OS version")
     patch_older_than_days = django_filters.NumberFilter(
         min_value=0, max_value=MAX_AGE_S // 86400, method="filter_patch_older_than", label="Security patch older than (days)")
-    compliant = django_filters.BooleanFilter(method="filter_compliant", label="Policy compliant")
+    compliant = StrictBooleanFilter(method="filter_compliant", label="Policy compliant")
     seen_within_s = _age(method="filter_seen_within", label="Seen within (s)")
     not_seen_for_s = _age(method="filter_not_seen_for", label="Not seen for (s)")
     sort = django_filters.OrderingFilter(
