@@ -16,6 +16,7 @@ from zoneinfo import available_timezones
 from commands.models import ShellAllowRule, WifiConfig
 from commands.params import ACTIVITY_RE, PACKAGE_RE, ParamsError
 from commands.services.shell_allowlist import is_read_only
+from mdm import text
 
 ITEMS = ("kiosk", "system_update", "settings", "restrictions", "wifi", "shell_allowlist", "apps")
 MAX_ITEMS_BYTES = 64 * 1024
@@ -268,8 +269,10 @@ def _shell_allowlist(value, out: Cleaned) -> list[list[str]]:
         name = "shell_allowlist"
     cleaned = []
     for i, prefix in enumerate(prefixes):
-        if not isinstance(prefix, list) or not prefix or not all(isinstance(a, str) and 0 < len(a) <= 256 for a in prefix) or len(prefix) > 16:
-            _fail(f"shell_allowlist[{i}]", "An argv prefix: a non-empty array of non-empty strings.")
+        if (not isinstance(prefix, list) or not prefix or len(prefix) > 16
+                or not all(isinstance(a, str) and 0 < len(a) <= 256 and text.is_clean(a) for a in prefix)):
+            _fail(f"shell_allowlist[{i}]", "An argv prefix: a non-empty array of at most 16 non-empty strings "
+                                           "(256 characters each, no NUL or lone surrogate).")
         if not is_read_only(prefix):
             _fail(f"{name}[{i}]" if value != "console" else name,
                   f"{prefix!r} is not a read-only diagnostic the agent's user can run (see docs/policies.md).")

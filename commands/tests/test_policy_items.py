@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from commands import services
 from commands.params import ParamsError
 from commands.policies.items import clean_items, for_device, masked
+from mdm import text
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +52,7 @@ def test_a_full_policy_is_cleaned_with_its_defaults():
     ({"shell_allowlist": [["dumpsys", "battery"]]}, "items.shell_allowlist[0]"),
     ({"shell_allowlist": [["sh", "-c", "id"]]}, "items.shell_allowlist[0]"),
     ({"shell_allowlist": ["getprop"]}, "items.shell_allowlist[0]"),
+    ({"shell_allowlist": [["getprop", "\ud800"]]}, "items.shell_allowlist[0]"),
     ({"colour": 1}, "items"),
 ])
 def test_each_bad_value_is_refused_naming_its_item_and_field(items, field):
@@ -111,7 +113,8 @@ def test_console_shell_allowlist_is_taken_when_it_is_read_only_only(admin_user):
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats(allow_nan=False)
+    | st.text(st.characters(exclude_categories=()), max_size=20) | st.sampled_from(["getprop", "df", "com.example.kiosk", "12-01"]),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
     max_leaves=20,
 )
@@ -127,3 +130,4 @@ def test_any_json_is_a_policy_or_a_named_400(raw):
         assert exc.errors and all(name.startswith("items") and messages for name, messages in exc.errors.items())
     else:
         assert set(cleaned.items) <= {"kiosk", "system_update", "settings", "restrictions", "wifi", "shell_allowlist", "apps"}
+        assert text.clean_deep(cleaned.items)  # nothing PostgreSQL would refuse to store (a 500)
