@@ -134,3 +134,36 @@ def test_a_body_that_is_not_a_json_object_is_400():
     sim = make_device()
     response = sim.client().put("/api/v1/device/policy/status", data="[1]", content_type="application/json")
     assert response.status_code == 400
+
+
+def _status_bodies():
+    from hypothesis import strategies as st
+
+    from commands.tests.test_device_endpoints_fuzz import JSON, NUMBERS, TEXT, body
+
+    item = st.fixed_dictionaries({"state": st.sampled_from(["applied", "failed", "unsupported", "pending"]) | TEXT},
+                                 optional={"reason": TEXT | JSON})
+    shaped = st.fixed_dictionaries({"version": NUMBERS | JSON, "items": st.dictionaries(TEXT, item | JSON, max_size=4)})
+    return st.one_of(shaped.map(lambda o: json.dumps(o).encode()), body({"version", "items"}))
+
+
+def test_any_status_report_is_a_204_or_a_4xx_and_never_stores_what_postgresql_refuses(admin_user):
+    from hypothesis import given
+
+    from commands.tests.test_device_endpoints_fuzz import FUZZ
+
+    sim = make_device()
+    policy = policies.create_policy(actor=admin_user, name="P", items={"kiosk": {"package": "com.example.kiosk"}})
+    policies.assign_policy(actor=admin_user, policy=policy, target={"device_ids": [sim.id]})
+    client = sim.client()
+
+    @FUZZ
+    @given(raw=_status_bodies())
+    def run(raw):
+        response = client.generic("PUT", "/api/v1/device/policy/status", raw, content_type="application/json")
+        assert response.status_code == 204 or 400 <= response.status_code < 500, response.content
+        if response.status_code != 204:
+            assert {"detail", "code"} <= set(response.json())
+
+    run()
+    assert fetch(sim)[1]["version"] == policy.version  # the device still reads its policy
