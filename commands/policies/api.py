@@ -136,6 +136,20 @@ class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             _raise(exc)
         return Response(done)
 
+    @extend_schema(request=AssignSerializer, responses={200: serializers.DictField()})
+    @action(detail=True, methods=["post"])
+    def unassign(self, request, pk=None):
+        """Remove this policy's assignment for the target (a group, the fleet default, devices)."""
+        policy = self.get_object()
+        body = AssignSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            done = services.unassign_policy(actor=request.user, policy=policy, target=body.validated_data["target"],
+                                            ip=client_ip(request))
+        except ParamsError as exc:
+            _raise(exc)
+        return Response(done)
+
     @extend_schema(responses={200: PolicyVersionSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def versions(self, request, pk=None):

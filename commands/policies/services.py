@@ -150,6 +150,28 @@ def assign_policy(*, actor, policy: Policy, target, ip=None) -> dict:
 
 
 @transaction.atomic
+def unassign_policy(*, actor, policy: Policy, target, ip=None) -> dict:
+    """Undo assign_policy for a target: this policy's assignment to the group, its fleet-default
+    role, or its assignments to the devices the target selects; those devices fall back to the
+    next rule (their group's policy, the fleet default, none). Returns {"target_count", "changed"}."""
+    policy = Policy.objects.select_for_update().get(pk=policy.pk)
+    spec = targeting.normalize(target)
+    (kind, value), devices = _assignment_target(spec)
+    mine = PolicyAssignment.objects.filter(policy=policy)
+    if kind == "group":
+        removed = mine.filter(group=value).delete()[0]
+    elif kind == "fleet_default":
+        removed = mine.filter(fleet_default=True).delete()[0]
+    else:
+        removed = mine.filter(device_id__in=devices.values("pk")).delete()[0]
+    changed = resolve.reconcile() if removed else {}
+    audit.record(actor=actor, action="policy.unassign", target=("policy", str(policy.pk)),
+                 data={"name": policy.name, "target": spec, "removed": removed, "changed": len(changed)}, ip=ip)
+    _announce(changed)
+    return {"target_count": removed, "changed": len(changed)}
+
+
+@transaction.atomic
 def republish_policies(*, actor, policies, reason: str, ip=None) -> list[Policy]:
     """A new version of each policy from its current items, taken again from their sources (a
     Wi-Fi config or the console's allowlist was edited): what the devices hold follows the edit."""

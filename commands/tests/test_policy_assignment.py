@@ -156,3 +156,20 @@ def test_a_wifi_config_edit_republishes_the_policies_that_carry_it(admin_user):
     services.update_wifi_config(actor=admin_user, config=config, password="second-pass")
     policy.refresh_from_db()
     assert policy.version > old and policy.current.secret_values() == {str(config.pk): "second-pass"}
+
+
+def test_unassigning_falls_back_to_the_group_then_the_default_then_none(admin_user, admin_api, viewer_api):
+    sim = make_device(group="shops")
+    default, group_policy, own = make(admin_user, "default"), make(admin_user, "group"), make(admin_user, "own")
+    policies.assign_policy(actor=admin_user, policy=default, target={"all": True})
+    policies.assign_policy(actor=admin_user, policy=group_policy, target={"group": "shops"})
+    policies.assign_policy(actor=admin_user, policy=own, target={"device_ids": [sim.id]})
+    assert viewer_api.post(f"/api/v1/policies/{own.pk}/unassign", {"target": {"device_ids": [sim.id]}}, format="json").status_code == 403
+    done = admin_api.post(f"/api/v1/policies/{own.pk}/unassign", {"target": {"device_ids": [sim.id]}}, format="json")
+    assert done.status_code == 200 and done.json() == {"target_count": 1, "changed": 1}
+    assert heartbeat(sim)["policy_version"] == group_policy.version
+    policies.unassign_policy(actor=admin_user, policy=group_policy, target={"group": "shops"})
+    assert heartbeat(sim)["policy_version"] == default.version
+    policies.unassign_policy(actor=admin_user, policy=default, target={"all": True})
+    assert heartbeat(sim)["policy_version"] == 0
+    assert DevicePolicyState.objects.get(device_id=sim.id).version == 0
