@@ -4,6 +4,8 @@ from datetime import timedelta
 
 import django_filters
 from django import forms
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from django.db.models import Q
 from django.utils import timezone
 
@@ -34,6 +36,7 @@ class StrictBooleanField(forms.Field):
         raise forms.ValidationError("true or false.")
 
 
+@extend_schema_field(OpenApiTypes.BOOL)
 class StrictBooleanFilter(django_filters.Filter):
     field_class = StrictBooleanField
 

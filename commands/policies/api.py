@@ -66,6 +66,11 @@ class PolicyWriteSerializer(serializers.Serializer):
     items = serializers.JSONField()
 
 
+class AssignedSerializer(serializers.Serializer):
+    target_count = serializers.IntegerField()
+    changed = serializers.IntegerField()
+
+
 class AssignSerializer(serializers.Serializer):
     target = serializers.JSONField()
     dry_run = serializers.BooleanField(default=False)
@@ -120,7 +125,7 @@ class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             _raise(exc)
         return Response({"id": str(policy.pk), "version": policy.version})
 
-    @extend_schema(request=AssignSerializer, responses={200: serializers.DictField()})
+    @extend_schema(request=AssignSerializer, responses={200: AssignedSerializer})
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
         policy = self.get_object()
@@ -136,7 +141,7 @@ class PolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             _raise(exc)
         return Response(done)
 
-    @extend_schema(request=AssignSerializer, responses={200: serializers.DictField()})
+    @extend_schema(request=AssignSerializer, responses={200: AssignedSerializer})
     @action(detail=True, methods=["post"])
     def unassign(self, request, pk=None):
         """Remove this policy's assignment for the target (a group, the fleet default, devices)."""
