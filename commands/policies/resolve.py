@@ -12,6 +12,7 @@ from devices import compliance
 from devices.models import Device
 
 NONE = (None, 0)
+FEW = 20  # up to this many devices are resolved one query each
 _RANK = Case(When(device__isnull=False, then=Value(0)), When(group__isnull=False, then=Value(1)), default=Value(2),
              output_field=IntegerField())
 
@@ -54,13 +55,18 @@ def reconcile(device_ids=None, *, lock: bool = True) -> dict:
     enrolling device, whose transaction must not queue behind others in a registration storm."""
     if lock:
         _lock()
-    by_device, by_group, default = _assignments()
     devices = Device.objects.active()
     if device_ids is not None:
-        devices = devices.filter(pk__in=list(device_ids))
-    resolved = {}
-    for device_id, group_id in devices.values_list("pk", "group_id").iterator(chunk_size=5000):
-        resolved[str(device_id)] = by_device.get(device_id) or by_group.get(group_id) or default
+        device_ids = list(device_ids)
+        devices = devices.filter(pk__in=device_ids)
+    if device_ids is not None and len(device_ids) <= FEW:
+        # An enrollment or a regrouping: one indexed query per device, not every assignment.
+        resolved = {str(d): current_for_device(d) for d in devices.values_list("pk", flat=True)}
+    else:
+        by_device, by_group, default = _assignments()
+        resolved = {}
+        for device_id, group_id in devices.values_list("pk", "group_id").iterator(chunk_size=5000):
+            resolved[str(device_id)] = by_device.get(device_id) or by_group.get(group_id) or default
     known = compliance.resolved_states(None if device_ids is None else resolved)
     changed = {d: value for d, value in resolved.items() if known.get(d, NONE) != value}
     compliance.set_resolved(changed)
