@@ -173,3 +173,17 @@ def test_unassigning_falls_back_to_the_group_then_the_default_then_none(admin_us
     policies.unassign_policy(actor=admin_user, policy=default, target={"all": True})
     assert heartbeat(sim)["policy_version"] == 0
     assert DevicePolicyState.objects.get(device_id=sim.id).version == 0
+
+
+def test_a_device_enrolled_after_the_fleet_default_is_set_counts_under_it_at_once(admin_user):
+    default = make(admin_user, "default")
+    policies.assign_policy(actor=admin_user, policy=default, target={"all": True})
+    sim = make_device()  # enrolls through commands.device_hooks.keys_on_enroll
+    state = DevicePolicyState.objects.get(device_id=sim.id)
+    assert (state.policy_id, state.version, state.compliant) == (default.pk, default.version, False)
+    assert heartbeat(sim)["policy_version"] == default.version
+
+
+def test_a_fleet_without_policies_adds_no_row_at_enrollment():
+    sim = make_device()
+    assert not DevicePolicyState.objects.filter(device_id=sim.id).exists()
