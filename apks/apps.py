@@ -12,6 +12,11 @@ class ApksConfig(AppConfig):
         from commands import params
 
         params.register_install_apk(install_apk_params)
+        # The policy channel's `apps` item lists releases of this registry (commands.policies.items).
+        from apks.install import policy_app
+        from commands.policies import items as policy_items
+
+        policy_items.register_apps_resolver(policy_app)
         # enrollment/ (below) offers the marked agent release in the QR builder and one-liners.
         from apks.install import agent_apk_for_provisioning
         from enrollment import provisioning

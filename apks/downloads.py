@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from apks.models import Release
 from commands.models import NON_FINAL_STATES, CommandType, Delivery
+from commands.policies import services as policy_services
 
 
 def has_open_install(*, device_id, release: Release, now=None) -> bool:
@@ -21,9 +22,8 @@ def has_open_install(*, device_id, release: Release, now=None) -> bool:
 
 
 def policy_requires(*, device_id, release: Release) -> bool:
-    """HOOK for issue 17 (policies): True when the device's current policy lists this release
-    under `apps.required`. No policy requires anything yet."""
-    return False
+    """True when the device's current policy lists this release under `apps.required`."""
+    return policy_services.policy_requires_release(device_id=device_id, apk_id=release.pk)
 
 
 def may_download(*, device_id, release: Release, now=None) -> bool:

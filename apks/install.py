@@ -29,6 +29,19 @@ def install_apk_params(params: dict, errors: dict) -> dict:
     return cleaned
 
 
+def policy_app(apk_id: str) -> dict | None:
+    """A required app of a policy's `apps` item (PROTOCOL.md v1.1: package, apk_id, version_code,
+    sha256, size) from its release id, or None when there is no such release."""
+    try:
+        release = Release.objects.filter(pk=uuid.UUID(apk_id)).first()
+    except (TypeError, ValueError, AttributeError):
+        return None
+    if release is None:
+        return None
+    return {"package": release.package, "apk_id": str(release.id), "version_code": release.version_code,
+            "sha256": release.sha256, "size": release.size}
+
+
 def agent_apk_for_provisioning():
     """The marked agent release as enrollment.provisioning wants it: its public URL and the
     checksums Android's provisioning checks (URL-safe base64 of the SHA-256 of the file and of

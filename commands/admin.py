@@ -3,7 +3,8 @@ services audit them; the admin is for looking. Key material and secrets are neve
 
 from django.contrib import admin
 
-from commands.models import Command, Delivery, DeviceKey, Preset, ShellAllowRule, WifiConfig
+from commands.models import Command, Delivery, DeviceKey, Policy, PolicyAssignment, PolicyVersion, Preset, ShellAllowRule, WifiConfig
+from commands.policies.items import masked
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -56,3 +57,29 @@ class PresetAdmin(ReadOnly):
 class WifiConfigAdmin(ReadOnly):
     list_display = ["name", "ssid", "security", "hidden", "group", "last_pushed_at"]
     exclude = ["password_encrypted"]
+
+
+@admin.register(Policy)
+class PolicyAdmin(ReadOnly):
+    list_display = ["name", "version", "updated_at"]
+    search_fields = ["name"]
+    raw_id_fields = ["current"]
+
+
+@admin.register(PolicyVersion)
+class PolicyVersionAdmin(ReadOnly):
+    list_display = ["id", "policy", "created_by", "created_at"]
+    exclude = ["secret", "items"]  # items shown masked: Wi-Fi passwords live only in `secret`
+    readonly_fields = ["masked_items"]
+    raw_id_fields = ["policy"]
+
+    @admin.display(description="items")
+    def masked_items(self, obj):
+        return masked(obj.items)
+
+
+@admin.register(PolicyAssignment)
+class PolicyAssignmentAdmin(ReadOnly):
+    list_display = ["policy", "device", "group", "fleet_default", "created_at"]
+    list_filter = ["fleet_default"]
+    raw_id_fields = ["policy", "device", "group"]

@@ -3,13 +3,17 @@ and commands' side of the devices app's hook points (devices.hooks), registered 
 CommandsConfig.ready(). devices/ never imports this module."""
 
 from commands import markers, services
+from commands.policies import cache as policy_cache
+from commands.policies import services as policies
 from devices import hooks
 
 
 def keys_on_enroll(*, device, reenrolled: bool) -> list[dict]:
     """Called inside the enrollment transaction. Creates the device's command keys (new ones on
     re-enrollment, which also cancels every non-final delivery with reason `reenrolled`) and
-    returns `command_keys` for the answer: [{"kid": ..., "key": base64}]."""
+    returns `command_keys` for the answer: [{"kid": ..., "key": base64}]. Resolves the device's
+    policy too (its group's or the fleet default), so the devices list counts it at once."""
+    policies.on_enrolled(device_id=device.pk)
     return services.create_enrollment_keys(device=device, reenrolled=reenrolled)
 
 
@@ -31,9 +35,18 @@ def marker_prefix() -> str:
     return markers.PREFIX
 
 
+def policy_prefix() -> str:
+    """devices.hooks.policy_prefix: the heartbeat's Lua call reads the device's cached policy
+    version (commands.policies.cache) in its own round trip and hands it to policy_version."""
+    return policy_cache.PREFIX
+
+
 def register() -> None:
     # services.heartbeat_answer itself, not a wrapper: it runs on every heartbeat.
     hooks.register("heartbeat_answer", services.heartbeat_answer)
     hooks.register("marker_prefix", marker_prefix)
     hooks.register("device_deleted", on_device_deleted)
     hooks.register("device_purge", purge_device)
+    hooks.register("policy_version", policies.heartbeat_policy_version)
+    hooks.register("policy_prefix", policy_prefix)
+    hooks.register("devices_regrouped", policies.devices_regrouped)

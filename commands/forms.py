@@ -89,7 +89,7 @@ class PresetForm(forms.Form):
     name = forms.CharField(max_length=100)
     type = forms.ChoiceField(choices=[c for c in CommandType.choices if c[0] not in ("wifi_configure", "install_apk")])
     params = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, initial="{}",
-                             help_text='JSON, e.g. {"argv": ["dumpsys", "battery"]} or {"package": "com.example.app"}.')
+                             help_text='JSON, e.g. {"argv": ["getprop", "ro.build.version.security_patch"]} or {"package": "com.example.app"}.')
     description = forms.CharField(max_length=300, required=False)
     category = forms.CharField(max_length=50, required=False)
 

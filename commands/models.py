@@ -313,3 +313,7 @@ class WifiConfig(models.Model):
 
     def decrypted_password(self) -> str:
         return crypto.decrypt_bytes(self.password_encrypted).decode() if self.password_encrypted else ""
+
+
+# The policy channel's models live in their own module (commands/policies/) and belong to this app.
+from commands.policies.models import Policy, PolicyAssignment, PolicyVersion  # noqa: E402,F401

@@ -13,6 +13,7 @@ from datetime import timedelta
 from celery import shared_task
 
 from commands import services
+from commands.policies.push import push_sync
 
 logger = logging.getLogger(__name__)
 # Deliveries claimed and pushed per send_each call (FCM allows at most 500). Smaller batches mean
@@ -51,3 +52,9 @@ def expire_deliveries() -> int:
 @shared_task(ignore_result=True)
 def promote_command_keys() -> int:
     return services.promote_due_keys()
+
+
+@shared_task(ignore_result=True)
+def push_policy_sync(device_ids: list) -> int:
+    """After a policy change commits: the `sync` tickle to the devices it moved (best effort)."""
+    return push_sync(device_ids=device_ids)

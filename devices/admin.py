@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from devices.models import Device, DeviceGroup, DeviceStatus, FlushClaim, InstalledApp, Tag
+from devices.models import Device, DeviceGroup, DevicePolicyState, DeviceStatus, FlushClaim, InstalledApp, Tag
 
 
 @admin.register(DeviceGroup)
@@ -69,6 +69,23 @@ class FlushClaimAdmin(admin.ModelAdmin):
 
     list_display = ("claim", "state", "at")
     list_filter = ("state",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DevicePolicyState)
+class DevicePolicyStateAdmin(admin.ModelAdmin):
+    """Read-only: written by the policy channel's services and the devices' reports."""
+
+    list_display = ("device", "policy_id", "version", "applied_version", "all_applied", "reported_at")
+    raw_id_fields = ("device",)
 
     def has_add_permission(self, request):
         return False

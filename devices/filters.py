@@ -3,9 +3,13 @@
 from datetime import timedelta
 
 import django_filters
+from django import forms
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from django.db.models import Q
 from django.utils import timezone
 
+from devices import compliance
 from devices.models import Device
 
 # Bounds that keep every value a timedelta and a database column can hold: an unbounded number
@@ -13,6 +17,28 @@ from devices.models import Device
 # PostgreSQL. Out of bounds is a form error: ignored by the console, a 400 from the API.
 MAX_AGE_S = 10 * 365 * 86400  # ten years
 BATTERY = {"min_value": -1, "max_value": 101}
+
+
+class StrictBooleanField(forms.Field):
+    """true/false (also 1/0 and JSON booleans, as a command target's filter gives them); anything
+    else is an error, not an ignored filter (NullBooleanField reads "perhaps" as no filter)."""
+
+    TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise forms.ValidationError("true or false.")
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class StrictBooleanFilter(django_filters.Filter):
+    field_class = StrictBooleanField
 
 
 def _age(**kwargs):
@@ -29,6 +55,10 @@ class DeviceFilter(django_filters.FilterSet):
     battery_below = django_filters.NumberFilter(field_name="status__battery_pct", lookup_expr="lt", label="Battery below %", **BATTERY)
     battery_above = django_filters.NumberFilter(field_name="status__battery_pct", lookup_expr="gt", label="Battery above %", **BATTERY)
     android_version = django_filters.CharFilter(field_name="android_version", label="Android version")
+    os_version = django_filters.CharFilter(field_name="status__os_version", label="OS version")
+    patch_older_than_days = django_filters.NumberFilter(
+        min_value=0, max_value=MAX_AGE_S // 86400, method="filter_patch_older_than", label="Security patch older than (days)")
+    compliant = StrictBooleanFilter(method="filter_compliant", label="Policy compliant")
     seen_within_s = _age(method="filter_seen_within", label="Seen within (s)")
     not_seen_for_s = _age(method="filter_not_seen_for", label="Not seen for (s)")
     sort = django_filters.OrderingFilter(
@@ -48,7 +78,8 @@ class DeviceFilter(django_filters.FilterSet):
 
     class Meta:
         model = Device
-        fields = ["q", "group", "tag", "status", "battery_below", "battery_above", "android_version"]
+        fields = ["q", "group", "tag", "status", "battery_below", "battery_above", "android_version", "os_version",
+                  "patch_older_than_days", "compliant"]
 
     def search(self, queryset, name, value):
         value = value.strip()
@@ -71,3 +102,16 @@ class DeviceFilter(django_filters.FilterSet):
     def filter_not_seen_for(self, queryset, name, value):
         cutoff = timezone.now() - timedelta(seconds=float(value))
         return queryset.filter(Q(status__last_seen__lt=cutoff) | Q(status__last_seen__isnull=True))
+
+    def filter_patch_older_than(self, queryset, name, value):
+        """Devices whose reported security patch (v1.1 heartbeat `security_patch`) is older than
+        N days; devices that never reported one are not counted as either."""
+        cutoff = timezone.localdate() - timedelta(days=int(value))
+        return queryset.filter(status__security_patch__lt=cutoff)
+
+    def filter_compliant(self, queryset, name, value):
+        """true: the device holds its current policy version with every item applied; false: it
+        has a policy and does not (devices without a policy are neither)."""
+        if value:
+            return queryset.filter(compliance.compliant_q())
+        return queryset.filter(compliance.has_policy_q()).exclude(compliance.compliant_q())

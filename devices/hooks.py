@@ -9,8 +9,9 @@ registered, each hook answers as a fleet without that app would: no commands, no
 cancel or purge.
 
 The heartbeat's hooks add no Redis round trip: the write-behind's one Lua call
-(devices.writebehind) reads the device's command marker under `marker_prefix()` together with
-the token check and the telemetry, and hands the value to `heartbeat_answer` as `marker`. Each is
+(devices.writebehind) reads the device's command marker under `marker_prefix()` and its policy
+version under `policy_prefix()` together with the token check and the telemetry, and hands the
+values to `heartbeat_answer` as `marker` and to `policy_version` as `cached`. Each is
 one plain call to the implementation, as the direct call it replaces was."""
 
 from collections.abc import Callable
@@ -30,10 +31,21 @@ def _unwritten_marker_prefix() -> str:
     return f"{settings.CACHE_PREFIX}:nomarker:"
 
 
+def _no_policy(*, device_id, cached=UNREAD) -> int:
+    return 0
+
+
+def _unwritten_policy_prefix() -> str:
+    return f"{settings.CACHE_PREFIX}:nopolicy:"
+
+
 # One implementation each (the last registered), or the default until one is.
-implementations: dict[str, Callable] = {"heartbeat_answer": _no_commands, "marker_prefix": _unwritten_marker_prefix}
+implementations: dict[str, Callable] = {
+    "heartbeat_answer": _no_commands, "marker_prefix": _unwritten_marker_prefix,
+    "policy_version": _no_policy, "policy_prefix": _unwritten_policy_prefix,
+}
 # Any number of receivers each, told in registration order.
-receivers: dict[str, list[Callable]] = {"device_deleted": [], "device_purge": []}
+receivers: dict[str, list[Callable]] = {"device_deleted": [], "device_purge": [], "devices_regrouped": []}
 
 
 def register(hook: str, implementation: Callable) -> Callable:
@@ -60,6 +72,26 @@ def marker_prefix() -> str:
     """The Redis key prefix of the per-device marker the heartbeat's Lua call reads (prefix +
     device id) and passes to heartbeat_answer. The default names keys nobody writes."""
     return implementations["marker_prefix"]()
+
+
+def policy_version(*, device_id: str, cached=UNREAD) -> int:
+    """Every heartbeat, on the hot path: the device's current policy version (PROTOCOL.md v1.1
+    `policy_version`, 0 for none). `cached`: the raw value the heartbeat's own Redis call read
+    under `policy_prefix()` (None when absent), or UNREAD."""
+    return implementations["policy_version"](device_id=device_id, cached=cached)
+
+
+def policy_prefix() -> str:
+    """The Redis key prefix of the per-device policy version the heartbeat's Lua call reads (prefix
+    + device id) and passes to policy_version. The default names keys nobody writes."""
+    return implementations["policy_prefix"]()
+
+
+def devices_regrouped(*, device_ids: list) -> None:
+    """Inside the transaction that moved these devices to another group (or out of one): the
+    policy channel re-resolves their policy (a group may carry one)."""
+    for receiver in receivers["devices_regrouped"]:
+        receiver(device_ids=device_ids)
 
 
 def device_deleted(*, device_id: str) -> None:

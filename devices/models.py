@@ -247,3 +247,30 @@ class FlushClaim(models.Model):
 
     def __str__(self):
         return f"{self.claim} {self.state}"
+
+
+class DevicePolicyState(models.Model):
+    """The device's policy as the policy channel resolved it (commands/ writes `policy_id` and
+    `version` on every edit or assignment that changes them) and as the device last reported it
+    (PUT /api/v1/device/policy/status). It lives here, on the devices side, so that the device
+    list's one FilterSet can filter and count compliance without importing the app above.
+
+    Compliant: `version` > 0 and the device reported exactly that version with every item
+    `applied` (`all_applied` is computed for `applied_version` at report time, so an edit that
+    moves `version` needs no rewrite of it)."""
+
+    device = models.OneToOneField(Device, primary_key=True, on_delete=models.CASCADE, related_name="policy_state")
+    # commands.Policy's id; no foreign key: devices/ sits below commands/ (docs/ARCHITECTURE.md).
+    policy_id = models.UUIDField(null=True, blank=True, db_index=True)
+    version = models.PositiveBigIntegerField(default=0)  # 0: no policy
+    applied_version = models.PositiveBigIntegerField(null=True, blank=True)
+    all_applied = models.BooleanField(default=False)
+    items = models.JSONField(default=dict, blank=True)  # {item: {"state", "reason"}} as last reported
+    reported_at = models.DateTimeField(null=True, blank=True)
+
+    @property
+    def compliant(self) -> bool:
+        return self.version > 0 and self.applied_version == self.version and self.all_applied
+
+    def __str__(self):
+        return f"policy state of {self.device_id}"

@@ -38,6 +38,7 @@ class _Written:
     visible_change: bool  # came online, or battery or charging changed: the console shows it
     live_flush: bool | None = None  # write-behind: the Lua call marked a visible change; True = schedule the flush
     marker: bytes | None = None  # the commands marker, when the write read it (write-behind)
+    policy: bytes | None = None  # the cached policy version, when the write read it (write-behind)
 
 
 def record_heartbeat(*, token: str, data: dict) -> tuple[str, dict] | None:
@@ -53,12 +54,12 @@ def record_heartbeat(*, token: str, data: dict) -> tuple[str, dict] | None:
     drift = values["device_time"] - int(now.timestamp()) if "device_time" in values else None
     bad = values.get("bad_envelopes", 0)
     fleet = FleetSettings.current()
-    marker = hooks.UNREAD
+    marker = policy = hooks.UNREAD
     if writebehind.enabled():
         written = _write_status_redis(token, values, now, drift, bad, fleet)
         if written is None:
             return None
-        marker = written.marker
+        marker, policy = written.marker, written.policy
     else:
         device_id = tokens.verify(token)
         if device_id is None:
@@ -85,6 +86,7 @@ def record_heartbeat(*, token: str, data: dict) -> tuple[str, dict] | None:
         "server_time": int(now.timestamp()),
         "heartbeat_interval_s": fleet.heartbeat_interval_s,
         **hooks.heartbeat_answer(device_id=device_id, kids=kids, marker=marker),
+        "policy_version": hooks.policy_version(device_id=device_id, cached=policy),
         "inventory_requested": "apps_hash" in values and values["apps_hash"] != written.inventory_hash,
         "ignored_fields": ignored,
     }
@@ -104,7 +106,7 @@ def _write_status_redis(token, values, now, drift, bad, fleet) -> _Written | Non
         return writebehind.record(
             token_key=tokens.cache_key(token_id), digest=tokens.digest(secret), values=state, now=now,
             history_every_s=HISTORY_EVERY_S, offline_after_s=fleet.offline_threshold_s, bad=bad,
-            marker_prefix=hooks.marker_prefix(), live_keys=live.redis_keys(),
+            marker_prefix=hooks.marker_prefix(), policy_prefix=hooks.policy_prefix(), live_keys=live.redis_keys(),
             live_pending_ttl_s=live.PENDING_TTL_S,
         )
 
@@ -126,7 +128,7 @@ def _write_status_redis(token, values, now, drift, bad, fleet) -> _Written | Non
     # A visible change is already marked in Redis by the same call; live_flush says whether the
     # flush still has to be scheduled.
     return _Written(recorded.device_id, inventory_hash, recorded.took_history, visible_change=False,
-                    live_flush=recorded.live_flush, marker=recorded.marker)
+                    live_flush=recorded.live_flush, marker=recorded.marker, policy=recorded.policy)
 
 
 def _status_assignments(values: dict, drift: int | None, bad: int) -> tuple[list[str], dict]:
@@ -313,6 +315,8 @@ def update_device(*, actor, device: Device, alias=_UNSET, group=_UNSET, tag_name
         fields.append("group")
     if fields:
         device.save(update_fields=fields)
+    if "group" in changed:
+        hooks.devices_regrouped(device_ids=[device.pk])
     if tag_names is not _UNSET:
         tags = _tags_from_names(tag_names)
         before = sorted(device.tags.values_list("name", flat=True))
@@ -385,7 +389,10 @@ def update_group(*, actor, group: DeviceGroup, name: str, description: str = "",
 @transaction.atomic
 def delete_group(*, actor, group: DeviceGroup, ip=None) -> None:
     audit.record(actor=actor, action="group.delete", target=group, data={"name": group.name}, ip=ip)
+    members = list(Device.objects.filter(group=group).values_list("pk", flat=True))
     group.delete()
+    if members:  # they have no group now: the policy channel re-resolves theirs
+        hooks.devices_regrouped(device_ids=members)
 
 
 @transaction.atomic

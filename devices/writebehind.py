@@ -74,7 +74,8 @@ INV_TTL_S = 7 * 86400
 # KEYS: 1 token entry, 2 dirty set, 3 history list, 4 bad hash, 5 live dirty set, 6 live pending
 # ARGV: 1 secret digest, 2 values (JSON), 3 now (us), 4 history every (us), 5 offline after (us),
 #       6 state TTL (s), 7 bad envelopes, 8 sample columns, 9 state key prefix,
-#       10 inventory key prefix, 11 command marker prefix, 12 live pending TTL (s)
+#       10 inventory key prefix, 11 command marker prefix, 12 live pending TTL (s),
+#       13 policy version key prefix
 _RECORD = """
 local token = redis.call('GET', KEYS[1])
 if not token then return '{"auth":"unknown"}' end
@@ -124,7 +125,8 @@ if (not was_online) or old_battery ~= state.battery_pct or old_charging ~= state
 end
 return cjson.encode({
   auth = 'ok', device_id = device_id, took = took, live_flush = live_flush,
-  inventory_hash = redis.call('GET', ARGV[10] .. device_id), marker = redis.call('GET', ARGV[11] .. device_id)
+  inventory_hash = redis.call('GET', ARGV[10] .. device_id), marker = redis.call('GET', ARGV[11] .. device_id),
+  policy = redis.call('GET', ARGV[13] .. device_id)
 })
 """
 
@@ -273,11 +275,12 @@ class Recorded:
     live_flush: bool = False  # a console-visible change, and no live-update flush scheduled yet
     inventory_hash: str | None = None  # None: not cached in Redis yet
     marker: bytes | None = None  # the command marker (commands.markers), read in the same call
+    policy: bytes | None = None  # the policy version cache (devices.hooks.policy_prefix), likewise
 
 
 def record(*, token_key: str, digest: str, values: dict, now: datetime, history_every_s: int,
            offline_after_s: int, bad: int, marker_prefix: str, live_keys: tuple[str, str],
-           live_pending_ttl_s: int) -> Recorded:
+           live_pending_ttl_s: int, policy_prefix: str | None = None) -> Recorded:
     """One heartbeat in one Lua call (see _RECORD). `token_key`/`digest`: the device token's
     entry in the verified-token cache and the SHA-256 of the presented secret."""
     client, scripts = _client()
@@ -285,13 +288,14 @@ def record(*, token_key: str, digest: str, values: dict, now: datetime, history_
         keys=[token_key, _key("dirty"), _key("hist"), _key("bad"), *live_keys],
         args=[digest, json.dumps(values), str(_micros(now)), history_every_s * 1_000_000, offline_after_s * 1_000_000,
               STATE_TTL_S, bad, ",".join(telemetry.SAMPLE_COLUMNS), state_key(""), inventory_key(""), marker_prefix,
-              live_pending_ttl_s],
+              live_pending_ttl_s, policy_prefix if policy_prefix is not None else state_key("nopolicy:")],
     )
     data = json.loads(raw)
     if data["auth"] != "ok":
         return Recorded(auth=data["auth"])
     inventory = data.get("inventory_hash")
     marker = data.get("marker")
+    policy = data.get("policy")
     return Recorded(
         auth="ok",
         device_id=data["device_id"],
@@ -299,6 +303,7 @@ def record(*, token_key: str, digest: str, values: dict, now: datetime, history_
         live_flush=data["live_flush"] is True,
         inventory_hash=inventory if isinstance(inventory, str) else None,  # cjson: a missing key is false
         marker=marker.encode() if isinstance(marker, str) else None,
+        policy=policy.encode() if isinstance(policy, str) else None,
     )
 
 

@@ -197,7 +197,8 @@ else:
     CELERY_TASK_ALWAYS_EAGER = True
 
 # Command fan-out has a queue (and in docker-compose a worker, `dispatcher`) of its own.
-CELERY_TASK_ROUTES = {"commands.tasks.dispatch_command": {"queue": "push"}}
+CELERY_TASK_ROUTES = {"commands.tasks.dispatch_command": {"queue": "push"},
+                      "commands.tasks.push_policy_sync": {"queue": "push"}}
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -1,5 +1,6 @@
 """Retention of releases: the newest APK_KEEP_RELEASES per package and channel are kept, and
-never a release an install_apk still waits for (a delivery not final), nor one a live rollout
+never a release an install_apk still waits for (a delivery not final), nor one a policy's current
+version requires (its devices download it), nor one a live rollout
 deploys or would roll back to, nor the agent release. The rest go, row and stored file (beat:
 apks.tasks.purge_releases, hourly); a finished rollout of a purged release goes with it (its
 history stays in the audit log)."""
@@ -11,6 +12,7 @@ from django.db import transaction
 
 from apks.downloads import releases_with_open_installs
 from apks.models import Release, Rollout
+from commands.policies import services as policy_services
 from mdm import audit
 
 logger = logging.getLogger(__name__)
@@ -19,7 +21,7 @@ logger = logging.getLogger(__name__)
 def protected_releases() -> set[str]:
     live = Rollout.objects.filter(state__in=Rollout.LIVE_STATES)
     in_rollouts = {str(pk) for pair in live.values_list("release_id", "previous_release_id") for pk in pair if pk}
-    return releases_with_open_installs() | in_rollouts
+    return releases_with_open_installs() | in_rollouts | policy_services.required_release_ids()
 
 
 def purge_candidates(*, keep: int) -> list[Release]:

@@ -68,7 +68,19 @@ def update_wifi_config(*, actor, config: WifiConfig, ip=None, **values) -> WifiC
     if changed:
         config.save(update_fields=[*(n for n in changed if n != "password"), *(["password_encrypted"] if "password" in changed else []), "updated_at"])
         audit.record(actor=actor, action="wifi_config.update", target=("wificonfig", str(config.pk)), data=changed, ip=ip)
+        _republish(actor=actor, config=config, ip=ip)
     return config
+
+
+def _republish(*, actor, config: WifiConfig, ip) -> None:
+    """Policies copy a Wi-Fi config into each version (a version never changes): an edit makes
+    a new version of every policy whose current one lists it, so its devices follow."""
+    # Imported here: commands.policies.items imports this package's shell_allowlist module.
+    from commands.policies import services as policies
+
+    using = policies.policies_using_wifi(config.pk)
+    if using:
+        policies.republish_policies(actor=actor, policies=using, reason=f"Wi-Fi config {config.name} changed", ip=ip)
 
 
 @transaction.atomic

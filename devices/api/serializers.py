@@ -3,7 +3,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from devices import telemetry
-from devices.models import Device, DeviceGroup, DeviceStatus, HeartbeatSample, InstalledApp, Tag
+from devices.models import Device, DeviceGroup, DevicePolicyState, DeviceStatus, HeartbeatSample, InstalledApp, Tag
 
 # The heartbeat fields as last accepted, under their heartbeat names (PROTOCOL.md).
 STATUS_FIELDS = telemetry.STATUS_COLUMNS
@@ -29,6 +29,7 @@ class DeviceSerializer(serializers.ModelSerializer):
     last_enrolled_at = UnixTimeField(read_only=True)
     deleted_at = UnixTimeField(read_only=True)
     status = serializers.SerializerMethodField()
+    policy = serializers.SerializerMethodField()
 
     class Meta:
         model = Device
@@ -51,12 +52,27 @@ class DeviceSerializer(serializers.ModelSerializer):
             "enrolled_with",
             "deleted_at",
             "status",
+            "policy",
         ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_tags(self, device) -> list[str]:
         return sorted(t.name for t in device.tags.all())
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_policy(self, device) -> dict | None:
+        """PROTOCOL.md v1.1: {"id", "version", "applied_version", "compliant", "items"} or null
+        (no policy). `items` are the per-item states of the device's last report."""
+        try:
+            state = device.policy_state
+        except DevicePolicyState.DoesNotExist:
+            return None
+        if not state.version:
+            return None
+        return {"id": str(state.policy_id) if state.policy_id else None, "version": state.version,
+                "applied_version": state.applied_version, "compliant": state.compliant,
+                "items": {name: {"state": v.get("state"), "reason": v.get("reason")} for name, v in (state.items or {}).items()}}
 
     @extend_schema_field(serializers.DictField())
     def get_status(self, device) -> dict:

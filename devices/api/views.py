@@ -33,7 +33,8 @@ ADMIN_ACTIONS = {"bulk_delete", "restore", "retired"}
 
 class DeviceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Enrolled devices with their latest status. Filter with `q`, `group`, `tag`, `status`,
-    `battery_below`, `battery_above`, `android_version`, `seen_within_s`, `not_seen_for_s`; order
+    `battery_below`, `battery_above`, `android_version`, `os_version`, `patch_older_than_days`,
+    `compliant`, `seen_within_s`, `not_seen_for_s`; order
     with `sort` (e.g. `-last_seen`, `battery`)."""
 
     serializer_class = DeviceSerializer
@@ -51,7 +52,7 @@ class DeviceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             base = Device.objects.filter(deleted_at__isnull=False)
         else:
             base = Device.objects.for_user(self.request.user)
-        return base.select_related("status", "group").prefetch_related("tags").order_by("hardware_id")
+        return base.select_related("status", "group", "policy_state").prefetch_related("tags").order_by("hardware_id")
 
     @extend_schema(request=DeviceUpdateSerializer, responses=DeviceSerializer)
     def partial_update(self, request, id=None):

@@ -49,6 +49,7 @@ def _known_objects(fleet) -> dict:
         "command-presets": made("/api/v1/command-presets/", {"name": "fuzz-preset", "type": "ping", "params": {}}),
         "shell-allowlist": made("/api/v1/shell-allowlist/", {"argv_prefix": ["dumpsys", "battery"]}),
         "enrollment-keys": made("/api/v1/enrollment-keys/", {"name": "fuzz-key-2"}),
+        "policies": made("/api/v1/policies/", {"name": "fuzz-policy", "items": {"kiosk": {"package": "com.example.kiosk"}}}),
     }
     users = http.get("/api/v1/users/", headers=headers)
     if users.status_code == 200:

@@ -1,0 +1,288 @@
+"""State changes of the policy channel (docs/policies.md). Each is atomic and audited; what a
+change does to devices (their resolved version on the devices side, the Redis version cache,
+the `sync` push) follows from one reconciliation (commands.policies.resolve) and leaves the
+process only on commit."""
+
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from commands import crypto, signing, targeting
+from commands.models import DeviceKey
+from commands.params import ParamsError
+from commands.policies import cache, resolve
+from commands.policies import items as policy_items
+from commands.policies.models import Policy, PolicyAssignment, PolicyVersion
+from commands.services.keys import ensure_device_keys, live_keys
+from devices import compliance
+from devices.hooks import UNREAD
+from devices.models import DeviceGroup
+from mdm import audit
+
+STATES = ("applied", "failed", "unsupported", "pending")
+_UNSET = object()
+
+
+def _clean_name(name) -> str:
+    name = name.strip() if isinstance(name, str) else ""
+    if not name or len(name) > 100:
+        raise ParamsError({"name": ["A name of 1-100 characters is required."]})
+    return name
+
+
+def _new_version(*, policy: Policy, cleaned: policy_items.Cleaned, actor) -> PolicyVersion:
+    version = PolicyVersion.objects.create(
+        policy=policy, items=cleaned.items, sources=cleaned.sources, created_by=audit.actor_label(actor),
+        secret=crypto.encrypt_json(cleaned.secret) if cleaned.secret else "",
+    )
+    Policy.objects.filter(pk=policy.pk).update(current=version, updated_at=timezone.now())
+    policy.current = version
+    return version
+
+
+def _announce(changed: dict) -> None:
+    """The devices whose (policy, version) moved: their cached version goes, and they get a
+    `sync` push so they fetch at once (best effort: the heartbeat's policy_version carries it)."""
+    if not changed:
+        return
+    ids = sorted(changed)
+    cache.forget_on_commit(ids)
+
+    def push():
+        from commands.tasks import push_policy_sync  # tasks import services: imported when it runs
+
+        for start in range(0, len(ids), 5000):
+            push_policy_sync.delay(ids[start : start + 5000])
+
+    transaction.on_commit(push)
+
+
+@transaction.atomic
+def create_policy(*, actor, name, items, description: str = "", ip=None) -> Policy:
+    name = _clean_name(name)
+    cleaned = policy_items.clean_items(items)
+    if Policy.objects.filter(name=name).exists():
+        raise ParamsError({"name": ["A policy with this name exists; edit it to make a new version."]})
+    try:
+        with transaction.atomic():
+            policy = Policy.objects.create(name=name, description=str(description or "")[:300])
+    except IntegrityError:  # a concurrent create with the same name won
+        raise ParamsError({"name": ["A policy with this name exists; edit it to make a new version."]}) from None
+    version = _new_version(policy=policy, cleaned=cleaned, actor=actor)
+    audit.record(actor=actor, action="policy.create", target=("policy", str(policy.pk)),
+                 data={"name": name, "version": version.pk, "items": policy_items.masked(cleaned.items)}, ip=ip)
+    return policy
+
+
+def diff_summary(before: dict, after: dict) -> dict:
+    """Which items a new version adds, removes or changes (names only: values may be secret)."""
+    return {
+        "added": sorted(set(after) - set(before)),
+        "removed": sorted(set(before) - set(after)),
+        "changed": sorted(n for n in set(before) & set(after) if before[n] != after[n]),
+    }
+
+
+@transaction.atomic
+def update_policy(*, actor, policy: Policy, items, description=_UNSET, ip=None, reason: str = "") -> Policy:
+    """A new version with these items (every device of the policy is told); the old versions stay."""
+    policy = Policy.objects.select_for_update(of=("self",)).select_related("current").get(pk=policy.pk)
+    cleaned = policy_items.clean_items(items)
+    before = policy.current.items if policy.current else {}
+    old_version = policy.version
+    if description is not _UNSET:
+        Policy.objects.filter(pk=policy.pk).update(description=str(description or "")[:300])
+    version = _new_version(policy=policy, cleaned=cleaned, actor=actor)
+    audit.record(actor=actor, action="policy.update", target=("policy", str(policy.pk)),
+                 data={"name": policy.name, "from_version": old_version, "version": version.pk,
+                       "diff": diff_summary(before, cleaned.items), **({"reason": reason} if reason else {})}, ip=ip)
+    _announce(resolve.reconcile())
+    return policy
+
+
+def _assignment_target(spec: dict):
+    """(what to write, the devices the target selects) for a normalized target."""
+    if "group" in spec:
+        group = DeviceGroup.objects.filter(name=spec["group"]).first()
+        if group is None:
+            raise ParamsError({"target": [f"No group named {spec['group']!r}."]})
+        return ("group", group), targeting.resolve(spec)
+    if "all" in spec:
+        return ("fleet_default", True), targeting.resolve(spec)
+    return ("devices", None), targeting.resolve(spec)
+
+
+def preview_assignment(*, target) -> list:
+    """The devices an assignment to `target` selects (dry run), nothing written."""
+    spec = targeting.normalize(target)
+    _, devices = _assignment_target(spec)
+    return list(devices.order_by("pk").values_list("pk", flat=True))
+
+
+@transaction.atomic
+def assign_policy(*, actor, policy: Policy, target, ip=None) -> dict:
+    """Assign the policy (PROTOCOL.md "Admin API essentials"): `{"group": name}` assigns it to the
+    group (devices joining later get it too), `{"all": true}` makes it the fleet default, and the
+    other target forms (device ids, tags, a filter) assign it to each device they select now. A
+    device has at most one policy: an assignment replaces the one of the same kind it had.
+    Returns {"target_count", "changed"}."""
+    policy = Policy.objects.select_for_update().get(pk=policy.pk)
+    spec = targeting.normalize(target)
+    (kind, value), devices = _assignment_target(spec)
+    device_ids = list(devices.values_list("pk", flat=True))
+    if kind == "group":
+        PolicyAssignment.objects.update_or_create(group=value, defaults={"policy": policy})
+    elif kind == "fleet_default":
+        PolicyAssignment.objects.update_or_create(fleet_default=True, defaults={"policy": policy})
+    else:
+        if not device_ids:
+            raise ParamsError({"target": ["The target matches no device."]})
+        PolicyAssignment.objects.filter(device_id__in=device_ids).exclude(policy=policy).delete()
+        have = set(PolicyAssignment.objects.filter(device_id__in=device_ids).values_list("device_id", flat=True))
+        PolicyAssignment.objects.bulk_create(
+            [PolicyAssignment(policy=policy, device_id=d) for d in device_ids if d not in have], batch_size=2000)
+    changed = resolve.reconcile()
+    audit.record(actor=actor, action="policy.assign", target=("policy", str(policy.pk)),
+                 data={"name": policy.name, "target": spec, "target_count": len(device_ids), "changed": len(changed)}, ip=ip)
+    _announce(changed)
+    return {"target_count": len(device_ids), "changed": len(changed)}
+
+
+@transaction.atomic
+def unassign_policy(*, actor, policy: Policy, target, ip=None) -> dict:
+    """Undo assign_policy for a target: this policy's assignment to the group, its fleet-default
+    role, or its assignments to the devices the target selects; those devices fall back to the
+    next rule (their group's policy, the fleet default, none). Returns {"target_count", "changed"}."""
+    policy = Policy.objects.select_for_update().get(pk=policy.pk)
+    spec = targeting.normalize(target)
+    (kind, value), devices = _assignment_target(spec)
+    mine = PolicyAssignment.objects.filter(policy=policy)
+    if kind == "group":
+        removed = mine.filter(group=value).delete()[0]
+    elif kind == "fleet_default":
+        removed = mine.filter(fleet_default=True).delete()[0]
+    else:
+        removed = mine.filter(device_id__in=devices.values("pk")).delete()[0]
+    changed = resolve.reconcile() if removed else {}
+    audit.record(actor=actor, action="policy.unassign", target=("policy", str(policy.pk)),
+                 data={"name": policy.name, "target": spec, "removed": removed, "changed": len(changed)}, ip=ip)
+    _announce(changed)
+    return {"target_count": removed, "changed": len(changed)}
+
+
+@transaction.atomic
+def republish_policies(*, actor, policies, reason: str, ip=None) -> list[Policy]:
+    """A new version of each policy from its current items, taken again from their sources (a
+    Wi-Fi config or the console's allowlist was edited): what the devices hold follows the edit."""
+    done = []
+    for policy in policies:
+        current = PolicyVersion.objects.filter(pk=policy.current_id).first()
+        if current is None:
+            continue
+        raw = dict(current.items)
+        raw.update({name: source for name, source in current.sources.items()})
+        if "apps" in raw:
+            raw["apps"] = {"required": [{"apk_id": r["apk_id"]} for r in raw["apps"]["required"]],
+                           "blocked": raw["apps"]["blocked"]}
+        try:
+            done.append(update_policy(actor=actor, policy=policy, items=raw, ip=ip, reason=reason))
+        except ParamsError as exc:  # the source no longer validates (a rule made broader): keep the version
+            audit.record(actor=actor, action="policy.republish_failed", target=("policy", str(policy.pk)),
+                         data={"name": policy.name, "reason": reason, "error": exc.detail}, ip=ip)
+    return done
+
+
+def policies_using_wifi(config_id) -> list[Policy]:
+    config_id = str(config_id)
+    return [p for p in Policy.objects.select_related("current")
+            if p.current and any(e["id"] == config_id for e in p.current.items.get("wifi", []))]
+
+
+def policies_using_console_allowlist() -> list[Policy]:
+    return [p for p in Policy.objects.select_related("current")
+            if p.current and p.current.sources.get("shell_allowlist") == "console"]
+
+
+# --- the device's side --------------------------------------------------------------------------
+
+
+def devices_regrouped(*, device_ids) -> None:
+    """devices.hooks.devices_regrouped, inside the transaction that moved them."""
+    _announce(resolve.reconcile(device_ids))
+
+
+def on_enrolled(*, device_id) -> None:
+    """Inside the enrollment transaction: the new (or re-enrolled) device's policy, resolved.
+    Without the reconciliation lock (a registration storm must not queue on it): a policy change
+    committing at the same moment may leave this device's devices-side row stale until the next
+    change; what the device itself is served is always resolved afresh (current_for_device)."""
+    if not PolicyAssignment.objects.exists() and not compliance.resolved_states([device_id]):
+        return  # the common fleet without policies: two cheap queries
+    resolve.reconcile([device_id], lock=False)
+    cache.forget_on_commit([device_id])  # a re-enrolled device's cache may predate this
+
+
+def heartbeat_policy_version(*, device_id, cached=UNREAD) -> int:
+    """devices.hooks.policy_version, on every heartbeat: the version the heartbeat's own Redis
+    call read (no query), else one query and the cache written again (commands.policies.cache)."""
+    raw = cache.read(device_id) if cached is UNREAD else cached
+    version = cache.parse(raw)
+    if version is not None:
+        return version
+    token = cache.begin_check(device_id) if raw is None else None  # raw "chk:": another check is on it
+    _, version = resolve.current_for_device(device_id)
+    cache.finish(device_id, token, version)
+    return version
+
+
+def _signing_key(device_id, now: datetime) -> DeviceKey:
+    keys = live_keys(device_id)
+    current = next((k for k in keys if k.state == DeviceKey.State.CURRENT), None)
+    if current is None:
+        current = next(k for k in ensure_device_keys(device_id=device_id, now=now) if k.state == DeviceKey.State.CURRENT)
+    return current
+
+
+def device_document(*, device_id, now: datetime | None = None) -> dict:
+    """GET /api/v1/device/policy: {"policy": "<JSON text>", "kid", "sig"}, signed like an envelope
+    with the device's current key. The only place secret values leave the server."""
+    now = now or timezone.now()
+    _, version = resolve.current_for_device(device_id)
+    rendered = {}
+    if version:
+        row = PolicyVersion.objects.filter(pk=version).only("items", "secret").first()
+        if row is not None:
+            rendered = policy_items.for_device(row.items, row.secret_values())
+    payload = {"device_id": str(device_id), "version": version, "issued_at": int(now.timestamp()), "items": rendered}
+    key = _signing_key(device_id, now)
+    text = signing.encode_payload(payload)
+    return {"policy": text, "kid": key.kid, "sig": signing.sign(key.key, text)}
+
+
+def record_policy_status(*, device_id, version: int, items: dict, now: datetime | None = None) -> bool:
+    """PUT /api/v1/device/policy/status (validated by the view). Accepted for any version; only a
+    report of the device's current version, every item of it `applied`, makes it compliant (the
+    devices-side row compares `applied_version` with the current one). Returns all_applied."""
+    row = PolicyVersion.objects.filter(pk=version).values_list("items", flat=True).first() if version else {}
+    expected = set(row) if row is not None else None
+    all_applied = expected is not None and all(items.get(name, {}).get("state") == "applied" for name in expected)
+    compliance.record_report(device_id=device_id, version=version, items=items, all_applied=all_applied,
+                             now=now or timezone.now())
+    return all_applied
+
+
+def policy_requires_release(*, device_id, apk_id) -> bool:
+    """True when the device's current policy lists this APK release under apps.required (the
+    download endpoint's second rule, apks.downloads.policy_requires)."""
+    _, version = resolve.current_for_device(device_id)
+    if not version:
+        return False
+    items = PolicyVersion.objects.filter(pk=version).values_list("items", flat=True).first() or {}
+    return any(r.get("apk_id") == str(apk_id) for r in items.get("apps", {}).get("required", []))
+
+
+def required_release_ids() -> set[str]:
+    """APK release ids (str) some policy's current version requires: kept by the APK retention."""
+    rows = PolicyVersion.objects.filter(pk__in=Policy.objects.values("current_id")).values_list("items", flat=True)
+    return {r["apk_id"] for items in rows for r in items.get("apps", {}).get("required", [])}

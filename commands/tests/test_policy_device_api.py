@@ -1,0 +1,169 @@
+"""Conformance of the policy channel's device endpoints (PROTOCOL.md v1.1 "GET
+/api/v1/device/policy", "PUT /api/v1/device/policy/status"): signed like an envelope with the
+device's own key, version numbers, secrets only on the device's own pull, compliance."""
+
+import json
+
+import pytest
+from django.test import Client
+
+from commands import services, signing
+from commands.policies import services as policies
+from commands.tests.conftest import make_device
+from devices.models import DevicePolicyState
+
+pytestmark = pytest.mark.django_db
+
+
+def fetch(sim) -> tuple[dict, dict]:
+    response = sim.client().get("/api/v1/device/policy")
+    assert response.status_code == 200, response.content
+    envelope = response.json()
+    return envelope, json.loads(envelope["policy"])
+
+
+def verified(sim, envelope) -> dict:
+    """The device's rule 1: the signature verifies with a key it holds, by kid."""
+    key = sim.keys[envelope["kid"]]
+    assert signing.sign(key, envelope["policy"]) == envelope["sig"]
+    return json.loads(envelope["policy"])
+
+
+def put_status(sim, body, token=None):
+    client = Client(HTTP_AUTHORIZATION=f"Device {token or sim.token}")
+    return client.put("/api/v1/device/policy/status", data=json.dumps(body), content_type="application/json")
+
+
+@pytest.fixture
+def wifi(admin_user):
+    return services.create_wifi_config(actor=admin_user, name="Shop", ssid="shop-net", password="hunter22-pass")
+
+
+def test_a_device_without_a_policy_gets_version_0_and_empty_items_signed_the_same_way():
+    sim = make_device()
+    envelope, document = fetch(sim)
+    assert set(envelope) == {"policy", "kid", "sig"}
+    assert verified(sim, envelope) == document
+    assert document["device_id"] == sim.id and document["version"] == 0 and document["items"] == {}
+    assert isinstance(document["issued_at"], int)
+
+
+def test_the_policy_is_signed_with_the_devices_own_key_and_carries_the_wifi_password(admin_user, wifi):
+    sim, other = make_device(), make_device()
+    policy = policies.create_policy(actor=admin_user, name="Shops", items={"kiosk": {"package": "com.example.kiosk"}, "wifi": [str(wifi.pk)]})
+    policies.assign_policy(actor=admin_user, policy=policy, target={"device_ids": [sim.id]})
+    envelope, document = fetch(sim)
+    assert verified(sim, envelope)["version"] == policy.version > 0
+    assert document["items"]["wifi"] == [{"id": str(wifi.pk), "ssid": "shop-net", "security": "wpa2", "hidden": False,
+                                          "password": "hunter22-pass"}]
+    # Another device's key does not verify it (keys are per device).
+    assert signing.sign(other.keys[envelope["kid"]], envelope["policy"]) != envelope["sig"]
+    # The other device, with no policy, sees none of it.
+    assert fetch(other)[1]["items"] == {}
+
+
+def test_a_tampered_policy_fails_the_reference_verifier(admin_user):
+    sim = make_device()
+    policy = policies.create_policy(actor=admin_user, name="Kiosk", items={"kiosk": {"package": "com.example.kiosk"}})
+    policies.assign_policy(actor=admin_user, policy=policy, target={"all": True})
+    envelope, _ = fetch(sim)
+    forged = dict(envelope, policy=envelope["policy"].replace("com.example.kiosk", "com.example.kiosx"))
+    with pytest.raises(signing.BadEnvelope):
+        signing.verify({"payload": forged["policy"], "kid": forged["kid"], "sig": forged["sig"]}, sim.keys,
+                       device_id=sim.id, server_now=0)
+
+
+def test_no_token_or_a_wrong_token_is_401():
+    sim = make_device()
+    assert Client().get("/api/v1/device/policy").status_code == 401
+    assert Client(HTTP_AUTHORIZATION="Device nope.nope").get("/api/v1/device/policy").json()["code"] == "token_invalid"
+    assert put_status(sim, {"version": 0, "items": {}}, token="nope.nope").status_code == 401
+
+
+def test_the_paths_work_with_a_trailing_slash_and_refuse_other_methods():
+    sim = make_device()
+    assert sim.client().get("/api/v1/device/policy/").status_code == 200
+    assert sim.client().post("/api/v1/device/policy").status_code == 405
+    assert sim.client().get("/api/v1/device/policy/status").status_code == 405
+
+
+def test_a_report_of_the_current_version_with_every_item_applied_makes_the_device_compliant(admin_user):
+    sim = make_device()
+    policy = policies.create_policy(actor=admin_user, name="P", items={"kiosk": {"package": "com.example.kiosk"},
+                                                                        "restrictions": ["no_factory_reset"]})
+    policies.assign_policy(actor=admin_user, policy=policy, target={"device_ids": [sim.id]})
+    version = fetch(sim)[1]["version"]
+    response = put_status(sim, {"version": version, "items": {"kiosk": {"state": "applied"},
+                                                               "restrictions": {"state": "failed", "reason": "boom"}}})
+    assert response.status_code == 204
+    state = DevicePolicyState.objects.get(device_id=sim.id)
+    assert (state.applied_version, state.compliant) == (version, False)
+    assert state.items["restrictions"] == {"state": "failed", "reason": "boom"}
+    put_status(sim, {"version": version, "items": {"kiosk": {"state": "applied"}, "restrictions": {"state": "applied"},
+                                                   "future_item": {"state": "unsupported"}}})
+    assert DevicePolicyState.objects.get(device_id=sim.id).compliant
+
+
+def test_a_report_of_another_version_is_accepted_but_not_compliant(admin_user):
+    sim = make_device()
+    policy = policies.create_policy(actor=admin_user, name="P", items={"kiosk": {"package": "com.example.kiosk"}})
+    policies.assign_policy(actor=admin_user, policy=policy, target={"device_ids": [sim.id]})
+    old = policy.version
+    policies.update_policy(actor=admin_user, policy=policy, items={"kiosk": {"package": "com.example.other"}})
+    assert put_status(sim, {"version": old, "items": {"kiosk": {"state": "applied"}}}).status_code == 204
+    state = DevicePolicyState.objects.get(device_id=sim.id)
+    assert state.applied_version == old and state.version > old and not state.compliant
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"version": 1, "items": {"kiosk": {"state": "done"}}}, "items.kiosk.state"),
+    ({"version": -1, "items": {}}, "version"),
+    ({"version": True, "items": {}}, "version"),
+    ({"version": 1, "items": []}, "items"),
+    ({"version": 1, "items": {"kiosk": "applied"}}, "items.kiosk"),
+    ({"version": 1, "items": {"kiosk": {"state": "failed", "reason": "a\u0000b"}}}, "items.kiosk.reason"),
+])
+def test_a_bad_report_is_a_400_naming_the_field(body, field):
+    sim = make_device()
+    response = put_status(sim, body)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid" and field in response.json()["fields"]
+
+
+def test_a_body_that_is_not_a_json_object_is_400():
+    sim = make_device()
+    response = sim.client().put("/api/v1/device/policy/status", data="[1]", content_type="application/json")
+    assert response.status_code == 400
+
+
+def _status_bodies():
+    from hypothesis import strategies as st
+
+    from commands.tests.test_device_endpoints_fuzz import JSON, NUMBERS, TEXT, body
+
+    item = st.fixed_dictionaries({"state": st.sampled_from(["applied", "failed", "unsupported", "pending"]) | TEXT},
+                                 optional={"reason": TEXT | JSON})
+    shaped = st.fixed_dictionaries({"version": NUMBERS | JSON, "items": st.dictionaries(TEXT, item | JSON, max_size=4)})
+    return st.one_of(shaped.map(lambda o: json.dumps(o).encode()), body({"version", "items"}))
+
+
+def test_any_status_report_is_a_204_or_a_4xx_and_never_stores_what_postgresql_refuses(admin_user):
+    from hypothesis import given
+
+    from commands.tests.test_device_endpoints_fuzz import FUZZ
+
+    sim = make_device()
+    policy = policies.create_policy(actor=admin_user, name="P", items={"kiosk": {"package": "com.example.kiosk"}})
+    policies.assign_policy(actor=admin_user, policy=policy, target={"device_ids": [sim.id]})
+    client = sim.client()
+
+    @FUZZ
+    @given(raw=_status_bodies())
+    def run(raw):
+        response = client.generic("PUT", "/api/v1/device/policy/status", raw, content_type="application/json")
+        assert response.status_code == 204 or 400 <= response.status_code < 500, response.content
+        if response.status_code != 204:
+            assert {"detail", "code"} <= set(response.json())
+
+    run()
+    assert fetch(sim)[1]["version"] == policy.version  # the device still reads its policy
