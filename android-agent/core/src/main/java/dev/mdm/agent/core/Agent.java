@@ -28,6 +28,9 @@ import dev.mdm.agent.core.net.CommandsPage;
 import dev.mdm.agent.core.net.DeviceApi;
 import dev.mdm.agent.core.net.EnrollAnswer;
 import dev.mdm.agent.core.net.HeartbeatAnswer;
+import dev.mdm.agent.core.policy.PolicyActions;
+import dev.mdm.agent.core.policy.PolicySync;
+import dev.mdm.agent.core.policy.UnsupportedPolicyActions;
 import dev.mdm.agent.core.store.CommandRecord;
 import dev.mdm.agent.core.store.DeviceState;
 import dev.mdm.agent.core.store.SeenIdStore;
@@ -64,9 +67,11 @@ public final class Agent {
     private final ServerClock serverClock;
     private final Keyring keyring = new Keyring();
     private final Backoff backoff;
+    private final PolicySync policy;
 
     private final ConcurrentLinkedQueue<Incoming> inbox = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean pullRequested = new AtomicBoolean();
+    private final AtomicBoolean policyRequested = new AtomicBoolean();
     private final AtomicBoolean heartbeatRequested = new AtomicBoolean();
     private final AtomicBoolean retryNowRequested = new AtomicBoolean();
     private final AtomicReference<String> newFcmToken = new AtomicReference<>();
@@ -98,8 +103,14 @@ public final class Agent {
         }
     }
 
+    /** For a host without Device Owner powers: every platform policy item is reported unsupported. */
     public Agent(AgentConfig config, DeviceApi api, Stores stores, CommandRouter router, TelemetrySource telemetry,
             InventorySource inventory, Clock clock, Random random, EventSink events) {
+        this(config, api, stores, router, new UnsupportedPolicyActions(), telemetry, inventory, clock, random, events);
+    }
+
+    public Agent(AgentConfig config, DeviceApi api, Stores stores, CommandRouter router, PolicyActions policyActions,
+            TelemetrySource telemetry, InventorySource inventory, Clock clock, Random random, EventSink events) {
         this.config = config;
         this.api = api;
         this.stores = stores;
@@ -111,6 +122,7 @@ public final class Agent {
         this.events = events;
         this.serverClock = new ServerClock(clock);
         this.backoff = new Backoff(config.backoffBaseMs, config.backoffCapMs, random);
+        this.policy = new PolicySync(api, keyring, stores.policy, policyActions, router, events, this::countBadAndRefreshKeys);
     }
 
     // ---- called from any thread -------------------------------------------------------------
@@ -119,6 +131,7 @@ public final class Agent {
     public void onPush(Map<String, String> data) {
         String kind = data.get("kind");
         if ("sync".equals(kind)) {
+            policyRequested.set(true); // a policy change is pushed as a sync too (PROTOCOL.md v1.1)
             requestPull();
         } else if ("command".equals(kind) && data.get("envelope") != null) {
             addEnvelope(data.get("envelope"), "push");
@@ -201,6 +214,7 @@ public final class Agent {
             }
         }
         pullRequested.set(true); // PROTOCOL.md: pull on every start
+        policy.start(); // and fetch the policy, and apply the stored one again
         events.emit("started", Json.obj("hardware_id", state.hardwareId, "device_id", state.deviceId,
                 "enrolled", state.isEnrolled(), "pending_commands", countPending(), "held_results", countDone()));
         for (JSONObject fields : reconciled) {
@@ -265,6 +279,13 @@ public final class Agent {
                     throw e;
                 }
             }
+            if (policyRequested.getAndSet(false)) {
+                policy.requestFetch();
+            }
+            if (policy.isDue()) {
+                op = "policy";
+                policy.run(state.deviceId);
+            }
             drainInbox();
             flushResults();
             executeReady();
@@ -285,6 +306,7 @@ public final class Agent {
             return backoffUntilMs - now;
         }
         if (!state.isEnrolled() || state.reenrollRequest != null || heartbeatRequested.get() || pullRequested.get() || !inbox.isEmpty()
+                || (heartbeatSinceStart && (policyRequested.get() || policy.isDue()))
                 || (heartbeatSinceStart && (countDone() > 0 || countPending() > 0))) {
             return 0;
         }
@@ -443,6 +465,7 @@ public final class Agent {
         Json.put(body, "apps_hash", AppsHash.of(apps));
         Json.put(body, "kids", kids);
         Json.put(body, "bad_envelopes", sentBad);
+        Json.put(body, "policy_version", policy.appliedVersion());
         if (state.fcmToken != null) {
             Json.put(body, "fcm_token", state.fcmToken);
         }
@@ -491,6 +514,7 @@ public final class Agent {
         if (a.moreCommands) {
             pullRequested.set(true);
         }
+        policy.onHeartbeat(a.policyVersion);
         stores.seenIds.prune(serverClock.nowS());
         if (a.inventoryRequested) {
             op = "inventory";
@@ -562,11 +586,16 @@ public final class Agent {
                     "retry", true, "action", "dropped"));
             return;
         }
-        state.badEnvelopes++;
-        stores.state.save(state);
         reverify.add(in);
+        countBadAndRefreshKeys();
         events.emit("bad_envelope", Json.obj("reason", v.name(), "kid", v.kid, "source", in.source,
                 "retry", false, "bad_envelopes", state.badEnvelopes));
+    }
+
+    /** Rule 1 for envelopes and policies alike: count it, and heartbeat soon (it refreshes keys). */
+    private void countBadAndRefreshKeys() {
+        state.badEnvelopes++;
+        stores.state.save(state);
         // Heartbeat now (it refreshes keys), but at most one such extra heartbeat per interval,
         // so a server that keeps serving a bad envelope cannot make the device spin.
         long now = clock.elapsedMs();

@@ -37,13 +37,66 @@ public final class CommandRouter {
     private static final Pattern SHA256 = Pattern.compile("[0-9a-fA-F]{64}");
 
     private final DeviceActions actions;
-    private final ShellAllowlist allowlist;
+    /** The host's built-in list until a policy's shell_allowlist replaces it (PROTOCOL.md v1.1). */
+    private volatile ShellAllowlist allowlist;
     private final ApkFetcher apkFetcher;
 
     public CommandRouter(DeviceActions actions, ShellAllowlist allowlist, ApkFetcher apkFetcher) {
         this.actions = actions;
         this.allowlist = allowlist;
         this.apkFetcher = apkFetcher;
+    }
+
+    /** The policy's shell_allowlist becomes the agent's allowlist, exactly. */
+    public void setAllowlist(ShellAllowlist allowlist) {
+        this.allowlist = allowlist;
+    }
+
+    public ShellAllowlist allowlist() {
+        return allowlist;
+    }
+
+    /**
+     * A policy's required app: the install_apk path (download endpoint, sha256 check, install,
+     * package-manager read-back). RetryLaterException: the download is worth another try later.
+     */
+    public CommandResult installRequired(ApkSpec spec) throws RetryLaterException {
+        return install(spec);
+    }
+
+    /** What the package manager reports for packageName, or empty (also when it cannot be read). */
+    public OptionalLong installedVersionCode(String packageName) {
+        try {
+            return actions.installedVersionCode(packageName);
+        } catch (Exception e) {
+            return OptionalLong.empty();
+        }
+    }
+
+    public static boolean isPackageName(String s) {
+        return s != null && s.length() <= 255 && PACKAGE.matcher(s).matches();
+    }
+
+    public static boolean isActivityName(String s) {
+        return s != null && s.length() <= 255 && ACTIVITY.matcher(s).matches();
+    }
+
+    /** install_apk's params checked as the router checks them; IllegalArgumentException says why not. */
+    public static ApkSpec checkedApkSpec(JSONObject p) {
+        try {
+            return apkSpec(p);
+        } catch (Refusal r) {
+            throw new IllegalArgumentException(r.getMessage());
+        }
+    }
+
+    /** wifi_configure's params checked as the router checks them; IllegalArgumentException says why not. */
+    public static WifiConfig checkedWifiConfig(JSONObject p) {
+        try {
+            return wifiConfig(p);
+        } catch (Refusal r) {
+            throw new IllegalArgumentException(r.getMessage());
+        }
     }
 
     /** Thrown by validation: the command is answered rejected with this reason, never run. */
