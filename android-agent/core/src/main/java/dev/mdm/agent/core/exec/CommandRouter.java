@@ -139,7 +139,7 @@ public final class CommandRouter {
                     if (!allowlist.allows(argv)) {
                         throw new Refusal(NOT_ALLOWED, "argv does not start with an allowlisted prefix");
                     }
-                    return run(() -> actions.shell(argv));
+                    return refusedWithExitZero(run(() -> actions.shell(argv)));
                 }
                 case "install_apk":
                     return install(apkSpec(p));
@@ -161,6 +161,19 @@ public final class CommandRouter {
         } catch (Refusal r) {
             return CommandResult.rejected(r.reason, r.getMessage());
         }
+    }
+
+    /**
+     * dumpsys (and a service's dump) prints "Permission Denial: ..." and exits 0 when the caller
+     * lacks DUMP, as the agent's user always does: that is a refusal, not a result.
+     */
+    private static CommandResult refusedWithExitZero(CommandResult r) {
+        if (CommandResult.SUCCEEDED.equals(r.status) && r.output != null && r.output.startsWith("Permission Denial")) {
+            int eol = r.output.indexOf('\n');
+            return CommandResult.failed(r.exitCode, r.output,
+                    "refused as the agent's own user: " + (eol < 0 ? r.output : r.output.substring(0, eol)));
+        }
+        return r;
     }
 
     private CommandResult install(ApkSpec spec) throws RetryLaterException {

@@ -31,7 +31,7 @@ public final class Main {
             + "  --server URL --enroll-key KEY [--hardware-id ID] [--state-dir DIR] [--duration-s N]\n"
             + "  [--inject-envelope-file F] [--fail-type TYPE] [--latency-ms N] [--backoff-cap-s N]\n"
             + "  [--shell-allow 'getprop; pm list'] [--model M] [--own-package PKG]\n"
-            + "  [--installed 'dev.mdm.agent=1; com.example.app=7']";
+            + "  [--installed 'dev.mdm.agent=1; com.example.app=7'] [--adb-grants usage_access,battery_optimization]";
     /** Exit status when the simulated Android kills the process (128 + SIGKILL, as a shell reports it). */
     static final int KILLED_EXIT = 137;
     private static final java.util.regex.Pattern PACKAGE = java.util.regex.Pattern.compile(
@@ -53,6 +53,8 @@ public final class Main {
         String model = "Headless Agent";
         String ownPackage = SimulatedDevice.AGENT_PACKAGE;
         Map<String, Long> installed = new LinkedHashMap<>();
+        /** What the provisioning script granted with adb: a Device Owner cannot grant these itself. */
+        java.util.Set<String> adbGrants = new java.util.TreeSet<>();
     }
 
     static Options parse(String[] args) {
@@ -80,6 +82,7 @@ public final class Main {
                 case "--model": o.model = v; break;
                 case "--own-package": o.ownPackage = packageName(a, v); break;
                 case "--installed": o.installed = installed(v); break;
+                case "--adb-grants": o.adbGrants = adbGrants(v); break;
                 default: throw new IllegalArgumentException("unknown option " + a);
             }
         }
@@ -109,6 +112,19 @@ public final class Main {
                 throw new IllegalArgumentException("--installed takes package=versionCode items, not " + item);
             }
             out.put(packageName("--installed", item.substring(0, eq).trim()), positive("--installed", item.substring(eq + 1).trim()));
+        }
+        return out;
+    }
+
+    static java.util.Set<String> adbGrants(String value) {
+        java.util.Set<String> out = new java.util.TreeSet<>();
+        for (String g : value.split(",")) {
+            g = g.trim();
+            if (g.equals("usage_access") || g.equals("battery_optimization")) {
+                out.add(g);
+            } else if (!g.isEmpty()) {
+                throw new IllegalArgumentException("--adb-grants takes usage_access and battery_optimization, not " + g);
+            }
         }
         return out;
     }
@@ -200,9 +216,9 @@ public final class Main {
                     // shutdown hooks. The event is the simulator's own, so the tests see why it ended.
                     events.emit("killed", Json.obj("reason", "package_replaced", "package", pkg, "version_code", versionCode));
                     halt.run();
-                });
+                }, o.adbGrants);
         ShellAllowlist allowlist = o.shellAllow == null ? ShellAllowlist.defaults() : ShellAllowlist.parse(o.shellAllow);
         CommandRouter router = new CommandRouter(device, allowlist, ApkFetcher.downloading(api, apkDir));
-        return new Agent(config, api, stores, router, device, device, Clock.SYSTEM, new SecureRandom(), events);
+        return new Agent(config, api, stores, router, device.policy(), device, device, Clock.SYSTEM, new SecureRandom(), events);
     }
 }

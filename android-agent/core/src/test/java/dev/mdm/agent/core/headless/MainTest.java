@@ -135,6 +135,38 @@ public class MainTest {
     }
 
     @Test
+    public void the_headless_agent_applies_a_policy_reports_it_and_heartbeats_the_v1_1_fields() throws Exception {
+        mdm.afterEnroll = d -> mdm.assignPolicy(d, 4, Json.obj(
+                "kiosk", Json.obj("package", "com.example.kiosk", "lock_task", true, "relaunch", true),
+                "settings", Json.obj("stay_on_while_plugged", true, "adb_enabled", true),
+                "shell_allowlist", Json.array(java.util.Collections.singletonList(Json.array(java.util.Arrays.asList("getprop")))),
+                "teleport", true));
+        File state = tmp.newFolder();
+        start("--server", mdm.url(), "--enroll-key", FakeMdm.ENROLL_KEY, "--hardware-id", "hw-policy",
+                "--state-dir", state.getPath(), "--duration-s", "3", "--latency-ms", "10");
+        await("policy_status_posted", 1);
+        assertEquals(0, finish());
+        JSONObject status = mdm.lastPolicyStatus();
+        assertEquals(4, status.optLong("version"));
+        JSONObject items = status.optJSONObject("items");
+        assertEquals("applied", items.optJSONObject("kiosk").optString("state"));
+        assertEquals("applied", items.optJSONObject("shell_allowlist").optString("state"));
+        assertEquals("failed", items.optJSONObject("settings").optString("state"));
+        assertEquals("unsupported", items.optJSONObject("teleport").optString("state"));
+        assertTrue(new File(state, "policy.json").isFile());
+        // The heartbeat after the apply (the runner's first one went before the policy was known).
+        mdm.intervalS = 5;
+        start("--server", mdm.url(), "--enroll-key", FakeMdm.ENROLL_KEY, "--state-dir", state.getPath(),
+                "--duration-s", "2", "--latency-ms", "10");
+        assertEquals(0, finish());
+        JSONObject hb = mdm.heartbeats.get(mdm.heartbeats.size() - 1);
+        assertEquals(4, hb.optLong("policy_version"));
+        assertTrue(hb.optBoolean("lock_task_active"));
+        assertEquals("14", hb.optString("os_version"));
+        assertFalse(hb.optBoolean("usage_access"));
+    }
+
+    @Test
     public void an_injected_tampered_envelope_is_counted_after_the_first_heartbeat() throws Exception {
         File env = tmp.newFile("env.json");
         String payload = Json.obj("id", "11111111-2222-4333-8444-555555555555", "device_id", "x", "seq", 1,
