@@ -90,6 +90,13 @@ public final class Agent {
     /** Envelopes that failed checks, verified once more after the next heartbeat. */
     private final List<Incoming> reverify = new ArrayList<>();
     private String op = "start";
+    /** The id of the command running on the command executor, or null. */
+    private volatile String inFlight;
+    /** A command asked to be tried later: this step ends on the backoff it set. */
+    private boolean commandBackoff;
+    /** A refusal only an admin can fix is being waited out: a network return does not cut it short. */
+    private boolean permanentRefusal;
+    private int refusals;
 
     private static final class Incoming {
         final String json;
@@ -224,7 +231,8 @@ public final class Agent {
 
     /** A command found RUNNING at start: the process ended while it ran ({@link CommandRouter#afterRestart}). */
     private JSONObject reconcile(CommandRecord r) {
-        CommandResult result = router.afterRestart(r.toCommand(state.deviceId), r.attempts < config.maxCommandAttempts);
+        CommandResult result = "reboot".equals(r.type) ? rebootOutcome(r)
+                : router.afterRestart(r.toCommand(state.deviceId), r.attempts < config.maxCommandAttempts);
         JSONObject fields = Json.obj("id", r.id, "seq", r.seq, "type", r.type, "attempts", r.attempts);
         if (result == null) {
             r.state = CommandRecord.State.PENDING;
@@ -244,15 +252,33 @@ public final class Agent {
     }
 
     /**
+     * A reboot found RUNNING: done only if the device did boot since it started. elapsedRealtime
+     * restarts at a boot, so a smaller one than at the start is proof; a larger one means the
+     * agent restarted without the device going down (the reboot was refused or never happened).
+     */
+    private CommandResult rebootOutcome(CommandRecord r) {
+        if (r.startedElapsedMs < 0) {
+            return CommandResult.failed("interrupted: the agent restarted and cannot tell whether the device rebooted");
+        }
+        long now = clock.elapsedMs();
+        if (now < r.startedElapsedMs) {
+            return CommandResult.succeeded(0, "the device booted again (uptime " + now / 1000 + " s)");
+        }
+        return CommandResult.failed("the agent restarted but the device did not reboot (uptime continued from "
+                + r.startedElapsedMs / 1000 + " s to " + now / 1000 + " s)");
+    }
+
+    /**
      * Does what is due now and returns the milliseconds until something else is due
      * (0: call again at once).
      */
     public synchronized long step() {
         start();
         long now = clock.elapsedMs();
-        if (retryNowRequested.getAndSet(false)) {
+        if (retryNowRequested.getAndSet(false) && !permanentRefusal) {
             backoffUntilMs = Long.MIN_VALUE;
         }
+        commandBackoff = false;
         if (now < backoffUntilMs) {
             return backoffUntilMs - now;
         }
@@ -289,13 +315,15 @@ public final class Agent {
             drainInbox();
             flushResults();
             executeReady();
-            backoff.reset();
+            if (!commandBackoff) {
+                backoff.reset();
+                permanentRefusal = false;
+                refusals = 0;
+            }
         } catch (IOException e) {
             backOff(-1, "network", 0, e.toString());
         } catch (ApiException e) {
             onApiError(e);
-        } catch (RetryLaterException e) {
-            backOff(e.retryAfterS, "command_retry", 0, e.getMessage());
         }
         return delayUntilDue();
     }
@@ -307,7 +335,7 @@ public final class Agent {
         }
         if (!state.isEnrolled() || state.reenrollRequest != null || heartbeatRequested.get() || pullRequested.get() || !inbox.isEmpty()
                 || (heartbeatSinceStart && (policyRequested.get() || policy.isDue()))
-                || (heartbeatSinceStart && (countDone() > 0 || countPending() > 0))) {
+                || (heartbeatSinceStart && (countDone() > 0 || (countPending() > 0 && inFlight == null)))) {
             return 0;
         }
         return Math.max(0, nextHeartbeatAtMs - now);
@@ -396,9 +424,9 @@ public final class Agent {
     }
 
     /**
-     * key_invalid, key_expired, device_retired, reenroll_needs_approval, ...: only an admin can fix
-     * these, so keep trying, slowly. A re-enrollment waiting for approval repeats at the refused
-     * floor plus the growing, fully jittered backoff: a fleet reset at once does not come back in
+     * key_invalid, key_expired, device_retired, ...: only an admin can fix these, so keep trying,
+     * hours apart. A re-enrollment waiting for approval (reenroll_needs_approval) repeats at the
+     * approval-poll floor plus the growing, fully jittered backoff: a fleet reset at once does not come back in
      * step, and nothing loops tightly however long the admin takes.
      */
     private void refused(ApiException e) {
@@ -409,8 +437,13 @@ public final class Agent {
             return;
         }
         events.emit("error", Json.obj("op", op, "http_status", e.status, "code", e.code, "message", e.detail));
-        long delay = Math.max(config.refusedRetryMs, backoff.nextDelayMs(e.retryAfterS));
-        scheduleBackoff(delay, reason, e.status, e.retryAfterS, e.detail);
+        // Hours, doubling to a cap, jittered: a retired device or a revoked key fleet-wide must
+        // not knock every 30 s, and nothing but an admin changes the answer.
+        refusals++;
+        long base = config.permanentRefusalMs << Math.min(refusals - 1, 8);
+        long delay = (long) (Math.min(config.permanentRefusalCapMs, base) * (0.75 + 0.5 * random.nextDouble()));
+        permanentRefusal = true;
+        scheduleBackoff(Math.max(delay, backoff.nextDelayMs(e.retryAfterS)), reason, e.status, e.retryAfterS, e.detail);
     }
 
     private void reenrollOnTokenInvalid(ApiException cause) {
@@ -576,6 +609,7 @@ public final class Agent {
             return;
         }
         stores.commands.put(CommandRecord.pending(c, in.json));
+        reportProgress(c.id, "received");
         events.emit("command_verified", Json.obj("id", c.id, "seq", c.seq, "type", c.type, "kid", v.kid,
                 "source", in.source));
     }
@@ -643,9 +677,13 @@ public final class Agent {
 
     // ---- running commands -------------------------------------------------------------------
 
-    /** Rule 4: one at a time in seq order; on a gap pull first, then skip what is still absent. */
-    private void executeReady() throws IOException, ApiException, RetryLaterException {
-        while (!stopped) {
+    /**
+     * Rule 4: one at a time in seq order; on a gap pull first, then skip what is still absent.
+     * The command itself runs on {@link AgentConfig#commandExecutor}: off this loop on a device, so
+     * a long install never holds back a heartbeat (the device would look offline); inline in tests.
+     */
+    private void executeReady() throws IOException, ApiException {
+        while (!stopped && inFlight == null) {
             if (heartbeatRequested.get() || clock.elapsedMs() >= nextHeartbeatAtMs) {
                 return; // the next step heartbeats first
             }
@@ -663,8 +701,13 @@ public final class Agent {
                 }
                 events.emit("skipped_gap", Json.obj("from_seq", state.lastSeq + 1, "to_seq", next.seq - 1));
             }
-            runCommand(next);
-            flushResults();
+            startCommand(next);
+            if (inFlight == null) {
+                flushResults(); // it ran inline (or was rejected without running)
+            }
+            if (commandBackoff) {
+                return;
+            }
         }
     }
 
@@ -681,27 +724,51 @@ public final class Agent {
     private static final Comparator<CommandRecord> ORDER =
             Comparator.comparingLong((CommandRecord r) -> r.seq).thenComparing(r -> r.id);
 
-    private void runCommand(CommandRecord r) throws RetryLaterException {
+    private void startCommand(CommandRecord r) {
         op = "execute";
         Command c = r.toCommand(state.deviceId);
         long startedMs = clock.elapsedMs();
-        CommandResult result;
         if (EnvelopeVerifier.isExpired(c, serverClock.nowS())) {
-            result = CommandResult.rejected(Verification.EXPIRED, "expired before its turn");
-        } else {
-            r.state = CommandRecord.State.RUNNING;
-            r.attempts++;
-            stores.commands.put(r);
-            try {
-                result = router.execute(c);
-            } catch (RetryLaterException e) {
-                if (r.attempts < config.maxCommandAttempts) {
-                    r.state = CommandRecord.State.PENDING;
-                    stores.commands.put(r);
-                    throw e;
-                }
-                result = CommandResult.failed(e.getMessage());
+            finishCommand(r, CommandResult.rejected(Verification.EXPIRED, "expired before its turn"), null, startedMs);
+            return;
+        }
+        r.state = CommandRecord.State.RUNNING;
+        r.attempts++;
+        r.startedElapsedMs = startedMs;
+        stores.commands.put(r);
+        reportProgress(r.id, "running");
+        inFlight = r.id;
+        config.commandExecutor.execute(() -> runOffLoop(r, c, startedMs));
+    }
+
+    /** On the command executor's thread: the executor's work, then its result under the agent's lock. */
+    private void runOffLoop(CommandRecord r, Command c, long startedMs) {
+        CommandResult result = null;
+        RetryLaterException retry = null;
+        try {
+            result = router.execute(c);
+        } catch (RetryLaterException e) {
+            retry = e;
+        } catch (RuntimeException e) {
+            result = CommandResult.failed("the agent failed running it: " + e);
+        }
+        synchronized (this) {
+            inFlight = null;
+            finishCommand(r, result, retry, startedMs);
+        }
+        wakeUp();
+    }
+
+    private void finishCommand(CommandRecord r, CommandResult result, RetryLaterException retry, long startedMs) {
+        if (retry != null) {
+            if (r.attempts < config.maxCommandAttempts) {
+                r.state = CommandRecord.State.PENDING;
+                stores.commands.put(r);
+                commandBackoff = true;
+                backOff(retry.retryAfterS, "command_retry", 0, retry.getMessage());
+                return;
             }
+            result = CommandResult.failed(retry.getMessage());
         }
         r.state = CommandRecord.State.DONE;
         r.result = result.toJson();
@@ -719,6 +786,21 @@ public final class Agent {
             Json.put(fields, "reason", result.reason);
         }
         events.emit("command_executed", fields);
+    }
+
+    /**
+     * received / running: best effort, never held or retried (the final result is what must
+     * arrive); a failure here must not stop the command, so nothing is thrown.
+     */
+    private void reportProgress(String id, String status) {
+        if (!config.reportProgress) {
+            return;
+        }
+        try {
+            api.postResult(id, Json.obj("status", status));
+        } catch (IOException | ApiException | RuntimeException e) {
+            events.emit("progress_not_reported", Json.obj("id", id, "status", status, "message", e.toString()));
+        }
     }
 
     /** Posts every held result; the record (and its envelope) goes once the server has it. */

@@ -146,11 +146,14 @@ public final class Main {
     }
 
     static int run(String[] args, PrintStream out, PrintStream err) {
-        return run(args, out, err, () -> Runtime.getRuntime().halt(KILLED_EXIT));
+        return run(args, out, err, () -> Runtime.getRuntime().halt(KILLED_EXIT), true);
     }
 
-    /** halt: how the simulated Android kills the process (tests end the agent's thread instead). */
-    static int run(String[] args, PrintStream out, PrintStream err, Runnable halt) {
+    /**
+     * halt: how the simulated Android kills the process. Tests end the agent's thread instead,
+     * which ends the process only if commands run on that thread: then commandThread is false.
+     */
+    static int run(String[] args, PrintStream out, PrintStream err, Runnable halt, boolean commandThread) {
         Options o;
         try {
             o = parse(args);
@@ -163,7 +166,7 @@ public final class Main {
         }
         JsonLineEvents events = new JsonLineEvents(out);
         try {
-            Agent agent = build(o, events, halt);
+            Agent agent = build(o, events, halt, commandThread);
             if (o.injectFile != null) {
                 // Queued now, verified right after the first heartbeat (nothing is before it).
                 String text = new String(Files.readAllBytes(o.injectFile.toPath()), StandardCharsets.UTF_8).trim();
@@ -196,7 +199,7 @@ public final class Main {
         }
     }
 
-    static Agent build(Options o, JsonLineEvents events, Runnable halt) throws IOException {
+    static Agent build(Options o, JsonLineEvents events, Runnable halt, boolean commandThread) throws IOException {
         HttpDeviceApi api = new HttpDeviceApi(o.server, 10_000, 20_000, "mdm-agent-headless/" + Version.NAME);
         Stores stores = o.stateDir == null ? Stores.inMemory() : FileStores.open(o.stateDir);
         File apkDir = o.stateDir != null ? new File(o.stateDir, "apks")
@@ -209,6 +212,17 @@ public final class Main {
         }
         config.backoffCapMs = o.backoffCapS * 1000;
         config.refusedRetryMs = Math.min(config.refusedRetryMs, config.backoffCapMs);
+        // The runner's waits are compressed for tests: a refusal waits the backoff cap, not hours.
+        config.permanentRefusalMs = Math.min(config.permanentRefusalMs, config.backoffCapMs);
+        config.permanentRefusalCapMs = Math.min(config.permanentRefusalCapMs, config.backoffCapMs);
+        config.reportProgress = true;
+        if (commandThread) {
+            config.commandExecutor = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "agent-command");
+                t.setDaemon(true); // a command never keeps the runner alive past --duration-s
+                return t;
+            });
+        }
         config.deviceInfo = Json.obj("model", o.model, "manufacturer", "mdm", "android_version", "headless");
         SimulatedDevice device = new SimulatedDevice(o.latencyMs, o.failType, o.stateDir, o.ownPackage, o.installed,
                 (pkg, versionCode) -> {
