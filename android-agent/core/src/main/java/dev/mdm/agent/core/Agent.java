@@ -2,8 +2,6 @@ package dev.mdm.agent.core;
 
 import java.io.IOException;
 import java.util.ArrayList;
-import java.util.Comparator;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -21,7 +19,6 @@ import dev.mdm.agent.core.envelope.Keyring;
 import dev.mdm.agent.core.envelope.Verification;
 import dev.mdm.agent.core.exec.CommandResult;
 import dev.mdm.agent.core.exec.CommandRouter;
-import dev.mdm.agent.core.exec.RetryLaterException;
 import dev.mdm.agent.core.net.ApiException;
 import dev.mdm.agent.core.net.Backoff;
 import dev.mdm.agent.core.net.CommandsPage;
@@ -90,8 +87,7 @@ public final class Agent {
     /** Envelopes that failed checks, verified once more after the next heartbeat. */
     private final List<Incoming> reverify = new ArrayList<>();
     private String op = "start";
-    /** The id of the command running on the command executor, or null. */
-    private volatile String inFlight;
+    private final CommandRunner commands;
     /** A command asked to be tried later: this step ends on the backoff it set. */
     private boolean commandBackoff;
     /** A refusal only an admin can fix is being waited out: a network return does not cut it short. */
@@ -129,6 +125,32 @@ public final class Agent {
         this.events = events;
         this.serverClock = new ServerClock(clock);
         this.backoff = new Backoff(config.backoffBaseMs, config.backoffCapMs, random);
+        this.commands = new CommandRunner(config, api, stores, router, clock, serverClock, events, new CommandRunner.Host() {
+            @Override
+            public String deviceId() {
+                return state.deviceId;
+            }
+
+            @Override
+            public void advanceSeq(long seq) {
+                Agent.this.advanceSeq(seq);
+            }
+
+            @Override
+            public void backOff(long retryAfterS, String reason, String message) {
+                Agent.this.backOff(retryAfterS, reason, 0, message);
+            }
+
+            @Override
+            public void setOp(String name) {
+                op = name;
+            }
+
+            @Override
+            public void wakeUp() {
+                Agent.this.wakeUp();
+            }
+        }, this);
         this.policy = new PolicySync(api, keyring, stores.policy, policyActions, router, events, this::countBadAndRefreshKeys);
     }
 
@@ -217,7 +239,7 @@ public final class Agent {
         List<JSONObject> reconciled = new ArrayList<>();
         for (CommandRecord r : stores.commands.all()) {
             if (r.state == CommandRecord.State.RUNNING) {
-                reconciled.add(reconcile(r));
+                reconciled.add(commands.reconcile(r));
             }
         }
         pullRequested.set(true); // PROTOCOL.md: pull on every start
@@ -227,45 +249,6 @@ public final class Agent {
         for (JSONObject fields : reconciled) {
             events.emit("reconciled", fields);
         }
-    }
-
-    /** A command found RUNNING at start: the process ended while it ran ({@link CommandRouter#afterRestart}). */
-    private JSONObject reconcile(CommandRecord r) {
-        CommandResult result = "reboot".equals(r.type) ? rebootOutcome(r)
-                : router.afterRestart(r.toCommand(state.deviceId), r.attempts < config.maxCommandAttempts);
-        JSONObject fields = Json.obj("id", r.id, "seq", r.seq, "type", r.type, "attempts", r.attempts);
-        if (result == null) {
-            r.state = CommandRecord.State.PENDING;
-            stores.commands.put(r);
-            Json.put(fields, "outcome", "retry");
-            return fields;
-        }
-        r.state = CommandRecord.State.DONE;
-        r.result = result.toJson();
-        stores.commands.put(r);
-        advanceSeq(r.seq);
-        Json.put(fields, "outcome", result.status);
-        if (result.error != null) {
-            Json.put(fields, "error", result.error);
-        }
-        return fields;
-    }
-
-    /**
-     * A reboot found RUNNING: done only if the device did boot since it started. elapsedRealtime
-     * restarts at a boot, so a smaller one than at the start is proof; a larger one means the
-     * agent restarted without the device going down (the reboot was refused or never happened).
-     */
-    private CommandResult rebootOutcome(CommandRecord r) {
-        if (r.startedElapsedMs < 0) {
-            return CommandResult.failed("interrupted: the agent restarted and cannot tell whether the device rebooted");
-        }
-        long now = clock.elapsedMs();
-        if (now < r.startedElapsedMs) {
-            return CommandResult.succeeded(0, "the device booted again (uptime " + now / 1000 + " s)");
-        }
-        return CommandResult.failed("the agent restarted but the device did not reboot (uptime continued from "
-                + r.startedElapsedMs / 1000 + " s to " + now / 1000 + " s)");
     }
 
     /**
@@ -313,8 +296,9 @@ public final class Agent {
                 policy.run(state.deviceId);
             }
             drainInbox();
-            flushResults();
+            commands.flushResults();
             executeReady();
+            commandBackoff |= commands.takeBackoffScheduled();
             if (!commandBackoff) {
                 backoff.reset();
                 permanentRefusal = false;
@@ -335,7 +319,7 @@ public final class Agent {
         }
         if (!state.isEnrolled() || state.reenrollRequest != null || heartbeatRequested.get() || pullRequested.get() || !inbox.isEmpty()
                 || (heartbeatSinceStart && (policyRequested.get() || policy.isDue()))
-                || (heartbeatSinceStart && (countDone() > 0 || (countPending() > 0 && inFlight == null)))) {
+                || (heartbeatSinceStart && (countDone() > 0 || (countPending() > 0 && !commands.isBusy())))) {
             return 0;
         }
         return Math.max(0, nextHeartbeatAtMs - now);
@@ -609,7 +593,7 @@ public final class Agent {
             return;
         }
         stores.commands.put(CommandRecord.pending(c, in.json));
-        reportProgress(c.id, "received");
+        commands.reportProgress(c.id, "received");
         events.emit("command_verified", Json.obj("id", c.id, "seq", c.seq, "type", c.type, "kid", v.kid,
                 "source", in.source));
     }
@@ -683,11 +667,11 @@ public final class Agent {
      * a long install never holds back a heartbeat (the device would look offline); inline in tests.
      */
     private void executeReady() throws IOException, ApiException {
-        while (!stopped && inFlight == null) {
+        while (!stopped && !commands.isBusy()) {
             if (heartbeatRequested.get() || clock.elapsedMs() >= nextHeartbeatAtMs) {
                 return; // the next step heartbeats first
             }
-            CommandRecord next = nextPending();
+            CommandRecord next = commands.nextPending();
             if (next == null) {
                 return;
             }
@@ -701,145 +685,14 @@ public final class Agent {
                 }
                 events.emit("skipped_gap", Json.obj("from_seq", state.lastSeq + 1, "to_seq", next.seq - 1));
             }
-            startCommand(next);
-            if (inFlight == null) {
-                flushResults(); // it ran inline (or was rejected without running)
+            commands.start(next);
+            if (!commands.isBusy()) {
+                commands.flushResults(); // it ran inline (or was rejected without running)
             }
-            if (commandBackoff) {
-                return;
-            }
-        }
-    }
-
-    private CommandRecord nextPending() {
-        CommandRecord best = null;
-        for (CommandRecord r : stores.commands.all()) {
-            if (r.state == CommandRecord.State.PENDING && (best == null || ORDER.compare(r, best) < 0)) {
-                best = r;
-            }
-        }
-        return best;
-    }
-
-    private static final Comparator<CommandRecord> ORDER =
-            Comparator.comparingLong((CommandRecord r) -> r.seq).thenComparing(r -> r.id);
-
-    private void startCommand(CommandRecord r) {
-        op = "execute";
-        Command c = r.toCommand(state.deviceId);
-        long startedMs = clock.elapsedMs();
-        if (EnvelopeVerifier.isExpired(c, serverClock.nowS())) {
-            finishCommand(r, CommandResult.rejected(Verification.EXPIRED, "expired before its turn"), null, startedMs);
-            return;
-        }
-        r.state = CommandRecord.State.RUNNING;
-        r.attempts++;
-        r.startedElapsedMs = startedMs;
-        stores.commands.put(r);
-        reportProgress(r.id, "running");
-        inFlight = r.id;
-        config.commandExecutor.execute(() -> runOffLoop(r, c, startedMs));
-    }
-
-    /** On the command executor's thread: the executor's work, then its result under the agent's lock. */
-    private void runOffLoop(CommandRecord r, Command c, long startedMs) {
-        CommandResult result = null;
-        RetryLaterException retry = null;
-        try {
-            result = router.execute(c);
-        } catch (RetryLaterException e) {
-            retry = e;
-        } catch (RuntimeException e) {
-            result = CommandResult.failed("the agent failed running it: " + e);
-        }
-        synchronized (this) {
-            inFlight = null;
-            finishCommand(r, result, retry, startedMs);
-        }
-        wakeUp();
-    }
-
-    private void finishCommand(CommandRecord r, CommandResult result, RetryLaterException retry, long startedMs) {
-        if (retry != null) {
-            if (r.attempts < config.maxCommandAttempts) {
-                r.state = CommandRecord.State.PENDING;
-                stores.commands.put(r);
+            if (commands.takeBackoffScheduled()) {
                 commandBackoff = true;
-                backOff(retry.retryAfterS, "command_retry", 0, retry.getMessage());
                 return;
             }
-            result = CommandResult.failed(retry.getMessage());
-        }
-        r.state = CommandRecord.State.DONE;
-        r.result = result.toJson();
-        stores.commands.put(r);
-        advanceSeq(r.seq);
-        JSONObject fields = Json.obj("id", r.id, "seq", r.seq, "type", r.type, "status", result.status,
-                "duration_ms", clock.elapsedMs() - startedMs);
-        if (result.exitCode != null) {
-            Json.put(fields, "exit_code", result.exitCode);
-        }
-        if (result.error != null) {
-            Json.put(fields, "error", result.error);
-        }
-        if (result.reason != null) {
-            Json.put(fields, "reason", result.reason);
-        }
-        events.emit("command_executed", fields);
-    }
-
-    /**
-     * received / running: best effort, never held or retried (the final result is what must
-     * arrive); a failure here must not stop the command, so nothing is thrown.
-     */
-    private void reportProgress(String id, String status) {
-        if (!config.reportProgress) {
-            return;
-        }
-        try {
-            api.postResult(id, Json.obj("status", status));
-        } catch (IOException | ApiException | RuntimeException e) {
-            events.emit("progress_not_reported", Json.obj("id", id, "status", status, "message", e.toString()));
-        }
-    }
-
-    /** Posts every held result; the record (and its envelope) goes once the server has it. */
-    private void flushResults() throws IOException, ApiException {
-        List<CommandRecord> done = new ArrayList<>();
-        for (CommandRecord r : stores.commands.all()) {
-            if (r.state == CommandRecord.State.DONE) {
-                done.add(r);
-            }
-        }
-        done.sort(ORDER);
-        for (Iterator<CommandRecord> it = done.iterator(); it.hasNext(); ) {
-            CommandRecord r = it.next();
-            op = "result";
-            String serverStatus;
-            try {
-                serverStatus = api.postResult(r.id, r.result);
-            } catch (ApiException e) {
-                if (e.isRetryable() || e.isTokenInvalid()) {
-                    throw e;
-                }
-                // 400/404: the server will never take this report; holding it would block nothing
-                // but would be posted forever.
-                stores.commands.remove(r.id);
-                events.emit("result_dropped", Json.obj("id", r.id, "status", Json.string(r.result, "status"),
-                        "http_status", e.status, "code", e.code, "message", e.detail));
-                continue;
-            }
-            SeenIdStore.Entry seen = stores.seenIds.get(r.id);
-            long forget = seen != null ? seen.forgetAtS
-                    : serverClock.nowS() + EnvelopeVerifier.MAX_LIFETIME_S + SeenIdStore.FORGET_AFTER_EXPIRY_S;
-            stores.seenIds.put(r.id, new SeenIdStore.Entry(forget, r.result));
-            stores.commands.remove(r.id);
-            JSONObject fields = Json.obj("id", r.id, "status", Json.string(r.result, "status"), "server_status", serverStatus);
-            String reason = Json.string(r.result, "reason");
-            if (reason != null) {
-                Json.put(fields, "reason", reason);
-            }
-            events.emit("result_posted", fields);
         }
     }
 
@@ -907,18 +760,10 @@ public final class Agent {
     }
 
     public int countPending() {
-        int n = 0;
-        for (CommandRecord r : stores.commands.all()) {
-            n += r.state == CommandRecord.State.PENDING ? 1 : 0;
-        }
-        return n;
+        return commands.countPending();
     }
 
     public int countDone() {
-        int n = 0;
-        for (CommandRecord r : stores.commands.all()) {
-            n += r.state == CommandRecord.State.DONE ? 1 : 0;
-        }
-        return n;
+        return commands.countDone();
     }
 }
