@@ -13,11 +13,8 @@ import org.json.JSONObject;
 
 import dev.mdm.agent.core.clock.Clock;
 import dev.mdm.agent.core.clock.ServerClock;
-import dev.mdm.agent.core.envelope.Command;
-import dev.mdm.agent.core.envelope.EnvelopeVerifier;
 import dev.mdm.agent.core.envelope.Keyring;
 import dev.mdm.agent.core.envelope.Verification;
-import dev.mdm.agent.core.exec.CommandResult;
 import dev.mdm.agent.core.exec.CommandRouter;
 import dev.mdm.agent.core.net.ApiException;
 import dev.mdm.agent.core.net.Backoff;
@@ -30,7 +27,6 @@ import dev.mdm.agent.core.policy.PolicySync;
 import dev.mdm.agent.core.policy.UnsupportedPolicyActions;
 import dev.mdm.agent.core.store.CommandRecord;
 import dev.mdm.agent.core.store.DeviceState;
-import dev.mdm.agent.core.store.SeenIdStore;
 import dev.mdm.agent.core.store.Stores;
 import dev.mdm.agent.core.telemetry.AppInfo;
 import dev.mdm.agent.core.telemetry.AppsHash;
@@ -520,7 +516,7 @@ public final class Agent {
         List<Incoming> again = new ArrayList<>(reverify);
         reverify.clear();
         for (String id : a.cancelled) {
-            cancel(id);
+            commands.cancel(id);
         }
         for (String envelope : a.commands) {
             accept(new Incoming(envelope, "heartbeat", false));
@@ -573,29 +569,10 @@ public final class Agent {
     // ---- the device rules -------------------------------------------------------------------
 
     private void accept(Incoming in) {
-        Verification v = EnvelopeVerifier.verify(in.json, keyring, state.deviceId, serverClock.nowS());
-        if (v.isBad()) {
-            onBadEnvelope(in, v);
-            return;
+        Verification bad = commands.accept(in.json, in.source, keyring);
+        if (bad != null) {
+            onBadEnvelope(in, bad);
         }
-        Command c = v.command;
-        if (isDuplicate(c.id, in.source)) {
-            return;
-        }
-        stores.seenIds.put(c.id, new SeenIdStore.Entry(c.expiresAt + SeenIdStore.FORGET_AFTER_EXPIRY_S, null));
-        if (v.outcome == Verification.Outcome.REJECTED) {
-            stores.commands.put(CommandRecord.done(c, CommandResult.rejected(v.reason, null).toJson()));
-            if (Verification.EXPIRED.equals(v.reason)) {
-                advanceSeq(c.seq); // wrong_device: that seq is another device's, not ours
-            }
-            events.emit("rejected", Json.obj("id", c.id, "seq", c.seq, "type", c.type, "reason", v.reason,
-                    "source", in.source));
-            return;
-        }
-        stores.commands.put(CommandRecord.pending(c, in.json));
-        commands.reportProgress(c.id, "received");
-        events.emit("command_verified", Json.obj("id", c.id, "seq", c.seq, "type", c.type, "kid", v.kid,
-                "source", in.source));
     }
 
     private void onBadEnvelope(Incoming in, Verification v) {
@@ -620,35 +597,6 @@ public final class Agent {
         if (now - lastRefreshHeartbeatMs >= state.heartbeatIntervalS * 1000) {
             lastRefreshHeartbeatMs = now;
             heartbeatRequested.set(true);
-        }
-    }
-
-    /** Rule 3: drop a seen id silently; if its final result is held, post that result again. */
-    private boolean isDuplicate(String id, String source) {
-        SeenIdStore.Entry seen = stores.seenIds.get(id);
-        CommandRecord held = stores.commands.get(id);
-        if (seen == null && held == null) {
-            return false;
-        }
-        boolean repost = held == null && seen != null && seen.finalResult != null;
-        if (repost) {
-            stores.commands.put(CommandRecord.resend(id, seen.finalResult));
-        }
-        events.emit("duplicate", Json.obj("id", id, "source", source, "reposted", repost));
-        return true;
-    }
-
-    private void cancel(String id) {
-        CommandRecord r = stores.commands.get(id);
-        if (r != null && r.state == CommandRecord.State.PENDING) {
-            stores.commands.remove(id);
-            advanceSeq(r.seq);
-            events.emit("cancelled", Json.obj("id", id, "seq", r.seq, "reason", "cancelled"));
-        }
-        if (stores.seenIds.get(id) == null) {
-            // A late push copy must not run it; its expiry is unknown, so keep it past any lifetime.
-            long forget = serverClock.nowS() + EnvelopeVerifier.MAX_LIFETIME_S + SeenIdStore.FORGET_AFTER_EXPIRY_S;
-            stores.seenIds.put(id, new SeenIdStore.Entry(forget, null));
         }
     }
 

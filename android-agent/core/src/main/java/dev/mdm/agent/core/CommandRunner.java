@@ -12,6 +12,7 @@ import dev.mdm.agent.core.clock.Clock;
 import dev.mdm.agent.core.clock.ServerClock;
 import dev.mdm.agent.core.envelope.Command;
 import dev.mdm.agent.core.envelope.EnvelopeVerifier;
+import dev.mdm.agent.core.envelope.Keyring;
 import dev.mdm.agent.core.envelope.Verification;
 import dev.mdm.agent.core.exec.CommandResult;
 import dev.mdm.agent.core.exec.CommandRouter;
@@ -80,6 +81,65 @@ final class CommandRunner {
         boolean b = backoffScheduled;
         backoffScheduled = false;
         return b;
+    }
+
+    /**
+     * Rules 1-3 for one envelope: queued, rejected (reported) or dropped as a duplicate, and null
+     * returned; or the verification of an envelope that failed its checks, for the agent to count.
+     */
+    Verification accept(String json, String source, Keyring keyring) {
+        Verification v = EnvelopeVerifier.verify(json, keyring, host.deviceId(), serverClock.nowS());
+        if (v.isBad()) {
+            return v;
+        }
+        Command c = v.command;
+        if (isDuplicate(c.id, source)) {
+            return null;
+        }
+        stores.seenIds.put(c.id, new SeenIdStore.Entry(c.expiresAt + SeenIdStore.FORGET_AFTER_EXPIRY_S, null));
+        if (v.outcome == Verification.Outcome.REJECTED) {
+            stores.commands.put(CommandRecord.done(c, CommandResult.rejected(v.reason, null).toJson()));
+            if (Verification.EXPIRED.equals(v.reason)) {
+                host.advanceSeq(c.seq); // wrong_device: that seq is another device's, not ours
+            }
+            events.emit("rejected", Json.obj("id", c.id, "seq", c.seq, "type", c.type, "reason", v.reason,
+                    "source", source));
+            return null;
+        }
+        stores.commands.put(CommandRecord.pending(c, json));
+        reportProgress(c.id, "received");
+        events.emit("command_verified", Json.obj("id", c.id, "seq", c.seq, "type", c.type, "kid", v.kid,
+                "source", source));
+        return null;
+    }
+
+    /** Rule 3: drop a seen id silently; if its final result is held, post that result again. */
+    private boolean isDuplicate(String id, String source) {
+        SeenIdStore.Entry seen = stores.seenIds.get(id);
+        CommandRecord held = stores.commands.get(id);
+        if (seen == null && held == null) {
+            return false;
+        }
+        boolean repost = held == null && seen != null && seen.finalResult != null;
+        if (repost) {
+            stores.commands.put(CommandRecord.resend(id, seen.finalResult));
+        }
+        events.emit("duplicate", Json.obj("id", id, "source", source, "reposted", repost));
+        return true;
+    }
+
+    void cancel(String id) {
+        CommandRecord r = stores.commands.get(id);
+        if (r != null && r.state == CommandRecord.State.PENDING) {
+            stores.commands.remove(id);
+            host.advanceSeq(r.seq);
+            events.emit("cancelled", Json.obj("id", id, "seq", r.seq, "reason", "cancelled"));
+        }
+        if (stores.seenIds.get(id) == null) {
+            // A late push copy must not run it; its expiry is unknown, so keep it past any lifetime.
+            long forget = serverClock.nowS() + EnvelopeVerifier.MAX_LIFETIME_S + SeenIdStore.FORGET_AFTER_EXPIRY_S;
+            stores.seenIds.put(id, new SeenIdStore.Entry(forget, null));
+        }
     }
 
     /** A command found RUNNING at start: the process ended while it ran ({@link dev.mdm.agent.core.exec.CommandRouter#afterRestart}). */
