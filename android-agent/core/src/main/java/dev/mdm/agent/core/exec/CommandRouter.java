@@ -232,7 +232,7 @@ public final class CommandRouter {
     /**
      * The result of a command found RUNNING after a restart: the process ended while it ran, or
      * null to run it again (mayRetry: attempts remain). A reboot that ran is done when we come
-     * back. An install_apk is what the package manager reports: the command's version installed
+     * back (the agent itself checks first that the device did boot, from its uptime). An install_apk is what the package manager reports: the command's version installed
      * (succeeded; an update of the agent itself always ends here, as Android kills the process
      * whose package it replaces), or not, and then the process died during the download or the
      * install, so it runs again (the download resumes from its partial file) or, out of attempts,

@@ -162,9 +162,11 @@ public final class PolicySync {
             return;
         }
         JSONObject record = store.load();
-        if (record != null && doc.text.equals(Json.string(record, "document")) && !reapplyRequested) {
-            events.emit("policy_fetched", Json.obj("version", doc.version, "kid", v.kid, "changed", false));
-            return; // applied already (and re-applied at this start)
+        boolean changed = record == null || !doc.text.equals(Json.string(record, "document"));
+        events.emit("policy_fetched", Json.obj("version", doc.version, "kid", v.kid, "changed", changed,
+                "items", doc.items.length()));
+        if (!changed) {
+            return; // applied already (and applied again at a start: reapplyRequested)
         }
         if (record == null) {
             record = new JSONObject();
@@ -172,8 +174,6 @@ public final class PolicySync {
         Json.put(record, "document", doc.text);
         Json.put(record, "version", doc.version);
         store.save(record);
-        events.emit("policy_fetched", Json.obj("version", doc.version, "kid", v.kid, "changed", true,
-                "items", doc.items.length()));
         reapplyRequested = true;
     }
 
