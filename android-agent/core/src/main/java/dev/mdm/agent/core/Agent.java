@@ -289,7 +289,7 @@ public final class Agent {
             }
             if (policy.isDue()) {
                 op = "policy";
-                policy.run(state.deviceId);
+                policy.run(state.deviceId, commands::tryRunExclusive);
             }
             drainInbox();
             commands.flushResults();

@@ -194,6 +194,28 @@ final class CommandRunner {
     private static final Comparator<CommandRecord> ORDER =
             Comparator.comparingLong((CommandRecord r) -> r.seq).thenComparing(r -> r.id);
 
+    /**
+     * Runs task on the command executor when no command runs (a policy's apply: never beside a
+     * command, never on the loop); false when busy. The loop is woken when it ends.
+     */
+    boolean tryRunExclusive(Runnable task) {
+        if (inFlight != null) {
+            return false;
+        }
+        inFlight = "policy";
+        config.commandExecutor.execute(() -> {
+            try {
+                task.run();
+            } finally {
+                synchronized (lock) {
+                    inFlight = null;
+                }
+                host.wakeUp();
+            }
+        });
+        return true;
+    }
+
     void start(CommandRecord r) {
         host.setOp("execute");
         Command c = r.toCommand(host.deviceId());

@@ -89,7 +89,11 @@ public class CommandsOffTheLoopTest {
         FakeMdm.Cmd after = mdm.queue("lock", null);
         clock.advanceS(34);
         agent.step();
-        assertTrue(started.await(10, TimeUnit.SECONDS));
+        // The loop steps again when woken (the policy's apply at start may hold the command thread).
+        for (int i = 0; i < 100 && !started.await(100, TimeUnit.MILLISECONDS); i++) {
+            agent.step();
+        }
+        assertTrue(events.toString(), started.await(0, TimeUnit.SECONDS));
         int heartbeats = mdm.heartbeats.size();
         for (int i = 0; i < 3; i++) {
             clock.advanceS(34);
@@ -106,5 +110,42 @@ public class CommandsOffTheLoopTest {
         assertThat(statuses(ping.id), contains("received", "running", "succeeded"));
         assertEquals("succeeded", after.status);
         assertThat(actions.calls(), contains("ping", "lock"));
+    }
+
+    @Test
+    public void a_policy_whose_required_app_takes_long_to_install_does_not_hold_back_heartbeats() throws Exception {
+        byte[] apk = "PK-slow".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        mdm.apks.put("51", apk);
+        agent.step();
+        CountDownLatch release = new CountDownLatch(1);
+        CountDownLatch installing = new CountDownLatch(1);
+        actions.afterInstallLands = () -> {
+            installing.countDown();
+            try {
+                release.await(20, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        };
+        mdm.assignPolicy(mdm.device(), 3, Json.obj("apps", Json.obj("required", Json.array(java.util.Collections.singletonList(
+                Json.obj("package", "com.example.pos", "apk_id", "51", "version_code", 4,
+                        "sha256", dev.mdm.agent.core.util.Sha256.hex(apk), "size", apk.length))))));
+        for (int i = 0; i < 100 && !installing.await(100, TimeUnit.MILLISECONDS); i++) {
+            clock.advanceS(34);
+            agent.step();
+        }
+        assertTrue(events.toString(), installing.await(0, TimeUnit.SECONDS));
+        int heartbeats = mdm.heartbeats.size();
+        for (int i = 0; i < 3; i++) {
+            clock.advanceS(34);
+            agent.step();
+        }
+        assertThat(mdm.heartbeats.size(), greaterThan(heartbeats + 2));
+        release.countDown();
+        for (int i = 0; i < 50 && (mdm.lastPolicyStatus() == null || mdm.lastPolicyStatus().optLong("version") != 3); i++) {
+            agent.awaitWork(100);
+            agent.step();
+        }
+        assertEquals("applied", mdm.lastPolicyStatus().optJSONObject("items").optJSONObject("apps").optString("state"));
     }
 }

@@ -25,6 +25,15 @@ import dev.mdm.agent.core.util.Json;
  * undo what the old value added (a Wi-Fi network, a restriction, a hidden app).
  */
 public final class PolicySync {
+    /**
+     * Where the items are applied: on the agent's command thread when it is free (a required
+     * app's install must not hold back the heartbeats), never beside a running command. False:
+     * busy now, asked again at the next step.
+     */
+    public interface Applier {
+        boolean tryRun(Runnable task);
+    }
+
     /** What a bad policy answer does to the agent: counted in bad_envelopes, a heartbeat asked for. */
     public interface BadCounter {
         void countBadAndRefreshKeys();
@@ -43,6 +52,8 @@ public final class PolicySync {
     /** A bad answer waits for the heartbeat that refreshes keys, then is fetched and verified once more. */
     private boolean retryAfterHeartbeat;
     private boolean retrying;
+    /** The items are being applied off the loop; the record's status is written when that ends. */
+    private boolean applying;
 
     public PolicySync(DeviceApi api, Keyring keyring, PolicyStore store, PolicyActions actions, CommandRouter router,
             EventSink events, BadCounter bad) {
@@ -102,7 +113,7 @@ public final class PolicySync {
     }
 
     public synchronized boolean isDue() {
-        if (fetchRequested || reapplyRequested) {
+        if (fetchRequested || (reapplyRequested && !applying)) {
             return true;
         }
         JSONObject record = store.load();
@@ -110,16 +121,26 @@ public final class PolicySync {
     }
 
     /** Does what is due; an IOException or a retryable ApiException leaves it due for the next step. */
-    public synchronized void run(String deviceId) throws IOException, ApiException {
+    public synchronized void run(String deviceId, Applier offLoop) throws IOException, ApiException {
         if (fetchRequested) {
             fetch(deviceId);
         }
-        if (reapplyRequested) {
+        if (reapplyRequested && !applying) {
             reapplyRequested = false;
-            applyStored();
+            applying = true;
+            if (!offLoop.tryRun(this::applyStored)) {
+                applying = false;
+                reapplyRequested = true;
+            }
         }
         postStatus();
     }
+
+    /** Inline: the Applier that runs the items on the caller's thread (tests, simple hosts). */
+    public static final Applier INLINE = task -> {
+        task.run();
+        return true;
+    };
 
     private void fetch(String deviceId) throws IOException, ApiException {
         String answer;
@@ -177,10 +198,21 @@ public final class PolicySync {
         reapplyRequested = true;
     }
 
+    /**
+     * Runs without this object's lock (on the command thread): the loop keeps heartbeating and
+     * may store a newer document meanwhile; the result is merged into the record as it is then,
+     * and that newer document is applied next (fetch asked for it).
+     */
     private void applyStored() {
-        JSONObject record = store.load();
+        JSONObject record;
+        synchronized (this) {
+            record = store.load();
+        }
         PolicyDocument doc = record == null ? null : PolicyDocument.parse(Json.string(record, "document"));
         if (doc == null) {
+            synchronized (this) {
+                applying = false;
+            }
             return;
         }
         JSONObject values = record.optJSONObject("last_values");
@@ -198,14 +230,19 @@ public final class PolicySync {
             }
         }
         JSONObject status = Json.obj("version", doc.version, "items", items);
-        JSONObject before = record.optJSONObject("status");
-        boolean changed = before == null || !same(before, status);
-        Json.put(record, "last_values", values);
-        Json.put(record, "status", status);
-        if (changed) {
-            Json.put(record, "status_posted", false);
+        boolean changed;
+        synchronized (this) {
+            record = store.load();
+            JSONObject before = record.optJSONObject("status");
+            changed = before == null || !same(before, status);
+            Json.put(record, "last_values", values);
+            Json.put(record, "status", status);
+            if (changed) {
+                Json.put(record, "status_posted", false);
+            }
+            store.save(record);
+            applying = false;
         }
-        store.save(record);
         events.emit("policy_applied", Json.obj("version", doc.version, "items", states, "changed", changed));
         for (Map.Entry<String, ItemStatus> e : statuses.entrySet()) {
             if (!e.getValue().isApplied()) {
