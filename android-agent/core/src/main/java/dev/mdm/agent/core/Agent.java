@@ -314,7 +314,9 @@ public final class Agent {
             return backoffUntilMs - now;
         }
         if (!state.isEnrolled() || state.reenrollRequest != null || heartbeatRequested.get() || pullRequested.get() || !inbox.isEmpty()
-                || (heartbeatSinceStart && (policyRequested.get() || policy.isDue()))
+                // Not while the command thread is busy: the policy's apply would wait for it, and
+                // the loop would spin; the command's end wakes the loop.
+                || (heartbeatSinceStart && !commands.isBusy() && (policyRequested.get() || policy.isDue()))
                 || (heartbeatSinceStart && (countDone() > 0 || (countPending() > 0 && !commands.isBusy())))) {
             return 0;
         }

@@ -95,9 +95,12 @@ public class CommandsOffTheLoopTest {
         }
         assertTrue(events.toString(), started.await(0, TimeUnit.SECONDS));
         int heartbeats = mdm.heartbeats.size();
+        mdm.assignPolicy(mdm.device(), 2, Json.obj("restrictions", Json.array(java.util.Collections.singletonList("no_fun"))));
         for (int i = 0; i < 3; i++) {
             clock.advanceS(34);
-            agent.step(); // returns at once: the command holds its own thread, not the loop
+            // Returns at once: the command holds its own thread, not the loop; and the policy
+            // fetched meanwhile waits for that thread without making the loop spin.
+            assertThat(agent.step(), greaterThan(0L));
         }
         assertThat(mdm.heartbeats.size(), greaterThan(heartbeats + 2));
         assertThat(statuses(ping.id), contains("received", "running"));
@@ -109,6 +112,11 @@ public class CommandsOffTheLoopTest {
         }
         assertThat(statuses(ping.id), contains("received", "running", "succeeded"));
         assertEquals("succeeded", after.status);
+        for (int i = 0; i < 50 && (mdm.lastPolicyStatus() == null || mdm.lastPolicyStatus().optLong("version") != 2); i++) {
+            agent.awaitWork(100);
+            agent.step();
+        }
+        assertEquals(2, mdm.lastPolicyStatus().optLong("version")); // applied once the thread was free
         assertThat(actions.calls(), contains("ping", "lock"));
     }
 
