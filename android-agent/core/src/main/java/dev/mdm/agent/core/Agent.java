@@ -20,7 +20,6 @@ import dev.mdm.agent.core.net.ApiException;
 import dev.mdm.agent.core.net.Backoff;
 import dev.mdm.agent.core.net.CommandsPage;
 import dev.mdm.agent.core.net.DeviceApi;
-import dev.mdm.agent.core.net.EnrollAnswer;
 import dev.mdm.agent.core.net.HeartbeatAnswer;
 import dev.mdm.agent.core.policy.PolicyActions;
 import dev.mdm.agent.core.policy.PolicySync;
@@ -48,47 +47,51 @@ public final class Agent {
     private static final long MAX_INTERVAL_S = 3600;
     private static final long MIN_INTERVAL_S = 5;
 
-    private final AgentConfig config;
-    private final DeviceApi api;
-    private final Stores stores;
+    // Fields without "private" are shared with Enrollment, a part of this class split out by
+    // concern; it changes them only from step(), under this object's lock.
+
+    final AgentConfig config;
+    final DeviceApi api;
+    final Stores stores;
     private final CommandRouter router;
     private final TelemetrySource telemetry;
     private final InventorySource inventory;
-    private final Clock clock;
-    private final Random random;
-    private final EventSink events;
-    private final ServerClock serverClock;
-    private final Keyring keyring = new Keyring();
-    private final Backoff backoff;
+    final Clock clock;
+    final Random random;
+    final EventSink events;
+    final ServerClock serverClock;
+    final Keyring keyring = new Keyring();
+    final Backoff backoff;
     private final PolicySync policy;
 
     private final ConcurrentLinkedQueue<Incoming> inbox = new ConcurrentLinkedQueue<>();
-    private final AtomicBoolean pullRequested = new AtomicBoolean();
+    final AtomicBoolean pullRequested = new AtomicBoolean();
     private final AtomicBoolean policyRequested = new AtomicBoolean();
-    private final AtomicBoolean heartbeatRequested = new AtomicBoolean();
+    final AtomicBoolean heartbeatRequested = new AtomicBoolean();
     private final AtomicBoolean retryNowRequested = new AtomicBoolean();
     private final AtomicReference<String> newFcmToken = new AtomicReference<>();
     private final Object wake = new Object();
     private boolean woken;
     private volatile boolean stopped;
 
-    private DeviceState state;
+    DeviceState state;
     private boolean started;
     private boolean heartbeatSinceStart;
     private long nextHeartbeatAtMs;
     private long backoffUntilMs = Long.MIN_VALUE;
     private long lastRefreshHeartbeatMs = Long.MIN_VALUE / 2;
-    private long lastReenrollElapsedMs = Long.MIN_VALUE / 2;
+    long lastReenrollElapsedMs = Long.MIN_VALUE / 2;
     private long gapPulledForSeq = Long.MIN_VALUE;
     /** Envelopes that failed checks, verified once more after the next heartbeat. */
     private final List<Incoming> reverify = new ArrayList<>();
-    private String op = "start";
+    String op = "start";
     private final CommandRunner commands;
+    private final Enrollment enrollment = new Enrollment(this);
     /** A command asked to be tried later: this step ends on the backoff it set. */
     private boolean commandBackoff;
     /** A refusal only an admin can fix is being waited out: a network return does not cut it short. */
-    private boolean permanentRefusal;
-    private int refusals;
+    boolean permanentRefusal;
+    int refusals;
 
     private static final class Incoming {
         final String json;
@@ -263,9 +266,9 @@ public final class Agent {
         }
         try {
             if (!state.isEnrolled()) {
-                enroll(false);
+                enrollment.enroll(false);
             } else if (state.reenrollRequest != null) {
-                enroll(true); // a re-enrollment waiting for an admin: nothing else works meanwhile
+                enrollment.enroll(true); // a re-enrollment waiting for an admin: nothing else works meanwhile
             }
             boolean asked = heartbeatRequested.getAndSet(false);
             if (!heartbeatSinceStart || asked || now >= nextHeartbeatAtMs) {
@@ -323,142 +326,18 @@ public final class Agent {
         return Math.max(0, nextHeartbeatAtMs - now);
     }
 
-    // ---- enrollment -------------------------------------------------------------------------
-
-    /**
-     * POST /api/v1/enroll. A known device is let in by its current token (sent whenever the agent
-     * holds one: a re-key), else by an admin's approval of the request the server opened for it
-     * (PROTOCOL.md v1.1): a 409 reenroll_needs_approval names that request, which is stored and
-     * carried by every repeat, on the backoff, until one succeeds; a later 409 may name a new one.
-     */
-    private void enroll(boolean reenroll) throws IOException, ApiException {
-        op = "enroll";
-        JSONObject body = Json.parseObjectOrNull(config.deviceInfo.toString());
-        Json.put(body, "hardware_id", state.hardwareId);
-        Json.put(body, "agent_version", config.agentVersion);
-        if (state.fcmToken != null) {
-            Json.put(body, "fcm_token", state.fcmToken);
-        }
-        String request = state.reenrollRequest;
-        if (request != null) {
-            Json.put(body, "reenroll_request", request);
-        }
-        EnrollAnswer a;
-        try {
-            a = api.enroll(config.enrollKey, body, state.deviceToken);
-        } catch (ApiException e) {
-            if (e.isReenrollNeedsApproval()) {
-                // The same id while it is pending; a new one once the old is spent (denied, used,
-                // expired, unknown). Kept across restarts: it is the one the admin approves.
-                boolean isNew = e.reenrollRequest != null && !e.reenrollRequest.equals(request);
-                if (isNew) {
-                    state.reenrollRequest = e.reenrollRequest;
-                    stores.state.save(state);
-                }
-                events.emit("reenroll_pending", Json.obj("reenroll_request", state.reenrollRequest, "new", isNew,
-                        "device_id", state.deviceId));
-            }
-            throw e;
-        }
-        state.reenrollRequest = null;
-        boolean sameDevice = a.deviceId.equals(state.deviceId);
-        state.deviceId = a.deviceId;
-        state.deviceToken = a.deviceToken;
-        state.heartbeatIntervalS = clampInterval(a.heartbeatIntervalS);
-        state.lastServerTime = a.serverTime;
-        if (!sameDevice) {
-            state.lastSeq = -1;
-        }
-        if (reenroll) {
-            state.lastReenrollAtS = a.serverTime;
-            lastReenrollElapsedMs = clock.elapsedMs();
-        }
-        keyring.replaceAll(a.commandKeys);
-        state.keys = keyring.keys();
-        stores.state.save(state);
-        api.setDeviceToken(a.deviceToken);
-        serverClock.update(a.serverTime);
-        events.emit("enrolled", Json.obj("device_id", a.deviceId, "status", a.status, "reenrolled", reenroll,
-                "heartbeat_interval_s", state.heartbeatIntervalS, "kids", keyring.kids(), "reenroll_request", request));
-        if (reenroll) {
-            // The server cancelled every non-final delivery (reason reenrolled): drop what has not started.
-            for (CommandRecord r : stores.commands.all()) {
-                if (r.state == CommandRecord.State.PENDING) {
-                    stores.commands.remove(r.id);
-                    events.emit("cancelled", Json.obj("id", r.id, "seq", r.seq, "reason", "reenrolled"));
-                }
-            }
-        }
-        heartbeatRequested.set(true);
-        pullRequested.set(true);
-    }
+    // ---- errors -----------------------------------------------------------------------------
 
     private void onApiError(ApiException e) {
         if (e.isTokenInvalid() && state.isEnrolled()) {
-            reenrollOnTokenInvalid(e);
+            enrollment.reenrollOnTokenInvalid(e);
             return;
         }
         if (e.isRetryable()) {
             backOff(e.retryAfterS, e.code.isEmpty() ? "http_" + e.status : e.code, e.status, e.detail);
             return;
         }
-        refused(e);
-    }
-
-    /**
-     * key_invalid, key_expired, device_retired, ...: only an admin can fix these, so keep trying,
-     * hours apart. A re-enrollment waiting for approval (reenroll_needs_approval) repeats at the
-     * approval-poll floor plus the growing, fully jittered backoff: a fleet reset at once does not come back in
-     * step, and nothing loops tightly however long the admin takes.
-     */
-    private void refused(ApiException e) {
-        String reason = e.code.isEmpty() ? "http_" + e.status : e.code;
-        if (e.isReenrollNeedsApproval()) {
-            scheduleBackoff(config.refusedRetryMs + backoff.nextDelayMs(e.retryAfterS), reason, e.status, e.retryAfterS,
-                    e.detail);
-            return;
-        }
-        events.emit("error", Json.obj("op", op, "http_status", e.status, "code", e.code, "message", e.detail));
-        // Hours, doubling to a cap, jittered: a retired device or a revoked key fleet-wide must
-        // not knock every 30 s, and nothing but an admin changes the answer.
-        refusals++;
-        long base = config.permanentRefusalMs << Math.min(refusals - 1, 8);
-        long delay = (long) (Math.min(config.permanentRefusalCapMs, base) * (0.75 + 0.5 * random.nextDouble()));
-        permanentRefusal = true;
-        scheduleBackoff(Math.max(delay, backoff.nextDelayMs(e.retryAfterS)), reason, e.status, e.retryAfterS, e.detail);
-    }
-
-    private void reenrollOnTokenInvalid(ApiException cause) {
-        long now = clock.elapsedMs();
-        long minMs = config.reenrollMinIntervalS * 1000;
-        boolean recentHere = now - lastReenrollElapsedMs < minMs;
-        boolean recentStored = serverClock.isKnown() && state.lastReenrollAtS >= 0
-                && serverClock.nowS() - state.lastReenrollAtS < config.reenrollMinIntervalS;
-        if (recentHere || recentStored) {
-            long waitMs = recentHere ? lastReenrollElapsedMs + minMs - now
-                    : (state.lastReenrollAtS + config.reenrollMinIntervalS - serverClock.nowS()) * 1000;
-            events.emit("error", Json.obj("op", op, "http_status", cause.status, "code", cause.code,
-                    "message", "token refused; re-enrollment is allowed once an hour"));
-            scheduleBackoff(Math.max(waitMs, config.backoffBaseMs), cause.code, cause.status, -1, cause.detail);
-            return;
-        }
-        String failedOp = op;
-        try {
-            events.emit("reenrolling", Json.obj("op", failedOp, "device_id", state.deviceId));
-            lastReenrollElapsedMs = now; // counts even if it fails: at most one attempt an hour
-            enroll(true);
-        } catch (IOException e) {
-            backOff(-1, "network", 0, e.toString());
-        } catch (ApiException e) {
-            if (e.isRetryable()) {
-                lastReenrollElapsedMs = Long.MIN_VALUE / 2; // never reached the decision: try again soon
-                backOff(e.retryAfterS, e.code.isEmpty() ? "http_" + e.status : e.code, e.status, e.detail);
-            } else {
-                // Waiting for an admin (reenroll_needs_approval) repeats on the backoff from the
-                // next step on, not once an hour: it is this one re-enrollment, still going.
-                refused(e);
-            }
-        }
+        enrollment.refused(e);
     }
 
     // ---- heartbeat --------------------------------------------------------------------------
@@ -543,7 +422,7 @@ public final class Agent {
         }
     }
 
-    private static long clampInterval(long s) {
+    static long clampInterval(long s) {
         return Math.max(MIN_INTERVAL_S, Math.min(MAX_INTERVAL_S, s));
     }
 
@@ -648,11 +527,11 @@ public final class Agent {
 
     // ---- backoff and sleeping ---------------------------------------------------------------
 
-    private void backOff(long retryAfterS, String reason, int httpStatus, String message) {
+    void backOff(long retryAfterS, String reason, int httpStatus, String message) {
         scheduleBackoff(backoff.nextDelayMs(retryAfterS), reason, httpStatus, retryAfterS, message);
     }
 
-    private void scheduleBackoff(long delayMs, String reason, int httpStatus, long retryAfterS, String message) {
+    void scheduleBackoff(long delayMs, String reason, int httpStatus, long retryAfterS, String message) {
         backoffUntilMs = clock.elapsedMs() + delayMs;
         JSONObject fields = Json.obj("seconds", delayMs / 1000.0, "op", op, "reason", reason,
                 "attempt", backoff.failures());
