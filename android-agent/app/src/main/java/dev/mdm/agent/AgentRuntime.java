@@ -64,12 +64,24 @@ public final class AgentRuntime {
             config.deviceInfo = Json.obj("serial", config.hardwareId, "model", android.os.Build.MODEL,
                     "manufacturer", android.os.Build.MANUFACTURER, "android_version", android.os.Build.VERSION.RELEASE,
                     "sdk_int", android.os.Build.VERSION.SDK_INT);
-            HttpDeviceApi api = new HttpDeviceApi(settings.serverUrl(), 15_000, 30_000,
-                    "mdm-agent/" + BuildConfig.VERSION_NAME + " Android/" + android.os.Build.VERSION.RELEASE);
+            HttpDeviceApi api;
+            try {
+                api = new HttpDeviceApi(settings.serverUrl(), 15_000, 30_000,
+                        "mdm-agent/" + BuildConfig.VERSION_NAME + " Android/" + android.os.Build.VERSION.RELEASE);
+            } catch (IllegalArgumentException e) {
+                // Stored before the check existed: refuse visibly instead of crashing every start.
+                android.util.Log.e(TAG, "unusable server_url: " + e.getMessage());
+                Notifications.provisioningFailed(app, e.getMessage());
+                return null;
+            }
             File apkDir = new File(app.getNoBackupFilesDir(), "apks");
             CommandRouter router = new CommandRouter(new AndroidActions(app), ShellAllowlist.defaults(),
                     ApkFetcher.downloading(api, apkDir));
-            agent = new Agent(config, api, stores, router, new AndroidTelemetry(app), inventory,
+            config.reportProgress = true;
+            // Commands (an install can take minutes) run beside the loop, never in its way.
+            config.commandExecutor = java.util.concurrent.Executors.newSingleThreadExecutor(
+                    r -> new Thread(r, "mdm-agent-command"));
+            agent = new Agent(config, api, stores, router, new AndroidPolicy(app), new AndroidTelemetry(app), inventory,
                     ANDROID_CLOCK, new SecureRandom(), new LogcatEvents());
             if (MdmApp.pushEnabled()) {
                 Agent created = agent;

@@ -42,7 +42,10 @@ public final class AgentService extends Service {
     @Override
     public void onCreate() {
         super.onCreate();
-        int type = Build.VERSION.SDK_INT >= 34 ? ServiceInfo.FOREGROUND_SERVICE_TYPE_SPECIAL_USE : 0;
+        // Android 14 requires a type; systemExempted is allowed to a Device Owner app (one of the
+        // listed eligible cases). Before the agent is Device Owner it would throw: specialUse then.
+        int type = Build.VERSION.SDK_INT < 34 ? 0 : DeviceOwner.isDeviceOwner(this)
+                ? ServiceInfo.FOREGROUND_SERVICE_TYPE_SYSTEM_EXEMPTED : ServiceInfo.FOREGROUND_SERVICE_TYPE_SPECIAL_USE;
         ServiceCompat.startForeground(this, Notifications.ONGOING_ID, Notifications.ongoing(this), type);
         PowerManager pm = (PowerManager) getSystemService(POWER_SERVICE);
         wakeLock = pm.newWakeLock(PowerManager.PARTIAL_WAKE_LOCK, "mdm-agent:step");

@@ -14,6 +14,12 @@ public final class AgentSettings {
     public static final String SERVER_URL = "server_url";
     public static final String ENROLL_KEY = "enroll_key";
     public static final String KIOSK_PACKAGE = "kiosk_package";
+    /** The policy's kiosk (PROTOCOL.md v1.1), as last applied: what KioskKeeper holds in front. */
+    static final String KIOSK_ACTIVITY = "kiosk_activity";
+    static final String KIOSK_LOCK_TASK = "kiosk_lock_task";
+    static final String KIOSK_RELAUNCH = "kiosk_relaunch";
+    /** Why the last provisioning was refused, shown until a valid one arrives. */
+    static final String PROVISIONING_ERROR = "provisioning_error";
 
     private final SharedPreferences prefs;
 
@@ -38,8 +44,60 @@ public final class AgentSettings {
         return serverUrl() != null && enrollKey() != null;
     }
 
-    public void save(String serverUrl, String enrollKey, String kioskPackage) {
-        SharedPreferences.Editor e = prefs.edit();
+    String kioskActivity() {
+        return prefs.getString(KIOSK_ACTIVITY, null);
+    }
+
+    boolean kioskLockTask() {
+        return prefs.getBoolean(KIOSK_LOCK_TASK, false);
+    }
+
+    boolean kioskRelaunch() {
+        // A kiosk_package from the QR extras alone (no policy yet) keeps its old meaning: relaunch.
+        return prefs.getBoolean(KIOSK_RELAUNCH, true);
+    }
+
+    void saveKiosk(String packageName, String activity, boolean lockTask, boolean relaunch) {
+        prefs.edit().putString(KIOSK_PACKAGE, packageName).putString(KIOSK_ACTIVITY, activity)
+                .putBoolean(KIOSK_LOCK_TASK, lockTask).putBoolean(KIOSK_RELAUNCH, relaunch).commit();
+    }
+
+    String provisioningError() {
+        return prefs.getString(PROVISIONING_ERROR, null);
+    }
+
+    /**
+     * Why serverUrl cannot be the agent's server (not an absolute http(s) URL with a host), or
+     * null when it can. Checked before it is saved: a bad one used to crash the service at every
+     * start; now the provisioning is refused, visibly.
+     */
+    static String serverUrlProblem(String serverUrl) {
+        if (serverUrl == null || serverUrl.trim().isEmpty()) {
+            return "server_url is missing";
+        }
+        try {
+            java.net.URL u = new java.net.URL(serverUrl.trim());
+            String scheme = u.getProtocol().toLowerCase(java.util.Locale.ROOT);
+            if (!scheme.equals("https") && !scheme.equals("http")) {
+                return "server_url must be an http(s) URL, not " + scheme;
+            }
+            if (u.getHost() == null || u.getHost().isEmpty()) {
+                return "server_url has no host";
+            }
+            return null;
+        } catch (java.net.MalformedURLException e) {
+            return "server_url is not a URL: " + e.getMessage();
+        }
+    }
+
+    /** False, with the reason kept and shown, when serverUrl is not usable: nothing is saved then. */
+    public boolean save(String serverUrl, String enrollKey, String kioskPackage) {
+        String problem = serverUrl == null && serverUrl() != null ? null : serverUrlProblem(serverUrl);
+        if (problem != null) {
+            prefs.edit().putString(PROVISIONING_ERROR, problem).commit();
+            return false;
+        }
+        SharedPreferences.Editor e = prefs.edit().remove(PROVISIONING_ERROR);
         if (serverUrl != null) {
             e.putString(SERVER_URL, serverUrl.trim());
         }
@@ -50,17 +108,14 @@ public final class AgentSettings {
             e.putString(KIOSK_PACKAGE, kioskPackage.trim());
         }
         e.commit(); // provisioning may end the process right after
+        return true;
     }
 
-    public void saveFrom(PersistableBundle extras) {
-        if (extras != null) {
-            save(extras.getString(SERVER_URL), extras.getString(ENROLL_KEY), extras.getString(KIOSK_PACKAGE));
-        }
+    public boolean saveFrom(PersistableBundle extras) {
+        return extras != null && save(extras.getString(SERVER_URL), extras.getString(ENROLL_KEY), extras.getString(KIOSK_PACKAGE));
     }
 
-    public void saveFrom(Bundle extras) {
-        if (extras != null) {
-            save(extras.getString(SERVER_URL), extras.getString(ENROLL_KEY), extras.getString(KIOSK_PACKAGE));
-        }
+    public boolean saveFrom(Bundle extras) {
+        return extras != null && save(extras.getString(SERVER_URL), extras.getString(ENROLL_KEY), extras.getString(KIOSK_PACKAGE));
     }
 }

@@ -10,8 +10,6 @@ import android.content.pm.PackageManager;
 import android.net.wifi.WifiConfiguration;
 import android.net.wifi.WifiManager;
 import android.os.Build;
-import android.os.Handler;
-import android.os.Looper;
 import android.util.Log;
 
 import androidx.core.content.pm.PackageInfoCompat;
@@ -38,6 +36,7 @@ import dev.mdm.agent.core.exec.WifiConfig;
 final class AndroidActions implements DeviceActions {
     private static final long SHELL_TIMEOUT_S = 60;
     private static final long INSTALL_TIMEOUT_S = 300;
+    private static final long REBOOT_WAIT_MS = 60_000;
     private static final AtomicInteger TOKENS = new AtomicInteger(1);
 
     private final Context context;
@@ -78,14 +77,22 @@ final class AndroidActions implements DeviceActions {
         return CommandResult.succeeded(0, "launched " + intent.getComponent());
     }
 
+    /**
+     * Runs on the command thread, after the core posted running. DevicePolicyManager.reboot
+     * throws while a call is in progress (IllegalStateException) or when not Device Owner
+     * (SecurityException): failed, with the reason, and the process lives on. If it returns, the
+     * device goes down and kills this process: the core finds the command RUNNING after the boot
+     * and reports succeeded only because uptime restarted. Still alive a minute later: failed.
+     */
     @Override
-    public CommandResult reboot() {
-        if (!DeviceOwner.isDeviceOwner(context)) {
-            return CommandResult.failed("reboot needs Device Owner");
+    public CommandResult reboot() throws InterruptedException {
+        try {
+            dpm().reboot(admin());
+        } catch (IllegalStateException | SecurityException e) {
+            return CommandResult.failed("reboot refused: " + e.getMessage());
         }
-        // Later, so the result is posted first; after the boot a RUNNING reboot counts as done.
-        new Handler(Looper.getMainLooper()).postDelayed(() -> dpm().reboot(admin()), 5_000);
-        return CommandResult.succeeded(0, "rebooting in 5 s");
+        Thread.sleep(REBOOT_WAIT_MS);
+        return CommandResult.failed("reboot requested, but the device was still up " + REBOOT_WAIT_MS / 1000 + " s later");
     }
 
     @Override
@@ -210,6 +217,24 @@ final class AndroidActions implements DeviceActions {
     @Override
     @SuppressWarnings("deprecation") // addNetwork stays open to Device Owners on every API level
     public CommandResult configureWifi(WifiConfig config) {
+        WifiConfiguration c;
+        try {
+            c = wifiConfiguration(config);
+        } catch (IllegalArgumentException e) {
+            return CommandResult.failed(e.getMessage());
+        }
+        WifiManager wifi = context.getApplicationContext().getSystemService(WifiManager.class);
+        int networkId = wifi.addNetwork(c);
+        if (networkId == -1) {
+            return CommandResult.failed("the system refused the network " + config.ssid);
+        }
+        boolean enabled = wifi.enableNetwork(networkId, true);
+        return CommandResult.succeeded(0, "network " + config.ssid + " added" + (enabled ? " and enabled" : ""));
+    }
+
+    /** The platform form of a checked WifiConfig; IllegalArgumentException for what this API level cannot carry. */
+    @SuppressWarnings("deprecation")
+    static WifiConfiguration wifiConfiguration(WifiConfig config) {
         WifiConfiguration c = new WifiConfiguration();
         c.SSID = quote(config.ssid);
         c.hiddenSSID = config.hidden;
@@ -223,21 +248,15 @@ final class AndroidActions implements DeviceActions {
                 break;
             case "wpa3":
                 if (Build.VERSION.SDK_INT < 30) {
-                    return CommandResult.failed("WPA3 needs Android 11 (API 30)");
+                    throw new IllegalArgumentException("WPA3 needs Android 11 (API 30)");
                 }
                 c.setSecurityParams(WifiConfiguration.SECURITY_TYPE_SAE);
                 c.preSharedKey = quote(config.password);
                 break;
             default:
-                return CommandResult.failed("eap needs an identity and EAP method that wifi_configure does not carry (yet)");
+                throw new IllegalArgumentException("eap needs an identity and EAP method that this item does not carry (yet)");
         }
-        WifiManager wifi = context.getApplicationContext().getSystemService(WifiManager.class);
-        int networkId = wifi.addNetwork(c);
-        if (networkId == -1) {
-            return CommandResult.failed("the system refused the network " + config.ssid);
-        }
-        boolean enabled = wifi.enableNetwork(networkId, true);
-        return CommandResult.succeeded(0, "network " + config.ssid + " added" + (enabled ? " and enabled" : ""));
+        return c;
     }
 
     private static String quote(String s) {

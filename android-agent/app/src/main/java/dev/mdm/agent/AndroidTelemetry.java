@@ -46,6 +46,7 @@ final class AndroidTelemetry implements TelemetrySource {
             Json.put(o, "foreground_app", fg);
         }
         Json.put(o, "uptime_s", SystemClock.elapsedRealtime() / 1000);
+        PolicyFlags.addTo(context, o);
         return o;
     }
 
@@ -125,6 +126,9 @@ final class AndroidTelemetry implements TelemetrySource {
 
     /** The last app moved to the foreground in the past hour (needs usage access), or null. */
     static String foregroundApp(Context context) {
+        if (!PolicyFlags.usageAccess(context)) {
+            return null; // queryEvents would answer nothing, which is not "no app in front"
+        }
         UsageStatsManager usm = context.getSystemService(UsageStatsManager.class);
         long now = System.currentTimeMillis();
         UsageEvents events = usm.queryEvents(now - 3_600_000, now);

@@ -22,7 +22,13 @@ public final class ConfigureReceiver extends BroadcastReceiver {
                     Log.w(AgentRuntime.TAG, "already enrolled: configuration ignored (clear the app data to change it)");
                     return;
                 }
-                new AgentSettings(context).saveFrom(intent.getExtras());
+                AgentSettings settings = new AgentSettings(context);
+                if (!settings.saveFrom(intent.getExtras())) {
+                    Log.e(AgentRuntime.TAG, "configuration refused: " + settings.provisioningError());
+                    Notifications.provisioningFailed(context, settings.provisioningError());
+                    pending.setResultCode(2); // `am broadcast` prints "result=2": the one-liner can tell
+                    return;
+                }
                 DeviceOwner.selfGrant(context);
                 AgentService.start(context);
             } finally {

@@ -23,9 +23,15 @@ public final class ProvisioningActivity extends Activity {
             setResult(RESULT_OK, result);
         } else if (DevicePolicyManager.ACTION_ADMIN_POLICY_COMPLIANCE.equals(action)) {
             PersistableBundle extras = intent.getParcelableExtra(DevicePolicyManager.EXTRA_PROVISIONING_ADMIN_EXTRAS_BUNDLE);
-            new AgentSettings(this).saveFrom(extras);
+            AgentSettings settings = new AgentSettings(this);
             DeviceOwner.selfGrant(this);
-            AgentService.start(this);
+            if (settings.saveFrom(extras)) {
+                AgentService.start(this);
+            } else {
+                // Provisioning itself succeeded (the agent is Device Owner); the enrollment
+                // material did not: say so on screen instead of crash-looping the service.
+                Notifications.provisioningFailed(this, settings.provisioningError());
+            }
             setResult(RESULT_OK);
         } else {
             setResult(RESULT_CANCELED);

@@ -38,4 +38,10 @@ public interface AgentDao {
 
     @Query("SELECT COUNT(*) FROM seen_ids")
     int seenCount();
+
+    @Query("SELECT * FROM policy WHERE id = 0")
+    Rows.PolicyRow policy();
+
+    @Insert(onConflict = OnConflictStrategy.REPLACE)
+    void putPolicy(Rows.PolicyRow row);
 }

@@ -8,6 +8,7 @@ import org.json.JSONObject;
 import dev.mdm.agent.core.store.CommandRecord;
 import dev.mdm.agent.core.store.CommandStore;
 import dev.mdm.agent.core.store.DeviceState;
+import dev.mdm.agent.core.store.PolicyStore;
 import dev.mdm.agent.core.store.SeenIdStore;
 import dev.mdm.agent.core.store.StateStore;
 import dev.mdm.agent.core.util.Json;
@@ -112,6 +113,27 @@ final class RoomStores {
         @Override
         public int size() {
             return dao.seenCount();
+        }
+    }
+
+    static final class Policy implements PolicyStore {
+        private final AgentDao dao;
+
+        Policy(AgentDao dao) {
+            this.dao = dao;
+        }
+
+        @Override
+        public JSONObject load() {
+            Rows.PolicyRow row = dao.policy();
+            return row == null ? null : Json.parseObjectOrNull(row.json);
+        }
+
+        @Override
+        public void save(JSONObject record) {
+            Rows.PolicyRow row = new Rows.PolicyRow();
+            row.json = record.toString();
+            dao.putPolicy(row);
         }
     }
 }

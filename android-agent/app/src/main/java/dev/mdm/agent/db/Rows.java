@@ -40,4 +40,14 @@ public final class Rows {
         @ColumnInfo(name = "final_result")
         public String finalResult;
     }
+
+    /** v1.1: the one policy record (document, applied values, status). It may hold Wi-Fi passwords. */
+    @Entity(tableName = "policy")
+    public static class PolicyRow {
+        @PrimaryKey
+        public int id = 0;
+        @NonNull
+        @ColumnInfo(name = "json")
+        public String json = "{}";
+    }
 }

@@ -2,8 +2,6 @@ package dev.mdm.agent.core;
 
 import java.io.IOException;
 import java.util.ArrayList;
-import java.util.Comparator;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -15,22 +13,19 @@ import org.json.JSONObject;
 
 import dev.mdm.agent.core.clock.Clock;
 import dev.mdm.agent.core.clock.ServerClock;
-import dev.mdm.agent.core.envelope.Command;
-import dev.mdm.agent.core.envelope.EnvelopeVerifier;
 import dev.mdm.agent.core.envelope.Keyring;
 import dev.mdm.agent.core.envelope.Verification;
-import dev.mdm.agent.core.exec.CommandResult;
 import dev.mdm.agent.core.exec.CommandRouter;
-import dev.mdm.agent.core.exec.RetryLaterException;
 import dev.mdm.agent.core.net.ApiException;
 import dev.mdm.agent.core.net.Backoff;
 import dev.mdm.agent.core.net.CommandsPage;
 import dev.mdm.agent.core.net.DeviceApi;
-import dev.mdm.agent.core.net.EnrollAnswer;
 import dev.mdm.agent.core.net.HeartbeatAnswer;
+import dev.mdm.agent.core.policy.PolicyActions;
+import dev.mdm.agent.core.policy.PolicySync;
+import dev.mdm.agent.core.policy.UnsupportedPolicyActions;
 import dev.mdm.agent.core.store.CommandRecord;
 import dev.mdm.agent.core.store.DeviceState;
-import dev.mdm.agent.core.store.SeenIdStore;
 import dev.mdm.agent.core.store.Stores;
 import dev.mdm.agent.core.telemetry.AppInfo;
 import dev.mdm.agent.core.telemetry.AppsHash;
@@ -52,39 +47,51 @@ public final class Agent {
     private static final long MAX_INTERVAL_S = 3600;
     private static final long MIN_INTERVAL_S = 5;
 
-    private final AgentConfig config;
-    private final DeviceApi api;
-    private final Stores stores;
+    // Fields without "private" are shared with Enrollment, a part of this class split out by
+    // concern; it changes them only from step(), under this object's lock.
+
+    final AgentConfig config;
+    final DeviceApi api;
+    final Stores stores;
     private final CommandRouter router;
     private final TelemetrySource telemetry;
     private final InventorySource inventory;
-    private final Clock clock;
-    private final Random random;
-    private final EventSink events;
-    private final ServerClock serverClock;
-    private final Keyring keyring = new Keyring();
-    private final Backoff backoff;
+    final Clock clock;
+    final Random random;
+    final EventSink events;
+    final ServerClock serverClock;
+    final Keyring keyring = new Keyring();
+    final Backoff backoff;
+    private final PolicySync policy;
 
     private final ConcurrentLinkedQueue<Incoming> inbox = new ConcurrentLinkedQueue<>();
-    private final AtomicBoolean pullRequested = new AtomicBoolean();
-    private final AtomicBoolean heartbeatRequested = new AtomicBoolean();
+    final AtomicBoolean pullRequested = new AtomicBoolean();
+    private final AtomicBoolean policyRequested = new AtomicBoolean();
+    final AtomicBoolean heartbeatRequested = new AtomicBoolean();
     private final AtomicBoolean retryNowRequested = new AtomicBoolean();
     private final AtomicReference<String> newFcmToken = new AtomicReference<>();
     private final Object wake = new Object();
     private boolean woken;
     private volatile boolean stopped;
 
-    private DeviceState state;
+    DeviceState state;
     private boolean started;
     private boolean heartbeatSinceStart;
     private long nextHeartbeatAtMs;
     private long backoffUntilMs = Long.MIN_VALUE;
     private long lastRefreshHeartbeatMs = Long.MIN_VALUE / 2;
-    private long lastReenrollElapsedMs = Long.MIN_VALUE / 2;
+    long lastReenrollElapsedMs = Long.MIN_VALUE / 2;
     private long gapPulledForSeq = Long.MIN_VALUE;
     /** Envelopes that failed checks, verified once more after the next heartbeat. */
     private final List<Incoming> reverify = new ArrayList<>();
-    private String op = "start";
+    String op = "start";
+    private final CommandRunner commands;
+    private final Enrollment enrollment = new Enrollment(this);
+    /** A command asked to be tried later: this step ends on the backoff it set. */
+    private boolean commandBackoff;
+    /** A refusal only an admin can fix is being waited out: a network return does not cut it short. */
+    boolean permanentRefusal;
+    int refusals;
 
     private static final class Incoming {
         final String json;
@@ -98,8 +105,14 @@ public final class Agent {
         }
     }
 
+    /** For a host without Device Owner powers: every platform policy item is reported unsupported. */
     public Agent(AgentConfig config, DeviceApi api, Stores stores, CommandRouter router, TelemetrySource telemetry,
             InventorySource inventory, Clock clock, Random random, EventSink events) {
+        this(config, api, stores, router, new UnsupportedPolicyActions(), telemetry, inventory, clock, random, events);
+    }
+
+    public Agent(AgentConfig config, DeviceApi api, Stores stores, CommandRouter router, PolicyActions policyActions,
+            TelemetrySource telemetry, InventorySource inventory, Clock clock, Random random, EventSink events) {
         this.config = config;
         this.api = api;
         this.stores = stores;
@@ -111,6 +124,33 @@ public final class Agent {
         this.events = events;
         this.serverClock = new ServerClock(clock);
         this.backoff = new Backoff(config.backoffBaseMs, config.backoffCapMs, random);
+        this.commands = new CommandRunner(config, api, stores, router, clock, serverClock, events, new CommandRunner.Host() {
+            @Override
+            public String deviceId() {
+                return state.deviceId;
+            }
+
+            @Override
+            public void advanceSeq(long seq) {
+                Agent.this.advanceSeq(seq);
+            }
+
+            @Override
+            public void backOff(long retryAfterS, String reason, String message) {
+                Agent.this.backOff(retryAfterS, reason, 0, message);
+            }
+
+            @Override
+            public void setOp(String name) {
+                op = name;
+            }
+
+            @Override
+            public void wakeUp() {
+                Agent.this.wakeUp();
+            }
+        }, this);
+        this.policy = new PolicySync(api, keyring, stores.policy, policyActions, router, events, this::countBadAndRefreshKeys);
     }
 
     // ---- called from any thread -------------------------------------------------------------
@@ -119,6 +159,7 @@ public final class Agent {
     public void onPush(Map<String, String> data) {
         String kind = data.get("kind");
         if ("sync".equals(kind)) {
+            policyRequested.set(true); // a policy change is pushed as a sync too (PROTOCOL.md v1.1)
             requestPull();
         } else if ("command".equals(kind) && data.get("envelope") != null) {
             addEnvelope(data.get("envelope"), "push");
@@ -197,36 +238,16 @@ public final class Agent {
         List<JSONObject> reconciled = new ArrayList<>();
         for (CommandRecord r : stores.commands.all()) {
             if (r.state == CommandRecord.State.RUNNING) {
-                reconciled.add(reconcile(r));
+                reconciled.add(commands.reconcile(r));
             }
         }
         pullRequested.set(true); // PROTOCOL.md: pull on every start
+        policy.start(); // and fetch the policy, and apply the stored one again
         events.emit("started", Json.obj("hardware_id", state.hardwareId, "device_id", state.deviceId,
                 "enrolled", state.isEnrolled(), "pending_commands", countPending(), "held_results", countDone()));
         for (JSONObject fields : reconciled) {
             events.emit("reconciled", fields);
         }
-    }
-
-    /** A command found RUNNING at start: the process ended while it ran ({@link CommandRouter#afterRestart}). */
-    private JSONObject reconcile(CommandRecord r) {
-        CommandResult result = router.afterRestart(r.toCommand(state.deviceId), r.attempts < config.maxCommandAttempts);
-        JSONObject fields = Json.obj("id", r.id, "seq", r.seq, "type", r.type, "attempts", r.attempts);
-        if (result == null) {
-            r.state = CommandRecord.State.PENDING;
-            stores.commands.put(r);
-            Json.put(fields, "outcome", "retry");
-            return fields;
-        }
-        r.state = CommandRecord.State.DONE;
-        r.result = result.toJson();
-        stores.commands.put(r);
-        advanceSeq(r.seq);
-        Json.put(fields, "outcome", result.status);
-        if (result.error != null) {
-            Json.put(fields, "error", result.error);
-        }
-        return fields;
     }
 
     /**
@@ -236,17 +257,18 @@ public final class Agent {
     public synchronized long step() {
         start();
         long now = clock.elapsedMs();
-        if (retryNowRequested.getAndSet(false)) {
+        if (retryNowRequested.getAndSet(false) && !permanentRefusal) {
             backoffUntilMs = Long.MIN_VALUE;
         }
+        commandBackoff = false;
         if (now < backoffUntilMs) {
             return backoffUntilMs - now;
         }
         try {
             if (!state.isEnrolled()) {
-                enroll(false);
+                enrollment.enroll(false);
             } else if (state.reenrollRequest != null) {
-                enroll(true); // a re-enrollment waiting for an admin: nothing else works meanwhile
+                enrollment.enroll(true); // a re-enrollment waiting for an admin: nothing else works meanwhile
             }
             boolean asked = heartbeatRequested.getAndSet(false);
             if (!heartbeatSinceStart || asked || now >= nextHeartbeatAtMs) {
@@ -265,16 +287,26 @@ public final class Agent {
                     throw e;
                 }
             }
+            if (policyRequested.getAndSet(false)) {
+                policy.requestFetch();
+            }
+            if (policy.isDue()) {
+                op = "policy";
+                policy.run(state.deviceId, commands::tryRunExclusive);
+            }
             drainInbox();
-            flushResults();
+            commands.flushResults();
             executeReady();
-            backoff.reset();
+            commandBackoff |= commands.takeBackoffScheduled();
+            if (!commandBackoff) {
+                backoff.reset();
+                permanentRefusal = false;
+                refusals = 0;
+            }
         } catch (IOException e) {
             backOff(-1, "network", 0, e.toString());
         } catch (ApiException e) {
             onApiError(e);
-        } catch (RetryLaterException e) {
-            backOff(e.retryAfterS, "command_retry", 0, e.getMessage());
         }
         return delayUntilDue();
     }
@@ -285,143 +317,27 @@ public final class Agent {
             return backoffUntilMs - now;
         }
         if (!state.isEnrolled() || state.reenrollRequest != null || heartbeatRequested.get() || pullRequested.get() || !inbox.isEmpty()
-                || (heartbeatSinceStart && (countDone() > 0 || countPending() > 0))) {
+                // Not while the command thread is busy: the policy's apply would wait for it, and
+                // the loop would spin; the command's end wakes the loop.
+                || (heartbeatSinceStart && !commands.isBusy() && (policyRequested.get() || policy.isDue()))
+                || (heartbeatSinceStart && (countDone() > 0 || (countPending() > 0 && !commands.isBusy())))) {
             return 0;
         }
         return Math.max(0, nextHeartbeatAtMs - now);
     }
 
-    // ---- enrollment -------------------------------------------------------------------------
-
-    /**
-     * POST /api/v1/enroll. A known device is let in by its current token (sent whenever the agent
-     * holds one: a re-key), else by an admin's approval of the request the server opened for it
-     * (PROTOCOL.md v1.1): a 409 reenroll_needs_approval names that request, which is stored and
-     * carried by every repeat, on the backoff, until one succeeds; a later 409 may name a new one.
-     */
-    private void enroll(boolean reenroll) throws IOException, ApiException {
-        op = "enroll";
-        JSONObject body = Json.parseObjectOrNull(config.deviceInfo.toString());
-        Json.put(body, "hardware_id", state.hardwareId);
-        Json.put(body, "agent_version", config.agentVersion);
-        if (state.fcmToken != null) {
-            Json.put(body, "fcm_token", state.fcmToken);
-        }
-        String request = state.reenrollRequest;
-        if (request != null) {
-            Json.put(body, "reenroll_request", request);
-        }
-        EnrollAnswer a;
-        try {
-            a = api.enroll(config.enrollKey, body, state.deviceToken);
-        } catch (ApiException e) {
-            if (e.isReenrollNeedsApproval()) {
-                // The same id while it is pending; a new one once the old is spent (denied, used,
-                // expired, unknown). Kept across restarts: it is the one the admin approves.
-                boolean isNew = e.reenrollRequest != null && !e.reenrollRequest.equals(request);
-                if (isNew) {
-                    state.reenrollRequest = e.reenrollRequest;
-                    stores.state.save(state);
-                }
-                events.emit("reenroll_pending", Json.obj("reenroll_request", state.reenrollRequest, "new", isNew,
-                        "device_id", state.deviceId));
-            }
-            throw e;
-        }
-        state.reenrollRequest = null;
-        boolean sameDevice = a.deviceId.equals(state.deviceId);
-        state.deviceId = a.deviceId;
-        state.deviceToken = a.deviceToken;
-        state.heartbeatIntervalS = clampInterval(a.heartbeatIntervalS);
-        state.lastServerTime = a.serverTime;
-        if (!sameDevice) {
-            state.lastSeq = -1;
-        }
-        if (reenroll) {
-            state.lastReenrollAtS = a.serverTime;
-            lastReenrollElapsedMs = clock.elapsedMs();
-        }
-        keyring.replaceAll(a.commandKeys);
-        state.keys = keyring.keys();
-        stores.state.save(state);
-        api.setDeviceToken(a.deviceToken);
-        serverClock.update(a.serverTime);
-        events.emit("enrolled", Json.obj("device_id", a.deviceId, "status", a.status, "reenrolled", reenroll,
-                "heartbeat_interval_s", state.heartbeatIntervalS, "kids", keyring.kids(), "reenroll_request", request));
-        if (reenroll) {
-            // The server cancelled every non-final delivery (reason reenrolled): drop what has not started.
-            for (CommandRecord r : stores.commands.all()) {
-                if (r.state == CommandRecord.State.PENDING) {
-                    stores.commands.remove(r.id);
-                    events.emit("cancelled", Json.obj("id", r.id, "seq", r.seq, "reason", "reenrolled"));
-                }
-            }
-        }
-        heartbeatRequested.set(true);
-        pullRequested.set(true);
-    }
+    // ---- errors -----------------------------------------------------------------------------
 
     private void onApiError(ApiException e) {
         if (e.isTokenInvalid() && state.isEnrolled()) {
-            reenrollOnTokenInvalid(e);
+            enrollment.reenrollOnTokenInvalid(e);
             return;
         }
         if (e.isRetryable()) {
             backOff(e.retryAfterS, e.code.isEmpty() ? "http_" + e.status : e.code, e.status, e.detail);
             return;
         }
-        refused(e);
-    }
-
-    /**
-     * key_invalid, key_expired, device_retired, reenroll_needs_approval, ...: only an admin can fix
-     * these, so keep trying, slowly. A re-enrollment waiting for approval repeats at the refused
-     * floor plus the growing, fully jittered backoff: a fleet reset at once does not come back in
-     * step, and nothing loops tightly however long the admin takes.
-     */
-    private void refused(ApiException e) {
-        String reason = e.code.isEmpty() ? "http_" + e.status : e.code;
-        if (e.isReenrollNeedsApproval()) {
-            scheduleBackoff(config.refusedRetryMs + backoff.nextDelayMs(e.retryAfterS), reason, e.status, e.retryAfterS,
-                    e.detail);
-            return;
-        }
-        events.emit("error", Json.obj("op", op, "http_status", e.status, "code", e.code, "message", e.detail));
-        long delay = Math.max(config.refusedRetryMs, backoff.nextDelayMs(e.retryAfterS));
-        scheduleBackoff(delay, reason, e.status, e.retryAfterS, e.detail);
-    }
-
-    private void reenrollOnTokenInvalid(ApiException cause) {
-        long now = clock.elapsedMs();
-        long minMs = config.reenrollMinIntervalS * 1000;
-        boolean recentHere = now - lastReenrollElapsedMs < minMs;
-        boolean recentStored = serverClock.isKnown() && state.lastReenrollAtS >= 0
-                && serverClock.nowS() - state.lastReenrollAtS < config.reenrollMinIntervalS;
-        if (recentHere || recentStored) {
-            long waitMs = recentHere ? lastReenrollElapsedMs + minMs - now
-                    : (state.lastReenrollAtS + config.reenrollMinIntervalS - serverClock.nowS()) * 1000;
-            events.emit("error", Json.obj("op", op, "http_status", cause.status, "code", cause.code,
-                    "message", "token refused; re-enrollment is allowed once an hour"));
-            scheduleBackoff(Math.max(waitMs, config.backoffBaseMs), cause.code, cause.status, -1, cause.detail);
-            return;
-        }
-        String failedOp = op;
-        try {
-            events.emit("reenrolling", Json.obj("op", failedOp, "device_id", state.deviceId));
-            lastReenrollElapsedMs = now; // counts even if it fails: at most one attempt an hour
-            enroll(true);
-        } catch (IOException e) {
-            backOff(-1, "network", 0, e.toString());
-        } catch (ApiException e) {
-            if (e.isRetryable()) {
-                lastReenrollElapsedMs = Long.MIN_VALUE / 2; // never reached the decision: try again soon
-                backOff(e.retryAfterS, e.code.isEmpty() ? "http_" + e.status : e.code, e.status, e.detail);
-            } else {
-                // Waiting for an admin (reenroll_needs_approval) repeats on the backoff from the
-                // next step on, not once an hour: it is this one re-enrollment, still going.
-                refused(e);
-            }
-        }
+        enrollment.refused(e);
     }
 
     // ---- heartbeat --------------------------------------------------------------------------
@@ -443,6 +359,7 @@ public final class Agent {
         Json.put(body, "apps_hash", AppsHash.of(apps));
         Json.put(body, "kids", kids);
         Json.put(body, "bad_envelopes", sentBad);
+        Json.put(body, "policy_version", policy.appliedVersion());
         if (state.fcmToken != null) {
             Json.put(body, "fcm_token", state.fcmToken);
         }
@@ -480,7 +397,7 @@ public final class Agent {
         List<Incoming> again = new ArrayList<>(reverify);
         reverify.clear();
         for (String id : a.cancelled) {
-            cancel(id);
+            commands.cancel(id);
         }
         for (String envelope : a.commands) {
             accept(new Incoming(envelope, "heartbeat", false));
@@ -491,6 +408,7 @@ public final class Agent {
         if (a.moreCommands) {
             pullRequested.set(true);
         }
+        policy.onHeartbeat(a.policyVersion);
         stores.seenIds.prune(serverClock.nowS());
         if (a.inventoryRequested) {
             op = "inventory";
@@ -504,7 +422,7 @@ public final class Agent {
         }
     }
 
-    private static long clampInterval(long s) {
+    static long clampInterval(long s) {
         return Math.max(MIN_INTERVAL_S, Math.min(MAX_INTERVAL_S, s));
     }
 
@@ -532,28 +450,10 @@ public final class Agent {
     // ---- the device rules -------------------------------------------------------------------
 
     private void accept(Incoming in) {
-        Verification v = EnvelopeVerifier.verify(in.json, keyring, state.deviceId, serverClock.nowS());
-        if (v.isBad()) {
-            onBadEnvelope(in, v);
-            return;
+        Verification bad = commands.accept(in.json, in.source, keyring);
+        if (bad != null) {
+            onBadEnvelope(in, bad);
         }
-        Command c = v.command;
-        if (isDuplicate(c.id, in.source)) {
-            return;
-        }
-        stores.seenIds.put(c.id, new SeenIdStore.Entry(c.expiresAt + SeenIdStore.FORGET_AFTER_EXPIRY_S, null));
-        if (v.outcome == Verification.Outcome.REJECTED) {
-            stores.commands.put(CommandRecord.done(c, CommandResult.rejected(v.reason, null).toJson()));
-            if (Verification.EXPIRED.equals(v.reason)) {
-                advanceSeq(c.seq); // wrong_device: that seq is another device's, not ours
-            }
-            events.emit("rejected", Json.obj("id", c.id, "seq", c.seq, "type", c.type, "reason", v.reason,
-                    "source", in.source));
-            return;
-        }
-        stores.commands.put(CommandRecord.pending(c, in.json));
-        events.emit("command_verified", Json.obj("id", c.id, "seq", c.seq, "type", c.type, "kid", v.kid,
-                "source", in.source));
     }
 
     private void onBadEnvelope(Incoming in, Verification v) {
@@ -562,46 +462,22 @@ public final class Agent {
                     "retry", true, "action", "dropped"));
             return;
         }
-        state.badEnvelopes++;
-        stores.state.save(state);
         reverify.add(in);
+        countBadAndRefreshKeys();
         events.emit("bad_envelope", Json.obj("reason", v.name(), "kid", v.kid, "source", in.source,
                 "retry", false, "bad_envelopes", state.badEnvelopes));
+    }
+
+    /** Rule 1 for envelopes and policies alike: count it, and heartbeat soon (it refreshes keys). */
+    private void countBadAndRefreshKeys() {
+        state.badEnvelopes++;
+        stores.state.save(state);
         // Heartbeat now (it refreshes keys), but at most one such extra heartbeat per interval,
         // so a server that keeps serving a bad envelope cannot make the device spin.
         long now = clock.elapsedMs();
         if (now - lastRefreshHeartbeatMs >= state.heartbeatIntervalS * 1000) {
             lastRefreshHeartbeatMs = now;
             heartbeatRequested.set(true);
-        }
-    }
-
-    /** Rule 3: drop a seen id silently; if its final result is held, post that result again. */
-    private boolean isDuplicate(String id, String source) {
-        SeenIdStore.Entry seen = stores.seenIds.get(id);
-        CommandRecord held = stores.commands.get(id);
-        if (seen == null && held == null) {
-            return false;
-        }
-        boolean repost = held == null && seen != null && seen.finalResult != null;
-        if (repost) {
-            stores.commands.put(CommandRecord.resend(id, seen.finalResult));
-        }
-        events.emit("duplicate", Json.obj("id", id, "source", source, "reposted", repost));
-        return true;
-    }
-
-    private void cancel(String id) {
-        CommandRecord r = stores.commands.get(id);
-        if (r != null && r.state == CommandRecord.State.PENDING) {
-            stores.commands.remove(id);
-            advanceSeq(r.seq);
-            events.emit("cancelled", Json.obj("id", id, "seq", r.seq, "reason", "cancelled"));
-        }
-        if (stores.seenIds.get(id) == null) {
-            // A late push copy must not run it; its expiry is unknown, so keep it past any lifetime.
-            long forget = serverClock.nowS() + EnvelopeVerifier.MAX_LIFETIME_S + SeenIdStore.FORGET_AFTER_EXPIRY_S;
-            stores.seenIds.put(id, new SeenIdStore.Entry(forget, null));
         }
     }
 
@@ -614,13 +490,17 @@ public final class Agent {
 
     // ---- running commands -------------------------------------------------------------------
 
-    /** Rule 4: one at a time in seq order; on a gap pull first, then skip what is still absent. */
-    private void executeReady() throws IOException, ApiException, RetryLaterException {
-        while (!stopped) {
+    /**
+     * Rule 4: one at a time in seq order; on a gap pull first, then skip what is still absent.
+     * The command itself runs on {@link AgentConfig#commandExecutor}: off this loop on a device, so
+     * a long install never holds back a heartbeat (the device would look offline); inline in tests.
+     */
+    private void executeReady() throws IOException, ApiException {
+        while (!stopped && !commands.isBusy()) {
             if (heartbeatRequested.get() || clock.elapsedMs() >= nextHeartbeatAtMs) {
                 return; // the next step heartbeats first
             }
-            CommandRecord next = nextPending();
+            CommandRecord next = commands.nextPending();
             if (next == null) {
                 return;
             }
@@ -634,111 +514,24 @@ public final class Agent {
                 }
                 events.emit("skipped_gap", Json.obj("from_seq", state.lastSeq + 1, "to_seq", next.seq - 1));
             }
-            runCommand(next);
-            flushResults();
-        }
-    }
-
-    private CommandRecord nextPending() {
-        CommandRecord best = null;
-        for (CommandRecord r : stores.commands.all()) {
-            if (r.state == CommandRecord.State.PENDING && (best == null || ORDER.compare(r, best) < 0)) {
-                best = r;
+            commands.start(next);
+            if (!commands.isBusy()) {
+                commands.flushResults(); // it ran inline (or was rejected without running)
             }
-        }
-        return best;
-    }
-
-    private static final Comparator<CommandRecord> ORDER =
-            Comparator.comparingLong((CommandRecord r) -> r.seq).thenComparing(r -> r.id);
-
-    private void runCommand(CommandRecord r) throws RetryLaterException {
-        op = "execute";
-        Command c = r.toCommand(state.deviceId);
-        long startedMs = clock.elapsedMs();
-        CommandResult result;
-        if (EnvelopeVerifier.isExpired(c, serverClock.nowS())) {
-            result = CommandResult.rejected(Verification.EXPIRED, "expired before its turn");
-        } else {
-            r.state = CommandRecord.State.RUNNING;
-            r.attempts++;
-            stores.commands.put(r);
-            try {
-                result = router.execute(c);
-            } catch (RetryLaterException e) {
-                if (r.attempts < config.maxCommandAttempts) {
-                    r.state = CommandRecord.State.PENDING;
-                    stores.commands.put(r);
-                    throw e;
-                }
-                result = CommandResult.failed(e.getMessage());
+            if (commands.takeBackoffScheduled()) {
+                commandBackoff = true;
+                return;
             }
-        }
-        r.state = CommandRecord.State.DONE;
-        r.result = result.toJson();
-        stores.commands.put(r);
-        advanceSeq(r.seq);
-        JSONObject fields = Json.obj("id", r.id, "seq", r.seq, "type", r.type, "status", result.status,
-                "duration_ms", clock.elapsedMs() - startedMs);
-        if (result.exitCode != null) {
-            Json.put(fields, "exit_code", result.exitCode);
-        }
-        if (result.error != null) {
-            Json.put(fields, "error", result.error);
-        }
-        if (result.reason != null) {
-            Json.put(fields, "reason", result.reason);
-        }
-        events.emit("command_executed", fields);
-    }
-
-    /** Posts every held result; the record (and its envelope) goes once the server has it. */
-    private void flushResults() throws IOException, ApiException {
-        List<CommandRecord> done = new ArrayList<>();
-        for (CommandRecord r : stores.commands.all()) {
-            if (r.state == CommandRecord.State.DONE) {
-                done.add(r);
-            }
-        }
-        done.sort(ORDER);
-        for (Iterator<CommandRecord> it = done.iterator(); it.hasNext(); ) {
-            CommandRecord r = it.next();
-            op = "result";
-            String serverStatus;
-            try {
-                serverStatus = api.postResult(r.id, r.result);
-            } catch (ApiException e) {
-                if (e.isRetryable() || e.isTokenInvalid()) {
-                    throw e;
-                }
-                // 400/404: the server will never take this report; holding it would block nothing
-                // but would be posted forever.
-                stores.commands.remove(r.id);
-                events.emit("result_dropped", Json.obj("id", r.id, "status", Json.string(r.result, "status"),
-                        "http_status", e.status, "code", e.code, "message", e.detail));
-                continue;
-            }
-            SeenIdStore.Entry seen = stores.seenIds.get(r.id);
-            long forget = seen != null ? seen.forgetAtS
-                    : serverClock.nowS() + EnvelopeVerifier.MAX_LIFETIME_S + SeenIdStore.FORGET_AFTER_EXPIRY_S;
-            stores.seenIds.put(r.id, new SeenIdStore.Entry(forget, r.result));
-            stores.commands.remove(r.id);
-            JSONObject fields = Json.obj("id", r.id, "status", Json.string(r.result, "status"), "server_status", serverStatus);
-            String reason = Json.string(r.result, "reason");
-            if (reason != null) {
-                Json.put(fields, "reason", reason);
-            }
-            events.emit("result_posted", fields);
         }
     }
 
     // ---- backoff and sleeping ---------------------------------------------------------------
 
-    private void backOff(long retryAfterS, String reason, int httpStatus, String message) {
+    void backOff(long retryAfterS, String reason, int httpStatus, String message) {
         scheduleBackoff(backoff.nextDelayMs(retryAfterS), reason, httpStatus, retryAfterS, message);
     }
 
-    private void scheduleBackoff(long delayMs, String reason, int httpStatus, long retryAfterS, String message) {
+    void scheduleBackoff(long delayMs, String reason, int httpStatus, long retryAfterS, String message) {
         backoffUntilMs = clock.elapsedMs() + delayMs;
         JSONObject fields = Json.obj("seconds", delayMs / 1000.0, "op", op, "reason", reason,
                 "attempt", backoff.failures());
@@ -796,18 +589,10 @@ public final class Agent {
     }
 
     public int countPending() {
-        int n = 0;
-        for (CommandRecord r : stores.commands.all()) {
-            n += r.state == CommandRecord.State.PENDING ? 1 : 0;
-        }
-        return n;
+        return commands.countPending();
     }
 
     public int countDone() {
-        int n = 0;
-        for (CommandRecord r : stores.commands.all()) {
-            n += r.state == CommandRecord.State.DONE ? 1 : 0;
-        }
-        return n;
+        return commands.countDone();
     }
 }

@@ -2,6 +2,7 @@ package dev.mdm.agent.core;
 
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.contains;
+import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.empty;
 import static org.hamcrest.Matchers.greaterThan;
 import static org.hamcrest.Matchers.greaterThanOrEqualTo;
@@ -544,6 +545,7 @@ public class AgentTest {
         for (FakeMdm.Cmd c : Arrays.asList(launch, reboot)) {
             CommandRecord r = CommandRecord.pending(Command.parse(mdm.payload(c)), signed(c).toString());
             r.state = CommandRecord.State.RUNNING;
+            r.startedElapsedMs = clock.elapsedMs() + 600_000; // uptime was higher before: the device booted
             stores.commands.put(r);
         }
         agent = newAgent(FileStores.open(dir), 2);
@@ -551,6 +553,43 @@ public class AgentTest {
         assertEquals("failed", launch.status);
         assertEquals("succeeded", reboot.status);
         assertThat(actions.calls(), empty());
+    }
+
+    @Test
+    public void a_reboot_found_running_after_a_restart_without_a_boot_is_failed_not_claimed() throws Exception {
+        File dir = tmp.newFolder();
+        agent = newAgent(FileStores.open(dir), 1);
+        enrolled();
+        mdm.heartbeatCommandLimit = 0;
+        FakeMdm.Cmd reboot = mdm.queue("reboot", null);
+        CommandRecord r = CommandRecord.pending(Command.parse(mdm.payload(reboot)), signed(reboot).toString());
+        r.state = CommandRecord.State.RUNNING;
+        clock.advanceS(100);
+        r.startedElapsedMs = clock.elapsedMs() - 5_000; // uptime went on: only the agent restarted
+        FileStores.open(dir).commands.put(r);
+        agent = newAgent(FileStores.open(dir), 2);
+        agent.step();
+        assertEquals("failed", reboot.status);
+        assertThat(mdm.resultsFor(reboot.id).get(0).optString("error"), containsString("did not reboot"));
+    }
+
+    @Test
+    public void a_permanent_refusal_waits_hours_and_a_network_return_does_not_cut_it_short() throws Exception {
+        AgentConfig config = new AgentConfig();
+        config.enrollKey = "revoked";
+        config.hardwareId = "hw-3";
+        HttpDeviceApi api = new HttpDeviceApi(mdm.url(), 2_000, 5_000, "test");
+        agent = new Agent(config, api, Stores.inMemory(), new CommandRouter(actions, ShellAllowlist.defaults(), null),
+                () -> new JSONObject(), Collections::emptyList, clock, new Random(1), events);
+        long first = agent.step();
+        assertThat(first, greaterThanOrEqualTo(90 * 60_000L)); // 2 h, jittered by at most a quarter
+        agent.retryNow();
+        assertThat(agent.step(), greaterThanOrEqualTo(first - 1));
+        assertThat(events.named("error"), hasSize(1)); // not asked again
+        clock.advanceMs(first);
+        long second = agent.step();
+        assertThat(events.named("error"), hasSize(2));
+        assertThat(second, greaterThanOrEqualTo(3 * 3600_000L)); // doubled
     }
 
     @Test

@@ -37,13 +37,66 @@ public final class CommandRouter {
     private static final Pattern SHA256 = Pattern.compile("[0-9a-fA-F]{64}");
 
     private final DeviceActions actions;
-    private final ShellAllowlist allowlist;
+    /** The host's built-in list until a policy's shell_allowlist replaces it (PROTOCOL.md v1.1). */
+    private volatile ShellAllowlist allowlist;
     private final ApkFetcher apkFetcher;
 
     public CommandRouter(DeviceActions actions, ShellAllowlist allowlist, ApkFetcher apkFetcher) {
         this.actions = actions;
         this.allowlist = allowlist;
         this.apkFetcher = apkFetcher;
+    }
+
+    /** The policy's shell_allowlist becomes the agent's allowlist, exactly. */
+    public void setAllowlist(ShellAllowlist allowlist) {
+        this.allowlist = allowlist;
+    }
+
+    public ShellAllowlist allowlist() {
+        return allowlist;
+    }
+
+    /**
+     * A policy's required app: the install_apk path (download endpoint, sha256 check, install,
+     * package-manager read-back). RetryLaterException: the download is worth another try later.
+     */
+    public CommandResult installRequired(ApkSpec spec) throws RetryLaterException {
+        return install(spec);
+    }
+
+    /** What the package manager reports for packageName, or empty (also when it cannot be read). */
+    public OptionalLong installedVersionCode(String packageName) {
+        try {
+            return actions.installedVersionCode(packageName);
+        } catch (Exception e) {
+            return OptionalLong.empty();
+        }
+    }
+
+    public static boolean isPackageName(String s) {
+        return s != null && s.length() <= 255 && PACKAGE.matcher(s).matches();
+    }
+
+    public static boolean isActivityName(String s) {
+        return s != null && s.length() <= 255 && ACTIVITY.matcher(s).matches();
+    }
+
+    /** install_apk's params checked as the router checks them; IllegalArgumentException says why not. */
+    public static ApkSpec checkedApkSpec(JSONObject p) {
+        try {
+            return apkSpec(p);
+        } catch (Refusal r) {
+            throw new IllegalArgumentException(r.getMessage());
+        }
+    }
+
+    /** wifi_configure's params checked as the router checks them; IllegalArgumentException says why not. */
+    public static WifiConfig checkedWifiConfig(JSONObject p) {
+        try {
+            return wifiConfig(p);
+        } catch (Refusal r) {
+            throw new IllegalArgumentException(r.getMessage());
+        }
     }
 
     /** Thrown by validation: the command is answered rejected with this reason, never run. */
@@ -86,7 +139,7 @@ public final class CommandRouter {
                     if (!allowlist.allows(argv)) {
                         throw new Refusal(NOT_ALLOWED, "argv does not start with an allowlisted prefix");
                     }
-                    return run(() -> actions.shell(argv));
+                    return refusedWithExitZero(run(() -> actions.shell(argv)));
                 }
                 case "install_apk":
                     return install(apkSpec(p));
@@ -108,6 +161,19 @@ public final class CommandRouter {
         } catch (Refusal r) {
             return CommandResult.rejected(r.reason, r.getMessage());
         }
+    }
+
+    /**
+     * dumpsys (and a service's dump) prints "Permission Denial: ..." and exits 0 when the caller
+     * lacks DUMP, as the agent's user always does: that is a refusal, not a result.
+     */
+    private static CommandResult refusedWithExitZero(CommandResult r) {
+        if (CommandResult.SUCCEEDED.equals(r.status) && r.output != null && r.output.startsWith("Permission Denial")) {
+            int eol = r.output.indexOf('\n');
+            return CommandResult.failed(r.exitCode, r.output,
+                    "refused as the agent's own user: " + (eol < 0 ? r.output : r.output.substring(0, eol)));
+        }
+        return r;
     }
 
     private CommandResult install(ApkSpec spec) throws RetryLaterException {
@@ -166,7 +232,7 @@ public final class CommandRouter {
     /**
      * The result of a command found RUNNING after a restart: the process ended while it ran, or
      * null to run it again (mayRetry: attempts remain). A reboot that ran is done when we come
-     * back. An install_apk is what the package manager reports: the command's version installed
+     * back (the agent itself checks first that the device did boot, from its uptime). An install_apk is what the package manager reports: the command's version installed
      * (succeeded; an update of the agent itself always ends here, as Android kills the process
      * whose package it replaces), or not, and then the process died during the download or the
      * install, so it runs again (the download resumes from its partial file) or, out of attempts,

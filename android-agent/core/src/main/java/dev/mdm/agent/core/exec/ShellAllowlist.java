@@ -23,15 +23,18 @@ public final class ShellAllowlist {
         this.prefixes = Collections.unmodifiableList(copy);
     }
 
-    /** Read-only diagnostics every fleet needs; hosts pass their own list to widen or narrow it. */
+    /**
+     * Read-only diagnostics that work as the agent's own user (PROTOCOL.md v1.1: shell runs as the
+     * app, not as adb's shell user): no dumpsys, which needs android.permission.DUMP. The list a
+     * policy's shell_allowlist replaces; hosts may pass their own to widen or narrow it.
+     */
     public static ShellAllowlist defaults() {
         return new ShellAllowlist(Arrays.asList(
                 Arrays.asList("getprop"),
                 Arrays.asList("pm", "list"),
-                Arrays.asList("dumpsys", "battery"),
-                Arrays.asList("dumpsys", "wifi"),
                 Arrays.asList("settings", "get"),
                 Arrays.asList("cmd", "package", "list"),
+                Arrays.asList("id"),
                 Arrays.asList("uptime"),
                 Arrays.asList("df")));
     }

@@ -31,7 +31,7 @@ public final class Main {
             + "  --server URL --enroll-key KEY [--hardware-id ID] [--state-dir DIR] [--duration-s N]\n"
             + "  [--inject-envelope-file F] [--fail-type TYPE] [--latency-ms N] [--backoff-cap-s N]\n"
             + "  [--shell-allow 'getprop; pm list'] [--model M] [--own-package PKG]\n"
-            + "  [--installed 'dev.mdm.agent=1; com.example.app=7']";
+            + "  [--installed 'dev.mdm.agent=1; com.example.app=7'] [--adb-grants usage_access,battery_optimization]";
     /** Exit status when the simulated Android kills the process (128 + SIGKILL, as a shell reports it). */
     static final int KILLED_EXIT = 137;
     private static final java.util.regex.Pattern PACKAGE = java.util.regex.Pattern.compile(
@@ -53,6 +53,8 @@ public final class Main {
         String model = "Headless Agent";
         String ownPackage = SimulatedDevice.AGENT_PACKAGE;
         Map<String, Long> installed = new LinkedHashMap<>();
+        /** What the provisioning script granted with adb: a Device Owner cannot grant these itself. */
+        java.util.Set<String> adbGrants = new java.util.TreeSet<>();
     }
 
     static Options parse(String[] args) {
@@ -80,6 +82,7 @@ public final class Main {
                 case "--model": o.model = v; break;
                 case "--own-package": o.ownPackage = packageName(a, v); break;
                 case "--installed": o.installed = installed(v); break;
+                case "--adb-grants": o.adbGrants = adbGrants(v); break;
                 default: throw new IllegalArgumentException("unknown option " + a);
             }
         }
@@ -113,6 +116,19 @@ public final class Main {
         return out;
     }
 
+    static java.util.Set<String> adbGrants(String value) {
+        java.util.Set<String> out = new java.util.TreeSet<>();
+        for (String g : value.split(",")) {
+            g = g.trim();
+            if (g.equals("usage_access") || g.equals("battery_optimization")) {
+                out.add(g);
+            } else if (!g.isEmpty()) {
+                throw new IllegalArgumentException("--adb-grants takes usage_access and battery_optimization, not " + g);
+            }
+        }
+        return out;
+    }
+
     private static long positive(String name, String value) {
         try {
             long n = Long.parseLong(value);
@@ -130,11 +146,14 @@ public final class Main {
     }
 
     static int run(String[] args, PrintStream out, PrintStream err) {
-        return run(args, out, err, () -> Runtime.getRuntime().halt(KILLED_EXIT));
+        return run(args, out, err, () -> Runtime.getRuntime().halt(KILLED_EXIT), true);
     }
 
-    /** halt: how the simulated Android kills the process (tests end the agent's thread instead). */
-    static int run(String[] args, PrintStream out, PrintStream err, Runnable halt) {
+    /**
+     * halt: how the simulated Android kills the process. Tests end the agent's thread instead,
+     * which ends the process only if commands run on that thread: then commandThread is false.
+     */
+    static int run(String[] args, PrintStream out, PrintStream err, Runnable halt, boolean commandThread) {
         Options o;
         try {
             o = parse(args);
@@ -147,7 +166,7 @@ public final class Main {
         }
         JsonLineEvents events = new JsonLineEvents(out);
         try {
-            Agent agent = build(o, events, halt);
+            Agent agent = build(o, events, halt, commandThread);
             if (o.injectFile != null) {
                 // Queued now, verified right after the first heartbeat (nothing is before it).
                 String text = new String(Files.readAllBytes(o.injectFile.toPath()), StandardCharsets.UTF_8).trim();
@@ -180,7 +199,7 @@ public final class Main {
         }
     }
 
-    static Agent build(Options o, JsonLineEvents events, Runnable halt) throws IOException {
+    static Agent build(Options o, JsonLineEvents events, Runnable halt, boolean commandThread) throws IOException {
         HttpDeviceApi api = new HttpDeviceApi(o.server, 10_000, 20_000, "mdm-agent-headless/" + Version.NAME);
         Stores stores = o.stateDir == null ? Stores.inMemory() : FileStores.open(o.stateDir);
         File apkDir = o.stateDir != null ? new File(o.stateDir, "apks")
@@ -193,6 +212,17 @@ public final class Main {
         }
         config.backoffCapMs = o.backoffCapS * 1000;
         config.refusedRetryMs = Math.min(config.refusedRetryMs, config.backoffCapMs);
+        // The runner's waits are compressed for tests: a refusal waits the backoff cap, not hours.
+        config.permanentRefusalMs = Math.min(config.permanentRefusalMs, config.backoffCapMs);
+        config.permanentRefusalCapMs = Math.min(config.permanentRefusalCapMs, config.backoffCapMs);
+        config.reportProgress = true;
+        if (commandThread) {
+            config.commandExecutor = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "agent-command");
+                t.setDaemon(true); // a command never keeps the runner alive past --duration-s
+                return t;
+            });
+        }
         config.deviceInfo = Json.obj("model", o.model, "manufacturer", "mdm", "android_version", "headless");
         SimulatedDevice device = new SimulatedDevice(o.latencyMs, o.failType, o.stateDir, o.ownPackage, o.installed,
                 (pkg, versionCode) -> {
@@ -200,9 +230,9 @@ public final class Main {
                     // shutdown hooks. The event is the simulator's own, so the tests see why it ended.
                     events.emit("killed", Json.obj("reason", "package_replaced", "package", pkg, "version_code", versionCode));
                     halt.run();
-                });
+                }, o.adbGrants);
         ShellAllowlist allowlist = o.shellAllow == null ? ShellAllowlist.defaults() : ShellAllowlist.parse(o.shellAllow);
         CommandRouter router = new CommandRouter(device, allowlist, ApkFetcher.downloading(api, apkDir));
-        return new Agent(config, api, stores, router, device, device, Clock.SYSTEM, new SecureRandom(), events);
+        return new Agent(config, api, stores, router, device.policy(), device, device, Clock.SYSTEM, new SecureRandom(), events);
     }
 }

@@ -38,9 +38,14 @@ import dev.mdm.agent.core.util.Json;
  * posted; the agent confirms the install from the package manager after its restart);</li>
  * <li>the Device Owner's own package cannot be uninstalled (DELETE_FAILED_DEVICE_POLICY_MANAGER).</li>
  * </ul>
- * The inventory is the map.
+ * The inventory is the map. Shell commands run as the app's own uid ({@link SimulatedShell}), and
+ * policy items change only what a Device Owner may ({@link SimulatedPolicy}); the heartbeat
+ * reports the v1.1 fields from that state.
  */
-final class SimulatedDevice implements DeviceActions, TelemetrySource, InventorySource {
+final class SimulatedDevice implements DeviceActions, TelemetrySource, InventorySource, SimulatedShell.Device,
+        SimulatedPolicy.Packages {
+    static final String OS_VERSION = "14";
+    static final String SECURITY_PATCH = "2024-06-05";
     /** The app's applicationId (android-agent/app/build.gradle). */
     static final String AGENT_PACKAGE = "dev.mdm.agent";
     /** PackageInstaller.STATUS_FAILURE_INVALID, what Android maps INSTALL_FAILED_VERSION_DOWNGRADE to. */
@@ -63,6 +68,8 @@ final class SimulatedDevice implements DeviceActions, TelemetrySource, Inventory
     private final long startedMs = System.currentTimeMillis();
     private final Map<String, Long> packages = new LinkedHashMap<>();
     private String foreground = "com.example.kiosk";
+    private final SimulatedShell shell = new SimulatedShell(this);
+    private final SimulatedPolicy policy;
 
     /**
      * stateDir null: nothing persists. installed seeds the package manager only when the state
@@ -70,6 +77,12 @@ final class SimulatedDevice implements DeviceActions, TelemetrySource, Inventory
      */
     SimulatedDevice(long latencyMs, String failType, File stateDir, String ownPackage, Map<String, Long> installed,
             Killer killer) {
+        this(latencyMs, failType, stateDir, ownPackage, installed, killer, Collections.<String>emptySet());
+    }
+
+    /** adbGrants: what adb granted the agent at provisioning (usage_access, battery_optimization). */
+    SimulatedDevice(long latencyMs, String failType, File stateDir, String ownPackage, Map<String, Long> installed,
+            Killer killer, Set<String> adbGrants) {
         this.latencyMs = latencyMs;
         this.failType = failType;
         this.ownPackage = ownPackage;
@@ -93,6 +106,50 @@ final class SimulatedDevice implements DeviceActions, TelemetrySource, Inventory
             packages.putAll(installed);
             persist();
         }
+        policy = new SimulatedPolicy(this, stateDir, adbGrants);
+    }
+
+    SimulatedPolicy policy() {
+        return policy;
+    }
+
+    // ---- what the shell and the policy see of the device ------------------------------------
+
+    @Override
+    public synchronized boolean isInstalled(String packageName) {
+        return packages.containsKey(packageName);
+    }
+
+    @Override
+    public synchronized Set<String> packages() {
+        return new java.util.TreeSet<>(packages.keySet());
+    }
+
+    @Override
+    public String setting(String namespace, String key) {
+        return policy.setting(namespace, key);
+    }
+
+    @Override
+    public Map<String, String> props() {
+        Map<String, String> p = new LinkedHashMap<>();
+        p.put("ro.build.version.release", OS_VERSION);
+        p.put("ro.build.version.sdk", "34");
+        p.put("ro.build.version.security_patch", SECURITY_PATCH);
+        p.put("ro.build.type", "user");
+        p.put("ro.product.model", "Headless Agent");
+        p.put("ro.product.manufacturer", "mdm");
+        return p;
+    }
+
+    @Override
+    public String ownPackage() {
+        return ownPackage;
+    }
+
+    @Override
+    public synchronized void launched(String packageName) {
+        foreground = packageName;
     }
 
     private void persist() {
@@ -145,8 +202,9 @@ final class SimulatedDevice implements DeviceActions, TelemetrySource, Inventory
     }
 
     @Override
-    public CommandResult shell(List<String> argv) throws InterruptedException {
-        return simulate("shell", "simulated: " + String.join(" ", argv));
+    public CommandResult shell(List<String> argv) throws InterruptedException, java.io.IOException {
+        CommandResult r = simulate("shell", "");
+        return CommandResult.SUCCEEDED.equals(r.status) ? shell.run(argv) : r;
     }
 
     @Override
@@ -207,13 +265,23 @@ final class SimulatedDevice implements DeviceActions, TelemetrySource, Inventory
     }
 
     @Override
-    public synchronized JSONObject read() {
+    public JSONObject read() {
+        // The policy's flags first: its lock is never taken inside this device's.
+        boolean lockTask = policy.lockTaskActive();
+        boolean usageAccess = policy.usageAccess();
+        boolean exempt = policy.batteryOptimizationExempt();
+        String fg;
+        synchronized (this) {
+            fg = foreground;
+        }
         long uptimeS = (System.currentTimeMillis() - startedMs) / 1000;
         return Json.obj("battery_pct", (int) Math.max(5, 100 - uptimeS / 60), "charging", false,
                 "battery_temp_c", 31.5, "mem_total_mb", 3840, "mem_avail_mb", 1650,
                 "storage_total_mb", 59000, "storage_free_mb", 41000, "network_type", "wifi",
                 "wifi_ssid", "headless", "wifi_rssi", -55, "ip_address", "127.0.0.1",
-                "foreground_app", foreground, "uptime_s", uptimeS);
+                "foreground_app", fg, "uptime_s", uptimeS, "os_version", OS_VERSION,
+                "security_patch", SECURITY_PATCH, "pending_system_update", null,
+                "lock_task_active", lockTask, "usage_access", usageAccess, "battery_optimization_exempt", exempt);
     }
 
     @Override

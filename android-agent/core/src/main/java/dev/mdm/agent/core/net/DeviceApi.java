@@ -31,6 +31,15 @@ public interface DeviceApi {
     String postResult(String commandId, JSONObject result) throws IOException, ApiException;
 
     /**
+     * GET /api/v1/device/policy (PROTOCOL.md v1.1): the answer's JSON text, {"policy", "kid", "sig"},
+     * unparsed: the verifier trusts nothing in it before the signature.
+     */
+    String fetchPolicy() throws IOException, ApiException;
+
+    /** PUT /api/v1/device/policy/status with {"version", "items"}. */
+    void putPolicyStatus(JSONObject status) throws IOException, ApiException;
+
+    /**
      * Downloads to dest, resuming a previous partial download of the same APK with Range/If-Range,
      * and checks the sha256 (and size when positive) before dest appears.
      */

@@ -21,6 +21,8 @@ public final class HeartbeatAnswer {
     public final List<CommandKey> commandKeys;
     public final boolean inventoryRequested;
     public final List<String> ignoredFields;
+    /** v1.1: the device's current policy version (0: none); null from a server without the policy channel. */
+    public Long policyVersion;
 
     public HeartbeatAnswer(long serverTime, long heartbeatIntervalS, List<String> commands, boolean moreCommands,
             List<String> cancelled, List<CommandKey> commandKeys, boolean inventoryRequested, List<String> ignoredFields) {
@@ -42,10 +44,13 @@ public final class HeartbeatAnswer {
         JSONArray keys = o.optJSONArray("command_keys");
         List<String> cancelled = Json.strings(o, "cancelled");
         List<String> ignored = Json.strings(o, "ignored_fields");
-        return new HeartbeatAnswer(serverTime, Json.integer(o, "heartbeat_interval_s", 30),
+        HeartbeatAnswer a = new HeartbeatAnswer(serverTime, Json.integer(o, "heartbeat_interval_s", 30),
                 envelopes(o.optJSONArray("commands")), Json.bool(o, "more_commands", false),
                 cancelled == null ? new ArrayList<>() : cancelled, keys == null ? null : Keyring.parse(keys),
                 Json.bool(o, "inventory_requested", false), ignored == null ? new ArrayList<>() : ignored);
+        Long policyVersion = Json.integer(o, "policy_version");
+        a.policyVersion = policyVersion != null && policyVersion >= 0 ? policyVersion : null;
+        return a;
     }
 
     /** Envelopes are kept as text: the verifier parses each one itself, whatever it holds. */

@@ -107,6 +107,27 @@ public final class HttpDeviceApi implements DeviceApi {
     }
 
     @Override
+    public String fetchPolicy() throws IOException, ApiException {
+        HttpURLConnection c = open(url("/api/v1/device/policy"), "GET", true);
+        int status = send(c, null);
+        byte[] body = readBody(c, status);
+        if (status / 100 != 2) {
+            throw apiError(c, status, body);
+        }
+        return new String(body, StandardCharsets.UTF_8);
+    }
+
+    @Override
+    public void putPolicyStatus(JSONObject status) throws IOException, ApiException {
+        HttpURLConnection c = open(url("/api/v1/device/policy/status"), "PUT", true);
+        int code = send(c, status);
+        byte[] answer = readBody(c, code); // 204
+        if (code / 100 != 2) {
+            throw apiError(c, code, answer);
+        }
+    }
+
+    @Override
     public File downloadApk(String apkId, File dest, String sha256, long size) throws IOException, ApiException {
         File part = new File(dest.getPath() + ".part");
         File etagFile = new File(dest.getPath() + ".etag");

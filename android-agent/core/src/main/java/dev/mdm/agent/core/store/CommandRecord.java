@@ -23,6 +23,8 @@ public final class CommandRecord {
     public State state;
     public JSONObject result;
     public int attempts;
+    /** Clock.elapsedMs() when it last started running, -1 before: tells a reboot from a restart. */
+    public long startedElapsedMs = -1;
 
     public CommandRecord(String id, long seq, String type, JSONObject params, long issuedAt, long expiresAt,
             String envelope, State state, JSONObject result, int attempts) {
@@ -58,7 +60,7 @@ public final class CommandRecord {
     public JSONObject toJson() {
         return Json.obj("id", id, "seq", seq, "type", type, "params", params, "issued_at", issuedAt,
                 "expires_at", expiresAt, "envelope", envelope, "state", state.name(), "result", result,
-                "attempts", attempts);
+                "attempts", attempts, "started_elapsed_ms", startedElapsedMs);
     }
 
     public static CommandRecord fromJson(JSONObject o) {
@@ -67,8 +69,10 @@ public final class CommandRecord {
         if (id == null || state == null) {
             return null;
         }
-        return new CommandRecord(id, Json.integer(o, "seq", -1), Json.string(o, "type"), o.optJSONObject("params"),
+        CommandRecord r = new CommandRecord(id, Json.integer(o, "seq", -1), Json.string(o, "type"), o.optJSONObject("params"),
                 Json.integer(o, "issued_at", 0), Json.integer(o, "expires_at", 0), Json.string(o, "envelope"),
                 State.valueOf(state), o.optJSONObject("result"), (int) Json.integer(o, "attempts", 0));
+        r.startedElapsedMs = Json.integer(o, "started_elapsed_ms", -1);
+        return r;
     }
 }

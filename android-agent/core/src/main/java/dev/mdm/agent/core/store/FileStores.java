@@ -19,7 +19,8 @@ public final class FileStores {
     public static Stores open(File dir) {
         return new Stores(new FileState(new JsonFile(new File(dir, "state.json"))),
                 new FileCommands(new JsonFile(new File(dir, "commands.json"))),
-                new FileSeenIds(new JsonFile(new File(dir, "seen-ids.json"))));
+                new FileSeenIds(new JsonFile(new File(dir, "seen-ids.json"))),
+                new FilePolicy(new JsonFile(new File(dir, "policy.json"))));
     }
 
     static final class FileState extends InMemoryStateStore {
@@ -36,6 +37,24 @@ public final class FileStores {
         @Override
         protected void persist(DeviceState s) {
             file.write(s.toJson());
+        }
+    }
+
+    /** Written like the other files: owner-readable only, as it may hold Wi-Fi passwords. */
+    static final class FilePolicy extends PolicyStore.InMemory {
+        private final JsonFile file;
+
+        FilePolicy(JsonFile file) {
+            this.file = file;
+            JSONObject o = file.read();
+            if (o != null) {
+                super.save(o);
+            }
+        }
+
+        @Override
+        protected void persist(JSONObject record) {
+            file.write(record);
         }
     }
 

@@ -96,6 +96,17 @@ public class MainTest {
         throw new AssertionError("no " + event + " #" + count + " in:\n" + lines());
     }
 
+    /** The results posted for id without the received/running progress reports. */
+    private List<JSONObject> finals(String id) {
+        List<JSONObject> out = new ArrayList<>();
+        for (JSONObject r : mdm.resultsFor(id)) {
+            if (!r.optString("status").equals("received") && !r.optString("status").equals("running")) {
+                out.add(r);
+            }
+        }
+        return out;
+    }
+
     private int finish() throws InterruptedException {
         runner.join(20_000);
         assertFalse("the runner stops after --duration-s", runner.isAlive());
@@ -135,6 +146,38 @@ public class MainTest {
     }
 
     @Test
+    public void the_headless_agent_applies_a_policy_reports_it_and_heartbeats_the_v1_1_fields() throws Exception {
+        mdm.afterEnroll = d -> mdm.assignPolicy(d, 4, Json.obj(
+                "kiosk", Json.obj("package", "com.example.kiosk", "lock_task", true, "relaunch", true),
+                "settings", Json.obj("stay_on_while_plugged", true, "adb_enabled", true),
+                "shell_allowlist", Json.array(java.util.Collections.singletonList(Json.array(java.util.Arrays.asList("getprop")))),
+                "teleport", true));
+        File state = tmp.newFolder();
+        start("--server", mdm.url(), "--enroll-key", FakeMdm.ENROLL_KEY, "--hardware-id", "hw-policy",
+                "--state-dir", state.getPath(), "--duration-s", "3", "--latency-ms", "10");
+        await("policy_status_posted", 1);
+        assertEquals(0, finish());
+        JSONObject status = mdm.lastPolicyStatus();
+        assertEquals(4, status.optLong("version"));
+        JSONObject items = status.optJSONObject("items");
+        assertEquals("applied", items.optJSONObject("kiosk").optString("state"));
+        assertEquals("applied", items.optJSONObject("shell_allowlist").optString("state"));
+        assertEquals("failed", items.optJSONObject("settings").optString("state"));
+        assertEquals("unsupported", items.optJSONObject("teleport").optString("state"));
+        assertTrue(new File(state, "policy.json").isFile());
+        // The heartbeat after the apply (the runner's first one went before the policy was known).
+        mdm.intervalS = 5;
+        start("--server", mdm.url(), "--enroll-key", FakeMdm.ENROLL_KEY, "--state-dir", state.getPath(),
+                "--duration-s", "2", "--latency-ms", "10");
+        assertEquals(0, finish());
+        JSONObject hb = mdm.heartbeats.get(mdm.heartbeats.size() - 1);
+        assertEquals(4, hb.optLong("policy_version"));
+        assertTrue(hb.optBoolean("lock_task_active"));
+        assertEquals("14", hb.optString("os_version"));
+        assertFalse(hb.optBoolean("usage_access"));
+    }
+
+    @Test
     public void an_injected_tampered_envelope_is_counted_after_the_first_heartbeat() throws Exception {
         File env = tmp.newFile("env.json");
         String payload = Json.obj("id", "11111111-2222-4333-8444-555555555555", "device_id", "x", "seq", 1,
@@ -171,7 +214,7 @@ public class MainTest {
         JSONObject backoff = named("backoff").get(0);
         assertEquals("network", backoff.optString("reason"));
         assertTrue(backoff.has("seconds"));
-        assertThat(mdm.resultsFor(queued.get(0).id), hasSize(1));
+        assertThat(finals(queued.get(0).id), hasSize(1)); // besides received and running
         assertThat(named("backoff").size(), greaterThanOrEqualTo(2));
     }
 
@@ -204,7 +247,7 @@ public class MainTest {
         PrintStream out = new PrintStream(stdout, true, StandardCharsets.UTF_8);
         Thread first = new Thread(() -> Main.run(args, out, System.err, () -> {
             throw new Halted();
-        }));
+        }, false));
         first.setUncaughtExceptionHandler((t, e) -> { }); // the Halted error is the expected end
         first.start();
         first.join(20_000);
@@ -212,7 +255,7 @@ public class MainTest {
         JSONObject killed = named("killed").get(0);
         assertEquals("package_replaced", killed.optString("reason"));
         assertEquals(2, killed.optLong("version_code"));
-        assertThat(mdm.resultsFor(queued.get(0).id), hasSize(0));
+        assertThat(finals(queued.get(0).id), hasSize(0));
         assertThat(named("stopped"), hasSize(0));
 
         String[] again = java.util.Arrays.copyOf(args, args.length + 2);
@@ -225,7 +268,7 @@ public class MainTest {
         assertEquals("succeeded", reconciled.optString("outcome"));
         assertEquals("succeeded", queued.get(0).status);
         assertEquals("installed dev.mdm.agent versionCode 2 (package manager), confirmed after the agent restarted",
-                mdm.resultsFor(queued.get(0).id).get(0).optString("output"));
+                finals(queued.get(0).id).get(0).optString("output"));
         assertTrue(new File(state, "packages.json").isFile());
         assertThat(Files.readString(new File(state, "packages.json").toPath()), containsString("\"com.example.app\":7"));
     }

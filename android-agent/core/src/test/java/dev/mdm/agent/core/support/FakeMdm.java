@@ -40,6 +40,9 @@ public final class FakeMdm implements AutoCloseable {
         /** The first key signs. */
         public List<CommandKey> keys = new ArrayList<>();
         public long nextSeq = 1;
+        /** v1.1: the device's policy (0 and no items: none). */
+        public long policyVersion;
+        public JSONObject policyItems = new JSONObject();
     }
 
     public static final class Cmd {
@@ -105,6 +108,16 @@ public final class FakeMdm implements AutoCloseable {
     /** The Range header of each download ("" when absent), in order. */
     public final List<String> downloadRanges = Collections.synchronizedList(new ArrayList<>());
     private final List<Failure> failures = new ArrayList<>();
+    /** Off: a v1 server (no policy_version in answers, 404 on the policy endpoints). */
+    public volatile boolean policyChannel = true;
+    /** The next n policy answers carry a signature that does not verify. */
+    public volatile int tamperPolicies;
+    /** Non-null: the policy text names this device id instead of the caller's. */
+    public volatile String policyDeviceIdOverride;
+    public final List<JSONObject> policyStatuses = new ArrayList<>();
+    public int policyFetches;
+    /** The next n status reports answer 503 busy. */
+    public volatile int failPolicyStatus;
 
     public FakeMdm() throws IOException {
         server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
@@ -248,6 +261,10 @@ public final class FakeMdm implements AutoCloseable {
                 pull(ex, d);
             } else if (path.startsWith("/api/v1/device/commands/") && path.endsWith("/result") && method.equals("POST")) {
                 result(ex, d, path.substring("/api/v1/device/commands/".length(), path.length() - "/result".length()));
+            } else if (path.equals("/api/v1/device/policy") && method.equals("GET") && policyChannel) {
+                policy(ex, d);
+            } else if (path.equals("/api/v1/device/policy/status") && method.equals("PUT") && policyChannel) {
+                policyStatus(ex);
             } else if (path.startsWith("/api/v1/device/apks/") && path.endsWith("/download") && method.equals("GET")) {
                 download(ex, path.substring("/api/v1/device/apks/".length(), path.length() - "/download".length()));
             } else {
@@ -382,11 +399,63 @@ public final class FakeMdm implements AutoCloseable {
                     "inventory_requested", !Json.string(body, "apps_hash").equals(storedAppsHash),
                     "ignored_fields", new JSONArray());
             cancelledToSend.clear();
+            if (policyChannel) {
+                Json.put(answer, "policy_version", d.policyVersion);
+            }
             if (kids == null || !kids.equals(serverKids)) {
                 Json.put(answer, "command_keys", keysJson(d));
             }
         }
         send(ex, 200, answer);
+    }
+
+    /** What an admin's assignment does: a new, higher version for the device. */
+    public synchronized void assignPolicy(Device d, long version, JSONObject items) {
+        d.policyVersion = version;
+        d.policyItems = items;
+    }
+
+    public synchronized String policyText(Device d) {
+        String deviceId = policyDeviceIdOverride != null ? policyDeviceIdOverride : d.id;
+        return Json.obj("device_id", deviceId, "version", d.policyVersion, "issued_at", now, "items", d.policyItems).toString();
+    }
+
+    public synchronized List<JSONObject> policyStatuses() {
+        return new ArrayList<>(policyStatuses);
+    }
+
+    public synchronized JSONObject lastPolicyStatus() {
+        return policyStatuses.isEmpty() ? null : policyStatuses.get(policyStatuses.size() - 1);
+    }
+
+    private void policy(HttpExchange ex, Device d) throws IOException {
+        JSONObject answer;
+        synchronized (this) {
+            policyFetches++;
+            CommandKey k = d.keys.get(0);
+            answer = dev.mdm.agent.core.policy.PolicyVerifier.sign(policyText(d), k.kid, k.key());
+            if (tamperPolicies > 0) {
+                tamperPolicies--;
+                String sig = Json.string(answer, "sig");
+                Json.put(answer, "sig", (sig.charAt(0) == '0' ? "1" : "0") + sig.substring(1));
+            }
+        }
+        send(ex, 200, answer);
+    }
+
+    private void policyStatus(HttpExchange ex) throws IOException {
+        JSONObject body = readJson(ex);
+        if (failPolicyStatus > 0) {
+            failPolicyStatus--;
+            ex.getResponseHeaders().set("Retry-After", "1");
+            send(ex, 503, Json.obj("detail", "busy", "code", "busy"));
+            return;
+        }
+        synchronized (this) {
+            policyStatuses.add(body);
+        }
+        ex.sendResponseHeaders(204, -1);
+        ex.close();
     }
 
     private void inventory(HttpExchange ex) throws IOException {
