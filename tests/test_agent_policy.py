@@ -53,7 +53,8 @@ def test_an_assigned_policy_is_applied_reported_and_shows_in_the_heartbeat(fleet
     assert response.status_code == 200, response.text
     assert response.json()["target_count"] == 1
 
-    fetched = agent.wait_for(lambda e: e["event"] == "policy_fetched" and e["changed"], timeout=30)
+    # The fetch at start got version 0 (no policy yet); the assignment's is the first one above it.
+    fetched = agent.wait_for(lambda e: e["event"] == "policy_fetched" and e["changed"] and e["version"] > 0, timeout=30)
     version = fetched["version"]
     applied = agent.wait_for(lambda e: e["event"] == "policy_applied" and e["version"] == version)
     # The server may add items of its own (the console's shell allowlist): every one applies here.

@@ -118,7 +118,8 @@ def test_the_agent_updates_itself_is_killed_by_the_install_and_reports_success_a
     (killed,) = [e for e in before.events if e["event"] == "killed"]
     assert (killed["package"], killed["version_code"]) == (AGENT_PACKAGE, v2.version_code)
     assert not [e for e in before.events if e["event"] == "result_posted"]
-    assert _delivery(server, headers, command_id)["state"] == "sent"  # not failed, not final
+    # The agent said `running` (commands run off the heartbeat loop and report progress): not failed, not final.
+    assert _delivery(server, headers, command_id)["state"] == "running"
 
     # Started again (SelfUpdateReceiver on Android) with the same state directory and arguments:
     # the seed does not undo the update, the package manager kept it.
