@@ -10,7 +10,7 @@ ACTIVITY_RE = re.compile(r"^[A-Za-z0-9_.$/]+$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MAX_ARGV = 64
 MAX_ARG_LEN = 1024
-INSTALL_APK_UNAVAILABLE = "install_apk is not available yet: it arrives with the APK releases issue."
+NO_APK_REGISTRY = "install_apk needs the APK registry (the apks app), which this server does not run."
 SHELL_RULE = "shell allowlist"
 
 
@@ -105,7 +105,7 @@ def register_install_apk(resolver) -> None:
 
 def _install_apk(params, errors):
     if _install_apk_resolver is None:
-        raise ParamsError({"type": [INSTALL_APK_UNAVAILABLE]}, code="not_available")
+        raise ParamsError({"type": [NO_APK_REGISTRY]}, code="not_available")
     return _install_apk_resolver(params, errors)
 
 

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST, require_safe
 from accounts.permissions import role_required, write_requires
 from commands import forms, selectors, services, targeting
 from commands.models import Command, CommandType, Preset, ShellAllowRule, WifiConfig
-from commands.params import INSTALL_APK_UNAVAILABLE, ParamsError
+from commands.params import ParamsError
 from devices.filters import DeviceFilter
 from devices.models import Device, DeviceGroup, Tag
 from mdm.audit import client_ip
@@ -56,7 +56,6 @@ def _composer_context(request) -> dict:
         "selected_preset": request.GET.get("preset", ""),
         "selected_type": request.GET.get("type", "ping"),
         "allow_rules": ShellAllowRule.objects.filter(enabled=True),
-        "install_apk_unavailable": INSTALL_APK_UNAVAILABLE,
     }
 
 
