@@ -28,7 +28,7 @@ from django.utils import timezone
 from apks.models import Release, Rollout, RolloutDevice, RolloutWave
 from commands.models import Delivery, DeliveryState
 from commands.params import ParamsError
-from mdm import audit
+from mdm import audit, text
 
 S = DeliveryState
 R = Rollout.State
@@ -90,8 +90,8 @@ def _wave(raw) -> dict:
     elif isinstance(raw, dict) and len(raw) == 1 and "group" in raw:
         raw = raw["group"]
     if isinstance(raw, str):
-        if not raw.strip() or len(raw) > 150:
-            _bad("waves: a group name (1 to 150 characters).")
+        if not raw.strip() or len(raw) > 150 or text.forbidden_character(raw) is not None:
+            _bad("waves: a group name (1 to 150 characters, no control characters).")
         return {"group": raw.strip()}
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw) or not 0 < raw <= 100:
         _bad('waves: each a percentage (0 < n <= 100), a group name, {"percent": n} or {"group": "name"}.')

@@ -264,7 +264,7 @@ def test_outsiders_cannot_deploy_or_steer(viewer_api, anon_api, operator_api, ad
 @pytest.mark.parametrize("plan", [
     {"waves": []}, {"waves": [10, 50]}, {"waves": [50, 10, 100]}, {"waves": [0, 100]}, {"waves": [10, "lab"]},
     {"waves": [100], "soak_s": -1}, {"waves": [100], "threshold_pct": 101}, {"waves": [100], "extra": 1},
-    {"waves": [True]}, "fast", {"waves": [{"percent": "x"}]}, {"waves": ["a", "a"]},
+    {"waves": [True]}, "fast", {"waves": [{"percent": "x"}]}, {"waves": ["a", "a"]}, {"waves": ["lab\u0000"]},
 ])
 def test_a_bad_plan_is_a_400_that_says_what(operator_api, v11, fleet20, plan):
     answer = deploy(operator_api, v11, rollout=plan)
