@@ -172,6 +172,37 @@ def page(browser):
     context.close()
 
 
+@pytest.fixture
+def eager_celery():
+    """Tasks queued by the code under test run inside the test, as in the embedded default."""
+    from mdm.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def smtp(settings):
+    """A real SMTP server (aiosmtpd) on localhost, Django's SMTP backend pointed at it: its Inbox."""
+    from aiosmtpd.controller import Controller
+
+    from tests.live import free_port
+    from tests.smtp import Inbox
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    settings.EMAIL_USE_TLS = False
+    settings.PUBLIC_BASE_URL = "http://console.example"
+    yield inbox
+    controller.stop()
+
+
 # --- Device personas (devices/tests/factories.py) ---------------------------------------------
 @pytest.fixture
 def group_a(db):

@@ -3,6 +3,7 @@ from datetime import timedelta
 
 from celery import Celery
 from celery.signals import worker_process_init
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mdm.settings")
 
@@ -33,6 +34,10 @@ app.conf.beat_schedule = {
     "apks-purge-releases": {"task": "apks.tasks.purge_releases", "schedule": timedelta(hours=1)},
     # Staged rollouts: halt a failing wave, start the next one when a wave has soaked.
     "apks-advance-rollouts": {"task": "apks.tasks.advance_rollouts", "schedule": timedelta(seconds=10)},
+    # Alerting: every rule evaluated, due notifications sent; webhook retries; a worker's proof of life.
+    "alerts-evaluate": {"task": "mdm.alerts.tasks.evaluate", "schedule": timedelta(seconds=settings.ALERT_SWEEP_S)},
+    "alerts-retry-webhooks": {"task": "mdm.alerts.tasks.retry_webhooks", "schedule": timedelta(seconds=10)},
+    "alerts-worker-ping": {"task": "mdm.alerts.tasks.worker_ping", "schedule": timedelta(seconds=30)},
 }
 
 

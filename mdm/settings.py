@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "devices",
     "commands",
     "apks",
+    "mdm.alerts",
 ]
 # The dev and benchmark tools (loadtest/: fleet simulator, FCM stand-in, the naive benchmark
 # view): on in the embedded default and under pytest, off in production (DATABASE_URL or
@@ -374,6 +375,14 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "mdm@localhost")
 ALERT_EMAILS = env.list("ALERT_EMAILS", [])
+# Alerting (docs/alerts.md): how often every rule is evaluated, how long a group of alerts of one
+# rule collects before its one notification goes, the low-severity digest's period, and when
+# fire/resolve cycles count as flapping.
+ALERT_SWEEP_S = env.int("ALERT_SWEEP_S", 5)
+ALERT_GROUP_WAIT_S = env.int("ALERT_GROUP_WAIT_S", 10)
+ALERT_DIGEST_S = env.int("ALERT_DIGEST_S", 3600)
+ALERT_FLAP_FIRES = env.int("ALERT_FLAP_FIRES", 3)
+ALERT_FLAP_WINDOW_S = env.int("ALERT_FLAP_WINDOW_S", 3600)
 
 # --- Integrations ---------------------------------------------------------------------------
 FCM_ENABLED = env.bool("FCM_ENABLED", False)

@@ -2,41 +2,6 @@
 
 import re
 import time
-from email import message_from_bytes
-
-import pytest
-from aiosmtpd.controller import Controller
-
-from tests.live import free_port
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
-        return "250 OK"
-
-    def wait_for(self, count: int, timeout: float = 10.0):
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self.messages
-
-
-@pytest.fixture
-def smtp(settings):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_USE_TLS = False
-    settings.PUBLIC_BASE_URL = "http://console.example"
-    yield inbox
-    controller.stop()
 
 
 def test_the_reset_mail_arrives_and_its_link_works_exactly_once(client, viewer_user, smtp):

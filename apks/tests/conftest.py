@@ -98,14 +98,8 @@ def install(admin_user):
 
 
 @pytest.fixture(autouse=True)
-def eager_celery():
+def _eager(eager_celery):
     """Tasks queued by the code under test (the parse of a finished upload) run in the test."""
-    from mdm.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
 
 
 class Tus:

@@ -1,0 +1,60 @@
+"""Celery tasks of alerting: thin, claim their work, call a service."""
+
+import time
+
+from celery import shared_task
+from django.utils import timezone
+
+from mdm import redis_client
+from mdm.alerts import delivery, kinds, notify, services
+
+
+@shared_task(ignore_result=True, expires=10)
+def evaluate() -> dict:
+    """The periodic sweep (every ALERT_SWEEP_S): every rule, then the notifications due."""
+    counts = services.run_cycle()
+    counts["sent"] = send_due()
+    return counts
+
+
+def send_due() -> int:
+    now = timezone.now()
+    claimed = notify.claim_due(now)
+    for n in claimed:
+        send_notification.delay(str(n.pk))
+    return len(claimed)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def send_notification(notification_id: str) -> dict:
+    from mdm.alerts.models import Notification
+
+    n = Notification.objects.select_related("rule").filter(pk=notification_id, state=Notification.State.SENDING).first()
+    if n is None:
+        return {"skipped": True}
+    out = delivery.send(n, timezone.now())
+    for pk in out.get("webhook_ids", []):
+        deliver_webhook.delay(str(pk))
+    out.pop("webhook_ids", None)
+    return out
+
+
+@shared_task(ignore_result=True)
+def deliver_webhook(delivery_id: str) -> str:
+    return delivery.attempt(delivery_id)
+
+
+@shared_task(ignore_result=True, expires=10)
+def retry_webhooks() -> int:
+    due = delivery.due_webhooks(timezone.now())
+    for pk in due:
+        delivery.attempt(pk)
+    return len(due)
+
+
+@shared_task(ignore_result=True, expires=30)
+def worker_ping() -> None:
+    """Runs on a worker: the server-health rule's proof that one is alive."""
+    client = redis_client.client()
+    if client is not None:
+        client.set(kinds.worker_seen_key(), str(time.time()), ex=7 * 86400)

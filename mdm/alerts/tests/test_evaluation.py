@@ -1,0 +1,156 @@
+"""The alert state machine, per rule kind, with frozen time (docs/alerts.md "Low noise")."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from devices.models import DeviceStatus
+from devices.tests.factories import DeviceFactory, DeviceGroupFactory
+from mdm.alerts import services
+from mdm.alerts.models import Alert, AlertEvent, AlertRule, Notification
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+
+def only(kind: str) -> AlertRule:
+    """Keep only the seeded rule of this kind enabled; return it."""
+    AlertRule.objects.exclude(kind=kind).update(enabled=False)
+    return AlertRule.objects.get(seed_key=kind)
+
+
+def status(device, **fields):
+    DeviceStatus.objects.filter(device=device).update(**fields)
+
+
+def cycle(at):
+    with time_machine.travel(at, tick=False):
+        return services.run_cycle(timezone.now())
+
+
+def test_every_builtin_kind_is_seeded_enabled_and_tells_the_admins():
+    rules = AlertRule.objects.exclude(seed_key="")
+    assert rules.count() == 14
+    assert all(r.enabled and r.notify == {"admins": True} for r in rules)
+    assert rules.get(kind="bad_envelopes").hold_s == 0
+
+
+def test_battery_low_fires_after_its_hold_time_not_before():
+    rule = only("battery_low")
+    rule.hold_s, rule.clear_s = 120, 300
+    rule.save()
+    d = DeviceFactory(alias="till-1")
+    status(d, online=True, last_seen=T0, battery_pct=7, charging=False)
+    assert cycle(T0)["opened"] == 1
+    alert = Alert.objects.get(rule=rule)
+    assert alert.state == "pending" and alert.value == 7
+    assert cycle(T0 + timedelta(seconds=119))["fired"] == 0
+    assert cycle(T0 + timedelta(seconds=120))["fired"] == 1
+    alert.refresh_from_db()
+    assert alert.state == "firing" and alert.fired_at == T0 + timedelta(seconds=120)
+
+
+def test_a_charging_device_or_a_pending_alert_that_clears_never_fires():
+    rule = only("battery_low")
+    d = DeviceFactory()
+    status(d, online=True, last_seen=T0, battery_pct=7, charging=False)
+    cycle(T0)
+    status(d, charging=True)
+    cycle(T0 + timedelta(seconds=30))
+    assert not Alert.objects.filter(rule=rule).exists()  # a pending alert that never fired leaves no trace
+
+
+def test_it_resolves_only_after_the_clear_time():
+    rule = only("storage_low")
+    rule.hold_s, rule.clear_s = 0, 600
+    rule.save()
+    d = DeviceFactory()
+    status(d, online=True, last_seen=T0, storage_total_mb=1000, storage_free_mb=50)
+    assert cycle(T0)["fired"] == 1
+    status(d, storage_free_mb=500)
+    assert cycle(T0 + timedelta(seconds=10))["resolved"] == 0
+    # back under the limit while clearing: the clock restarts
+    status(d, storage_free_mb=50)
+    cycle(T0 + timedelta(seconds=300))
+    status(d, storage_free_mb=500)
+    cycle(T0 + timedelta(seconds=310))
+    assert cycle(T0 + timedelta(seconds=909))["resolved"] == 0
+    assert cycle(T0 + timedelta(seconds=910))["resolved"] == 1
+    assert Alert.objects.get(rule=rule).state == "resolved"
+
+
+def test_one_open_alert_per_rule_and_subject():
+    rule = only("battery_hot")
+    rule.hold_s = 0
+    rule.save()
+    d = DeviceFactory()
+    status(d, online=True, last_seen=T0, battery_temp_c=50.0)
+    for s in range(0, 60, 5):
+        cycle(T0 + timedelta(seconds=s))
+    assert Alert.objects.filter(rule=rule).count() == 1
+    assert AlertEvent.objects.filter(alert__rule=rule, kind="fired").count() == 1
+
+
+def test_flapping_folds_into_one_alert_told_once_more():
+    rule = only("battery_hot")
+    rule.hold_s, rule.clear_s = 0, 0
+    rule.save()
+    d = DeviceFactory()
+    fired_total = 0
+    for i in range(6):
+        status(d, online=True, last_seen=T0, battery_temp_c=50.0)
+        fired_total += cycle(T0 + timedelta(minutes=2 * i))["fired"]
+        status(d, battery_temp_c=30.0)
+        cycle(T0 + timedelta(minutes=2 * i + 1))
+    alert = Alert.objects.get(rule=rule)
+    assert alert.flapping and alert.fire_count == 6
+    # told on the 1st and 2nd fire, and once when it started flapping (the 3rd): never after
+    assert fired_total == 3
+
+
+def test_offline_for_n_minutes_is_judged_by_last_seen_and_scope():
+    rule = only("device_offline")
+    lobby = DeviceGroupFactory(name="Lobby")
+    rule.scope = {"group": "Lobby"}
+    rule.save()
+    inside, outside = DeviceFactory(group=lobby), DeviceFactory()
+    for d in (inside, outside):
+        status(d, online=False, last_seen=T0 - timedelta(minutes=11))
+    cycle(T0)
+    assert list(Alert.objects.values_list("subject_id", flat=True)) == [str(inside.pk)]
+    assert Alert.objects.get().group_name == "Lobby"
+
+
+def test_bad_envelopes_fire_on_the_first_report():
+    rule = only("bad_envelopes")
+    d = DeviceFactory()
+    status(d, last_bad_envelope_at=T0, bad_envelopes_total=1)
+    assert cycle(T0)["fired"] == 1
+    assert Alert.objects.get(rule=rule).severity == "critical"
+
+
+def test_security_patch_older_than_n_days():
+    only("security_patch_old")
+    old, new = DeviceFactory(), DeviceFactory()
+    status(old, online=True, last_seen=T0, security_patch=date(2026, 1, 5))
+    status(new, online=True, last_seen=T0, security_patch=date(2026, 11, 5))
+    cycle(T0)
+    assert list(Alert.objects.values_list("subject_id", flat=True)) == [str(old.pk)]
+
+
+def test_alerts_of_one_rule_firing_together_make_one_notification():
+    rule = only("device_offline")
+    lobby = DeviceGroupFactory(name="Lobby")
+    devices = [DeviceFactory(group=lobby) for _ in range(5)]
+    for i, d in enumerate(devices):
+        status(d, last_seen=T0 - timedelta(minutes=10, seconds=1 + i))
+    cycle(T0)
+    late = DeviceFactory(group=lobby)
+    status(late, last_seen=T0 - timedelta(minutes=10) + timedelta(seconds=3))
+    cycle(T0 + timedelta(seconds=5))
+    n = Notification.objects.get(rule=rule)
+    assert n.state == "collecting" and n.alerts.count() == 6
+    assert n.send_after == T0 + timedelta(seconds=10)
