@@ -14,6 +14,7 @@ from celery import shared_task
 
 from commands import services
 from commands.policies.push import push_sync
+from mdm.nudge import nudge
 
 logger = logging.getLogger(__name__)
 # Deliveries claimed and pushed per send_each call (FCM allows at most 500). Smaller batches mean
@@ -41,7 +42,10 @@ def resume_dispatch(stale_after_s: float = services.CLAIM_STALE.total_seconds())
 
 @shared_task(ignore_result=True)
 def flush_results() -> int:
-    return services.flush_results()
+    written = services.flush_results()
+    if written:
+        nudge("commands")
+    return written
 
 
 @shared_task(ignore_result=True)

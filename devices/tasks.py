@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from devices import partitions, services
+from mdm.nudge import nudge
 
 PURGE_BATCHES_PER_RUN = 20
 
@@ -14,7 +15,10 @@ def sweep_offline() -> int:
 
 @shared_task(ignore_result=True, expires=5)
 def flush_heartbeats() -> int:
-    return services.flush_heartbeats()
+    written = services.flush_heartbeats()
+    if written:
+        nudge("devices")
+    return written
 
 
 @shared_task

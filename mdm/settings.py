@@ -379,6 +379,7 @@ ALERT_EMAILS = env.list("ALERT_EMAILS", [])
 # rule collects before its one notification goes, the low-severity digest's period, and when
 # fire/resolve cycles count as flapping.
 ALERT_SWEEP_S = env.int("ALERT_SWEEP_S", 5)
+ALERT_NUDGE_S = env.float("ALERT_NUDGE_S", 2.0)  # at most one flush-fed evaluation per family this often
 ALERT_GROUP_WAIT_S = env.int("ALERT_GROUP_WAIT_S", 10)
 ALERT_DIGEST_S = env.int("ALERT_DIGEST_S", 3600)
 ALERT_FLAP_FIRES = env.int("ALERT_FLAP_FIRES", 3)

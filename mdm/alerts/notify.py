@@ -128,6 +128,7 @@ def recipients(rule: AlertRule | None, severity: str) -> list[str]:
                 continue
         emails.append(user.email)
     emails += [e for e in notify.get("emails", []) if isinstance(e, str)]
+    emails += list(getattr(settings, "ALERT_EMAILS", []))  # the operators' mailbox: told of everything
     return sorted(set(emails))
 
 

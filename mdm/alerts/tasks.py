@@ -17,6 +17,20 @@ def evaluate() -> dict:
     return counts
 
 
+FAMILIES = {
+    "devices": [k for k, kind in kinds.KINDS.items() if kind.subject == "device"],
+    "commands": ["command_failure_rate"],
+}
+
+
+@shared_task(ignore_result=True, expires=10)
+def evaluate_family(family: str) -> dict:
+    """The flushes' nudge (mdm.nudge): the rules fed by what just landed, at once."""
+    if family not in FAMILIES:
+        return {}
+    return services.run_cycle(kinds=FAMILIES[family])
+
+
 def send_due() -> int:
     now = timezone.now()
     claimed = notify.claim_due(now)

@@ -154,3 +154,29 @@ def test_alerts_of_one_rule_firing_together_make_one_notification():
     n = Notification.objects.get(rule=rule)
     assert n.state == "collecting" and n.alerts.count() == 6
     assert n.send_after == T0 + timedelta(seconds=10)
+
+
+def test_a_flush_that_wrote_heartbeats_nudges_the_device_rules_once_per_window(settings):
+    from mdm import nudge, redis_client
+
+    client = redis_client.client()
+    client.delete(f"{settings.CACHE_PREFIX}:alerts:nudge:devices")
+    sent = []
+    from unittest import mock
+
+    with mock.patch.object(nudge.current_app, "send_task", side_effect=lambda name, args, **kw: sent.append((name, args))):
+        assert nudge.nudge("devices") is True
+        assert nudge.nudge("devices") is False  # debounced
+        assert nudge.nudge("commands") is True
+    assert sent == [(nudge.TASK, ["devices"]), (nudge.TASK, ["commands"])]
+
+
+def test_the_nudged_evaluation_runs_only_its_family():
+    from mdm.alerts import tasks
+
+    only("battery_low")
+    d = DeviceFactory()
+    status(d, online=True, last_seen=timezone.now(), battery_pct=3, charging=False)
+    assert tasks.evaluate_family("commands")["opened"] == 0
+    assert tasks.evaluate_family("devices")["opened"] == 1
+    assert tasks.evaluate_family("nonsense") == {}
