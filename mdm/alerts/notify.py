@@ -39,13 +39,29 @@ def digest_every() -> timedelta:
     return timedelta(seconds=getattr(settings, "ALERT_DIGEST_S", 3600))
 
 
+def group_quiet() -> timedelta:
+    return timedelta(seconds=getattr(settings, "ALERT_GROUP_QUIET_S", 5))
+
+
+def group_max() -> timedelta:
+    return timedelta(seconds=getattr(settings, "ALERT_GROUP_MAX_S", 60))
+
+
 def _collecting(rule: AlertRule | None, event: str, severity: str, now: datetime, wait: timedelta) -> Notification:
-    """The open group for (rule, event), or a new one whose window closes `wait` from now."""
+    """The open group for (rule, event), or a new one whose window closes `wait` from now. While
+    alerts keep joining, the window stays open until ALERT_GROUP_QUIET_S after the last one (a
+    fleet going dark crosses an offline threshold over one heartbeat interval, not at one
+    instant), but never past ALERT_GROUP_MAX_S after the first: one message for one event."""
     found = (Notification.objects.select_for_update().filter(rule=rule, event=event, state=N.State.COLLECTING)
              .order_by("created_at").first())
-    if found is not None:
-        return found
-    return Notification.objects.create(rule=rule, event=event, severity=severity, created_at=now, send_after=now + wait)
+    if found is None:
+        return Notification.objects.create(rule=rule, event=event, severity=severity, created_at=now, send_after=now + wait)
+    if event != N.Event.DIGEST:
+        extended = min(max(found.send_after, now + group_quiet()), found.created_at + group_max())
+        if extended != found.send_after:
+            found.send_after = extended
+            found.save(update_fields=["send_after"])
+    return found
 
 
 def _digest_deadline(now: datetime) -> timedelta:

@@ -154,6 +154,15 @@ def test_alerts_of_one_rule_firing_together_make_one_notification():
     n = Notification.objects.get(rule=rule)
     assert n.state == "collecting" and n.alerts.count() == 6
     assert n.send_after == T0 + timedelta(seconds=10)
+    # a device joining late keeps the window open a little (ALERT_GROUP_QUIET_S), never past the cap
+    later = DeviceFactory(group=lobby)
+    status(later, last_seen=T0 - timedelta(minutes=10) + timedelta(seconds=8))
+    cycle(T0 + timedelta(seconds=9))
+    n.refresh_from_db()
+    assert n.alerts.count() == 7 and n.send_after == T0 + timedelta(seconds=14)
+    cycle(T0 + timedelta(seconds=58))
+    n.refresh_from_db()
+    assert n.send_after == T0 + timedelta(seconds=14)  # nobody joined: unchanged
 
 
 def test_a_flush_that_wrote_heartbeats_nudges_the_device_rules_once_per_window(settings):
