@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
-from mdm.alerts.kinds import KINDS, Match
+from mdm.alerts.kinds import KINDS, Match, device_labels
 from mdm.alerts.models import Alert, AlertEvent, AlertRule
 
 A = Alert.State
@@ -68,6 +68,11 @@ def evaluate_rule(rule: AlertRule, now: datetime, matches: dict[str, Match] | No
                 rule=rule, state=A.RESOLVED, subject_id__in=new_subjects, resolved_at__gte=now - flap_window())
                 .order_by("subject_id", "-resolved_at").distinct("subject_id").values_list("pk", "subject_id")} \
                 if _postgres() else _reopen_portable(rule, new_subjects, now)
+        if kind.subject == Alert.Subject.DEVICE and new_subjects:
+            labels = device_labels(new_subjects)
+            for sid in new_subjects:
+                label, group = labels.get(sid, (sid, ""))
+                matches[sid] = Match(label, matches[sid].value, group)
         hold = timedelta(seconds=rule.hold_s)
         to_fire, back, events = [], [], []
         # New subjects: reopen a recently resolved row (flapping) or create one.
@@ -86,8 +91,7 @@ def evaluate_rule(rule: AlertRule, now: datetime, matches: dict[str, Match] | No
                                      state=A.PENDING, severity=rule.severity, value=_jsonable(m.value), since=now,
                                      group_name=m.group[:100]))
         if created:
-            Alert.objects.bulk_create(created, batch_size=2000)
-            events += _events([a.pk for a in created], "pending", now)
+            Alert.objects.bulk_create(created, batch_size=2000)  # no event: `since` says when it started
             if rule.hold_s == 0:
                 to_fire += [a.pk for a in created]
         out.opened = len(created) + len(reopen)
