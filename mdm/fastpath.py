@@ -10,7 +10,8 @@ What the device path keeps, the same as the full stack gives it:
 - Django's request/response cycle: `request_started`/`request_finished` (database connections go
   back to the pool), an unhandled exception becomes Django's 500 with the usual logging;
 - ALLOWED_HOSTS (400 otherwise) and SECURE_SSL_REDIRECT (such requests take the full stack);
-- the request log line and a request-duration histogram by endpoint and status
+- the request log line (when worth reading: mdm.requestlog) and a request-duration histogram by
+  endpoint and status
   (`mdm_device_request_seconds`: device traffic is there, not in django-prometheus's
   `django_http_*` series, which count the console and REST API).
 
@@ -29,7 +30,7 @@ from django.urls import URLResolver, get_resolver, set_script_prefix
 from django.urls.exceptions import Resolver404
 from django.urls.resolvers import RegexPattern
 
-from mdm import metrics
+from mdm import metrics, requestlog
 from mdm.api import error
 from mdm.middleware import request_fields
 
@@ -100,7 +101,8 @@ class DeviceFastPath:
             response.headers["Content-Length"] = str(len(response.content))
         duration = time.perf_counter() - started
         metrics.DEVICE_REQUEST_SECONDS.labels(self.endpoint(match), str(response.status_code)).observe(duration)
-        if logger.isEnabledFor(logging.INFO):
+        if logger.isEnabledFor(logging.INFO) and requestlog.log_device_request(
+                getattr(request, "device_id", None), response.status_code, duration):
             logger.info("request", extra=request_fields(request, response.status_code, duration))
         start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
         return response

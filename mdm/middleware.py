@@ -3,6 +3,7 @@ import time
 
 from django.http import Http404
 
+from mdm import requestlog
 from mdm.clientip import client_ip
 from mdm.text import loggable
 
@@ -57,9 +58,13 @@ class RequestLogMiddleware:
         response = self.get_response(request)
         if request.path in ("/metrics", "/healthz"):
             return response
+        duration = time.perf_counter() - started
+        if request.path.startswith("/api/v1/device/") and not requestlog.log_device_request(
+                getattr(request, "device_id", None), response.status_code, duration):
+            return response  # the ASGI path (make run) keeps the same rule as the fast path
         user = getattr(request, "user", None)
         user_id = str(user.pk) if user is not None and user.is_authenticated else None
-        logger.info("request", extra=request_fields(request, response.status_code, time.perf_counter() - started, user_id))
+        logger.info("request", extra=request_fields(request, response.status_code, duration, user_id))
         return response
 
 

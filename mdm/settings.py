@@ -494,6 +494,10 @@ USE_TZ = True
 
 # --- Logging: one JSON object per line ------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", "INFO", validate=OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
+# Device requests get a line of their own when not 2xx, slower than LOG_SLOW_MS or from a traced
+# device (manage.py trace_device); `all` logs every one (mdm.requestlog, docs/performance.md).
+LOG_DEVICE_REQUESTS = env.str("LOG_DEVICE_REQUESTS", "notable", validate=OneOf(["notable", "all"]))
+LOG_SLOW_MS = env.float("LOG_SLOW_MS", 250.0)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -504,7 +508,8 @@ LOGGING = {
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         }
     },
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json"}},
+    # Queued: a request thread never waits for a write to stdout (mdm.logqueue).
+    "handlers": {"stdout": {"class": "mdm.logqueue.QueuedStreamHandler", "formatter": "json"}},
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
         # Our own request line replaces Django's and daphne's access logs.

@@ -116,7 +116,9 @@ def test_other_paths_take_the_full_stack():
     assert status == 404  # not a device route: Django's own resolver answers
 
 
-def test_each_request_is_logged_and_measured(enrolled_device, caplog):
+def test_each_request_is_measured_and_logged_under_log_device_requests_all(enrolled_device, caplog, settings):
+    settings.LOG_DEVICE_REQUESTS = "all"  # the default logs only notable ones (test_request_log_device.py)
+
     def served():
         return REGISTRY.get_sample_value(
             "mdm_device_request_seconds_count", {"endpoint": "device/heartbeat", "status": "200"}) or 0

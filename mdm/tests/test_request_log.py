@@ -117,6 +117,7 @@ def test_the_device_fast_path_logs_the_client_ip_too(caplog, settings, enrolled_
     # mdm.wsgi is imported with the module: its first import sets logging up again (django.setup),
     # which would drop caplog's handler.
     settings.TRUSTED_PROXIES = ["172.30.14.0/24"]
+    settings.LOG_DEVICE_REQUESTS = "all"  # a 200 heartbeat has no line of its own by default (mdm.requestlog)
     environ = {
         "REQUEST_METHOD": "POST", "PATH_INFO": "/api/v1/device/heartbeat", "QUERY_STRING": "", "SERVER_NAME": "testserver",
         "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "testserver", "REMOTE_ADDR": "172.30.14.2",
