@@ -41,6 +41,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.db import transaction
 
+from commands import crypto
 from mdm import redis_client
 
 logger = logging.getLogger(__name__)
@@ -246,8 +247,59 @@ def begin_check(device_id: str) -> str | None:
     return token
 
 
-def finish_clean(device_id: str, token: str | None, kids: str) -> None:
-    _finish(device_id, token, "ok:" + kids)
+def keyset_key(device_id) -> str:
+    return f"{PREFIX}keys:{device_id}"
+
+
+# The clean marker and, beside it, the device's keyset (what a heartbeat without current `kids`
+# is answered as `command_keys`), both only if the check's token still holds. KEYS[1] marker,
+# KEYS[2] keyset; ARGV[1] token, ARGV[2] marker value, ARGV[3] keyset value, ARGV[4] TTL.
+_CAS_CLEAN_KEYS = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[4]))
+  redis.call('SET', KEYS[2], ARGV[3], 'EX', tonumber(ARGV[4]))
+  return 1
+end
+return 0
+"""
+
+
+def finish_clean(device_id: str, token: str | None, kids: str, keyset: list | None = None) -> None:
+    """The check found nothing pending. With `keyset` (the answer's command_keys), it is cached
+    beside the marker, encrypted (the keys sign commands: Redis never holds them in clear), so a
+    heartbeat whose `kids` are absent or stale is answered from Redis too (cached_keyset)."""
+    if keyset is None:
+        _finish(device_id, token, "ok:" + kids)
+        return
+    r = _redis()
+    if r is None or token is None:
+        return
+    value = kids + "|" + crypto.encrypt_json(keyset)
+    try:
+        r.eval(_CAS_CLEAN_KEYS, 2, PREFIX + str(device_id), keyset_key(device_id), token, "ok:" + kids, value, CLEAN_TTL_S)
+    except Exception:
+        logger.warning("command marker write failed", exc_info=True)
+
+
+def cached_keyset(device_id, clean_kids: str) -> list | None:
+    """The command_keys cached with the clean marker whose kids are `clean_kids`, or None (then
+    the database answers). Valid only for that marker: every key change deletes both."""
+    r = _redis()
+    if r is None:
+        return None
+    try:
+        raw = r.get(keyset_key(device_id))
+    except Exception:
+        return None
+    if raw is None:
+        return None
+    kids, _, sealed = raw.decode().partition("|")
+    if kids != clean_kids:
+        return None
+    try:
+        return crypto.decrypt_json(sealed)
+    except Exception:  # a rotated field key: the database answers, and the check rewrites it
+        return None
 
 
 def finish_pushed(device_id: str, token: str | None, kids: str, expires_at: int, command_id, envelope: str) -> None:
@@ -273,7 +325,7 @@ def dirty_now(device_ids) -> None:
     r = _redis()
     if r is None:
         return
-    ids = [PREFIX + str(d) for d in device_ids]
+    ids = [PREFIX + str(d) for d in device_ids] + [keyset_key(d) for d in device_ids]
     try:
         for start in range(0, len(ids), 5000):
             r.delete(*ids[start : start + 5000])

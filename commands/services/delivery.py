@@ -113,8 +113,12 @@ def heartbeat_answer(*, device_id, kids, now: datetime | None = None, marker=UNR
     valid = _valid_kids(kids)
     raw = markers.read(device_id) if marker is UNREAD else marker
     clean = markers.parse_clean(raw)
-    if clean is not None and valid and clean == markers.kids_key(kids):
-        return dict(EMPTY_ANSWER, commands=[], cancelled=[])
+    if clean is not None:
+        if valid and clean == markers.kids_key(kids):
+            return dict(EMPTY_ANSWER, commands=[], cancelled=[])
+        keys = markers.cached_keyset(device_id, clean)  # `kids` absent or stale: the keys from Redis too
+        if keys is not None:
+            return dict(EMPTY_ANSWER, commands=[], cancelled=[], command_keys=keys)
     now = now or timezone.now()
     pushed = markers.parse_pushed(raw)
     if pushed is not None and valid and pushed.kids == markers.kids_key(kids) and now.timestamp() < pushed.expires_at:
@@ -137,7 +141,7 @@ def heartbeat_answer(*, device_id, kids, now: datetime | None = None, marker=UNR
         answer["command_keys"] = keyset(keys)
     if not more and not cancelled:
         if not commands:
-            markers.finish_clean(device_id, token, server_kids)
+            markers.finish_clean(device_id, token, server_kids, answer.get("command_keys") or keyset(keys))
         elif len(commands) == 1:  # its next heartbeats are answered from Redis (commands.markers)
             payload, text = json.loads(commands[0]["payload"]), envelopes.to_text(commands[0])
             if payload["type"] not in SECRET_TYPES and envelopes.fits_push(text):  # never a secret in Redis

@@ -39,6 +39,33 @@ def test_different_kids_bypass_the_marker_and_get_keys(device):
     assert "command_keys" in services.heartbeat_answer(device_id=device.id, kids=["k7"])
 
 
+@pytest.mark.parametrize("kids", [None, [], ["k7"], "junk"])
+def test_a_heartbeat_without_current_kids_is_answered_from_redis_too(device, kids, django_assert_num_queries):
+    first = services.heartbeat_answer(device_id=device.id, kids=kids)  # the check caches the keys beside the marker
+    with django_assert_num_queries(0):
+        again = services.heartbeat_answer(device_id=device.id, kids=kids)
+    assert again == first and [k["kid"] for k in again["command_keys"]] == ["k1"]
+
+
+def test_the_cached_keys_are_sealed_and_go_with_any_key_change(device):
+    from commands.services.keys import promote_due_keys, start_key_rotation
+    from django.utils import timezone
+    from mdm import redis_client
+
+    services.heartbeat_answer(device_id=device.id, kids=None)
+    sealed = redis_client.client().get(markers.keyset_key(device.id))
+    key = services.heartbeat_answer(device_id=device.id, kids=None)["command_keys"][0]["key"]
+    assert sealed.startswith(b"k1|") and key.encode() not in sealed  # never the key material in clear
+    start_key_rotation(device_ids=[device.id], lead=timezone.timedelta(days=1))
+    assert redis_client.client().get(markers.keyset_key(device.id)) is None
+    rotated = services.heartbeat_answer(device_id=device.id, kids=None)["command_keys"]
+    assert [k["kid"] for k in rotated] == ["k1", "k2"]
+    promote_due_keys(now=timezone.now() + timezone.timedelta(days=2))
+    promoted = services.heartbeat_answer(device_id=device.id, kids=None)["command_keys"]
+    assert [k["kid"] for k in promoted] == ["k2", "k1"]  # the signing key first, never a stale order
+    assert services.heartbeat_answer(device_id=device.id, kids=None)["command_keys"] == promoted
+
+
 def test_a_device_with_work_costs_a_few_indexed_queries(device, django_assert_max_num_queries):
     for _ in range(3):
         services.issue_command(actor=None, type="ping", params={}, target={"device_ids": [device.id]})
