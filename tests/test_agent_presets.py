@@ -52,8 +52,27 @@ ARCHIVED = {
 }
 
 
+def _seed_as_a_fresh_install():
+    """The commands app's data migrations run again, in order, with the current models: the stock
+    presets and the default allowlist as a fresh install has them. Each is idempotent, and a live
+    test's flush has emptied what they seeded when an earlier test in the session ran one."""
+    from django.apps import apps
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+    from django.db.migrations.operations import RunPython
+
+    loader = MigrationLoader(connection)
+    (leaf,) = loader.graph.leaf_nodes("commands")
+    for key in loader.graph.forwards_plan(leaf):
+        if key[0] == "commands":
+            for operation in loader.disk_migrations[key].operations:
+                if isinstance(operation, RunPython):
+                    operation.code(apps, None)
+
+
 @pytest.mark.django_db
 def test_every_seeded_preset_has_an_end_to_end_expectation():
+    _seed_as_a_fresh_install()
     latest = Preset.objects.filter(is_latest=True)
     assert sorted(latest.filter(archived=False).values_list("name", flat=True)) == sorted(LIVE)
     assert sorted(latest.filter(archived=True).values_list("name", flat=True)) == sorted(ARCHIVED)
@@ -112,14 +131,12 @@ def _started_agent(server, key, agents, tmp_path) -> tuple[Agent, str]:
     return agent, device_id
 
 
-# serialized_rollback: the stock presets as the migrations seeded them, even after an earlier
-# live test's flush emptied the tables.
 @pytest.mark.live
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.parametrize("name", sorted(LIVE))
 def test_a_stock_preset_issued_from_the_console_gives_what_a_device_gives(name, fleet_ready, console, agents, tmp_path):
     server, key, headers = fleet_ready
+    _seed_as_a_fresh_install()
     preset = Preset.objects.get(name=name, is_latest=True, archived=False)
     agent, device_id = _started_agent(server, key, agents, tmp_path)
 
@@ -142,7 +159,6 @@ def test_a_stock_preset_issued_from_the_console_gives_what_a_device_gives(name, 
 
 @pytest.mark.live
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.parametrize("name", sorted(ARCHIVED))
 def test_an_archived_preset_is_not_offered_and_its_argv_is_rejected_by_the_device(name, fleet_ready, console, agents,
                                                                                 tmp_path):
@@ -150,6 +166,7 @@ def test_an_archived_preset_is_not_offered_and_its_argv_is_rejected_by_the_devic
     from commands.services.shell_allowlist import create_allow_rule
 
     server, key, headers = fleet_ready
+    _seed_as_a_fresh_install()
     preset = Preset.objects.get(name=name, is_latest=True, archived=True)
     agent, device_id = _started_agent(server, key, agents, tmp_path)
 

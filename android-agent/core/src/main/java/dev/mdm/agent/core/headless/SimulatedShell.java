@@ -117,10 +117,11 @@ final class SimulatedShell {
     }
 
     private CommandResult settings(List<String> args) {
-        if (args.size() >= 3 && (args.get(0).equals("get") || args.get(0).equals("list"))) {
+        String verb = args.isEmpty() ? "" : args.get(0);
+        if ((verb.equals("get") && args.size() >= 3) || (verb.equals("list") && args.size() >= 2)) {
             // SettingsService passes the calling package only for root and shell; for an app's uid
             // the provider's read check (enforceSettingReadable) asks AppOps about a null package.
-            return exception(args.get(0), "java.lang.SecurityException: Package null does not belong to " + APP_UID);
+            return exception(verb, "java.lang.SecurityException: Package null does not belong to " + APP_UID);
         }
         if (!args.isEmpty() && (args.get(0).equals("put") || args.get(0).equals("delete") || args.get(0).equals("reset"))) {
             return failed(255, "Security exception: Permission denial: writing to settings requires:"

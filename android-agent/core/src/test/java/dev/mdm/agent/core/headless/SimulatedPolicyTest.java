@@ -85,6 +85,7 @@ public class SimulatedPolicyTest {
         CommandResult get = shell(d, "settings", "get", "system", "screen_off_timeout");
         assertEquals("failed", get.status);
         assertThat(get.output, containsString("Package null does not belong to 10123"));
+        assertEquals("failed", shell(d, "settings", "list", "global").status);
         CommandResult procUptime = shell(d, "cat", "/proc/uptime");
         assertEquals("failed", procUptime.status);
         assertThat(procUptime.output, containsString("Permission denied"));
