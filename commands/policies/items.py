@@ -31,7 +31,10 @@ MAX_FREEZE_PERIODS = 10
 MINUTES_PER_DAY = 1440
 
 # settings: the keys an Android 14 Device Owner sets through DevicePolicyManager (never `settings
-# put`), with their type and bounds. The agent maps each to its call (docs/policies.md).
+# put`), with their type and bounds. setGlobalSetting takes only a fixed allowlist of keys and
+# setSystemSetting only the screen ones; the rest have calls of their own. The agent's
+# DeviceOwnerSettings.KEYS is exactly this set (tests/test_agent_contract.py holds both to
+# android-agent/core/src/test/resources/policy-settings.json); docs/policies.md lists the calls.
 SETTINGS: dict[str, tuple[type, tuple | None]] = {
     "stay_on_while_plugged": (bool, None),        # setGlobalSetting(STAY_ON_WHILE_PLUGGED_IN, 7 or 0)
     "screen_off_timeout_s": (int, (5, 86400)),    # setSystemSetting(SCREEN_OFF_TIMEOUT, ms)
@@ -41,10 +44,11 @@ SETTINGS: dict[str, tuple[type, tuple | None]] = {
     "auto_time_zone": (bool, None),               # setAutoTimeZoneEnabled
     "time_zone": (str, None),                     # setTimeZone (an IANA zone; needs auto_time_zone off)
     "data_roaming": (bool, None),                 # setGlobalSetting(DATA_ROAMING)
+    "wifi_configs_lockdown": (bool, None),        # setConfiguredNetworksLockdownState
     "location_enabled": (bool, None),             # setLocationEnabled
     "camera_disabled": (bool, None),              # setCameraDisabled
     "screen_capture_disabled": (bool, None),      # setScreenCaptureDisabled
-    "keyguard_disabled": (bool, None),            # setKeyguardDisabled
+    "keyguard_disabled": (bool, None),            # setKeyguardDisabled (refused by the device under a PIN)
 }
 
 # UserManager restriction names a Device Owner may add on Android 14 (API 34) with

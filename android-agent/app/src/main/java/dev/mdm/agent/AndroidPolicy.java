@@ -33,8 +33,8 @@ import dev.mdm.agent.core.policy.WifiNetwork;
 
 /**
  * The policy items (PROTOCOL.md v1.1) with Device Owner APIs only: lock task, persistent HOME and
- * lock task features for the kiosk; SystemUpdatePolicy with freeze periods; setGlobalSetting /
- * setSystemSetting for the keys Android lets a DPC write; user restrictions; the agent's own Wi-Fi
+ * lock task features for the kiosk; SystemUpdatePolicy with freeze periods; for settings, the
+ * DevicePolicyManager call of each key (DeviceOwnerSettings); user restrictions; the agent's own Wi-Fi
  * networks; setApplicationHidden. Every call can throw SecurityException when the app is not
  * (or no longer) Device Owner: the core reports that item failed with the message.
  */
@@ -153,41 +153,82 @@ final class AndroidPolicy implements PolicyActions {
     // ---- settings and restrictions ----------------------------------------------------------
 
     @Override
-    @SuppressWarnings("deprecation") // setGlobalSetting(auto_time*) is the way before API 30
     public ItemStatus applySettings(JSONObject settings) {
         DeviceOwnerSettings.Plan plan = DeviceOwnerSettings.plan(settings);
         for (DeviceOwnerSettings.Resolved r : plan.settings) {
             try {
-                switch (r.target) {
-                    case SYSTEM:
-                        if (Build.VERSION.SDK_INT >= 28) {
-                            dpm().setSystemSetting(admin(), r.androidKey, r.value);
-                        } else {
-                            plan.refused.put(r.policyKey, "setSystemSetting needs Android 9 (API 28)");
-                        }
-                        break;
-                    case AUTO_TIME:
-                        if (Build.VERSION.SDK_INT >= 30) {
-                            dpm().setAutoTimeEnabled(admin(), "1".equals(r.value));
-                        } else {
-                            dpm().setGlobalSetting(admin(), r.androidKey, r.value);
-                        }
-                        break;
-                    case AUTO_TIME_ZONE:
-                        if (Build.VERSION.SDK_INT >= 30) {
-                            dpm().setAutoTimeZoneEnabled(admin(), "1".equals(r.value));
-                        } else {
-                            dpm().setGlobalSetting(admin(), r.androidKey, r.value);
-                        }
-                        break;
-                    default:
-                        dpm().setGlobalSetting(admin(), r.androidKey, r.value);
+                String refused = applySetting(r);
+                if (refused != null) {
+                    plan.refused.put(r.policyKey, refused);
                 }
-            } catch (SecurityException e) {
+            } catch (SecurityException | IllegalArgumentException e) {
                 plan.refused.put(r.policyKey, String.valueOf(e.getMessage()));
             }
         }
         return plan.statusWhenWritten();
+    }
+
+    /** One setting through its DevicePolicyManager call; null when set, else why not. */
+    @SuppressWarnings("deprecation") // setGlobalSetting(auto_time*, wifi lockdown) is the way before API 30
+    private String applySetting(DeviceOwnerSettings.Resolved r) {
+        DevicePolicyManager dpm = dpm();
+        switch (r.target) {
+            case GLOBAL:
+                dpm.setGlobalSetting(admin(), r.androidKey, r.value);
+                return null;
+            case SYSTEM:
+                if (Build.VERSION.SDK_INT < 28) {
+                    return "setSystemSetting needs Android 9 (API 28)";
+                }
+                dpm.setSystemSetting(admin(), r.androidKey, r.value);
+                return null;
+            case AUTO_TIME:
+                if (Build.VERSION.SDK_INT >= 30) {
+                    dpm.setAutoTimeEnabled(admin(), r.on());
+                } else {
+                    dpm.setGlobalSetting(admin(), r.androidKey, r.value);
+                }
+                return null;
+            case AUTO_TIME_ZONE:
+                if (Build.VERSION.SDK_INT >= 30) {
+                    dpm.setAutoTimeZoneEnabled(admin(), r.on());
+                } else {
+                    dpm.setGlobalSetting(admin(), r.androidKey, r.value);
+                }
+                return null;
+            case TIME_ZONE:
+                if (Build.VERSION.SDK_INT < 28) {
+                    return "setTimeZone needs Android 9 (API 28)";
+                }
+                // DevicePolicyManagerService returns false, changing nothing, while auto_time_zone is on.
+                return dpm.setTimeZone(admin(), r.value) ? null
+                        : "setTimeZone refused: the automatic time zone is on (set auto_time_zone to false)";
+            case WIFI_LOCKDOWN:
+                if (Build.VERSION.SDK_INT >= 30) {
+                    dpm.setConfiguredNetworksLockdownState(admin(), r.on());
+                } else {
+                    dpm.setGlobalSetting(admin(), r.androidKey, r.value);
+                }
+                return null;
+            case LOCATION:
+                if (Build.VERSION.SDK_INT < 30) {
+                    return "setLocationEnabled needs Android 11 (API 30)";
+                }
+                dpm.setLocationEnabled(admin(), r.on());
+                return null;
+            case CAMERA:
+                dpm.setCameraDisabled(admin(), r.on());
+                return null;
+            case SCREEN_CAPTURE:
+                dpm.setScreenCaptureDisabled(admin(), r.on());
+                return null;
+            case KEYGUARD:
+                // false, changing nothing, while a PIN, pattern or password is set.
+                return dpm.setKeyguardDisabled(admin(), r.on()) ? null
+                        : "setKeyguardDisabled refused: a secure screen lock (PIN, pattern or password) is set";
+            default:
+                return "no Device Owner call for " + r.target;
+        }
     }
 
     @Override

@@ -24,19 +24,23 @@ public final class ShellAllowlist {
     }
 
     /**
-     * Read-only diagnostics that work as the agent's own user (PROTOCOL.md v1.1: shell runs as the
-     * app, not as adb's shell user): no dumpsys, which needs android.permission.DUMP. The list a
-     * policy's shell_allowlist replaces; hosts may pass their own to widen or narrow it.
+     * The read-only diagnostics that work as the agent's own user (PROTOCOL.md v1.1: shell runs
+     * as the app's uid in the untrusted_app domain, not as adb's shell user): toybox programs that
+     * read through system calls an app may make. Exactly the server's list
+     * (commands/services/shell_allowlist.py READ_ONLY_PREFIXES); both sides test against
+     * core/src/test/resources/shell-read-only.json. Left out: dumpsys (android.permission.DUMP),
+     * settings, pm, cmd, am (binder shell commands that refuse an app or answer it filtered) and
+     * cat (a prefix would also let it read the agent's own files, its keys among them).
      */
+    static final String[][] READ_ONLY = {{"getprop"}, {"df"}, {"uptime"}, {"id"}, {"uname"}};
+
+    /** The built-in list, {@link #READ_ONLY}, until a policy's shell_allowlist replaces it. */
     public static ShellAllowlist defaults() {
-        return new ShellAllowlist(Arrays.asList(
-                Arrays.asList("getprop"),
-                Arrays.asList("pm", "list"),
-                Arrays.asList("settings", "get"),
-                Arrays.asList("cmd", "package", "list"),
-                Arrays.asList("id"),
-                Arrays.asList("uptime"),
-                Arrays.asList("df")));
+        List<List<String>> prefixes = new ArrayList<>();
+        for (String[] p : READ_ONLY) {
+            prefixes.add(Arrays.asList(p));
+        }
+        return new ShellAllowlist(prefixes);
     }
 
     /** Parses "getprop; pm list" style text: prefixes separated by ';', words by spaces. */

@@ -126,11 +126,6 @@ final class SimulatedDevice implements DeviceActions, TelemetrySource, Inventory
     }
 
     @Override
-    public String setting(String namespace, String key) {
-        return policy.setting(namespace, key);
-    }
-
-    @Override
     public Map<String, String> props() {
         Map<String, String> p = new LinkedHashMap<>();
         p.put("ro.build.version.release", OS_VERSION);
@@ -139,6 +134,7 @@ final class SimulatedDevice implements DeviceActions, TelemetrySource, Inventory
         p.put("ro.build.type", "user");
         p.put("ro.product.model", "Headless Agent");
         p.put("ro.product.manufacturer", "mdm");
+        p.put("persist.sys.timezone", policy.timeZone()); // what setTimeZone changes
         return p;
     }
 
@@ -180,11 +176,19 @@ final class SimulatedDevice implements DeviceActions, TelemetrySource, Inventory
         return simulate("ping", "pong");
     }
 
+    /** As AndroidActions: no launch intent, or startActivity's ActivityNotFoundException, when it is not installed (or hidden). */
     @Override
     public CommandResult launchApp(String packageName, String activity) throws InterruptedException {
         CommandResult r = simulate("launch_app", "launched " + packageName + (activity == null ? "" : "/" + activity));
         if (CommandResult.SUCCEEDED.equals(r.status)) {
+            boolean hidden = policy.isHidden(packageName); // a hidden app has no launch intent either
             synchronized (this) {
+                if (!packages.containsKey(packageName) || hidden) {
+                    return activity == null ? CommandResult.failed("no launchable activity in " + packageName)
+                            : CommandResult.failed("ActivityNotFoundException: Unable to find explicit activity class {"
+                                    + packageName + "/" + (activity.startsWith(".") ? packageName + activity : activity)
+                                    + "}; have you declared this activity in your AndroidManifest.xml?");
+                }
                 foreground = packageName;
             }
         }

@@ -22,8 +22,9 @@ import dev.mdm.agent.core.util.Json;
  * The simulated device's Device Owner state (policy-state.json in the state directory), changed
  * only as Android 14 lets a Device Owner change it: lock task and the persistent HOME activity
  * for an installed package, the system update policy with Android's freeze-period rules (at most
- * 90 days each, at least 60 days apart), only the settings keys DevicePolicyManager accepts,
- * only known user restrictions, its own Wi-Fi networks, hidden apps except itself. Usage access
+ * 90 days each, at least 60 days apart), exactly the settings keys of DeviceOwnerSettings (the
+ * server's set; any other is unsupported) with Android's refusals (no fixed time zone while the
+ * automatic one is on, no keyguard off while a PIN is set), only known user restrictions, its own Wi-Fi networks, hidden apps except itself. Usage access
  * and the battery-optimisation exemption are app-ops and allowlists a Device Owner cannot grant
  * itself: they hold only when adb granted them (--adb-grants), as on a device.
  */
@@ -49,9 +50,18 @@ final class SimulatedPolicy implements PolicyActions {
         this.file = stateDir == null ? null : new JsonFile(new File(stateDir, "policy-state.json"));
         JSONObject stored = file == null ? null : file.read();
         state = stored != null ? stored : Json.obj("lock_task_active", false,
-                "global", Json.obj("stay_on_while_plugged_in", "0", "auto_time", "1", "auto_time_zone", "1", "data_roaming", "0"),
+                "global", Json.obj("stay_on_while_plugged_in", "0", "auto_time", "1", "auto_time_zone", "1", "data_roaming", "0",
+                        "wifi_device_owner_configs_lockdown", "0"),
                 "system", Json.obj("screen_off_timeout", "60000", "screen_brightness", "128", "screen_brightness_mode", "1"),
+                "secure", Json.obj("location_mode", "3"),
+                "device_policy", Json.obj("camera_disabled", "0", "screen_capture_disabled", "0", "keyguard_disabled", "0"),
+                "time_zone", "Etc/UTC", "screen_lock", "none",
                 "restrictions", new ArrayList<String>(), "wifi", new JSONObject(), "hidden", new ArrayList<String>());
+        for (String ns : new String[] {"global", "system", "secure", "device_policy"}) {
+            if (state.optJSONObject(ns) == null) { // a state file from an older agent
+                Json.put(state, ns, new JSONObject());
+            }
+        }
         Json.put(state, "usage_access", adbGrants.contains("usage_access"));
         Json.put(state, "battery_optimization_exempt", adbGrants.contains("battery_optimization"));
         persist();
@@ -156,15 +166,61 @@ final class SimulatedPolicy implements PolicyActions {
         return null;
     }
 
+    /** The time zone setTimeZone set (persist.sys.timezone), Etc/UTC out of the box. */
+    synchronized String timeZone() {
+        return Json.string(state, "time_zone");
+    }
+
+    /** What the user set as screen lock: "none" (a provisioned kiosk) or "pin" (setKeyguardDisabled refuses). */
+    synchronized void setScreenLock(String lock) {
+        Json.put(state, "screen_lock", lock);
+        persist();
+    }
+
     @Override
     public synchronized ItemStatus applySettings(JSONObject settings) {
         DeviceOwnerSettings.Plan plan = DeviceOwnerSettings.plan(settings);
         for (DeviceOwnerSettings.Resolved r : plan.settings) {
-            String ns = r.target == DeviceOwnerSettings.Target.SYSTEM ? "system" : "global";
-            Json.put(state.optJSONObject(ns), r.androidKey, r.value);
+            String refused = write(r);
+            if (refused != null) {
+                plan.refused.put(r.policyKey, refused);
+            }
         }
         persist();
         return plan.statusWhenWritten();
+    }
+
+    /** One DevicePolicyManager call's effect; null when done, else why Android did nothing. */
+    private String write(DeviceOwnerSettings.Resolved r) {
+        switch (r.target) {
+            case SYSTEM:
+                Json.put(state.optJSONObject("system"), r.androidKey, r.value);
+                return null;
+            case TIME_ZONE:
+                // DevicePolicyManagerService.setTimeZone returns false while auto_time_zone is 1.
+                if ("1".equals(setting("global", "auto_time_zone"))) {
+                    return "setTimeZone refused: the automatic time zone is on (set auto_time_zone to false)";
+                }
+                Json.put(state, "time_zone", r.value);
+                return null;
+            case LOCATION:
+                Json.put(state.optJSONObject("secure"), r.androidKey, r.value);
+                return null;
+            case KEYGUARD:
+                // setKeyguardDisabled(true) returns false while a secure lock is set (LockPatternUtils.isSecure).
+                if (r.on() && !"none".equals(Json.string(state, "screen_lock"))) {
+                    return "setKeyguardDisabled refused: a secure screen lock (PIN, pattern or password) is set";
+                }
+                Json.put(state.optJSONObject("device_policy"), r.androidKey, r.value);
+                return null;
+            case CAMERA:
+            case SCREEN_CAPTURE:
+                Json.put(state.optJSONObject("device_policy"), r.androidKey, r.value);
+                return null;
+            default: // GLOBAL, AUTO_TIME, AUTO_TIME_ZONE, WIFI_LOCKDOWN: Settings.Global keys
+                Json.put(state.optJSONObject("global"), r.androidKey, r.value);
+                return null;
+        }
     }
 
     @Override

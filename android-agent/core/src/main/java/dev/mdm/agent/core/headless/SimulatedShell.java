@@ -13,12 +13,16 @@ import dev.mdm.agent.core.exec.CommandResult;
 
 /**
  * What a {@code shell} command does on Android 14 when the agent runs it (PROTOCOL.md v1.1): as the
- * app's own uid in the untrusted_app SELinux domain, never as adb's shell user or root. Reading
- * works (getprop, settings get, pm list, id, uptime, df); what changes the device or dumps a
- * system service is refused as Android refuses it, with its messages: settings put needs
- * WRITE_SECURE_SETTINGS, dumpsys needs DUMP (and still exits 0, as dumpsys does), cmd wifi is for
- * root and shell only, pm install/grant/clear need their signature permissions, am start reaches
- * only exported activities, and su does not exist on a user build.
+ * app's own uid in the untrusted_app SELinux domain, never as adb's shell user or root. What reads
+ * through system calls works (getprop, and the toybox programs of {@link SimulatedToybox}: id,
+ * uptime, df, uname); what goes through a system service's shell command or dumps one is refused
+ * as Android refuses it, with its messages: settings get and put (the settings service passes no
+ * calling package for a uid that is neither shell nor root, and a write needs
+ * WRITE_SECURE_SETTINGS), dumpsys (DUMP; it still exits 0, as dumpsys does), cmd wifi (root and
+ * shell only), pm install/grant/clear (their signature permissions), am start (exported
+ * activities only); su does not exist on a user build. pm list packages answers, filtered by
+ * package visibility (a Device Owner declares QUERY_ALL_PACKAGES); it is on no allowlist all the
+ * same (the inventory carries the packages).
  */
 final class SimulatedShell {
     /** The app's uid: the first app uid range of user 0, as a freshly installed agent gets. */
@@ -33,9 +37,6 @@ final class SimulatedShell {
         boolean isInstalled(String packageName);
 
         Set<String> packages();
-
-        /** settings get namespace key: the stored value, or null. */
-        String setting(String namespace, String key);
 
         Map<String, String> props();
 
@@ -57,14 +58,13 @@ final class SimulatedShell {
             case "getprop":
                 return getprop(args);
             case "id":
-                return ok("uid=" + APP_UID + "(u0_a123) gid=" + APP_UID + "(u0_a123) groups=" + APP_UID
-                        + "(u0_a123),3003(inet),9997(everybody),20123(u0_a123_cache),50123(all_a123)"
-                        + " context=u:r:untrusted_app:s0:c123,c256,c512,c768");
+                return SimulatedToybox.id();
             case "uptime":
-                return ok(" 10:00:00 up 2 days,  3:12,  0 users,  load average: 0.52, 0.58, 0.59");
+                return SimulatedToybox.uptime();
             case "df":
-                return ok("Filesystem      1K-blocks    Used Available Use% Mounted on\n"
-                        + "/dev/block/dm-5  60416000 18874368  41541632  32% /data");
+                return SimulatedToybox.df(args);
+            case "uname":
+                return SimulatedToybox.uname(args);
             case "settings":
                 return settings(args);
             case "pm":
@@ -86,12 +86,16 @@ final class SimulatedShell {
             case "appops":
             case "wm":
                 return exception(cmd, "java.lang.SecurityException: uid " + APP_UID + " is not the shell user");
-            case "ls":
             case "cat":
+                return SimulatedToybox.cat(args, device.ownPackage());
+            case "ls":
+                return SimulatedToybox.ls(args, device.ownPackage());
             case "ps":
+                return SimulatedToybox.ps(device.ownPackage());
             case "date":
+                return SimulatedToybox.date();
             case "echo":
-                return ok(""); // toybox runs; what it may read is SELinux's business
+                return SimulatedToybox.echo(args);
             default:
                 // ProcessBuilder without a shell: no such program on a user build (su included).
                 throw new IOException("Cannot run program \"" + cmd + "\": error=2, No such file or directory");
@@ -113,9 +117,11 @@ final class SimulatedShell {
     }
 
     private CommandResult settings(List<String> args) {
-        if (args.size() >= 3 && args.get(0).equals("get")) {
-            String v = device.setting(args.get(1), args.get(2));
-            return ok(v == null ? "null" : v);
+        String verb = args.isEmpty() ? "" : args.get(0);
+        if ((verb.equals("get") && args.size() >= 3) || (verb.equals("list") && args.size() >= 2)) {
+            // SettingsService passes the calling package only for root and shell; for an app's uid
+            // the provider's read check (enforceSettingReadable) asks AppOps about a null package.
+            return exception(verb, "java.lang.SecurityException: Package null does not belong to " + APP_UID);
         }
         if (!args.isEmpty() && (args.get(0).equals("put") || args.get(0).equals("delete") || args.get(0).equals("reset"))) {
             return failed(255, "Security exception: Permission denial: writing to settings requires:"

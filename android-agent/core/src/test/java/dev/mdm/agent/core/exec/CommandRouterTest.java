@@ -82,13 +82,13 @@ public class CommandRouterTest {
         run("launch_app", Json.obj("package", "com.example.kiosk", "activity", ".MainActivity"));
         run("reboot", new JSONObject());
         run("lock", new JSONObject());
-        run("shell", Json.obj("argv", Arrays.asList("pm", "list", "packages")));
+        run("shell", Json.obj("argv", Arrays.asList("uname", "-a")));
         run("uninstall_app", Json.obj("package", "com.example.old"));
         run("clear_app_data", Json.obj("package", "com.example.kiosk"));
         run("wifi_configure", Json.obj("ssid", "Caf\u00e9 \u2615 5G", "security", "wpa2", "password", "p\u00e4ssw\u00f6rd", "hidden", false));
         run("wifi_configure", Json.obj("ssid", "guest", "security", "open"));
         assertThat(actions.calls(), contains("ping", "launch_app com.example.kiosk .MainActivity", "reboot", "lock",
-                "shell pm list packages", "uninstall_app com.example.old", "clear_app_data com.example.kiosk",
+                "shell uname -a", "uninstall_app com.example.old", "clear_app_data com.example.kiosk",
                 "wifi_configure Caf\u00e9 \u2615 5G wpa2", "wifi_configure guest open"));
     }
 

@@ -162,7 +162,7 @@ public class MainTest {
         JSONObject items = status.optJSONObject("items");
         assertEquals("applied", items.optJSONObject("kiosk").optString("state"));
         assertEquals("applied", items.optJSONObject("shell_allowlist").optString("state"));
-        assertEquals("failed", items.optJSONObject("settings").optString("state"));
+        assertEquals("unsupported", items.optJSONObject("settings").optString("state")); // adb_enabled: not the server's
         assertEquals("unsupported", items.optJSONObject("teleport").optString("state"));
         assertTrue(new File(state, "policy.json").isFile());
         // The heartbeat after the apply (the runner's first one went before the policy was known).

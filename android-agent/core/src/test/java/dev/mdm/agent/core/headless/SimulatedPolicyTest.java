@@ -5,6 +5,7 @@ import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.not;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertNull;
 import static org.junit.Assert.assertTrue;
 
 import java.io.File;
@@ -43,7 +44,8 @@ public class SimulatedPolicyTest {
 
     private static CommandResult shell(SimulatedDevice d, String... argv) {
         // Through the router with an allowlist of every program used here: what the device does.
-        CommandRouter router = new CommandRouter(d, ShellAllowlist.parse("getprop; id; pm; settings; cmd; am; dumpsys; input; su"),
+        CommandRouter router = new CommandRouter(d, ShellAllowlist.parse("getprop; id; pm; settings; cmd; am; dumpsys; input; su;"
+                + " uname; df; uptime; cat; ls; ps"),
                 ApkFetcher.downloading(null, new File("unused")));
         try {
             return router.execute(new Command("c", "d", 1, "shell", Json.obj("argv", Json.array(Arrays.asList(argv))), 0, 0));
@@ -70,7 +72,27 @@ public class SimulatedPolicyTest {
         assertEquals("", shell(d, "getprop", "ro.serialno").output); // denied to untrusted_app
         assertThat(shell(d, "id").output, containsString("uid=10123(u0_a123)"));
         assertThat(shell(d, "pm", "list", "packages").output, containsString("package:com.example.kiosk"));
-        assertEquals("60000", shell(d, "settings", "get", "system", "screen_off_timeout").output);
+        assertEquals("Linux\n", shell(d, "uname").output);
+        assertThat(shell(d, "uname", "-a").output, containsString(" aarch64 Toybox"));
+        assertThat(shell(d, "df", "-h").output, containsString("/data"));
+        assertThat(shell(d, "uptime").output, containsString("load average"));
+        assertThat(shell(d, "cat", "/proc/meminfo").output, containsString("MemTotal:"));
+    }
+
+    @Test
+    public void what_an_app_may_not_read_is_refused() {
+        SimulatedDevice d = device(null);
+        CommandResult get = shell(d, "settings", "get", "system", "screen_off_timeout");
+        assertEquals("failed", get.status);
+        assertThat(get.output, containsString("Package null does not belong to 10123"));
+        assertEquals("failed", shell(d, "settings", "list", "global").status);
+        CommandResult procUptime = shell(d, "cat", "/proc/uptime");
+        assertEquals("failed", procUptime.status);
+        assertThat(procUptime.output, containsString("Permission denied"));
+        assertEquals("failed", shell(d, "cat", "/data/data/com.example.kiosk/shared_prefs/a.xml").status);
+        assertEquals("failed", shell(d, "ls", "/data/data").status);
+        assertThat(shell(d, "ps").output, not(containsString("system_server")));
+        assertEquals("failed", shell(d, "uname", "-x").status);
     }
 
     @Test
@@ -80,7 +102,7 @@ public class SimulatedPolicyTest {
         assertEquals("failed", put.status);
         assertEquals(Integer.valueOf(255), put.exitCode);
         assertThat(put.output, containsString("requires:android.permission.WRITE_SECURE_SETTINGS"));
-        assertEquals("0", shell(d, "settings", "get", "global", "stay_on_while_plugged_in").output);
+        assertEquals("0", d.policy().setting("global", "stay_on_while_plugged_in"));
         assertThat(shell(d, "cmd", "wifi", "connect-network", "Shop", "open").output,
                 containsString("Uid 10123 does not have access to wifi commands"));
         assertThat(shell(d, "pm", "install", "/sdcard/x.apk").output, containsString("INSTALL_PACKAGES"));
@@ -162,14 +184,71 @@ public class SimulatedPolicyTest {
     }
 
     @Test
-    public void only_settings_a_device_owner_may_write_are_written_and_the_rest_are_named() {
+    public void only_settings_a_device_owner_may_write_are_written_and_the_rest_are_unsupported_by_name() {
         SimulatedDevice d = device(null);
         ItemStatus s = apply(d, Json.obj("settings", Json.obj("stay_on_while_plugged", true, "screen_off_timeout_s", 600,
                 "adb_enabled", true)), null).get("settings");
-        assertEquals("failed", s.state);
-        assertThat(s.reason, containsString("adb_enabled: not a setting a Device Owner may change"));
-        assertEquals("7", shell(d, "settings", "get", "global", "stay_on_while_plugged_in").output);
-        assertEquals("600000", shell(d, "settings", "get", "system", "screen_off_timeout").output);
+        assertEquals(ItemStatus.unsupported("not settings a Device Owner can change: adb_enabled"), s);
+        assertEquals("7", d.policy().setting("global", "stay_on_while_plugged_in"));
+        assertEquals("600000", d.policy().setting("system", "screen_off_timeout"));
+        assertNull(d.policy().setting("global", "adb_enabled"));
+    }
+
+    @Test
+    public void every_key_the_server_may_send_is_applied() throws Exception {
+        JSONObject contract = dev.mdm.agent.core.policy.DeviceOwnerSettingsTest.contract();
+        JSONObject settings = new JSONObject();
+        for (java.util.Iterator<String> it = contract.keys(); it.hasNext(); ) {
+            String key = it.next();
+            String type = contract.optJSONObject(key).optString("type");
+            Json.put(settings, key, type.equals("int") ? contract.optJSONObject(key).optLong("max")
+                    : type.equals("time_zone") ? "Europe/Paris" : !key.equals("auto_time_zone"));
+        }
+        SimulatedDevice d = device(null);
+        assertEquals(settings.toString(), ItemStatus.applied(), apply(d, Json.obj("settings", settings), null).get("settings"));
+        assertEquals("Europe/Paris", shell(d, "getprop", "persist.sys.timezone").output);
+        assertEquals("0", d.policy().setting("global", "auto_time_zone"));
+        assertEquals("1", d.policy().setting("global", "wifi_device_owner_configs_lockdown"));
+        assertEquals("3", d.policy().setting("secure", "location_mode"));
+        assertEquals("1", d.policy().setting("device_policy", "camera_disabled"));
+        assertEquals("1", d.policy().setting("device_policy", "keyguard_disabled"));
+        assertEquals("255", d.policy().setting("system", "screen_brightness"));
+    }
+
+    @Test
+    public void a_fixed_time_zone_under_the_automatic_one_and_no_keyguard_under_a_pin_are_refused_as_android_refuses_them() {
+        SimulatedDevice d = device(null);
+        ItemStatus zone = apply(d, Json.obj("settings", Json.obj("time_zone", "Europe/Paris")), null).get("settings");
+        assertEquals("failed", zone.state);
+        assertThat(zone.reason, containsString("time_zone: setTimeZone refused: the automatic time zone is on"));
+        assertEquals("Etc/UTC", shell(d, "getprop", "persist.sys.timezone").output);
+        d.policy().setScreenLock("pin");
+        ItemStatus keyguard = apply(d, Json.obj("settings", Json.obj("keyguard_disabled", true, "camera_disabled", true)), null)
+                .get("settings");
+        assertEquals("failed", keyguard.state);
+        assertThat(keyguard.reason, containsString("keyguard_disabled: setKeyguardDisabled refused"));
+        assertEquals("0", d.policy().setting("device_policy", "keyguard_disabled"));
+        assertEquals("1", d.policy().setting("device_policy", "camera_disabled"));
+    }
+
+    @Test
+    public void an_app_that_is_not_installed_or_is_hidden_does_not_launch() {
+        SimulatedDevice d = device(null);
+        CommandResult absent = launch(d, "com.example.absent", null);
+        assertEquals("failed", absent.status);
+        assertThat(absent.error, containsString("no launchable activity in com.example.absent"));
+        assertThat(launch(d, "com.example.absent", ".Main").error, containsString("ActivityNotFoundException"));
+        assertEquals("succeeded", launch(d, "com.android.chrome", null).status);
+        apply(d, Json.obj("apps", Json.obj("blocked", arr("com.android.chrome"))), null);
+        assertEquals("failed", launch(d, "com.android.chrome", null).status);
+    }
+
+    private static CommandResult launch(SimulatedDevice d, String pkg, String activity) {
+        try {
+            return d.launchApp(pkg, activity);
+        } catch (InterruptedException e) {
+            throw new AssertionError(e);
+        }
     }
 
     @Test
