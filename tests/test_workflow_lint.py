@@ -1,6 +1,7 @@
 """The GitHub workflows are linted by actionlint as the first step of `make test` (the Makefile's
 workflow-lint target): the committed ones pass, and a copy broken in any of the usual ways fails
-the target, so a broken workflow fails `make test`."""
+the target, so a broken workflow fails `make test`. The agent workflow builds with the committed
+Gradle wrapper, whose jar is the one android-agent/README.md records."""
 
 import re
 import subprocess
@@ -58,3 +59,28 @@ def test_make_test_lints_the_workflows_before_the_test_suites():
     suites = [i for i, line in enumerate(lines) if re.search(r"/pytest\b|JUnitCore", line)]
     assert linted and suites, plan.stdout
     assert linted[0] < min(suites)
+
+
+def test_the_workflow_builds_with_the_committed_wrapper_whose_jar_is_the_recorded_one():
+    import hashlib
+    import os
+    import zipfile
+
+    import yaml
+
+    agent = ROOT / "android-agent"
+    runs = [step.get("run", "") for job in yaml.safe_load(WORKFLOW.read_text())["jobs"].values() for step in job["steps"]]
+    gradle_runs = [line for run in runs for line in run.splitlines() if re.search(r"\bgradlew?\b", line)]
+    assert gradle_runs and all(line.strip().startswith("./gradlew ") for line in gradle_runs), gradle_runs
+    assert os.access(agent / "gradlew", os.X_OK)
+
+    jar = agent / "gradle" / "wrapper" / "gradle-wrapper.jar"
+    with zipfile.ZipFile(jar) as z:
+        assert "org/gradle/wrapper/GradleWrapperMain.class" in z.namelist()
+        assert "Main-Class: org.gradle.wrapper.GradleWrapperMain" in z.read("META-INF/MANIFEST.MF").decode()
+    assert hashlib.sha256(jar.read_bytes()).hexdigest() in (agent / "README.md").read_text()  # its recorded origin
+    properties = (agent / "gradle" / "wrapper" / "gradle-wrapper.properties").read_text()
+    # AGP 8.5.x needs Gradle 8.7 or later.
+    assert "com.android.application' version '8.5." in (agent / "build.gradle").read_text()
+    assert re.search(r"^distributionUrl=https\\://services\.gradle\.org/distributions/gradle-8\.7-bin\.zip$", properties, re.M)
+    assert re.search(r"^distributionSha256Sum=[0-9a-f]{64}$", properties, re.M)
