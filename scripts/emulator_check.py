@@ -118,6 +118,16 @@ class Adb:
         done = subprocess.run([*self.argv, "shell", *args], capture_output=True, text=True, timeout=timeout)
         return (done.stdout + done.stderr).replace("\r", "").strip()
 
+    def agent_log(self, lines: int = 60) -> str:
+        done = subprocess.run([*self.argv, "logcat", "-d", "-s", "mdm-agent"], capture_output=True, text=True, timeout=60)
+        return "\n".join((done.stdout + done.stderr).replace("\r", "").splitlines()[-lines:])
+
+    def wake_and_unlock(self) -> None:
+        """As a person picks the device up: screen on, the (insecure) keyguard away. The `lock`
+        command and the reboot leave it locked; the kiosk's lock task is what is checked next."""
+        self.shell("input", "keyevent", "KEYCODE_WAKEUP")
+        self.shell("wm", "dismiss-keyguard")
+
     def wait_for_boot(self, timeout: float) -> None:
         subprocess.run([*self.argv, "wait-for-device"], timeout=timeout, check=True)
         deadline = time.monotonic() + timeout
@@ -335,11 +345,13 @@ def main(argv=None) -> int:
         key_id = made["id"]
         v10, v12 = (release_for(api, FIXTURES / name, made["key"]) for name in ("app-v10.apk", "app-v12.apk"))
         check_commands(api, device, commands_plan(args.wifi_ssid, v10), args, report, adb)
+        if args.target == "emulator":
+            adb.wake_and_unlock()
         wifi = api.call("POST", "/api/v1/wifi-configs", expect=(201,), json={
             "name": f"emulator-check {args.run}", "ssid": f"mdm-policy-{args.run}", "security": "wpa2",
             "password": "check-only-passphrase"})
         check_policy(api, device, policy_items(args, wifi["id"], v12), v12, args, report, adb)
-    except (CheckError, httpx.HTTPError, subprocess.SubprocessError) as exc:
+    except (CheckError, httpx.HTTPError, subprocess.SubprocessError, OSError) as exc:
         report.check("the checks ran to the end", False, str(exc))
     finally:
         if key_id:
@@ -349,7 +361,7 @@ def main(argv=None) -> int:
                 pass
     if report.failed() and args.target == "emulator":
         try:
-            print("The agent's last log lines:\n" + "\n".join(adb.shell("logcat", "-d", "-s", "mdm-agent").splitlines()[-60:]))
+            print("The agent's last log lines:\n" + adb.agent_log())
         except (subprocess.SubprocessError, OSError) as exc:
             print(f"(no logcat: {exc})")
     print(report.summary(), flush=True)

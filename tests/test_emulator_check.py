@@ -2,7 +2,8 @@
 server with the headless agent: behind the fake adb (tests/fixtures/fake-adb), the server's own
 one-liner provisions it, then every command type and every policy item go through the admin API
 and are checked, and the checks only a real device can answer are listed as emulator-only, never
-passed. A command the device fails makes the script fail."""
+passed. With --target emulator those checks run and judge what adb answers. A command the device
+fails makes the script fail."""
 
 import os
 import re
@@ -97,6 +98,50 @@ def test_the_check_passes_against_the_headless_agent_the_one_liner_provisioned(s
     assert set(Delivery.objects.filter(device=device).values_list("state", flat=True)) == {"succeeded"}
     assert device.policy_state.compliant is True and set(device.policy_state.items) == set(POLICY_ITEMS)
     assert not ApiKey.objects.filter(revoked_at__isnull=True).exists()  # the upload key was revoked after
+
+
+ANDROID_ANSWERS = {  # what a device answers adb after the policy applied (the values the policy sets)
+    "getprop sys.boot_completed": "1",
+    "input keyevent KEYCODE_WAKEUP": "",
+    "wm dismiss-keyguard": "",
+    "settings get global stay_on_while_plugged_in": "7",
+    "settings get system screen_off_timeout": "600000",
+    "pm list packages --show-versioncode com.example.fieldapp": "package:com.example.fieldapp versionCode:12",
+    "cmd wifi list-networks": "Network Id      SSID                         Security type\n0            AndroidWifi                  open",
+}
+
+
+def test_with_target_emulator_the_device_side_checks_run_and_judge_what_adb_answers(server, admin_user, device_dir, tmp_path):
+    """The fake device answers the settings and the package as Android would after the policy,
+    and lacks what the headless agent cannot give (a reboot that resets the uptime, usage access,
+    the policy's network): those three checks fail, the two others pass."""
+    shim = tmp_path / "bin" / "adb"
+    shim.parent.mkdir()
+    shim.write_text(f"""#!{sys.executable}
+import os, sys
+answers = {ANDROID_ANSWERS!r}
+args = sys.argv[1:]
+shell = args[2:] if args[:1] == ["-s"] else args
+if shell[:1] == ["shell"] and " ".join(shell[1:]) in answers:
+    print(answers[" ".join(shell[1:])])
+    sys.exit(0)
+os.execv({str(FAKE_ADB / "adb")!r}, [{str(FAKE_ADB / "adb")!r}, *args])
+""")
+    shim.chmod(0o755)
+    done = run_check(server, admin_user, "--agent-apk", str(AGENT_APK), "--target", "emulator",
+                     PATH=f"{shim.parent}:{os.environ['PATH']}", FAKE_ADB_DIR=str(device_dir))
+    assert done.returncode == 1, done.stdout[-4000:]
+    seen = outcomes(done.stdout)
+    assert {seen[f"command {t}"] for t in COMMAND_TYPES} == {"ok"} and {seen[f"policy item {i}"] for i in POLICY_ITEMS} == {"ok"}
+    assert seen["the settings item reached Android (stay on while plugged, screen timeout)"] == "ok"
+    assert seen["the required app com.example.fieldapp is installed at the policy's version"] == "ok"
+    assert seen["the reboot restarted the device (its uptime began after the command)"] == "FAILED"  # the headless never rebooted
+    assert seen["its heartbeat says usage access is granted (by the one-liner's appops)"] == "FAILED"
+    assert seen["the policy's Wi-Fi network is configured"] == "FAILED"
+    assert "emulator-only" not in seen.values()
+    log = done.stdout.split("The agent's last log lines:\n", 1)[1]  # logcat, for whoever reads the job's log
+    assert " I mdm-agent: " in log and '"event":"heartbeat"' in log.replace(" ", "")
+    assert done.stdout.splitlines()[-1].endswith(", 3 failed, 0 emulator-only")
 
 
 def test_a_command_the_device_fails_fails_the_check(server, admin_user, tmp_path):
