@@ -262,7 +262,7 @@ final class AndroidPolicy implements PolicyActions {
     @Override
     @SuppressWarnings("deprecation") // add/update/removeNetwork stay open to a Device Owner on every API level
     public ItemStatus applyWifi(List<WifiNetwork> wanted, List<String> previousIds) {
-        WifiManager wifi = context.getSystemService(WifiManager.class);
+        WifiManager wifi = context.getApplicationContext().getSystemService(WifiManager.class);
         SharedPreferences ids = wifiIds();
         SharedPreferences.Editor edit = ids.edit();
         List<String> problems = new ArrayList<>();
