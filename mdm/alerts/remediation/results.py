@@ -91,11 +91,10 @@ def _policy_results(runs, now: datetime) -> dict:
     return done
 
 
-
 def credit_resolved(alert_ids, now: datetime) -> None:
     """Alerts that resolved now after a successful run of this firing: resolved by remediation."""
     runs = RemediationRun.objects.filter(alert_id__in=list(alert_ids), state=R.SUCCEEDED, at__gte=F("alert__fired_at"))
-    _credit(list(runs.select_related("rule")), now, late=False)
+    _credit(list(runs), now, late=False)
 
 
 def _credit(runs, now: datetime, *, late: bool) -> None:
@@ -109,8 +108,8 @@ def _credit(runs, now: datetime, *, late: bool) -> None:
     credited = {}
     for r in runs:
         a = alerts.get(r.alert_id)
-        if a is None or a.resolved_at is None or (late and a.resolved_at < r.at):
-            continue
+        if a is None or a.resolved_at is None or (a.fired_at and r.at < a.fired_at) or (late and a.resolved_at < r.at):
+            continue  # not this firing's run, or resolved before it ran
         cleared = a.resolved_at - timedelta(seconds=a.rule.clear_s)
         if r.finished_at is not None and r.finished_at >= cleared - CREDIT_WINDOW:
             credited[a.pk] = r

@@ -92,13 +92,13 @@ def clean(raw) -> dict:
 
 
 def _refused(type_) -> str:
-    if type_ in CommandType.values:
+    if isinstance(type_, str) and type_ in CommandType.values:
         return f"{CommandType(type_).label} is not run unattended. A remediation can: {OFFERED}."
     return f"Unknown remediation {str(type_)[:40]!r}. A remediation can: {OFFERED}."
 
 
 def _clean_action(type_, params, errors) -> dict:
-    if type_ not in ACTIONS:
+    if not isinstance(type_, str) or type_ not in ACTIONS:
         errors["remediation.type"] = [_refused(type_)]
         return {}
     params = {} if params is None else params

@@ -75,7 +75,9 @@ def _guardrails(rule: AlertRule, device_ids: list, now: datetime) -> dict:
     """{device id: why it is left alone} for those the guardrails hold back. In a dry run, the
     rule's own dry runs count as runs, so the record shows what the caps would have done."""
     g = guardrails(rule.remediation)
-    counted = Q(state__in=SENT) | (Q(rule=rule, state=R.DRY_RUN) if rule.remediation_dry_run else Q(pk__in=[]))
+    counted = Q(state__in=SENT)
+    if rule.remediation_dry_run:
+        counted |= Q(rule=rule, state=R.DRY_RUN)
     hour_ago, cool_since = now - timedelta(hours=1), now - timedelta(seconds=g["cooldown_s"])
     per_device = {d: (n, last) for d, n, last in RemediationRun.objects.filter(
         counted, device_id__in=device_ids, at__gte=min(hour_ago, cool_since)).values("device_id")
@@ -185,7 +187,6 @@ def escalate(rule: AlertRule, failed_runs, now: datetime, reason: str = "") -> N
                                     for a in alert_ids])
 
 
-
 def auto_stop(rule: AlertRule, now: datetime) -> bool:
     """Stop the rule's remediation when more than stop_failure_pct% of its last stop_last_runs
     finished runs failed (counted over stop_last_runs, so it stops as soon as that is certain).
@@ -217,7 +218,8 @@ def auto_stop(rule: AlertRule, now: datetime) -> bool:
 
 
 def resume_remediation(*, actor, rule: AlertRule, ip=None) -> AlertRule:
-    """An admin turns a stopped remediation back on; runs before now no longer count for the stop."""
+    """An admin turns a stopped remediation back on (or restarts its count): runs finished before
+    now no longer count for the stop."""
     now = timezone.now()
     with transaction.atomic():
         AlertRule.objects.filter(pk=rule.pk).update(remediation_stopped_at=None, remediation_stopped_reason="",

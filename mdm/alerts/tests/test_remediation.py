@@ -70,6 +70,7 @@ def test_a_remediation_is_normalised_with_its_guardrail_defaults(admin_user):
 @pytest.mark.parametrize("remediation, field, words", [
     ({"type": "shell", "params": {"argv": ["reboot"]}}, "remediation.type", "is not run unattended"),
     ({"type": "format_disk"}, "remediation.type", "Unknown remediation 'format_disk'"),
+    ({"type": ["reboot"]}, "remediation.type", "Unknown remediation"),
     ({"type": "launch_app", "params": {}}, "remediation.params.package", "A package name like com.example.app"),
     ({"type": "wifi_configure", "params": {"ssid": "Shop", "password": "hunter2hunter2"}}, "remediation.params.wifi_config",
      "a rule never holds a password"),
@@ -88,15 +89,33 @@ def test_a_remediation_that_is_not_allowed_is_refused_in_the_users_terms(admin_u
     assert words in caught.value.errors[field][0]
 
 
-def test_a_preset_is_named_and_one_of_a_harmful_type_is_refused(admin_user):
-    commands.create_preset(actor=admin_user, name="Relaunch kiosk", type="launch_app", params={"package": "com.example.kiosk"})
+def test_a_preset_is_named_runs_its_latest_version_and_one_of_a_harmful_type_is_refused(admin_user):
+    first = commands.create_preset(actor=admin_user, name="Relaunch kiosk", type="launch_app", params={"package": "com.example.old"})
+    latest = commands.update_preset(actor=admin_user, preset=first, params={"package": "com.example.kiosk"})
     wipe = commands.create_preset(actor=admin_user, name="Wipe kiosk", type="clear_app_data", params={"package": "com.example.kiosk"})
-    rule = AlertRule.objects.get(seed_key="battery_low")
-    rule = services.update_rule(actor=admin_user, rule=rule, data={"remediation": {"preset": "Relaunch kiosk"}})
-    assert rule.remediation["preset"] == "Relaunch kiosk" and "preset_version" not in rule.remediation
     with pytest.raises(ParamsError) as caught:
-        services.update_rule(actor=admin_user, rule=rule, data={"remediation": {"preset": str(wipe.pk)}})
+        battery_rule(admin_user, {"type": None, "params": None, "preset": str(wipe.pk)})
     assert "runs clear_app_data" in caught.value.errors["remediation.preset"][0]
+    rule = battery_rule(admin_user, {"type": None, "params": None, "preset": "Relaunch kiosk"})
+    assert rule.remediation["preset"] == "Relaunch kiosk" and "preset_version" not in rule.remediation
+    d = DeviceFactory()
+    battery([d], 5)
+    cycle(T0)
+    command = Command.objects.get()
+    assert (command.preset, command.params) == (latest, {"package": "com.example.kiosk"})
+    assert RemediationRun.objects.get().action == "launch_app"
+
+
+def test_a_saved_wifi_network_is_pushed_again_and_the_rule_never_holds_its_password(admin_user):
+    config = commands.create_wifi_config(actor=admin_user, name="Shop floor", ssid="shop", password="correct-pass-1")
+    rule = battery_rule(admin_user, {"type": "wifi_configure", "params": {"wifi_config": "Shop floor"}})
+    assert rule.remediation["params"] == {"wifi_config": str(config.pk)}
+    d = DeviceFactory()
+    battery([d], 5)
+    cycle(T0)
+    command = Command.objects.get()
+    assert (command.type, command.wifi_config, command.is_secret) == ("wifi_configure", config, True)
+    assert command.full_params()["password"] == "correct-pass-1" and "password" not in command.params
 
 
 # --- on fire -------------------------------------------------------------------------------------
@@ -304,6 +323,40 @@ def test_an_alert_that_fires_again_is_not_credited_with_the_old_success(admin_us
     cycle(T0 + timedelta(minutes=2))
     alert = Alert.objects.get()
     assert alert.fire_count == 2 and not alert.resolved_by_remediation
+
+
+def test_re_applying_the_policy_pushes_a_sync_and_judges_the_next_policy_report(admin_user, settings, monkeypatch,
+                                                                                 capture_on_commit):
+    from commands import tasks as command_tasks
+    from commands.policies import services as policies
+
+    pushed = []
+    monkeypatch.setattr(command_tasks.push_policy_sync, "delay", lambda ids: pushed.append(sorted(ids)))
+    settings.FCM_ENABLED = True
+    applied, failing, silent, no_policy = devices = [DeviceFactory(fcm_token=f"token-{i}") for i in range(4)]
+    policy = policies.create_policy(actor=admin_user, name="Kiosk", items={"kiosk": {"package": "com.example.kiosk"}})
+    policies.assign_policy(actor=admin_user, policy=policy, target={"device_ids": [str(d.pk) for d in devices[:3]]})
+    pushed.clear()
+    rule = battery_rule(admin_user, {"type": "sync_policy", "params": {}})
+    battery(devices, 5)
+    with capture_on_commit(execute=True):
+        cycle(T0)
+    assert pushed == [sorted(str(d.pk) for d in devices[:3])] and not Command.objects.exists()
+    assert RemediationRun.objects.get(device_id=no_policy.pk).reason == "the device has no policy"
+    version = policy.current_id
+    policies.record_policy_status(device_id=applied.pk, version=version, items={"kiosk": {"state": "applied"}},
+                                  now=T0 + timedelta(seconds=5))
+    policies.record_policy_status(device_id=failing.pk, version=version, items={"kiosk": {"state": "failed"}},
+                                  now=T0 + timedelta(seconds=5))
+    cycle(T0 + timedelta(seconds=10))
+    cycle(T0 + timedelta(hours=1))
+    by_device = {r.device_id: (r.state, r.reason) for r in RemediationRun.objects.filter(rule=rule)}
+    assert by_device == {
+        applied.pk: ("succeeded", ""),
+        failing.pk: ("failed", "the policy was applied again, not every item: kiosk (failed)"),
+        silent.pk: ("failed", "no policy report from the device in time"),
+        no_policy.pk: ("skipped", "the device has no policy"),
+    }
 
 
 def test_re_applying_the_policy_needs_push(admin_user, settings):
