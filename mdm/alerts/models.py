@@ -35,12 +35,12 @@ class AlertRule(models.Model):
     clear_s = models.PositiveIntegerField(default=60, help_text="The condition is clear this long before the alert resolves.")
     # {"admins": bool, "users": [user ids], "emails": [addresses], "webhooks": [endpoint ids]}
     notify = models.JSONField(default=dict, blank=True)
-    # {"type": command type, "params": {...}} or {"preset": id} or {} for none; see remediation.py
+    # {"type": ..., "params": {...}} or {"preset": name}, with guardrails, or {}; see remediation/rules.py
     remediation = models.JSONField(default=dict, blank=True)
     remediation_dry_run = models.BooleanField(default=False)
     quiet = models.BooleanField(default=False, help_text="Remediate without notifying unless remediation fails.")
     # Remediation stopped itself (too many of its runs failed) and stays off until an admin resumes
-    # it; the auto-stop then counts only runs finished after the resume (remediation.py).
+    # it; the auto-stop then counts only runs finished after the resume (remediation/runs.py).
     remediation_stopped_at = models.DateTimeField(null=True, blank=True)
     remediation_stopped_reason = models.CharField(max_length=300, blank=True)
     remediation_resumed_at = models.DateTimeField(null=True, blank=True)

@@ -10,6 +10,7 @@ from django.db.models import F
 
 from commands.models import FINAL_STATES, Delivery, DeliveryState
 from devices.models import DevicePolicyState
+from mdm import realtime
 from mdm.alerts.models import Alert, AlertEvent, AlertRule, RemediationRun
 from mdm.alerts.remediation.rules import GUARDRAILS, SYNC_POLICY, guardrails
 from mdm.alerts.remediation.runs import auto_stop, escalate, record_events
@@ -60,6 +61,7 @@ def follow_results(now: datetime) -> int:
         if not finished:
             return 0
         record_events(finished, now)
+        realtime.broadcast("alerts", "")  # on commit
         _credit([r for r in finished if r.state == R.SUCCEEDED], now, late=True)
         rules = {r.rule_id for r in finished}
         for rule in AlertRule.objects.filter(pk__in=rules):

@@ -16,7 +16,7 @@ from commands.models import CommandType
 from commands.params import ParamsError
 from commands.services import issue_command
 from devices.models import Device
-from mdm import audit, fcm
+from mdm import audit, fcm, realtime
 from mdm.alerts import notify
 from mdm.alerts.models import Alert, AlertEvent, AlertRule, RemediationRun
 from mdm.alerts.remediation.rules import SYNC_POLICY, action_of, describe, find_preset, find_wifi_config, guardrails
@@ -41,7 +41,7 @@ def remediate(*, rule: AlertRule, alert_ids, now: datetime) -> list[RemediationR
         rule = AlertRule.objects.get(pk=rule.pk)  # as it is now: stopped, dry run, edited
         alerts = list(Alert.objects.filter(pk__in=list(alert_ids), subject_type=Alert.Subject.DEVICE)
                       .order_by("since", "subject_id").values_list("pk", "subject_id"))
-        if not rule.remediation or not alerts:
+        if not rule.enabled or not rule.remediation or not alerts:
             return []
         device_of = {pk: uuid.UUID(sid) for pk, sid in alerts}
         skipped: dict = {}  # device id -> reason
@@ -61,6 +61,7 @@ def remediate(*, rule: AlertRule, alert_ids, now: datetime) -> list[RemediationR
                 for a, d in device_of.items()]
         RemediationRun.objects.bulk_create(runs)
         record_events(runs, now)
+        realtime.broadcast("alerts", "")  # on commit: the alerts page shows what was tried
         if chosen:
             audit.record(actor=None, action="alert_rule.remediate", target=rule, data={
                 "remediation": describe(rule.remediation), "state": state, "devices": len(chosen),
