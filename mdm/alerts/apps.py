@@ -10,3 +10,14 @@ class AlertsConfig(AppConfig):
     label = "alerts"
     verbose_name = "Alerts"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # The evaluation cycle and the rule validation call remediation through these hooks
+        # (mdm.alerts.services), so services.py need not know its guardrails.
+        from mdm.alerts import remediation, services
+        from mdm.alerts.remediation import rules
+
+        if rules.check not in services.remediation_checks:
+            services.remediation_checks.append(rules.check)
+        if remediation.after_evaluation not in services.after_evaluation:
+            services.after_evaluation.append(remediation.after_evaluation)

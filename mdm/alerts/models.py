@@ -35,10 +35,15 @@ class AlertRule(models.Model):
     clear_s = models.PositiveIntegerField(default=60, help_text="The condition is clear this long before the alert resolves.")
     # {"admins": bool, "users": [user ids], "emails": [addresses], "webhooks": [endpoint ids]}
     notify = models.JSONField(default=dict, blank=True)
-    # {"type": command type, "params": {...}} or {"preset": id} or {} for none; see remediation.py
+    # {"type": ..., "params": {...}} or {"preset": name}, with guardrails, or {}; see remediation/rules.py
     remediation = models.JSONField(default=dict, blank=True)
     remediation_dry_run = models.BooleanField(default=False)
     quiet = models.BooleanField(default=False, help_text="Remediate without notifying unless remediation fails.")
+    # Remediation stopped itself (too many of its runs failed) and stays off until an admin resumes
+    # it; the auto-stop then counts only runs finished after the resume (remediation/runs.py).
+    remediation_stopped_at = models.DateTimeField(null=True, blank=True)
+    remediation_stopped_reason = models.CharField(max_length=300, blank=True)
+    remediation_resumed_at = models.DateTimeField(null=True, blank=True)
     seed_key = models.CharField(max_length=40, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -246,6 +251,7 @@ class RemediationRun(models.Model):
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="remediation_runs")
     device_id = models.UUIDField(null=True, blank=True, db_index=True)
     command_id = models.UUIDField(null=True, blank=True, db_index=True)
+    action = models.CharField(max_length=32, blank=True)  # the command type, or sync_policy
     state = models.CharField(max_length=10, choices=State.choices)
     reason = models.CharField(max_length=200, blank=True)
     at = models.DateTimeField(db_index=True)
@@ -253,4 +259,8 @@ class RemediationRun(models.Model):
 
     class Meta:
         ordering = ["-at"]
-        indexes = [models.Index(fields=["rule", "at"], name="remediation_rule_at_idx")]
+        indexes = [
+            models.Index(fields=["rule", "at"], name="remediation_rule_at_idx"),
+            # The results pass reads the issued runs at every cycle: only the few in flight.
+            models.Index(fields=["at"], name="remediation_issued_idx", condition=Q(state="issued")),
+        ]

@@ -76,7 +76,7 @@ def collect(outcomes, now: datetime) -> list[Notification]:
         for o in outcomes:
             rule = o.rule
             fired = list(o.fired)
-            if fired and rule.quiet and rule.remediation:
+            if fired and rule.quiet and rule.remediation and not rule.remediation_stopped_at:
                 fired = []  # "remediate quietly": told only when remediation fails (escalation)
             if fired:
                 if rule.severity == Severity.INFO:

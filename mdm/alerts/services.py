@@ -28,10 +28,10 @@ def run_cycle(now: datetime | None = None, *, kinds=None) -> dict:
     changed = [o for o in outcomes if o]
     if changed:
         notify.collect(changed, now)
-        for hook in after_evaluation:
-            hook(changed, now)
-        if any(o.fired or o.resolved for o in changed):
-            transaction.on_commit(lambda: realtime.broadcast("alerts", ""))
+    for hook in after_evaluation:  # every cycle: remediation follows its runs' results here
+        hook(changed, now)
+    if any(o.fired or o.resolved for o in changed):
+        transaction.on_commit(lambda: realtime.broadcast("alerts", ""))
     return {"rules": len(outcomes), "fired": sum(len(o.fired) for o in changed),
             "resolved": sum(len(o.resolved) for o in changed), "opened": sum(o.opened for o in changed)}
 
