@@ -16,6 +16,7 @@ from apks.models import Rollout
 from commands import targeting
 from commands.models import Command, Delivery, DeliveryState
 from commands.params import ParamsError
+from commands.policies.models import Policy
 from devices import compliance
 from devices.models import Device, DeviceStatus
 from mdm import deadletters, redis_client
@@ -128,6 +129,23 @@ def _noncompliant(rule, now):
     return _device_matches(_project(q, "device__policy_state__applied_version"))
 
 
+def kiosk_packages() -> dict:
+    """{policy id: the kiosk package of its current version} for policies that have one."""
+    rows = Policy.objects.filter(current__isnull=False).values_list("id", "current__items")
+    return {p: items["kiosk"]["package"] for p, items in rows if isinstance(items, dict) and items.get("kiosk")}
+
+
+def _kiosk_not_in_front(rule, now):
+    """Devices whose policy has a kiosk and whose foreground app is another one (an unknown
+    foreground app, without usage access, is not judged: the v1.1 flags report that)."""
+    kiosk = kiosk_packages()
+    if not kiosk:
+        return {}
+    rows = (_reporting(rule, now).filter(device__policy_state__policy_id__in=list(kiosk)).exclude(foreground_app="")
+            .values_list("device_id", "foreground_app", "device__policy_state__policy_id"))
+    return {str(d): Match("", fg) for d, fg, p in rows if fg != kiosk[p]}
+
+
 def _patch_old(rule, now):
     before = (now - timedelta(days=rule.params["days"])).date()
     q = _reporting(rule, now).filter(security_patch__lt=before)
@@ -221,6 +239,8 @@ KINDS: dict[str, Kind] = {k.key: k for k in (
          Severity.INFO, 600, 600, lambda p: f"clock off by more than {p['seconds']} s", _clock_drift),
     Kind("policy_noncompliant", "Not compliant with its policy", S.DEVICE, {},
          Severity.WARNING, 1800, 60, lambda p: "not compliant with its policy", _noncompliant),
+    Kind("kiosk_not_in_front", "Kiosk app not in front", S.DEVICE, {},
+         Severity.WARNING, 120, 30, lambda p: "its kiosk app is not in the foreground", _kiosk_not_in_front),
     Kind("security_patch_old", "Security patch old", S.DEVICE, {"days": _p("patch older than (days)", int, 90, 1, 3650)},
          Severity.INFO, 0, 0, lambda p: f"security patch older than {p['days']} days", _patch_old),
     Kind("command_failure_rate", "Command failure rate", S.COMMAND, {

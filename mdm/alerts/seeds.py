@@ -13,6 +13,7 @@ NAMES = {
     "clock_drift": "Clock drift",
     "policy_noncompliant": "Not compliant with policy",
     "security_patch_old": "Security patch out of date",
+    "kiosk_not_in_front": "Kiosk app left the screen",
     "command_failure_rate": "Command failing on many devices",
     "rollout_halted": "Staged rollout halted",
     "server_dead_letters": "Device data could not be stored",

@@ -33,7 +33,7 @@ def cycle(at):
 
 def test_every_builtin_kind_is_seeded_enabled_and_tells_the_admins():
     rules = AlertRule.objects.exclude(seed_key="")
-    assert rules.count() == 14
+    assert rules.count() == 15
     assert all(r.enabled and r.notify == {"admins": True} for r in rules)
     assert rules.get(kind="bad_envelopes").hold_s == 0
 
@@ -189,3 +189,20 @@ def test_the_nudged_evaluation_runs_only_its_family():
     assert tasks.evaluate_family("commands")["opened"] == 0
     assert tasks.evaluate_family("devices")["opened"] == 1
     assert tasks.evaluate_family("nonsense") == {}
+
+
+def test_a_device_whose_policy_kiosk_is_not_in_front_fires_after_its_hold(admin_user):
+    from commands.policies import services as policies
+
+    rule = only("kiosk_not_in_front")
+    lobby = DeviceGroupFactory(name="Lobby")
+    in_front, elsewhere, unknown = (DeviceFactory(group=lobby) for _ in range(3))
+    policy = policies.create_policy(actor=admin_user, name="Kiosk", items={"kiosk": {"package": "com.example.kiosk", "lock_task": True}})
+    policies.assign_policy(actor=admin_user, policy=policy, target={"group": "Lobby"})
+    status(in_front, online=True, last_seen=T0, foreground_app="com.example.kiosk")
+    status(elsewhere, online=True, last_seen=T0, foreground_app="com.android.settings")
+    status(unknown, online=True, last_seen=T0, foreground_app="")
+    cycle(T0)
+    assert cycle(T0 + timedelta(seconds=rule.hold_s))["fired"] == 1
+    alert = Alert.objects.get(rule=rule)
+    assert alert.subject_id == str(elsewhere.pk) and alert.value == "com.android.settings"
