@@ -230,7 +230,7 @@ def test_a_run_follows_its_delivery_and_the_alert_shows_it(admin_user):
     assert RemediationRun.objects.get(device_id=ok.pk).finished_at == at
     alert = Alert.objects.get(subject_id=str(failing.pk))
     assert list(alert.events.values_list("kind", flat=True)) == [
-        "pending", "fired", "remediation_issued", "remediation_failed", "escalated"]
+        "fired", "remediation_issued", "remediation_failed", "escalated"]
 
 
 def test_a_failed_remediation_escalates_by_email_even_when_the_rule_is_quiet(admin_user, smtp):

@@ -3,29 +3,21 @@
 that fires, the remediation relaunches the kiosk app through the real pull path, the agent
 reports success, and the alert resolves by remediation.
 
-No built-in kind watches the foreground app yet, so the test adds one for the duration (in this
-process, which runs the evaluation cycles; the server's own sweep skips rules of kinds it does not
-know)."""
+The seeded `kiosk_not_in_front` rule watches it: the device's policy names the kiosk app."""
 
 import time
 
 import pytest
 from django.utils import timezone
 
+from commands.policies import services as policies
 from devices.models import DeviceStatus
 from mdm.alerts import services
-from mdm.alerts.kinds import KINDS, Kind, Match
 from mdm.alerts.models import Alert, AlertRule, RemediationRun
 from tests.test_agent_end_to_end import Agent, _issue, agents, fleet_ready  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 KIOSK = "com.example.kiosk"
-
-
-def _kiosk_not_in_front(rule, now):
-    rows = DeviceStatus.objects.filter(online=True).exclude(foreground_app=KIOSK).exclude(foreground_app="")
-    return {str(d): Match(alias or hw, fg) for d, alias, hw, fg in
-            rows.values_list("device_id", "device__alias", "device__hardware_id", "foreground_app")}
 
 
 def _until(predicate, what: str, timeout: float = 60.0):
@@ -41,20 +33,20 @@ def _until(predicate, what: str, timeout: float = 60.0):
         time.sleep(0.5)
 
 
-def test_a_device_whose_kiosk_app_left_the_front_gets_it_relaunched(fleet_ready, agents, tmp_path, monkeypatch,  # noqa: F811
-                                                                      admin_user):
+def test_a_device_whose_kiosk_app_left_the_front_gets_it_relaunched(fleet_ready, agents, tmp_path, admin_user):  # noqa: F811
     server, key, headers = fleet_ready
-    monkeypatch.setitem(KINDS, "kiosk_not_in_front", Kind(
-        "kiosk_not_in_front", "Kiosk app not in front", Alert.Subject.DEVICE, {}, "warning", 0, 0,
-        lambda p: "kiosk app not in front", _kiosk_not_in_front))
     AlertRule.objects.update(enabled=False)
-    rule = services.create_rule(actor=admin_user, data={
-        "name": "Kiosk not in front", "kind": "kiosk_not_in_front", "hold_s": 0, "clear_s": 0,
+    rule = services.update_rule(actor=admin_user, rule=AlertRule.objects.get(seed_key="kiosk_not_in_front"), data={
+        "enabled": True, "hold_s": 0, "clear_s": 0,
         "remediation": {"type": "launch_app", "params": {"package": KIOSK}, "max_fleet_pct": 100}})
 
     agent = Agent(server.url, key, tmp_path / "state")
     agents.append(agent)
     device_id = agent.wait_for(lambda e: e["event"] == "enrolled")["device_id"]
+    # The device's policy names its kiosk (the kind compares it with the foreground app).
+    policy = policies.create_policy(actor=admin_user, name="Kiosk", items={
+        "kiosk": {"package": KIOSK, "lock_task": False, "relaunch": False}})
+    policies.assign_policy(actor=admin_user, policy=policy, target={"device_ids": [device_id]})
     away = _issue(server, headers, device_id, "launch_app", {"package": "com.android.settings"})
     agent.wait_for(lambda e: e["event"] == "result_posted" and e["id"] == away)
 
@@ -69,4 +61,4 @@ def test_a_device_whose_kiosk_app_left_the_front_gets_it_relaunched(fleet_ready,
     assert DeviceStatus.objects.get(device_id=device_id).foreground_app == KIOSK
     # the result and the resolve may land in either order (two flushes): both are on the timeline
     assert sorted(alert.events.values_list("kind", flat=True)) == [
-        "fired", "pending", "remediation_issued", "remediation_succeeded", "resolved", "resolved_by_remediation"]
+        "fired", "remediation_issued", "remediation_succeeded", "resolved", "resolved_by_remediation"]
