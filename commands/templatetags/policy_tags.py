@@ -1,5 +1,7 @@
 from django import template
 
+from commands import targeting
+from commands.params import ParamsError
 from commands.policies import display
 from commands.policies.models import Policy, PolicyVersion
 from devices.models import DevicePolicyState
@@ -11,6 +13,17 @@ register = template.Library()
 def errors_at(errors: dict, slot: str) -> list:
     """The editor's messages for one field (commands.policies.forms.PolicyEditor.errors)."""
     return (errors or {}).get(slot, [])
+
+
+@register.filter
+def assignment_target(spec) -> str:
+    """An audited assignment's target in words ("group shops", "the fleet default")."""
+    if isinstance(spec, dict) and spec.get("all") is True:
+        return "the fleet default"
+    try:
+        return targeting.describe(targeting.normalize(spec))
+    except ParamsError:
+        return ""
 
 
 @register.inclusion_tag("commands/policies/_device_policy.html", takes_context=True)

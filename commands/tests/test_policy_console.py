@@ -328,3 +328,39 @@ def test_the_policy_page_counts_its_devices_and_says_why_one_is_not_compliant(co
     table = re.search(r'id="non-compliant-devices">(.*?)</table>', html, re.S)[1]
     assert "till-2" in table and "kiosk: failed" in table and "package not installed" in table
     assert "has not reported yet" in table and silent
+
+
+# --- the device page's policy section (commands' template tag) --------------------------------------
+
+def test_the_device_page_shows_its_policy_and_why_it_is_not_compliant_item_by_item(console_for, viewer_user, admin_user):
+    policy = make(admin_user, items={**KIOSK, "restrictions": ["no_factory_reset"]})
+    sim = make_device(group="shops")
+    policies.assign_policy(actor=admin_user, policy=policy, target={"group": "shops"})
+    client = console_for(viewer_user)
+    html = client.get(f"/devices/{sim.id}/").content.decode()
+    assert f'href="/commands/policies/{policy.pk}/" id="device-policy-name">Kiosks<' in html
+    assert "has not reported on its policy yet" in html
+    policies.record_policy_status(device_id=sim.id, version=policy.version, items={
+        "kiosk": {"state": "failed", "reason": "com.example.kiosk is not installed"}, "restrictions": {"state": "applied"},
+        "camera": {"state": "unsupported"}})
+    html = client.get(f"/devices/{sim.id}/").content.decode()
+    assert f"v{policy.version}" in re.search(r'id="device-applied-version">(.*?)</dd>', html, re.S)[1]
+    assert 'id="device-compliance">not compliant<' in html and "1 item of the current version is not applied" in html
+    kiosk = re.search(r'id="device-item-kiosk">(.*?)</tr>', html, re.S)[1]
+    assert "item-failed" in kiosk and "com.example.kiosk is not installed" in kiosk
+    assert "item-applied" in re.search(r'id="device-item-restrictions">(.*?)</tr>', html, re.S)[1]
+    assert "camera <small>(not in this version)</small>" in html
+
+
+def test_the_device_page_says_when_the_device_reported_an_older_version(console_for, viewer_user, admin_user):
+    policy = make(admin_user)
+    sim = make_device()
+    policies.assign_policy(actor=admin_user, policy=policy, target={"device_ids": [sim.id]})
+    old = policy.version
+    policies.record_policy_status(device_id=sim.id, version=old, items={"kiosk": {"state": "applied"}})
+    assert 'id="device-compliance">compliant<' in console_for(viewer_user).get(f"/devices/{sim.id}/").content.decode()
+    policies.update_policy(actor=admin_user, policy=policy, items={"kiosk": {"package": "com.example.next"}})
+    policy.refresh_from_db()
+    html = console_for(viewer_user).get(f"/devices/{sim.id}/").content.decode()
+    assert f"last reported version {old}; it has not reported the current version {policy.version} yet" in html
+    assert "waiting for a report" in html
