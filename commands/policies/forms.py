@@ -12,6 +12,7 @@ from commands.models import ShellAllowRule, WifiConfig
 from commands.params import ParamsError
 from commands.policies import items as policy_items
 from commands.services.shell_allowlist import READ_ONLY_PREFIXES, is_read_only
+from mdm import text
 
 LABELS = {"kiosk": "Kiosk", "system_update": "System updates", "settings": "Settings", "restrictions": "Restrictions",
           "wifi": "Wi-Fi", "shell_allowlist": "Shell allowlist", "apps": "Apps"}
@@ -219,8 +220,10 @@ class PolicyEditor:
                 policy_items.clean_items({name: value})
             except ParamsError as exc:
                 self.add_errors(exc, into=errors)
-        if not self.name:
-            errors.setdefault("name", []).append("A name of 1-100 characters is required.")
+        if not self.name or len(self.name) > 100 or not text.is_clean(self.name):
+            errors.setdefault("name", []).append("A name of 1-100 characters is required (no NUL or lone surrogate).")
+        if len(self.description) > 300 or not text.is_clean(self.description):
+            errors.setdefault("description", []).append("At most 300 characters (no NUL or lone surrogate).")
         self.errors = errors
         return None if errors else raw
 

@@ -364,3 +364,35 @@ def test_the_device_page_says_when_the_device_reported_an_older_version(console_
     html = console_for(viewer_user).get(f"/devices/{sim.id}/").content.decode()
     assert f"last reported version {old}; it has not reported the current version {policy.version} yet" in html
     assert "waiting for a report" in html
+
+
+# --- bad input: a 4xx that says what, never a 5xx ---------------------------------------------------
+
+@pytest.mark.parametrize("fields", [
+    {"name": "a\x00b", "item": ["kiosk"], "kiosk_package": "com.example.k"},
+    {"name": "ok", "description": "x\x00", "item": ["kiosk"], "kiosk_package": "com.example.k"},
+    {"name": "x" * 5000, "item": ["kiosk"], "kiosk_package": "com.example.k"},
+    {"name": "ok", "item": ["kiosk"], "kiosk_package": "com.example.k", "kiosk_activity": "\x00"},
+    {"name": "ok", "item": ["settings"], "setting_time_zone": "Europe/\x00"},
+    {"name": "ok", "item": ["apps"], "apps_required": ["\x00"], "apps_blocked": "\x00"},
+    {"name": "ok", "item": ["wifi"], "wifi": ["\x00"]},
+    {"name": "ok", "item": ["shell_allowlist"], "shell_lines": "getprop \x00"},
+    {"name": "ok", "item": ["system_update"], "update_type": "windowed", "window_start": "\x00", "freeze_start": ["\x00"], "freeze_end": ["1"]},
+    {"name": "ok", "item": ["system_update"], "update_type": "sometimes"},
+])
+def test_a_bad_editor_field_is_a_422(console_for, admin_user, fields):
+    response = console_for(admin_user).post("/commands/policies/new/", fields, **HX)
+    assert response.status_code == 422 and 'class="error' in response.content.decode() and not Policy.objects.exists()
+
+
+@pytest.mark.parametrize("data", [
+    {"target_kind": "group", "group": "a\x00b", "preview": "1"},
+    {"target_kind": "tags", "tags": ["a\x00"]},
+    {"target_kind": "device_ids", "device_ids": "x\x00"},
+    {"target_kind": "filter", "filter_q": "x\x00", "preview": "1"},
+])
+def test_a_bad_target_with_a_nul_is_a_422(console_for, admin_user, policy, data):
+    make_device(group="lobby")
+    response = console_for(admin_user).post(f"/commands/policies/{policy.pk}/assign/", data, **HX)
+    assert response.status_code == 422 and not PolicyAssignment.objects.exists()
+    assert console_for(admin_user).post(f"/commands/policies/{policy.pk}/unassign/", {"kind": "group", "group": "a\x00"}).status_code == 400
