@@ -17,6 +17,10 @@ class ApksConfig(AppConfig):
         from commands.policies import items as policy_items
 
         policy_items.register_apps_resolver(policy_app)
+        from apks.install import policy_release_choices
+        from commands.policies import forms as policy_forms
+
+        policy_forms.register_release_chooser(policy_release_choices)
         # enrollment/ (below) offers the marked agent release in the QR builder and one-liners.
         from apks.install import agent_apk_for_provisioning
         from enrollment import provisioning

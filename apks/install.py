@@ -42,6 +42,13 @@ def policy_app(apk_id: str) -> dict | None:
             "sha256": release.sha256, "size": release.size}
 
 
+def policy_release_choices(limit: int = 1000) -> list[dict]:
+    """The releases the console's policy editor offers for the `apps` item, newest first per package."""
+    rows = Release.objects.order_by("package", "-version_code").values(
+        "id", "package", "version_name", "version_code", "label", "channel")[:limit]
+    return [{**row, "apk_id": str(row.pop("id"))} for row in rows]
+
+
 def agent_apk_for_provisioning():
     """The marked agent release as enrollment.provisioning wants it: its public URL and the
     checksums Android's provisioning checks (URL-safe base64 of the SHA-256 of the file and of

@@ -8,6 +8,7 @@ from devices.filters import DeviceFilter
 from devices.models import Device, DeviceGroup, Tag
 
 from commands.params import ParamsError
+from mdm import text
 
 KINDS = ("device_ids", "group", "tags", "filter", "all")
 MAX_DEVICE_IDS = 100_000
@@ -35,12 +36,13 @@ def normalize(target) -> dict:
             _error("Every device id must be a UUID.")
         return {"device_ids": ids}
     if kind == "group":
-        if not isinstance(value, str) or not value.strip():
-            _error("A group name.")
+        # A NUL or a lone surrogate would reach PostgreSQL (a 500): refused here, for every caller.
+        if not isinstance(value, str) or not value.strip() or not text.is_clean(value):
+            _error("A group name (no NUL or lone surrogate).")
         return {"group": value.strip()}
     if kind == "tags":
-        if not isinstance(value, list) or not value or not all(isinstance(t, str) and t for t in value):
-            _error("A non-empty list of tag names.")
+        if not isinstance(value, list) or not value or not all(isinstance(t, str) and t and text.is_clean(t) for t in value):
+            _error("A non-empty list of tag names (no NUL or lone surrogate).")
         return {"tags": sorted(set(value))}
     if kind == "filter":
         if not isinstance(value, dict) or not value:

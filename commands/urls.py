@@ -1,6 +1,7 @@
 from django.urls import path
 
 from commands import views
+from commands.policies import views as policy_views
 
 app_name = "commands"
 
@@ -17,6 +18,13 @@ urlpatterns = [
     path("allowlist/<uuid:rule_id>/delete/", views.allow_rule_delete, name="allow_rule_delete"),
     path("wifi/", views.wifi, name="wifi"),
     path("wifi/<uuid:config_id>/push/", views.wifi_push, name="wifi_push"),
+    path("policies/", policy_views.policy_list, name="policies"),
+    path("policies/new/", policy_views.policy_new, name="policy_new"),
+    path("policies/<uuid:policy_id>/", policy_views.policy_detail, name="policy_detail"),
+    path("policies/<uuid:policy_id>/edit/", policy_views.policy_edit, name="policy_edit"),
+    path("policies/<uuid:policy_id>/diff/", policy_views.policy_diff, name="policy_diff"),
+    path("policies/<uuid:policy_id>/assign/", policy_views.policy_assign, name="policy_assign"),
+    path("policies/<uuid:policy_id>/unassign/", policy_views.policy_unassign, name="policy_unassign"),
     path("<uuid:command_id>/", views.detail, name="detail"),
     path("<uuid:command_id>/cancel/", views.cancel, name="cancel"),
 ]

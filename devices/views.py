@@ -2,7 +2,8 @@
 charts, inventory, enrollment, edit), retired devices and groups. One view renders the full page
 or its partial (request.htmx); live cells arrive over the WebSocket from devices.services."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -16,7 +17,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import role_required, write_requires
-from devices import charts, services
+from devices import charts, compliance, services
 from devices.filters import DeviceFilter
 from devices.forms import DeviceEditForm, GroupForm
 from devices.models import Device, DeviceGroup, HeartbeatSample, Tag
@@ -37,6 +38,9 @@ SORTS = [
     ("group", "Group"),
 ]
 SEEN_CHOICES = [("", "Any time"), ("300", "Last 5 min"), ("3600", "Last hour"), ("86400", "Last day")]
+COMPLIANCE_CHOICES = [("", "Any policy state"), ("true", "Compliant"), ("false", "Not compliant")]
+PATCH_CHOICES = [("", "Any patch level"), ("30", "Patch older than 30 days"), ("90", "Patch older than 90 days"),
+                 ("180", "Patch older than 180 days"), ("365", "Patch older than a year")]
 CHART_HOURS = (1, 6, 24, 72, 168)
 
 
@@ -48,7 +52,7 @@ def _get_device_for_user(request, device_id) -> Device:
 
 
 def _device_page(request):
-    queryset = Device.objects.for_user(request.user).select_related("status", "group").prefetch_related("tags")
+    queryset = Device.objects.for_user(request.user).select_related("status", "group", "policy_state").prefetch_related("tags")
     params = request.GET.copy()
     params.setdefault("sort", "hardware_id")
     devices = DeviceFilter(params, queryset=queryset)
@@ -72,8 +76,13 @@ def index(request):
         "tags": Tag.objects.all(),
         "android_versions": Device.objects.active().exclude(android_version="").order_by("android_version")
         .values_list("android_version", flat=True).distinct(),
+        "os_versions": Device.objects.for_user(request.user).exclude(status__os_version="").order_by("status__os_version")
+        .values_list("status__os_version", flat=True).distinct(),
+        "compliance_choices": COMPLIANCE_CHOICES,
+        "patch_choices": PATCH_CHOICES,
         "params": request.GET,
         "summary": fleet_summary(request.user),
+        "compliance": compliance.compliance_counts(Device.objects.for_user(request.user)),
     }
     template = "devices/_device_table.html" if request.htmx and not request.htmx.boosted else "devices/device_list.html"
     return render(request, template, context)
@@ -121,10 +130,25 @@ def detail(request, device_id):
         "hours": hours,
         "chart_hours": CHART_HOURS,
         "apps": device.apps.all(),
+        "pending_update": _pending_update(device.status),
     }
     if request.htmx and request.htmx.target == "device-charts":
         return render(request, "devices/_device_charts.html", context)
     return render(request, "devices/device_detail.html", context)
+
+
+def _pending_update(status) -> dict | None:
+    """The v1.1 heartbeat's `pending_system_update` ({"received_at": unix s, "security_patch"})
+    for the page, or None when no OS update is waiting."""
+    value = status.pending_system_update
+    if not isinstance(value, dict):
+        return None
+    received = value.get("received_at")
+    try:
+        received = datetime.fromtimestamp(int(received), tz=dt_timezone.utc) if received is not None else None
+    except (TypeError, ValueError, OverflowError, OSError):
+        received = None
+    return {"received_at": received, "security_patch": value.get("security_patch") or ""}
 
 
 def _edit_form(device) -> DeviceEditForm:

@@ -106,13 +106,14 @@ def _check_redis() -> str:
 @require_GET
 @login_required
 def dashboard(request):
+    from devices.compliance import compliance_counts
+    from devices.models import Device
     from devices.selectors import fleet_summary
 
-    return render(
-        request,
-        "dashboard.html",
-        {"section": "dashboard", "summary": fleet_summary(request.user), "recent_audit": AuditEvent.objects.all()[:10]},
-    )
+    context = {"section": "dashboard", "summary": fleet_summary(request.user),
+               "compliance": compliance_counts(Device.objects.for_user(request.user)),
+               "recent_audit": AuditEvent.objects.all()[:10]}
+    return render(request, "dashboard.html", context)
 
 
 @require_http_methods(["GET", "POST"])
