@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import role_required, write_requires
-from devices import charts, compliance, services
+from devices import charts, compliance, services, writebehind
 from devices.filters import DeviceFilter
 from devices.forms import DeviceEditForm, GroupForm
 from devices.models import Device, DeviceGroup, HeartbeatSample, Tag
@@ -57,6 +57,7 @@ def _device_page(request):
     params.setdefault("sort", "hardware_id")
     devices = DeviceFilter(params, queryset=queryset)
     page = Paginator(devices.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    writebehind.overlay([getattr(d, "status", None) for d in page])  # read-your-writes: one MGET for the page
     query = {k: v for k, v in params.items() if k != "page" and v}
     return devices, page, urlencode(query)
 
@@ -120,6 +121,7 @@ def detail(request, device_id):
             return render(request, "devices/_device_edit.html", {"device": device, "form": _edit_form(device), "saved": True})
         return render(request, "devices/_device_edit.html", {"device": device, "form": form}, status=422)
     hours = _hours(request)
+    writebehind.overlay([getattr(device, "status", None)])  # what it sent a moment ago, before the flush
     context = {
         "section": "devices",
         "device": device,

@@ -53,3 +53,14 @@ def test_a_stale_redis_state_never_hides_a_newer_row(client, enrolled_device, ad
     status = DeviceStatus.objects.get(device=enrolled_device.device)
     DeviceStatus.objects.filter(pk=status.pk).update(battery_pct=9, last_seen=status.last_seen.replace(year=status.last_seen.year + 1))
     assert admin_api.get(f"/api/v1/devices/{enrolled_device.device.pk}").json()["status"]["battery_pct"] == 9
+
+
+def test_the_console_shows_a_heartbeat_before_the_flush(client, enrolled_device, console_for, admin_user):
+    _beat(client, enrolled_device, battery_pct=61)
+    services.flush_heartbeats()
+    _beat(client, enrolled_device, battery_pct=13, foreground_app="com.example.till")
+    console = console_for(admin_user)
+    page = console.get(f"/devices/{enrolled_device.device.pk}/")
+    assert page.context["status"].battery_pct == 13 and b"com.example.till" in page.content
+    listing = console.get("/devices/")
+    assert [d.status.battery_pct for d in listing.context["page"]] == [13]
