@@ -516,5 +516,7 @@ LOGGING = {
         "django.server": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
         "daphne": {"level": "WARNING"},
+        # Every periodic task's success (several a second) is noise; failures are still logged.
+        "celery.app.trace": {"level": "WARNING"},
     },
 }

@@ -135,7 +135,8 @@ def test_ensure_admin_creates_the_first_admin_once(db, capsys, settings, tmp_pat
     password = re.search(r"password: (\S+)", first).group(1)
     assert User.objects.get(username="admin").check_password(password)
     call_command("ensure_admin")
-    assert "existing account" in capsys.readouterr().out
+    again = capsys.readouterr().out
+    assert "existing account" in again and str(tmp_path / "initial-admin.txt") in again  # where its password is
     assert User.objects.count() == 1
 
 

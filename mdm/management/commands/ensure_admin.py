@@ -18,13 +18,15 @@ class Command(BaseCommand):
     def handle(self, *args, username, email, **options):
         User = get_user_model()
         url = settings.PUBLIC_BASE_URL + "/"
+        note = settings.VAR_DIR / "initial-admin.txt"
         if User.objects.exists():
-            self.stdout.write(f"Console: {url}  (sign in with an existing account)")
+            where = f"; the first admin's password was saved in {note}" if note.exists() else ""
+            self.stdout.write(f"Console: {url}  (sign in with an existing account{where}; "
+                              f"`manage.py changepassword <username>` sets a new one)")
             return
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD") or secrets.token_urlsafe(12)
         User.objects.create_superuser(username=username, email=email, password=password, role=User.Role.ADMIN)
         settings.VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-        note = settings.VAR_DIR / "initial-admin.txt"
         # Created 0o600 with its content, never world-readable for a moment (mdm.secretfile).
         write_private(note, f"username: {username}\npassword: {password}\n")
         self.stdout.write(self.style.SUCCESS("Created the first admin."))
