@@ -1,6 +1,6 @@
 """A log handler that never makes a request wait for a write (docs/performance.md "The request
 log"). Records go onto an in-process queue as they are; one thread per process formats them
-(JSON) and writes them to stdout. A request thread therefore holds no handler lock across a
+(JSON) and writes them to stderr (as logging.StreamHandler does). A request thread therefore holds no handler lock across a
 write to a slow pipe (a container runtime's log driver, a terminal), and spends no time in the
 JSON formatter.
 
@@ -18,7 +18,7 @@ from logging.handlers import QueueHandler, QueueListener
 class QueuedStreamHandler(QueueHandler):
     def __init__(self, stream=None):
         super().__init__(queue.SimpleQueue())
-        self.target = logging.StreamHandler(stream or sys.stdout)
+        self.target = logging.StreamHandler(stream or sys.stderr)
         self._listener: QueueListener | None = None
         self._pid = None
 

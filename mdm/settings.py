@@ -508,7 +508,7 @@ LOGGING = {
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         }
     },
-    # Queued: a request thread never waits for a write to stdout (mdm.logqueue).
+    # Queued: a request thread never waits for a write to stderr (mdm.logqueue).
     "handlers": {"stdout": {"class": "mdm.logqueue.QueuedStreamHandler", "formatter": "json"}},
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
