@@ -1,4 +1,5 @@
 from django import template
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from enrollment.models import ReenrollRequest
@@ -22,3 +23,18 @@ def device_reenroll_requests(context, device):
     yet used): a template tag, so the devices app needs no import of enrollment's models."""
     requests = ReenrollRequest.objects.open(timezone.now()).filter(device=device).select_related("device")
     return {"device": device, "requests": list(requests), "user": context.get("user")}
+
+
+# The console's policy pages (commands/): the names they may be served under, first found wins.
+# Guarded: a console without them says "Policies" without a link (the API is /api/v1/policies).
+POLICY_PAGES = ("commands:policies", "commands:policy_list", "policies:index")
+
+
+@register.simple_tag
+def policies_url() -> str:
+    for name in POLICY_PAGES:
+        try:
+            return reverse(name)
+        except NoReverseMatch:
+            continue
+    return ""

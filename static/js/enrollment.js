@@ -1,0 +1,60 @@
+// The Enrollment page (a file, not inline: CSP): copy the key shown once, hand it to the QR
+// builder and the one-liner, and show a form's 422 answer in place.
+
+// htmx 2 swaps no 4xx answer by default. A form marked data-swap-errors gets its 422 (the form
+// again, with its errors) swapped like a 200. Written for any page: moved to console.js, or
+// replaced by htmx's responseHandling in base.html's htmx-config, it serves every form.
+document.body.addEventListener("htmx:beforeSwap", (event) => {
+  if (event.detail.xhr.status === 422 && event.detail.elt?.closest?.("[data-swap-errors]")) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});
+
+async function copyText(text) {
+  if (navigator.clipboard && window.isSecureContext) {
+    await navigator.clipboard.writeText(text);
+    return;
+  }
+  // Plain http on a LAN is not a secure context: no Clipboard API there.
+  const area = document.createElement("textarea");
+  area.value = text;
+  area.setAttribute("readonly", "");
+  area.className = "offscreen";
+  document.body.append(area);
+  area.select();
+  const done = document.execCommand("copy");
+  area.remove();
+  if (!done) throw new Error("copy refused");
+}
+
+function say(button, text) {
+  const feedback = button.parentElement.querySelector("[data-feedback]");
+  if (feedback) feedback.textContent = text;
+}
+
+document.addEventListener("click", async (event) => {
+  const copy = event.target.closest("[data-copy]");
+  if (copy) {
+    const text = document.getElementById(copy.dataset.copy).textContent.trim();
+    try {
+      await copyText(text);
+      say(copy, "Copied.");
+    } catch {
+      say(copy, "The browser refused: select the key and copy it.");
+    }
+    return;
+  }
+  const use = event.target.closest("[data-use-key]");
+  if (use) {
+    const key = document.getElementById(use.dataset.useKey).textContent.trim();
+    const fields = document.querySelectorAll("#qr-builder [name=enroll_key], #oneliner [name=enroll_key]");
+    fields.forEach((field) => {
+      field.value = key;
+      // What typing does: the field's hx-trigger asks the server which key it is.
+      field.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+    say(use, fields.length ? "Filled in below." : "No QR builder or one-liner on this page.");
+    document.getElementById("qr")?.scrollIntoView({ block: "start" });
+  }
+});
