@@ -43,6 +43,12 @@ class KeyLookupMixin:
 
     key_info_prefix = ""
 
+    def __init__(self, *args, **kwargs):
+        # Both forms are on one page with fields of the same names: ids of their own (qr_apk_url,
+        # oneliner_apk_url), or labels and htmx's settling would find the other form's field.
+        kwargs.setdefault("auto_id", f"{self.key_info_prefix}_%s")
+        super().__init__(*args, **kwargs)
+
     def _wire_key_lookup(self):
         self.fields["enroll_key"].widget.attrs.update({
             "hx-post": reverse("enrollment:key_info", args=[self.key_info_prefix]),

@@ -4,8 +4,10 @@
 // htmx 2 swaps no 4xx answer by default. A form marked data-swap-errors gets its 422 (the form
 // again, with its errors) swapped like a 200. Written for any page: moved to console.js, or
 // replaced by htmx's responseHandling in base.html's htmx-config, it serves every form.
+// (detail.elt is the swap's target; the element that made the request is requestConfig.elt.)
 document.body.addEventListener("htmx:beforeSwap", (event) => {
-  if (event.detail.xhr.status === 422 && event.detail.elt?.closest?.("[data-swap-errors]")) {
+  const source = event.detail.requestConfig?.elt;
+  if (event.detail.xhr.status === 422 && source?.closest?.("[data-swap-errors]")) {
     event.detail.shouldSwap = true;
     event.detail.isError = false;
   }
