@@ -26,15 +26,25 @@ def device_reenroll_requests(context, device):
 
 
 # The console's policy pages (commands/): the names they may be served under, first found wins.
-# Guarded: a console without them says "Policies" without a link (the API is /api/v1/policies).
+# Guarded: a console without them names the API instead (/api/v1/policies).
 POLICY_PAGES = ("commands:policies", "commands:policy_list", "policies:index")
+POLICY_PAGE = ("commands:policy_detail", "policies:detail")
+
+
+def _first(names, *args) -> str:
+    for name in names:
+        try:
+            return reverse(name, args=args)
+        except NoReverseMatch:
+            continue
+    return ""
 
 
 @register.simple_tag
 def policies_url() -> str:
-    for name in POLICY_PAGES:
-        try:
-            return reverse(name)
-        except NoReverseMatch:
-            continue
-    return ""
+    return _first(POLICY_PAGES)
+
+
+@register.simple_tag
+def policy_url(policy) -> str:
+    return _first(POLICY_PAGE, policy.pk)

@@ -128,3 +128,21 @@ def test_a_form_built_again_shows_what_its_key_is(admin_console, make_key, shops
     response = admin_console.post("/enrollment/qr/", {"enroll_key": raw, "server_url": "https://mdm.example.com", "apk_url": ""})
     assert response.status_code == 422
     assert "Shop rollout" in _text(response) and "pins the group shops" in _text(response)
+
+
+def test_the_policy_is_linked_to_the_policy_pages_when_the_console_has_them(admin_console, admin_user, make_key, shops, monkeypatch):
+    from enrollment.templatetags import enrollment_tags
+
+    policy = policies.create_policy(actor=admin_user, name="Shop kiosk", items=KIOSK)
+    policies.assign_policy(actor=admin_user, policy=policy, target={"group": "shops"})
+    raw = make_key(group=shops)
+    monkeypatch.setattr(enrollment_tags, "POLICY_PAGES", ("no:such-page",))
+    monkeypatch.setattr(enrollment_tags, "POLICY_PAGE", ("no:such-page",))
+    html = _info(admin_console, raw).content.decode()
+    assert "Policies are assigned with <code>/api/v1/policies</code>" in html and "<a " not in html
+    # Stand-ins that resolve (the pages' real names are commands:policies and commands:policy_detail).
+    monkeypatch.setattr(enrollment_tags, "POLICY_PAGES", ("no:such-page", "enrollment:index"))
+    monkeypatch.setattr(enrollment_tags, "POLICY_PAGE", ("enrollment:revoke_key",))
+    html = _info(admin_console, raw).content.decode()
+    assert '<a href="/enrollment/">Policies</a>' in html
+    assert f'<a href="/enrollment/keys/{policy.pk}/revoke/">Shop kiosk</a>' in html

@@ -198,7 +198,7 @@ def test_without_an_agent_release_the_forms_say_how_to_get_one(admin_console, up
 def test_the_builders_and_the_key_form_ask_for_their_422_answers_to_be_swapped_in_place(admin_console):
     html = admin_console.get("/enrollment/").content.decode()
     for action in ("/enrollment/keys/", "/enrollment/qr/", "/enrollment/one-liner/"):
-        assert re.search(rf'<form hx-post="{action}"[^>]*data-swap-errors', html), action
+        assert re.search(rf'<form hx-post="{action}"[^>]*data-swap-422', html), action
     assert '<script src="/static/js/enrollment.js" defer></script>' in html
 
 

@@ -70,6 +70,7 @@ def test_an_admin_builds_a_qr_code_that_scans_from_the_screen(live_server_proc, 
     page.get_by_text("Copied.").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == raw
     page.get_by_role("button", name="Use in the QR builder and the one-liner").click()
+    page.locator("#key-form").screenshot(path=str(tmp_path / "key-created.png"), caret="initial")
     for form in ("qr", "oneliner"):
         page.locator(f"#{form}-key-info").get_by_text("Shop kiosk").wait_for()
         info = page.locator(f"#{form}-key-info").inner_text()
@@ -112,9 +113,16 @@ def test_an_admin_builds_a_qr_code_that_scans_from_the_screen(live_server_proc, 
         assert json.loads(decoded[0])[EXTRA + "PROVISIONING_ADMIN_EXTRAS_BUNDLE"] == extras
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, (width, overflow)
+        page.screenshot(path=str(tmp_path / f"enrollment-{width}.png"), full_page=True, caret="initial")
     page.set_viewport_size({"width": 1366, "height": 860})
 
-    # The one-liner: the agent release's SHA-256 filled in, the key handed over.
+    # The one-liner: the agent release's SHA-256 filled in, the key handed over; a mistake in place.
+    sha256 = page.input_value("#oneliner input[name=sha256]")
+    assert sha256 == fleet["agent"].sha256
+    page.fill("#oneliner input[name=sha256]", "not hex")
+    page.click("#oneliner button[type=submit]")
+    page.locator("#oneliner").get_by_text("64 hexadecimal digits").wait_for()
+    page.fill("#oneliner input[name=sha256]", sha256)
     page.click("#oneliner button[type=submit]")
     page.locator("#bash-oneliner").wait_for()
     oneliner = page.locator("#bash-oneliner").inner_text()
