@@ -26,3 +26,8 @@ class ApksConfig(AppConfig):
         from enrollment import provisioning
 
         provisioning.register_agent_apk(agent_apk_for_provisioning)
+        # ... and the registry's packages as kiosk choices.
+        from apks.install import registry_packages
+        from enrollment import selectors as enrollment_selectors
+
+        enrollment_selectors.register_registry_packages(registry_packages)

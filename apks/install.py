@@ -67,4 +67,10 @@ def agent_apk_for_provisioning():
 
     facts = ApkFacts(package_checksum=b64url(release.sha256), signature_checksum=b64url(release.signer_sha256),
                      size=release.size, package=release.package)
-    return AgentApk(url=agent_url(release), facts=facts, sha256=release.sha256)
+    return AgentApk(url=agent_url(release), facts=facts, sha256=release.sha256,
+                    label=f"{release.package} {release.version_name} ({release.version_code})")
+
+
+def registry_packages():
+    """The packages the registry holds, for enrollment's kiosk choices (enrollment.selectors)."""
+    return Release.objects.order_by().values_list("package", flat=True).distinct()

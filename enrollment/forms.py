@@ -4,10 +4,11 @@ import zoneinfo
 
 from django import forms
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from devices.models import DeviceGroup, Tag
-from enrollment import conf, provisioning, scripts
+from enrollment import conf, provisioning, scripts, selectors
 from enrollment.models import BloatwarePreset, EnrollmentKey, TweakPreset, hash_key
 
 LOCALE_RE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
@@ -24,7 +25,9 @@ class KeyField(forms.CharField):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", 200)
-        kwargs.setdefault("help_text", "Paste a key (shown once when created), or create one above.")
+        kwargs.setdefault("help_text", "Keys are stored hashed, so the console cannot list the existing ones: paste a key "
+                                       "you kept, or create one above and press “Use in the QR builder and the one-liner”.")
+        kwargs.setdefault("widget", forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "class": "mono"}))
         super().__init__(**kwargs)
 
     def clean(self, value):
@@ -32,6 +35,42 @@ class KeyField(forms.CharField):
         if usable_key(value) is None:
             raise forms.ValidationError("Unknown, revoked, expired or used-up enrollment key.")
         return value
+
+
+class KeyLookupMixin:
+    """The key field asks the server which key it is as it is typed (views.key_info, by POST:
+    the key stays out of URLs and access logs) and shows it under the field."""
+
+    key_info_prefix = ""
+
+    def __init__(self, *args, **kwargs):
+        # Both forms are on one page with fields of the same names: ids of their own (qr_apk_url,
+        # oneliner_apk_url), or labels and htmx's settling would find the other form's field.
+        kwargs.setdefault("auto_id", f"{self.key_info_prefix}_%s")
+        super().__init__(*args, **kwargs)
+
+    def _wire_key_lookup(self):
+        self.fields["enroll_key"].widget.attrs.update({
+            "hx-post": reverse("enrollment:key_info", args=[self.key_info_prefix]),
+            "hx-trigger": "input changed delay:400ms, change",
+            "hx-target": f"#{self.key_info_prefix}-key-info",
+            "hx-swap": "outerHTML",
+            "hx-params": "enroll_key",
+            "hx-indicator": "this",
+            "aria-describedby": f"{self.key_info_prefix}-key-info",
+        })
+
+    def key_info(self) -> selectors.KeyLookup | None:
+        """What the key typed tells, for the form rendered again after a POST."""
+        raw = self["enroll_key"].value() if self.is_bound else ""
+        return selectors.lookup_key(raw or "", now=timezone.now())
+
+    def agent_in_registry(self) -> bool:
+        """The registry holds the agent's package but no release of it is marked as the agent."""
+        return conf.get("AGENT_PACKAGE") in selectors.registry_packages()
+
+
+KIOSK_WIDGET = {"list": "kiosk-packages", "autocomplete": "off", "spellcheck": "false"}
 
 
 class KeyCreateForm(forms.Form):
@@ -42,17 +81,21 @@ class KeyCreateForm(forms.Form):
     tags = forms.ModelMultipleChoiceField(Tag.objects.all(), required=False, label="Pin tags")
 
 
-class QrForm(forms.Form):
+class QrForm(KeyLookupMixin, forms.Form):
+    key_info_prefix = "qr"
+
     enroll_key = KeyField(label="Enrollment key")
     server_url = forms.URLField(label="Server URL", assume_scheme="https")
     apk_url = forms.URLField(label="Agent APK download URL", assume_scheme="https")
     admin_component = forms.CharField(max_length=255, label="Admin component")
     package_checksum = forms.CharField(
         max_length=100, required=False, label="Package checksum",
-        help_text="Optional: the server downloads the APK and computes it; if you enter one, it must match.",
+        help_text="SHA-256 of the APK, URL-safe base64. Optional: the server downloads the APK and computes it; "
+                  "if you enter one, it must match.",
     )
     signature_checksum = forms.CharField(
-        max_length=100, required=False, label="Signature checksum", help_text="Optional: SHA-256 of the signing certificate."
+        max_length=100, required=False, label="Signature checksum",
+        help_text="SHA-256 of the signing certificate, URL-safe base64. Optional.",
     )
     use_signature_checksum = forms.BooleanField(required=False, label="Use the signature checksum instead of the package checksum (survives APK updates)")
     wifi_ssid = forms.CharField(max_length=64, required=False, label="Wi-Fi SSID")
@@ -69,16 +112,22 @@ class QrForm(forms.Form):
     skip_encryption = forms.BooleanField(required=False, label="Skip encryption")
     leave_system_apps = forms.BooleanField(required=False, label="Leave all system apps enabled")
     kiosk_package = forms.CharField(
-        max_length=255, required=False, label="Kiosk app (package)",
+        max_length=255, required=False, label="Kiosk app (package)", widget=forms.TextInput(attrs=KIOSK_WIDGET),
         help_text="Optional: the app the agent keeps in the foreground from the start (its kiosk_package extra).",
     )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self._wire_key_lookup()
         self.fields["admin_component"].initial = conf.get("AGENT_ADMIN_RECEIVER")
         self.fields["server_url"].initial = settings.PUBLIC_BASE_URL
         self.agent = provisioning.agent_apk()
-        self.fields["apk_url"].initial = self.agent.url if self.agent else conf.get("AGENT_APK_URL")
+        if self.agent:  # the marked release: its public download and the checksums the registry knows
+            self.fields["apk_url"].initial = self.agent.url
+            self.fields["package_checksum"].initial = self.agent.facts.package_checksum
+            self.fields["signature_checksum"].initial = self.agent.facts.signature_checksum or ""
+        else:
+            self.fields["apk_url"].initial = conf.get("AGENT_APK_URL")
         self.apk: provisioning.ApkFacts | None = None
 
     def clean_locale(self):
@@ -115,6 +164,12 @@ class QrForm(forms.Form):
         if self.agent and data["apk_url"] == self.agent.url:  # the marked agent release: checksums known
             self.apk = self.agent.facts
         else:
+            # The agent release's checksums are filled in for its URL: left as they were while
+            # the URL changed, they describe another APK, so they are dropped, not checked.
+            for name, prefilled in (("package_checksum", self.agent and self.agent.facts.package_checksum),
+                                    ("signature_checksum", self.agent and self.agent.facts.signature_checksum)):
+                if prefilled and provisioning.normalise_checksum(data.get(name) or "") == prefilled:
+                    data[name] = ""
             try:
                 self.apk = provisioning.fetch_apk(data["apk_url"])
             except provisioning.ApkFetchError as exc:
@@ -156,22 +211,33 @@ class QrForm(forms.Form):
         )
 
 
-class OneLinerForm(forms.Form):
+class OneLinerForm(KeyLookupMixin, forms.Form):
+    key_info_prefix = "oneliner"
     enroll_key = KeyField(label="Enrollment key")
     server_url = forms.URLField(label="Server URL", assume_scheme="https")
     apk_url = forms.URLField(label="Agent APK download URL", assume_scheme="https")
+    sha256 = forms.CharField(
+        max_length=100, required=False, label="Agent APK SHA-256 (hex)",
+        help_text="What the script checks the download against. Optional: the server downloads the APK and computes it; "
+                  "if you enter one, it must match.",
+    )
     bloatware = forms.ModelMultipleChoiceField(BloatwarePreset.objects.all(), required=False, widget=forms.CheckboxSelectMultiple, label="Remove bloatware")
     tweaks = forms.ModelMultipleChoiceField(TweakPreset.objects.all(), required=False, widget=forms.CheckboxSelectMultiple, label="Apply tweaks")
     kiosk_package = forms.CharField(
-        max_length=255, required=False, label="Kiosk app (package)",
-        help_text="Optional: the app the agent keeps in the foreground from the start.",
+        max_length=255, required=False, label="Kiosk app (package)", widget=forms.TextInput(attrs=KIOSK_WIDGET),
+        help_text="Optional: the app the agent keeps in the foreground from the start (its kiosk_package extra).",
     )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self._wire_key_lookup()
         self.fields["server_url"].initial = settings.PUBLIC_BASE_URL
-        agent = provisioning.agent_apk()
-        self.fields["apk_url"].initial = agent.url if agent else conf.get("AGENT_APK_URL")
+        self.agent = provisioning.agent_apk()
+        if self.agent:
+            self.fields["apk_url"].initial, self.fields["sha256"].initial = self.agent.url, self.agent.sha256
+        else:
+            self.fields["apk_url"].initial = conf.get("AGENT_APK_URL")
+            self.fields["sha256"].initial = scripts.expected_sha256(conf.get("AGENT_APK_URL"))[0] if conf.get("AGENT_APK_URL") else ""
         self.sha256 = ""  # what the script verifies the APK against, known after clean()
 
     def clean_server_url(self):
@@ -183,23 +249,35 @@ class OneLinerForm(forms.Form):
     def clean_kiosk_package(self):
         return _package(self.cleaned_data["kiosk_package"])
 
+    def clean_sha256(self):
+        value = self.cleaned_data["sha256"].strip().lower()
+        if value and not scripts.SHA256_RE.match(value):
+            raise forms.ValidationError("64 hexadecimal digits (the SHA-256 of the APK file).")
+        return value
+
     def clean(self):
         """The APK's SHA-256, which the scripts check before `adb install`: the marked agent
         release's or the configured one's when the URL is theirs, else the server downloads the APK
-        once, as the QR builder does (same SSRF rules), and puts its checksum in the one-liner."""
+        once, as the QR builder does (same SSRF rules), and puts its checksum in the one-liner. One
+        entered must match it."""
         data = super().clean()
         if self.errors or not data.get("apk_url"):
             return data
-        self.sha256, refusal = scripts.expected_sha256(data["apk_url"])
-        if refusal:
-            self.add_error("apk_url", refusal)
-        elif not self.sha256:
+        given = data.get("sha256", "")
+        if given and self.agent and data["apk_url"] != self.agent.url and given == self.agent.sha256:
+            given = ""  # filled in for the agent release's URL, left while the URL changed (as in QrForm)
+        known, _ = scripts.expected_sha256(data["apk_url"])
+        if not known:
             try:
                 facts = provisioning.fetch_apk(data["apk_url"])
             except provisioning.ApkFetchError as exc:
                 self.add_error("apk_url", str(exc))
                 return data
-            self.sha256 = base64.urlsafe_b64decode(facts.package_checksum + "=" * (-len(facts.package_checksum) % 4)).hex()
+            known = base64.urlsafe_b64decode(facts.package_checksum + "=" * (-len(facts.package_checksum) % 4)).hex()
+        if given and given != known:
+            self.add_error("sha256", f"Does not match the APK at that URL (its SHA-256 is {known}).")
+            return data
+        self.sha256 = known
         return data
 
 

@@ -58,6 +58,7 @@ class AgentApk:
     url: str
     facts: ApkFacts
     sha256: str  # lowercase hex: what the adb scripts check the download against
+    label: str = ""  # package and version, for people
 
 
 _agent_apk_provider = None
@@ -323,7 +324,9 @@ def qr_text(payload: dict) -> str:
 def qr_images(payload: dict) -> tuple[str, str]:
     """(inline SVG markup, PNG data URI) of the QR code."""
     qr = segno.make(qr_text(payload), error="m", micro=False, encoding="utf-8")
-    svg = qr.svg_inline(scale=4, border=2, dark="#111827")
+    # omitsize: a viewBox instead of a fixed width and height, so CSS scales the code into its box
+    # (a fixed-size SVG drawn in a smaller box was cut, showing one finder pattern of three).
+    svg = qr.svg_inline(scale=4, border=2, dark="#111827", omitsize=True)
     png = qr.png_data_uri(scale=6, border=3)
     return svg, png
 

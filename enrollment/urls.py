@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("keys/", views.create_key, name="create_key"),
     path("keys/<uuid:key_id>/revoke/", views.revoke_key, name="revoke_key"),
+    path("keys/info/<str:form>/", views.key_info, name="key_info"),
     path("qr/", views.build_qr, name="build_qr"),
     path("one-liner/", views.build_oneliner, name="build_oneliner"),
     path("provision.sh", script_views.provision_script, {"shell": "bash"}, name="provision_sh"),

@@ -10,10 +10,11 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import role_required, write_requires
-from enrollment import provisioning, scripts
+from enrollment import provisioning, scripts, selectors
 from enrollment.forms import (
     BloatwarePresetForm,
     KeyCreateForm,
@@ -49,6 +50,7 @@ def index(request):
             "oneliner_form": OneLinerForm(),
             "bloatware": BloatwarePreset.objects.all(),
             "tweaks": TweakPreset.objects.all(),
+            "kiosk_packages": selectors.kiosk_packages() if request.user.is_admin_role else [],
         },
     )
 
@@ -69,7 +71,8 @@ def create_key(request):
         tags=list(data["tags"]),
         ip=client_ip(request),
     )
-    return render(request, "enrollment/_key_created.html", {"new": new, "keys": _keys(), "key_form": KeyCreateForm()})
+    context = {"new": new, "new_info": selectors.lookup_key(new.raw, now=timezone.now()), "keys": _keys(), "key_form": KeyCreateForm()}
+    return render(request, "enrollment/_key_created.html", context)
 
 
 @require_POST
@@ -78,6 +81,21 @@ def revoke_key(request, key_id):
     key = get_object_or_404(EnrollmentKey, pk=key_id)
     key_services.revoke_enrollment_key(actor=request.user, key=key, ip=client_ip(request))
     return render(request, "enrollment/_keys.html", {"keys": _keys()})
+
+
+KEY_INFO_FORMS = ("qr", "oneliner")
+
+
+@require_POST
+@role_required("admin")
+def key_info(request, form):
+    """What the key typed into the QR builder (`qr`) or the one-liner (`oneliner`) is: its name,
+    state and pins, and the policy devices enrolled with it get. A POST, so that the key stays out
+    of URLs and access logs; it writes nothing."""
+    if form not in KEY_INFO_FORMS:
+        raise Http404("No such form.")
+    info = selectors.lookup_key(request.POST.get("enroll_key", ""), now=timezone.now())
+    return render(request, "enrollment/_key_info.html", {"prefix": form, "info": info})
 
 
 @require_POST
