@@ -195,10 +195,12 @@ def test_without_an_agent_release_the_forms_say_how_to_get_one(admin_console, up
 # --- 422 in place, and the QR box -------------------------------------------------------------
 
 
-def test_the_builders_and_the_key_form_ask_for_their_422_answers_to_be_swapped_in_place(admin_console):
+def test_every_page_asks_htmx_to_swap_422_answers_in_place(admin_console):
+    import json
+
     html = admin_console.get("/enrollment/").content.decode()
-    for action in ("/enrollment/keys/", "/enrollment/qr/", "/enrollment/one-liner/"):
-        assert re.search(rf'<form hx-post="{action}"[^>]*data-swap-422', html), action
+    config = json.loads(re.search(r'<meta name="htmx-config" content=\'([^\']+)\'>', html).group(1))
+    assert {"code": "422", "swap": True, "error": False} in config["responseHandling"]
     assert '<script src="/static/js/enrollment.js" defer></script>' in html
 
 

@@ -1,18 +1,5 @@
 // The Enrollment page (a file, not inline: CSP): copy the key shown once, hand it to the QR
-// builder and the one-liner, and show a form's 422 answer in place.
-
-// htmx 2 swaps no 4xx answer by default, and base.html does not configure it. A form (or the
-// area it swaps) marked data-swap-422 gets its 422 (the form again, with its errors beside the
-// fields) swapped like a 200. The same opt-in attribute as the policy pages' script: moved to
-// console.js, or replaced by htmx's responseHandling in base.html's htmx-config, it serves every
-// form. (detail.elt is the swap's target; the element that made the request is requestConfig.elt.)
-document.body.addEventListener("htmx:beforeSwap", (event) => {
-  const marked = [event.detail.requestConfig?.elt, event.detail.elt].some((el) => el instanceof Element && el.closest("[data-swap-422]"));
-  if (event.detail.xhr.status === 422 && marked) {
-    event.detail.shouldSwap = true;
-    event.detail.isError = false;
-  }
-});
+// builder and the one-liner (a form's 422 answer is swapped in place by base.html's htmx-config).
 
 async function copyText(text) {
   if (navigator.clipboard && window.isSecureContext) {
