@@ -88,7 +88,9 @@ def collect(outcomes, now: datetime) -> list[Notification]:
             resolved = [pk for pk in o.resolved]
             if resolved and rule.severity != Severity.INFO:
                 # flapping alerts told when they started to flap; their resolves would be noise
-                resolved = list(Alert.objects.filter(pk__in=resolved, flapping=False, notifications__isnull=False)
+                # ... and only those somebody was told of (a fire notification that went out)
+                resolved = list(Alert.objects.filter(pk__in=resolved, flapping=False, notifications__event=N.Event.FIRED,
+                                                     notifications__state=N.State.SENT)
                                 .values_list("pk", flat=True).distinct())
                 if resolved:
                     n = _collecting(rule, N.Event.RESOLVED, rule.severity, now, group_wait())
