@@ -12,12 +12,13 @@ import csv
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import django_filters
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from mdm.filters import UtcIsoDateTimeFilter
 from mdm.models import AuditEvent
@@ -87,13 +88,22 @@ def _encode(at: datetime, pk) -> str:
     return base64.urlsafe_b64encode(f"{at.isoformat()}|{pk}".encode()).decode().rstrip("=")
 
 
+def instant(text: str) -> datetime:
+    """A cursor's date-time, aware and in UTC: PostgreSQL refuses offsets past ±15:59 (a 500
+    otherwise). ValueError for anything else."""
+    try:
+        at = parse_datetime(text)
+        if at is None or at.tzinfo is None:
+            raise ValueError(text)
+        return at.astimezone(UTC)
+    except OverflowError as exc:  # past year 9999 (or before year 1) in UTC
+        raise ValueError(text) from exc
+
+
 def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         at, pk = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
-        at = datetime.fromisoformat(at)
-        if at.tzinfo is None:
-            raise ValueError(at)
-        return at, uuid.UUID(pk)
+        return instant(at), uuid.UUID(pk)
     except ValueError as exc:  # bad base64, bad UTF-8, no "|", a bad date or UUID
         raise InvalidCursor("This page link is not valid: start again from the newest events.") from exc
 

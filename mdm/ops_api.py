@@ -6,6 +6,7 @@ from django.core.paginator import Paginator
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,7 +14,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsAdmin, IsOperator
 from mdm import deadletters, services
 from mdm.audit import client_ip
-from mdm.audit_filters import AuditFilter
+from mdm.audit_filters import AuditFilter, instant
 from mdm.models import AuditEvent
 
 
@@ -90,6 +91,17 @@ class _NewestFirst(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def decode_cursor(self, request):
+        # DRF puts the cursor's position into the filter as it came: a crafted one that is no
+        # date-time, or has an offset PostgreSQL refuses, was a 500.
+        cursor = super().decode_cursor(request)
+        if cursor is None or cursor.position is None:
+            return cursor
+        try:
+            return cursor._replace(position=instant(cursor.position).isoformat())
+        except ValueError:
+            raise NotFound(self.invalid_cursor_message) from None
 
 
 class AuditEventList(ListAPIView):

@@ -1,7 +1,9 @@
 """GET /api/v1/audit: the console's filters (one FilterSet), newest first by cursor, for admins
 and operators; viewers and outsiders are refused; bad filters are a 400 naming the filter."""
 
+import base64
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.utils import timezone
@@ -14,6 +16,22 @@ URL = "/api/v1/audit"
 def test_an_outsider_with_no_credentials_gets_a_401(anon_api, db):
     response = anon_api.get(URL)
     assert response.status_code == 401 and response.json()["code"] == "not_authenticated"
+
+
+def test_a_device_token_is_no_credential_here(anon_api, enrolled_device):
+    response = anon_api.get(URL, **enrolled_device.auth)
+    assert response.status_code == 401
+
+
+def test_an_api_key_has_no_role_so_it_reads_no_audit(admin_user):
+    from rest_framework.test import APIClient
+
+    from accounts import services as account_services
+
+    made = account_services.create_api_key(actor=admin_user, name="ci", scopes=["apk:upload", "apk:read"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {made.raw}")
+    assert client.get(URL).status_code == 403
 
 
 def test_a_viewer_gets_a_403(viewer_api):
@@ -87,9 +105,19 @@ def test_a_bad_filter_is_a_400_naming_it(admin_api, params, field):
     assert body["code"] == "invalid" and field in body["fields"] and body["detail"].startswith(f"{field}:")
 
 
-def test_a_cursor_it_did_not_make_is_a_404_not_a_500(admin_api):
-    response = admin_api.get(URL, {"cursor": "bm9uc2Vuc2U"})
+@pytest.mark.parametrize("position", [None, "garbage", "9999-12-31T23:59:59-23:59", "2026-01-01 00:00:00", "0001-01-01T00:00:00+01:00"])
+def test_a_cursor_it_did_not_make_is_a_404_not_a_500(admin_api, position):
+    cursor = "bm9uc2Vuc2U" if position is None else base64.b64encode(urlencode({"o": 0, "r": 0, "p": position}).encode()).decode()
+    response = admin_api.get(URL, {"cursor": cursor})
     assert response.status_code == 404 and response.json()["detail"] == "Invalid cursor"
+
+
+def test_a_cursor_with_another_offset_reads_the_same_instant(admin_api):
+    event(action="older", at=timezone.now() - timedelta(hours=3))
+    position = (timezone.now() - timedelta(hours=2)).astimezone(timezone.get_fixed_timezone(-15 * 60 - 59)).isoformat()
+    cursor = base64.b64encode(urlencode({"o": 0, "r": 0, "p": position}).encode()).decode()
+    response = admin_api.get(URL, {"cursor": cursor})
+    assert response.status_code == 200 and [e["action"] for e in response.json()["results"]] == ["older"]
 
 
 def test_a_page_costs_the_same_queries_with_many_events(admin_api, admin_user, django_assert_max_num_queries):

@@ -1,7 +1,9 @@
 """The console's audit log: who may read it, the filters and search (one FilterSet with the API),
 the table partial swapped by htmx, pages by cursor, and the data column readable."""
 
+import base64
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -113,7 +115,9 @@ def test_pages_follow_a_cursor_newest_first_with_ties_in_time_neither_lost_nor_r
 
 
 def test_a_cursor_it_did_not_make_is_a_400_with_a_way_back(console):
-    for cursor in ("nonsense", "bm90fGEtdXVpZA", "%00"):
+    far = base64.urlsafe_b64encode(f"9999-12-31T23:59:59-23:59|{uuid.uuid4()}".encode()).decode()
+    naive = base64.urlsafe_b64encode(f"2026-01-01T00:00:00|{uuid.uuid4()}".encode()).decode()
+    for cursor in ("nonsense", "bm90fGEtdXVpZA", "%00", far, naive):
         response = console.get(URL, {"cursor": cursor})
         assert response.status_code == 400
         assert "This page link is not valid" in response.content.decode()
