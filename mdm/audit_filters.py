@@ -5,9 +5,10 @@ CSV rows, fetched in batches the same way.
 Every filter is answered newest first from an index (mdm.models.AuditEvent): the time range from
 the one on `at`, the action from (action, at DESC), the object from (target_type, target_id, at
 DESC). The free-text search reads each row's data as text, so it is kept to a time range: the
-last SEARCH_DAYS days unless `since` says otherwise."""
+SEARCH_DAYS days before `until` (or now) unless `since` says otherwise."""
 
 import base64
+import contextlib
 import csv
 import json
 import uuid
@@ -42,7 +43,7 @@ class AuditFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
         method="search",
         label="Search",
-        help_text=f"Text in the actor, action, object id or data; within the last {SEARCH_DAYS} days unless `since` is given.",
+        help_text=f"Text in the actor, action, object id or data; within the {SEARCH_DAYS} days before `until` (or now) unless `since` is given.",
         **TEXT,
     )
 
@@ -67,7 +68,9 @@ class AuditFilter(django_filters.FilterSet):
         if not value:
             return queryset
         if self.form.cleaned_data.get("since") is None:
-            queryset = queryset.filter(at__gte=timezone.now() - timedelta(days=SEARCH_DAYS))
+            end = self.form.cleaned_data.get("until") or timezone.now()
+            with contextlib.suppress(OverflowError):  # `until` in year 1: nothing before it to leave out
+                queryset = queryset.filter(at__gte=end - timedelta(days=SEARCH_DAYS))
         return queryset.alias(data_text=Cast("data", TextField())).filter(
             Q(actor_label__icontains=value) | Q(action__icontains=value) | Q(target_id__icontains=value) | Q(data_text__icontains=value)
         )

@@ -107,7 +107,8 @@ class _NewestFirst(CursorPagination):
 class AuditEventList(ListAPIView):
     """The audit log, newest first, filtered like the console's page (`actor` contains, `action`
     exact or a prefix ending in ".", `target_type`, `target_id`, `since`/`until`, `q` over actor,
-    action, object id and data within the last 30 days unless `since` is given). Paged by cursor:
+    action, object id and data within the 30 days before `until`, or now, unless `since` is
+    given). Paged by cursor:
     follow `next`. Admins and operators."""
 
     permission_classes = [IsOperator]

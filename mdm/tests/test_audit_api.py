@@ -98,11 +98,20 @@ def test_pages_follow_next_until_every_event_was_seen_once(admin_api):
         ({"action": "p\x00"}, "action"),
     ],
 )
+
 def test_a_bad_filter_is_a_400_naming_it(admin_api, params, field):
     response = admin_api.get(URL, params)
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "invalid" and field in body["fields"] and body["detail"].startswith(f"{field}:")
+
+
+@pytest.mark.parametrize("until", ["0001-01-02T00:00:00Z", "9999-12-31T23:59:59Z"])
+def test_a_search_bounded_by_an_extreme_until_is_answered(admin_api, until):
+    event(action="policy.create", data={"name": "Lobby"})
+    response = admin_api.get(URL, {"q": "lobby", "until": until})
+    assert response.status_code == 200
+    assert response.json()["results"] == []  # the 30 days before `until` hold nothing
 
 
 @pytest.mark.parametrize("position", [None, "garbage", "9999-12-31T23:59:59-23:59", "2026-01-01 00:00:00", "0001-01-01T00:00:00+01:00"])

@@ -65,16 +65,19 @@ def test_it_filters_by_a_time_range(console):
     assert actions_shown(console.get(URL, {"since": since, "until": until})) == ["middle.thing"]
 
 
-def test_search_finds_text_in_the_data_and_covers_30_days_unless_from_is_set(console):
+def test_search_finds_text_in_the_data_and_covers_30_days_before_to_or_now_unless_from_is_set(console):
     event(action="wifi.push", data={"ssid": "Lobby-Guest"}, at=days_ago(2))
     event(action="wifi.push", data={"ssid": "Lobby-Old"}, at=days_ago(45))
     event(action="policy.create", data={"name": "Kiosk"})
 
     response = console.get(URL, {"q": "lobby"})
     assert actions_shown(response) == ["wifi.push"]
-    assert "the search covers the last 30 days unless From is set" in response.content.decode()
+    assert "the search covers the 30 days before now unless From is set" in response.content.decode()
     older = console.get(URL, {"q": "lobby", "since": days_ago(60).strftime("%Y-%m-%dT%H:%M")})
     assert actions_shown(older) == ["wifi.push", "wifi.push"]
+    before = console.get(URL, {"q": "lobby", "until": days_ago(40).strftime("%Y-%m-%dT%H:%M")})
+    assert actions_shown(before) == ["wifi.push"] and "Lobby-Old" in before.content.decode()
+    assert "the search covers the 30 days before To unless From is set" in before.content.decode()
     assert actions_shown(console.get(URL, {"q": "kiosk"})) == ["policy.create"]
 
 
