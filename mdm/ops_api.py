@@ -5,8 +5,8 @@ log, read by admins and operators (not viewers: it names people, addresses and w
 from django.core.paginator import Paginator
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.exceptions import NotFound
+from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -108,8 +108,7 @@ class AuditEventList(ListAPIView):
     """The audit log, newest first, filtered like the console's page (`actor` contains, `action`
     exact or a prefix ending in ".", `target_type`, `target_id`, `since`/`until`, `q` over actor,
     action, object id and data within the 30 days before `until`, or now, unless `since` is
-    given). Paged by cursor:
-    follow `next`. Admins and operators."""
+    given). Paged by cursor: follow `next`. Admins and operators."""
 
     permission_classes = [IsOperator]
     serializer_class = AuditEventSerializer

@@ -37,7 +37,8 @@ PRUNE_BATCH = 10_000
 
 def prune_audit(*, older_than: datetime) -> int:
     """Delete audit events older than `older_than`, PRUNE_BATCH at a time: after the retention is
-    shortened there can be millions, and one DELETE would hold its locks and WAL all at once."""
+    shortened there can be millions, and one DELETE would be one long transaction holding all
+    their row locks (and a worker busy past its visibility timeout)."""
     deleted = 0
     while ids := list(AuditEvent.objects.filter(at__lt=older_than).order_by().values_list("pk", flat=True)[:PRUNE_BATCH]):
         deleted += AuditEvent.objects.filter(pk__in=ids).delete()[0]
