@@ -1,8 +1,15 @@
+import logging
+
 from django import forms
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.db import transaction
+
+from accounts.tasks import send_password_reset_email
 
 User = get_user_model()
+logger = logging.getLogger(__name__)
 
 PENDING_MESSAGE = "Your account is waiting for an admin's approval. You can sign in once it is approved."
 
@@ -28,6 +35,25 @@ class LoginForm(AuthenticationForm):
         user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
         if user is not None and user.is_pending and user.check_password(password):
             raise forms.ValidationError(self.error_messages["pending"], code="pending")
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    """Django's form, with the mail sent by a Celery worker (accounts.tasks), queued on commit: a
+    slow or broken SMTP server neither holds the request nor tells, by the time the answer takes,
+    whether an account uses the address. The worker makes the link itself, so the reset token
+    never waits in the broker."""
+
+    def save(self, **kwargs):
+        email = self.cleaned_data["email"]
+        for user in self.get_users(email):
+            transaction.on_commit(lambda user_id=str(user.pk): _queue_reset_mail(user_id=user_id, email=email))
+
+
+def _queue_reset_mail(*, user_id: str, email: str) -> None:
+    try:
+        send_password_reset_email.delay(user_id=user_id, email=email)
+    except Exception:  # the broker is down: logged, and answered like an unknown address (no 500)
+        logger.exception("Could not queue the password reset mail of user %s", user_id)
 
 
 class RegistrationForm(UserCreationForm):

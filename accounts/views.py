@@ -8,7 +8,7 @@ from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 
 from accounts import limits, services
-from accounts.forms import ActiveForm, LoginForm, ProfileForm, RegistrationForm, RoleForm
+from accounts.forms import ActiveForm, LoginForm, PasswordResetForm, ProfileForm, RegistrationForm, RoleForm
 from accounts.models import User
 from accounts.permissions import role_required
 from mdm.audit import client_ip
@@ -92,11 +92,11 @@ def _reset_email(group, request) -> str:
 
 class PasswordResetView(auth_views.PasswordResetView):
     """Limited per client IP and per address asked for, so no one can mail-bomb an inbox (the
-    answer is the same whether or not an account uses the address)."""
+    answer is the same whether or not an account uses the address). The mail goes through Celery
+    (accounts.forms.PasswordResetForm, accounts.tasks.send_password_reset_email)."""
 
     template_name = "accounts/password_reset.html"
-    email_template_name = "accounts/password_reset_email.txt"
-    subject_template_name = "accounts/password_reset_subject.txt"
+    form_class = PasswordResetForm
     success_url = reverse_lazy("accounts:password_reset_done")
 
     def post(self, request, *args, **kwargs):
@@ -107,10 +107,6 @@ class PasswordResetView(auth_views.PasswordResetView):
         if wait:
             return _limited(request, self.template_name, {"form": self.form_class()}, wait)
         return super().post(request, *args, **kwargs)
-
-    @property
-    def extra_email_context(self):
-        return {"base_url": settings.PUBLIC_BASE_URL}
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

@@ -15,6 +15,9 @@ REENROLL_HELP = (
 )
 
 
+AUDIT_RETENTION_RANGE = "Between 30 and 3650 days."
+
+
 class FleetSettingsForm(forms.ModelForm):
     class Meta:
         model = FleetSettings
@@ -24,8 +27,10 @@ class FleetSettingsForm(forms.ModelForm):
             "history_retention_days",
             "default_command_expiry_s",
             "reenroll_policy",
+            "audit_retention_days",
         ]
         help_texts = {"reenroll_policy": REENROLL_HELP}
+        error_messages = {"audit_retention_days": {"min_value": AUDIT_RETENTION_RANGE, "max_value": AUDIT_RETENTION_RANGE}}
 
     def clean_heartbeat_interval_s(self):
         value = self.cleaned_data["heartbeat_interval_s"]
@@ -37,6 +42,12 @@ class FleetSettingsForm(forms.ModelForm):
         value = self.cleaned_data["history_retention_days"]
         if not 1 <= value <= 3650:
             raise forms.ValidationError("Between 1 and 3650 days.")
+        return value
+
+    def clean_audit_retention_days(self):
+        value = self.cleaned_data["audit_retention_days"]
+        if not 30 <= value <= 3650:
+            raise forms.ValidationError(AUDIT_RETENTION_RANGE)
         return value
 
     def clean_default_command_expiry_s(self):

@@ -1,7 +1,9 @@
+import json
 import time
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -16,7 +18,7 @@ class AuditEvent(models.Model):
     )
     # "user:<name>", "device:<uuid>", "system" or "key:<name>": kept when the actor row is gone.
     actor_label = models.CharField(max_length=200)
-    action = models.CharField(max_length=100, db_index=True)
+    action = models.CharField(max_length=100)
     target_type = models.CharField(max_length=50, blank=True)
     target_id = models.CharField(max_length=64, blank=True)
     data = models.JSONField(default=dict, blank=True)
@@ -24,10 +26,40 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-at"]
-        indexes = [models.Index(fields=["target_type", "target_id", "-at"])]
+        indexes = [
+            models.Index(fields=["target_type", "target_id", "-at"]),
+            # The audit log's action filter, exact ("policy.create") or by prefix ("policy."),
+            # newest first. The pattern operator class lets PostgreSQL answer `LIKE 'policy.%'`
+            # from the index whatever the database's collation (= is in the class too).
+            models.Index(fields=["action", "-at"], name="mdm_audit_action_at", opclasses=["varchar_pattern_ops", ""]),
+        ]
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.target_type}:{self.target_id}"
+
+    def data_items(self) -> list[tuple[str, str, bool]]:
+        """The data as (key, text, is_block) for people, keys in order: a change `{"from": a,
+        "to": b}` reads "a → b", strings as they are, other values as JSON, on one line when
+        short and flat, else indented (is_block)."""
+        data = self.data if isinstance(self.data, dict) else {"": self.data}
+        return [(str(key), *_readable(data[key])) for key in sorted(data, key=str)]
+
+
+SHORT_JSON = 60
+
+
+def _readable(value) -> tuple[str, bool]:
+    if isinstance(value, dict) and value.keys() == {"from", "to"}:
+        before, after = _readable(value["from"]), _readable(value["to"])
+        if not (before[1] or after[1]):
+            return f"{before[0]} → {after[0]}", False
+    if isinstance(value, str):
+        return value, False
+    flat = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+    nested = isinstance(value, (dict, list)) and any(isinstance(v, (dict, list)) for v in (value.values() if isinstance(value, dict) else value))
+    if len(flat) <= SHORT_JSON and not nested:
+        return flat, False
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True), True
 
 
 class FleetSettings(models.Model):
@@ -51,6 +83,12 @@ class FleetSettings(models.Model):
     )
     reenroll_policy = models.CharField(
         "re-enrollment of a known device", max_length=10, choices=Reenroll.choices, default=Reenroll.APPROVAL
+    )
+    audit_retention_days = models.PositiveIntegerField(
+        "audit log retention (days)",
+        default=365,
+        validators=[MinValueValidator(30), MaxValueValidator(3650)],
+        help_text="Audit events older than this are deleted (30-3650 days).",
     )
     updated_at = models.DateTimeField(auto_now=True)
 

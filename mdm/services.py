@@ -11,6 +11,7 @@ FLEET_SETTING_FIELDS = (
     "history_retention_days",
     "default_command_expiry_s",
     "reenroll_policy",
+    "audit_retention_days",
 )
 
 
@@ -31,8 +32,16 @@ def update_fleet_settings(*, actor, ip: str | None = None, **values) -> FleetSet
     return fleet
 
 
+PRUNE_BATCH = 10_000
+
+
 def prune_audit(*, older_than: datetime) -> int:
-    deleted, _ = AuditEvent.objects.filter(at__lt=older_than).delete()
+    """Delete audit events older than `older_than`, PRUNE_BATCH at a time: after the retention is
+    shortened there can be millions, and one DELETE would be one long transaction holding all
+    their row locks (and a worker busy past its visibility timeout)."""
+    deleted = 0
+    while ids := list(AuditEvent.objects.filter(at__lt=older_than).order_by().values_list("pk", flat=True)[:PRUNE_BATCH]):
+        deleted += AuditEvent.objects.filter(pk__in=ids).delete()[0]
     return deleted
 
 

@@ -9,6 +9,7 @@ api_v1 = [
     # With and without the trailing slash, as the routers' routes (one path in the schema).
     re_path(r"^dead-letters/?$", ops_api.DeadLetterList.as_view(), name="api-dead-letters"),
     re_path(r"^dead-letters/purge/?$", ops_api.DeadLetterPurge.as_view(), name="api-dead-letters-purge"),
+    re_path(r"^audit/?$", ops_api.AuditEventList.as_view(), name="api-audit"),
     path("", include("accounts.api.urls")),
     path("", include("enrollment.api.urls")),
     path("", include("devices.api.urls")),
@@ -20,6 +21,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("settings/", views.fleet_settings, name="fleet-settings"),
     path("audit/", views.audit_log, name="audit-log"),
+    path("audit/export.csv", views.audit_export, name="audit-export"),
     path("ops/", views.operations, name="operations"),
     path("ops/dead-letters/purge", views.purge_dead_letters, name="dead-letters-purge"),
     path("accounts/", include("accounts.urls")),

@@ -6,6 +6,7 @@ VALID = {
     "history_retention_days": "14",
     "default_command_expiry_s": "7200",
     "reenroll_policy": "approval",
+    "audit_retention_days": "365",
 }
 
 

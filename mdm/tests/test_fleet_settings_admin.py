@@ -14,6 +14,7 @@ VALID = {
     "history_retention_days": "14",
     "default_command_expiry_s": "7200",
     "reenroll_policy": FleetSettings.Reenroll.APPROVAL,
+    "audit_retention_days": "365",
 }
 
 
