@@ -4,8 +4,10 @@ module loads, which this one imports)."""
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from mdm import text
 
 
 def exception_handler(exc, context):
@@ -58,3 +60,14 @@ def error(detail: str, code: str, status_code: int, headers: dict | None = None,
 
 
 __all__ = ["error", "exception_handler", "status"]
+
+
+class NameRelatedField(serializers.SlugRelatedField):
+    """A SlugRelatedField whose lookup value is text a database can hold: a name with a NUL or a
+    lone surrogate names nothing (mdm.text) and is a 400 naming the field, never a lookup that
+    PostgreSQL refuses with a 500."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not text.is_clean(data):
+            self.fail("does_not_exist", slug_name=self.slug_field, value=text.loggable(data))
+        return super().to_internal_value(data)

@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from commands.models import Command, CommandType, Delivery, Preset, ShellAllowRule, WifiConfig
 from devices.models import DeviceGroup
+from mdm.api import NameRelatedField
 from mdm.audit import MASK
 
 
@@ -105,7 +106,7 @@ class WifiConfigSerializer(serializers.ModelSerializer):
         write_only=False, required=False, allow_blank=True, allow_null=True, max_length=63,
         help_text='Write-only in effect: answers show "***" when one is set. Omit or null to keep it.',
     )
-    group = serializers.SlugRelatedField(
+    group = NameRelatedField(
         slug_field="name", queryset=DeviceGroup.objects.all(), required=False, allow_null=True
     )
 

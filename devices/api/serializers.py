@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from devices import telemetry
 from devices.models import Device, DeviceGroup, DevicePolicyState, DeviceStatus, HeartbeatSample, InstalledApp, Tag
+from mdm.api import NameRelatedField
 
 # The heartbeat fields as last accepted, under their heartbeat names (PROTOCOL.md).
 STATUS_FIELDS = telemetry.STATUS_COLUMNS
@@ -92,7 +93,7 @@ class DeviceSerializer(serializers.ModelSerializer):
 
 class DeviceUpdateSerializer(serializers.Serializer):
     alias = serializers.CharField(max_length=128, allow_blank=True, required=False)
-    group = serializers.SlugRelatedField(
+    group = NameRelatedField(
         slug_field="name", queryset=DeviceGroup.objects.all(), allow_null=True, required=False
     )
     tags = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=50)

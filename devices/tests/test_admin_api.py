@@ -149,3 +149,12 @@ def test_tags_are_created_and_listed(operator_api, viewer_api):
 def test_the_openapi_schema_documents_the_device_api(viewer_api):
     schema = viewer_api.get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
     assert "/api/v1/devices" in schema and "/api/v1/enrollment-keys" in schema
+
+
+@pytest.mark.parametrize("name", ["lobby\\u0000", "lobby\\ud800"])
+def test_a_group_name_no_database_can_hold_is_a_400_not_a_500(admin_api, device_in_group_a, name):
+    response = admin_api.patch(f"/api/v1/devices/{device_in_group_a.pk}", data=f'{{"group": "{name}"}}',
+                               content_type="application/json")
+    assert response.status_code == 400 and "group" in response.json()["fields"]
+    device_in_group_a.refresh_from_db()
+    assert device_in_group_a.group.name == "warehouse-a"  # nothing lost

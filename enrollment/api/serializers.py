@@ -3,6 +3,7 @@ from rest_framework import serializers
 from devices.api.serializers import UnixTimeField
 from devices.models import DeviceGroup, Tag
 from enrollment.models import EnrollmentKey, ReenrollRequest
+from mdm.api import NameRelatedField
 
 
 class EnrollmentKeySerializer(serializers.ModelSerializer):
@@ -33,8 +34,8 @@ class EnrollmentKeyCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     expires_in_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True)
     max_uses = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False, allow_null=True)
-    group = serializers.SlugRelatedField(slug_field="name", queryset=DeviceGroup.objects.all(), required=False, allow_null=True)
-    tags = serializers.SlugRelatedField(slug_field="name", queryset=Tag.objects.all(), many=True, required=False)
+    group = NameRelatedField(slug_field="name", queryset=DeviceGroup.objects.all(), required=False, allow_null=True)
+    tags = NameRelatedField(slug_field="name", queryset=Tag.objects.all(), many=True, required=False)
 
 
 class CreatedEnrollmentKeySerializer(EnrollmentKeySerializer):
