@@ -154,7 +154,7 @@ def audit_log(request):
             context["page"] = newest_first(events.qs, cursor=request.GET.get("cursor"), size=AUDIT_PAGE_SIZE)
     except InvalidCursor as exc:
         context["cursor_error"] = str(exc)
-    status = 200 if "page" in context else 400
+    status = 200 if "page" in context else 422  # bad filters: the table with its message, swapped in place
     template = "_audit_table.html" if request.htmx and not request.htmx.boosted else "audit_log.html"
     return render(request, template, context, status=status)
 

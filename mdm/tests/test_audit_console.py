@@ -117,12 +117,12 @@ def test_pages_follow_a_cursor_newest_first_with_ties_in_time_neither_lost_nor_r
     assert seen == expected
 
 
-def test_a_cursor_it_did_not_make_is_a_400_with_a_way_back(console):
+def test_a_cursor_it_did_not_make_is_a_422_with_a_way_back(console):
     far = base64.urlsafe_b64encode(f"9999-12-31T23:59:59-23:59|{uuid.uuid4()}".encode()).decode()
     naive = base64.urlsafe_b64encode(f"2026-01-01T00:00:00|{uuid.uuid4()}".encode()).decode()
     for cursor in ("nonsense", "bm90fGEtdXVpZA", "%00", far, naive):
         response = console.get(URL, {"cursor": cursor})
-        assert response.status_code == 400
+        assert response.status_code == 422  # swapped in place like every form's errors
         assert "This page link is not valid" in response.content.decode()
 
 
@@ -135,10 +135,10 @@ def test_a_cursor_it_did_not_make_is_a_400_with_a_way_back(console):
         ({"actor": "a\x00b"}, "Who: Null characters are not allowed."),
     ],
 )
-def test_bad_filters_are_a_400_that_says_which_and_shows_no_rows(console, params, message):
+def test_bad_filters_are_a_422_that_says_which_and_shows_no_rows(console, params, message):
     event(action="policy.create")
     response = console.get(URL, params)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert message in response.content.decode()
     assert actions_shown(response) == []
 
