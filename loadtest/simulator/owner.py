@@ -119,6 +119,7 @@ class PolicyRecord:
     posted: bool = True
     # The channel's triggers (loadtest.simulator.policy).
     fetch: bool = False
+    fetching: bool = False  # a GET in flight: a heartbeat meanwhile asks for nothing more
     reapply: bool = False
     refetch_after_heartbeat: bool = False
     retrying: bool = False

@@ -33,7 +33,10 @@ class PolicyClient:
         record = device.policy
         if record.refetch_after_heartbeat:  # the keys are fresh now: verify once more
             record.refetch_after_heartbeat, record.retrying, record.fetch = False, True, True
-        if isinstance(server_version, int) and not isinstance(server_version, bool) and server_version != record.version:
+        # The agent heartbeats and fetches in turn on one loop; here they overlap, and a heartbeat
+        # answered while the fetch is in flight adds nothing (that fetch brings the version).
+        if (isinstance(server_version, int) and not isinstance(server_version, bool)
+                and server_version != record.version and not record.fetching):
             if not record.fetch:
                 self.stats.counters["policy_fetch_by_heartbeat"] += 1
             record.fetch = True
@@ -81,7 +84,11 @@ class PolicyClient:
     async def fetch_policy(self, device: SimDevice) -> bool:
         """False: not fetched (retryable); True: fetched and judged (or refused for good)."""
         record = device.policy
-        status, data = await self._request("policy", "GET", "/api/v1/device/policy", device)
+        record.fetching = True
+        try:
+            status, data = await self._request("policy", "GET", "/api/v1/device/policy", device)
+        finally:
+            record.fetching = False
         if status in RETRYABLE:
             return False
         if status != 200:
