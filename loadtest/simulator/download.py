@@ -147,7 +147,7 @@ class Downloader:
             auth = device.headers if same_origin(url, base) else {}
             async with self.fleet.download_session.get(url, headers={**headers, **auth}, allow_redirects=False,
                                                        timeout=TIMEOUT, read_bufsize=CHUNK) as response:
-                self.fleet.stats.record("download", response.status, time.monotonic() - started)
+                self.fleet.stats.record("download", response.status, time.monotonic() - started, started)
                 location = response.headers.get("Location")
                 if response.status in REDIRECT_STATUSES and location:
                     url = response.url.join(URL(location, encoded=True))

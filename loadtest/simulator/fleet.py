@@ -136,11 +136,11 @@ class Fleet(CommandRunner, PushConsumer, PolicyClient):
                 data = await response.json(content_type=None) if response.status != 204 else None
                 status, retry_after = response.status, retry_after_of(response)
         except (aiohttp.ClientError, asyncio.TimeoutError, json.JSONDecodeError) as exc:
-            self.stats.record(endpoint, 0, time.monotonic() - started)
+            self.stats.record(endpoint, 0, time.monotonic() - started, started)
             if self.verbose:
                 print(f"{endpoint}: {type(exc).__name__}: {exc}")
             return 0, None, None
-        self.stats.record(endpoint, status, time.monotonic() - started)
+        self.stats.record(endpoint, status, time.monotonic() - started, started)
         return status, data, retry_after
 
     # -- enrollment -----------------------------------------------------------------------------
