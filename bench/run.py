@@ -11,7 +11,9 @@ console (list and detail with 20,000 devices and 30 days of history), upload (a 
 tus in 5 MB chunks over loopback, as CI uploads with an API key: throughput and the web
 processes' peak RSS), install fan-out (a 20 MB release installed by 2,000 simulated devices
 that really download it, ~10% of downloads cut and resumed; bench/install_fanout.py), with nginx
-serving the files by X-Accel-Redirect as the shipped compose does (bench/nginx.py).
+serving the files by X-Accel-Redirect as the shipped compose does (bench/nginx.py), policy fan-out
+(a changed policy assigned to 2,000 heartbeating devices: 99% applied and reported, heartbeat p99
+before and during; bench/policy_fanout.py).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import install_fanout, nginx  # noqa: E402 (ROOT on the path first)
+from bench import install_fanout, nginx, policy_fanout  # noqa: E402 (ROOT on the path first)
 VENV_BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "var" / "bench"
@@ -323,6 +325,12 @@ def install(enroll_key: str, jwt: str, devices: int, web_pid: int, nginx_pid: in
     return asyncio.run(install_fanout.fan_out(
         front_url=FRONT if NGINX["binary"] else BASE, standin_url=STANDIN, jwt=jwt, enroll_key=enroll_key, devices=devices,
         release=release, sha256=sha256, web_pid=web_pid, nginx_pid=nginx_pid, rss_of=rss_mb_of_tree, served_by=served_by))
+
+
+def policy(enroll_key: str, jwt: str, devices: int) -> dict:
+    """The policy fan-out (bench/policy_fanout.py)."""
+    raise_harness_priority()
+    return asyncio.run(policy_fanout.fan_out(base_url=BASE, standin_url=STANDIN, jwt=jwt, enroll_key=enroll_key, devices=devices))
 
 
 async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s: float, web_pid: int,
@@ -738,6 +746,7 @@ def table(results: dict) -> list[tuple[str, str, str, bool]]:
          ok(s["rss_max_mb"], GOALS["web_rss_mb"])),
         *upload_rows(results),
         *install_fanout.rows(results),
+        *policy_fanout.rows(results),
     ]
 
 
@@ -794,10 +803,12 @@ def main() -> int:
     parser.add_argument("--upload-only", action="store_true", help="only the APK upload (BENCH_UPLOAD_MB, default 200)")
     parser.add_argument("--install-only", action="store_true",
                         help="only the install fan-out (--devices, BENCH_INSTALL_MB 20, BENCH_INSTALL_CUT_RATE 0.1)")
+    parser.add_argument("--policy-only", action="store_true", help="only the policy fan-out (--devices, BENCH_POLICY_TRIALS 3)")
     args = parser.parse_args()
     CALIBRATION["s"] = cpu_calibration()
     print(f"CPU calibration: {CALIBRATION['s']} s for a 10M-iteration Python loop", flush=True)
-    use_nginx()
+    if not args.policy_only:  # no downloads in it
+        use_nginx()
     procs = Processes()
 
     def nginx_pid():
@@ -816,6 +827,11 @@ def main() -> int:
             print("\n".join(f"| {a} | {b} | {c} | {'✅' if d else '❌'} |"
                             for a, b, c, d in install_fanout.rows({"install": measured})))
             return 0
+        if args.policy_only:
+            measured = policy(enroll_key, jwt, args.devices)
+            path = policy_fanout.write_report(RESULTS, measured, machine(), json.dumps(measured, indent=2))
+            print(path.read_text().split("## Raw figures")[0])
+            return 0
         results = asyncio.run(storm_steady_fanout(enroll_key, jwt, args.devices, args.steady_seconds, procs.procs["web"].pid,
                                                   quick=args.capacity_only, fanout_only=args.fanout_only))
         if args.fanout_only:
@@ -829,6 +845,7 @@ def main() -> int:
         results["console"] = console(viewed, args.console_requests)
         results["upload"] = upload(procs.procs["web"].pid, procs.procs["worker"].pid)
         results["install"] = install(enroll_key, jwt, args.devices, procs.procs["web"].pid, nginx_pid())
+        results["policy"] = policy(enroll_key, jwt, args.devices)
         results["cpu_calibration_s"] = CALIBRATION["s"]
         path = write_report(results)
     finally:

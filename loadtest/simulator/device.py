@@ -9,6 +9,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
+from loadtest.simulator.owner import DeviceOwner, PolicyRecord
 from loadtest.simulator.protocol import SEEN_FORGET_AFTER_S
 
 NETWORKS = ("wifi", "wifi", "wifi", "cellular", "ethernet")
@@ -52,6 +53,9 @@ class SimDevice:
     # package -> version code, as PackageManager knows it: install_apk reads and updates it, and
     # the inventory is read from it.
     installed: dict[str, int] = field(default_factory=seeded_apps)
+    # PROTOCOL.md v1.1: the policy the device keeps, and the Device Owner state its items changed.
+    policy: PolicyRecord = field(default_factory=PolicyRecord)
+    owner: DeviceOwner = field(default_factory=DeviceOwner)
 
     def server_now(self) -> float:
         return self.server_time + (time.monotonic() - self.mono_at_server_time)
@@ -90,12 +94,17 @@ class SimDevice:
             "wifi_ssid": "Warehouse-5G" if self.network == "wifi" else None,
             "wifi_rssi": rng.randint(-80, -40) if self.network == "wifi" else None,
             "ip_address": f"10.{self.index // 65536 % 256}.{self.index // 256 % 256}.{self.index % 256}",
-            "foreground_app": rng.choice(APPS),
+            # In lock task the kiosk app is the one in front; otherwise whatever the user opened.
+            "foreground_app": self.owner.lock_task_packages[0] if self.owner.lock_task_active else rng.choice(APPS),
             "uptime_s": int(time.monotonic()),
             "agent_version": "sim-1.0",
             "device_time": int(self.server_now() + rng.uniform(-3, 3)),
             "kids": sorted(self.keys),
             "bad_envelopes": self.bad_envelopes,
+            "policy_version": self.policy.version,
+            "lock_task_active": self.owner.lock_task_active,
+            "usage_access": self.owner.usage_access,
+            "battery_optimization_exempt": self.owner.battery_optimization_exempt,
         }
 
     def forget_old_ids(self) -> None:

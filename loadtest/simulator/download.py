@@ -32,7 +32,12 @@ ACCEPT = "application/vnd.android.package-archive, application/json;q=0.9"
 
 
 class DownloadFailed(Exception):
-    """The file did not arrive (refused, or too many broken attempts): the install fails with this."""
+    """The file did not arrive (refused, or too many broken attempts): the install fails with this.
+    `retryable`: it kept breaking, another try later may get it (a policy's required app waits)."""
+
+    def __init__(self, message: str, *, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class _Cut(Exception):
@@ -125,7 +130,7 @@ class Downloader:
                 self.count("apk_download_interrupted")
                 last_problem = f"{type(exc).__name__}: {exc}"
             await asyncio.sleep(backoff_delay(attempt, retry_after, base=0.2, cap=5.0))
-        raise DownloadFailed(f"download failed after {MAX_ATTEMPTS} attempts; last: {last_problem}")
+        raise DownloadFailed(f"download failed after {MAX_ATTEMPTS} attempts; last: {last_problem}", retryable=True)
 
     async def _attempt(self, device, apk_id: str, size: int, transfer: Transfer, cut_at: int | None) -> bool:
         """One request (and its redirects). True: the file is complete; False: go again from 0."""
@@ -142,7 +147,7 @@ class Downloader:
             auth = device.headers if same_origin(url, base) else {}
             async with self.fleet.download_session.get(url, headers={**headers, **auth}, allow_redirects=False,
                                                        timeout=TIMEOUT, read_bufsize=CHUNK) as response:
-                self.fleet.stats.record("download", response.status, time.monotonic() - started)
+                self.fleet.stats.record("download", response.status, time.monotonic() - started, started)
                 location = response.headers.get("Location")
                 if response.status in REDIRECT_STATUSES and location:
                     url = response.url.join(URL(location, encoded=True))

@@ -1,7 +1,8 @@
 """The Fleet: thousands of simulated Android agents in one asyncio process, speaking PROTOCOL.md
 as a device does: enroll with backoff (and wait for an admin's approval of a re-enrollment),
-heartbeat with drifting telemetry and jitter, pull, and (commands.py, push.py, installer.py) verify
-and run commands, take pushes from the FCM stand-in, download and install APKs."""
+heartbeat with drifting telemetry and jitter, pull, and (commands.py, push.py, installer.py,
+policy.py) verify and run commands, take pushes from the FCM stand-in, download and install APKs,
+fetch, verify, apply and report the device's policy."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import aiohttp
 from loadtest.simulator.commands import CommandRunner
 from loadtest.simulator.device import SimDevice
 from loadtest.simulator.installer import ApkInstaller, FailureRule
+from loadtest.simulator.policy import PolicyClient
 from loadtest.simulator.protocol import backoff_delay, retry_after_of
 from loadtest.simulator.push import PushConsumer
 from loadtest.simulator.stats import Stats
@@ -40,7 +42,7 @@ def settle_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-class Fleet(CommandRunner, PushConsumer):
+class Fleet(CommandRunner, PushConsumer, PolicyClient):
     """`devices` simulated agents against `base_url`, enrolled with `enroll_key`. Use as an async
     context manager (its HTTP sessions), or `run()` for enroll-then-heartbeat for `duration` s.
 
@@ -60,7 +62,10 @@ class Fleet(CommandRunner, PushConsumer):
     Counters (`stats.counters`) of installs: apk_downloaded, apk_checksum_ok, apk_checksum_mismatch,
     apk_installed, apk_refused (a downgrade), apk_install_failed, apk_download_failed, apk_bytes;
     `installer.downloads` holds each good download's SHA-256 as the device computed it; `events`
-    holds (monotonic time, "received" | "downloaded" | "acked", "<hardware id>/<command id>").
+    holds (monotonic time, "received" | "downloaded" | "acked", "<hardware id>/<command id>") and
+    (monotonic time, "policy_fetched" | "policy_applied" | "policy_reported", "<hardware id>/<version>").
+    Counters of the policy channel: policy_fetch_by_heartbeat, policy_fetch_by_push, policy_fetched,
+    policy_bad, policy_applied, policy_item_<state>, policy_reported.
     """
 
     def __init__(
@@ -131,11 +136,11 @@ class Fleet(CommandRunner, PushConsumer):
                 data = await response.json(content_type=None) if response.status != 204 else None
                 status, retry_after = response.status, retry_after_of(response)
         except (aiohttp.ClientError, asyncio.TimeoutError, json.JSONDecodeError) as exc:
-            self.stats.record(endpoint, 0, time.monotonic() - started)
+            self.stats.record(endpoint, 0, time.monotonic() - started, started)
             if self.verbose:
                 print(f"{endpoint}: {type(exc).__name__}: {exc}")
             return 0, None, None
-        self.stats.record(endpoint, status, time.monotonic() - started)
+        self.stats.record(endpoint, status, time.monotonic() - started, started)
         return status, data, retry_after
 
     # -- enrollment -----------------------------------------------------------------------------
@@ -242,6 +247,7 @@ class Fleet(CommandRunner, PushConsumer):
         for command_id in data.get("cancelled", []):
             self.drop_if_not_started(device, command_id)
         self.accept_envelopes(device, data.get("commands", []), channel="heartbeat")
+        self.policy_after_heartbeat(device, data.get("policy_version"))
         if data.get("more_commands"):
             await self.pull(device)
         if data.get("inventory_requested"):

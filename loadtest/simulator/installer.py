@@ -88,10 +88,15 @@ class ApkInstaller:
         except ValueError as exc:
             return {"status": "rejected", "reason": "bad_params", "error": str(exc)}
         try:
-            await self.download_checked(device, payload["id"], spec)
+            return await self.install(device, payload, spec)
         except DownloadFailed as exc:
             self.downloader.count("apk_download_failed")
             return failed(str(exc))
+
+    async def install(self, device, payload: dict, spec: ApkSpec) -> dict:
+        """Download, check and install: install_apk's, and a policy's required app's (its
+        `payload` is {"id": "policy-<version>", "params": ...}). DownloadFailed propagates."""
+        await self.download_checked(device, payload["id"], spec)
         current = device.installed.get(spec.package)
         if current is not None and spec.version_code < current:
             self.downloader.count("apk_refused")

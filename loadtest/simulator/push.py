@@ -14,7 +14,7 @@ from loadtest.simulator.device import SimDevice
 
 class PushConsumer:
     """Mixed into Fleet: needs its session, push_url, stop_at, devices, by_fcm, stats, spawn(),
-    accept_envelopes() and pull()."""
+    accept_envelopes(), pull() and policy_sync_pushed()."""
 
     async def register_push_tokens(self) -> None:
         """Like a device obtaining its token from FCM: the stand-in learns the fleet's tokens."""
@@ -69,4 +69,6 @@ class PushConsumer:
                 return
             self.accept_envelopes(device, [envelope], channel="push")
         elif data.get("kind") == "sync":
+            # The device pulls its commands, and fetches its policy (a policy change sends only this).
             self.spawn(self.pull(device))
+            self.policy_sync_pushed(device)

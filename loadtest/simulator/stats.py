@@ -1,4 +1,4 @@
-"""What the simulator measures: latency per endpoint, statuses, errors, counters, its own lag,
+"""What the simulator measures: latency (and send time) per endpoint, statuses, errors, counters, its own lag,
 and the text report of `simulate_fleet`."""
 
 from __future__ import annotations
@@ -15,9 +15,14 @@ class Stats:
     errors: Counter = field(default_factory=Counter)
     counters: Counter = field(default_factory=Counter)
     lag: list[float] = field(default_factory=list)
+    # When each request of `latencies` left (monotonic; its schedule, for an open-loop heartbeat),
+    # in the same order: a benchmark reads a window by when requests were sent, not answered.
+    sent: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
-    def record(self, endpoint: str, status: int, seconds: float) -> None:
+    def record(self, endpoint: str, status: int, seconds: float, started: float | None = None) -> None:
         self.latencies[endpoint].append(seconds)
+        if started is not None:
+            self.sent[endpoint].append(started)
         self.statuses[(endpoint, status)] += 1
         if status >= 500 or status == 0:
             self.errors[(endpoint, status)] += 1
