@@ -122,14 +122,26 @@ def due_webhooks(now: datetime, limit: int = 200) -> list:
 
 
 def send(n: Notification, now: datetime) -> dict:
-    """Send one claimed notification; returns what went out."""
+    """Hand one claimed notification to its channels: the e-mail (its own task, retried while
+    the SMTP server is away) and one delivery per webhook (retried on their schedule)."""
     alerts, emails, hooks = notify.prepare(n, now)
     if not alerts:
         return {"suppressed": True}
-    sent = send_email(n, alerts, emails) if emails else 0
     queued = queue_webhooks(n, hooks, payload(n, alerts), now) if hooks else []
     Notification.objects.filter(pk=n.pk).update(state=Notification.State.SENT, sent_at=timezone.now())
-    return {"emails": sent, "webhooks": len(queued), "webhook_ids": [d.pk for d in queued]}
+    return {"emails": len(emails), "webhooks": len(queued), "webhook_ids": [d.pk for d in queued]}
+
+
+def email_notification(notification_id) -> int:
+    """The e-mail of a sent notification, to the recipients it recorded, listing the alerts it
+    covers. Raises OSError (smtplib's errors among them) for the task to retry."""
+    n = Notification.objects.select_related("rule").get(pk=notification_id)
+    if not n.recipients:
+        return 0
+    alerts = list(n.alerts.select_related("rule").order_by("group_name", "subject_label"))
+    sent = send_email(n, alerts, n.recipients)
+    Notification.objects.filter(pk=n.pk).update(detail={**n.detail, "emailed": sent, "email_error": ""})
+    return sent
 
 
 def test_payload(endpoint: WebhookEndpoint) -> dict:

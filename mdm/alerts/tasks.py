@@ -47,10 +47,27 @@ def send_notification(notification_id: str) -> dict:
     if n is None:
         return {"skipped": True}
     out = delivery.send(n, timezone.now())
+    if out.get("emails"):
+        send_notification_email.delay(str(n.pk))
     for pk in out.get("webhook_ids", []):
         deliver_webhook.delay(str(pk))
     out.pop("webhook_ids", None)
     return out
+
+
+@shared_task(bind=True, ignore_result=True, acks_late=True, max_retries=8)
+def send_notification_email(self, notification_id: str) -> int:
+    """One notification's e-mail; an SMTP server that is away or refuses is tried again with
+    backoff (30 s doubling, at most 30 min apart), and the last error is kept on the notification."""
+    from mdm.alerts.models import Notification
+
+    try:
+        return delivery.email_notification(notification_id)
+    except OSError as exc:  # smtplib.SMTPException is an OSError; so are refused connections
+        n = Notification.objects.filter(pk=notification_id).first()
+        if n is not None:
+            Notification.objects.filter(pk=n.pk).update(detail={**n.detail, "email_error": f"{type(exc).__name__}: {exc}"[:300]})
+        raise self.retry(exc=exc, countdown=min(1800, 30 * 2 ** self.request.retries))
 
 
 @shared_task(ignore_result=True)

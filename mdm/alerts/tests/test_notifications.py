@@ -135,3 +135,26 @@ def test_resolving_tells_those_who_were_told_it_fired(admin_user, smtp, lobby_of
         "[warning] 37 devices in group Lobby: offline for 10 min",
         "[warning] resolved: 37 devices in group Lobby: offline for 10 min",
     ]
+
+
+def test_an_smtp_server_that_is_away_keeps_the_error_and_the_mail_goes_when_it_is_back(admin_user, lobby_offline, settings):
+    from unittest import mock
+
+    from tests.live import free_port
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nothing listens
+    run(T0)
+    with mock.patch.object(tasks.send_notification_email, "retry", side_effect=RuntimeError("retry scheduled")):
+        with pytest.raises(RuntimeError, match="retry scheduled"):
+            run(T0 + timedelta(seconds=10))
+    n = Notification.objects.get()
+    assert n.state == "sent" and n.recipients == [admin_user.email]
+    assert n.detail["email_error"].startswith("ConnectionRefusedError")
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    from django.core import mail
+
+    assert tasks.send_notification_email(str(n.pk)) == 1  # the retry, the server back
+    assert [m.subject for m in mail.outbox] == ["[warning] 37 devices in group Lobby: offline for 10 min"]
+    n.refresh_from_db()
+    assert n.detail["email_error"] == ""
