@@ -19,8 +19,9 @@ SNOOZE_CHOICES = [(15, "15 minutes"), (60, "1 hour"), (240, "4 hours"), (1440, "
 def _number(label: str, lo, hi, *, integer=True, **kwargs):
     field = forms.IntegerField if integer else forms.FloatField
     words = f"{label}: a {'whole ' if integer else ''}number from {lo:g} to {hi:g}."
+    formatted = words.replace("%", "%%")  # the bound messages are %-formatted with the limit
     return field(label=label, min_value=lo, max_value=hi, error_messages={
-        "required": f"{label}: required.", "invalid": words, "min_value": words, "max_value": words}, **kwargs)
+        "required": f"{label}: required.", "invalid": words, "min_value": formatted, "max_value": formatted}, **kwargs)
 
 
 def _split_seconds(seconds: int) -> tuple[int, str]:

@@ -1,0 +1,69 @@
+"""The alerts page in a real browser (Debian's Chromium) against a real server whose embedded
+scheduler evaluates the rules: 20 devices go offline and their alerts appear without a reload;
+an operator acknowledges one and it leaves the Open tab, live too."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.tests.factories import UserFactory
+from conftest import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+
+@pytest.fixture
+def lobby(transactional_db):
+    from devices.models import DeviceStatus
+    from devices.tests.factories import DeviceFactory, DeviceGroupFactory
+    from mdm.alerts import seeds
+    from mdm.alerts.models import AlertRule
+
+    seeds.seed(AlertRule)  # a transactional test starts from flushed tables
+    AlertRule.objects.exclude(kind="device_offline").update(enabled=False)
+    group = DeviceGroupFactory(name="Lobby")
+    devices = [DeviceFactory(group=group, alias=f"kiosk-{i:02d}") for i in range(20)]
+    DeviceStatus.objects.filter(device__in=devices).update(online=True, last_seen=timezone.now())
+    return devices
+
+
+def test_alerts_appear_live_when_20_devices_go_offline(live_server_proc, page, lobby):
+    from devices.models import DeviceStatus
+    from mdm.alerts.models import Alert
+
+    UserFactory(username="oscar-operator", role="operator", password=PASSWORD)
+    url = live_server_proc.url
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(url + "/accounts/login/")
+    page.fill("input[name=username]", "oscar-operator")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/")
+
+    page.goto(url + "/alerts/")
+    page.locator("#live-indicator.on").wait_for()  # the WebSocket is open, joined to "alerts"
+    assert page.locator("tr.alert-row").count() == 0
+    page.evaluate("window.__sameDocument = true")
+
+    DeviceStatus.objects.filter(device__in=lobby).update(online=False, last_seen=timezone.now() - timedelta(minutes=11))
+    # The server's scheduler evaluates every ALERT_SWEEP_S (5 s): the rows come over the WebSocket.
+    page.locator("tr.alert-row").nth(19).wait_for(timeout=30_000)
+    assert page.locator("tr.alert-row").count() == 20
+    assert page.evaluate("window.__sameDocument") is True  # no reload
+    assert Alert.objects.filter(state="firing").count() == 20
+    assert page.inner_text("#tab-open .tab-count") == "20"
+    assert page.inner_text("#alerts-open-count") == "20"  # the navigation's count, live too
+
+    first = Alert.objects.order_by("subject_label").first()
+    page.click(f"#alert-row-{first.pk} button:has-text('Acknowledge')")
+    page.locator(f"#alert-row-{first.pk}", has_text="acknowledged by oscar-operator").wait_for(timeout=10_000)
+    # The acknowledge's broadcast refreshes the list: it leaves the Open tab.
+    page.locator(f"#alert-row-{first.pk}").wait_for(state="detached", timeout=15_000)
+    assert page.locator("tr.alert-row").count() == 19
+    assert page.inner_text("#alerts-open-count") == "19"
+    page.click("#tab-acknowledged")
+    page.locator(f"#alert-row-{first.pk}").wait_for()
+    assert "tab=acknowledged" in page.url
+    assert not [e for e in errors if "Content Security Policy" in e or "htmx" in e.lower()], errors
