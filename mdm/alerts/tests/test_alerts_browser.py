@@ -67,3 +67,32 @@ def test_alerts_appear_live_when_20_devices_go_offline(live_server_proc, page, l
     page.locator(f"#alert-row-{first.pk}").wait_for()
     assert "tab=acknowledged" in page.url
     assert not [e for e in errors if "Content Security Policy" in e or "htmx" in e.lower()], errors
+
+
+def test_a_rule_form_answered_with_errors_is_swapped_in_place_then_saved(live_server_proc, page, lobby):
+    from mdm.alerts.models import AlertRule
+
+    UserFactory(username="ada-admin", role="admin", password=PASSWORD)
+    url = live_server_proc.url
+    page.goto(url + "/accounts/login/")
+    page.fill("input[name=username]", "ada-admin")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/")
+
+    page.goto(url + "/alerts/rules/new/")
+    page.select_option("#kind-select", "battery_low")
+    page.locator("#rule-form input[name=param_percent]").wait_for()  # the kind's own fields
+    page.fill("#rule-form input[name=name]", "Device offline")  # taken by the seeded rule
+    page.fill("#rule-form input[name=param_percent]", "25")
+    page.fill("#rule-form input[name=hold]", "3")
+    page.select_option("#rule-form select[name=hold_unit]", "min")
+    page.click("#rule-form button[type=submit]")
+    page.locator("#rule-form small.error", has_text="A rule with this name exists.").wait_for()  # the 422, in place
+    assert page.input_value("#rule-form input[name=param_percent]") == "25"  # what was typed is kept
+    page.fill("#rule-form input[name=name]", "Lobby battery")
+    page.click("#rule-form button[type=submit]")
+    page.wait_for_url(url + "/alerts/rules/")
+    assert "Saved the rule “Lobby battery”." in page.inner_text(".messages")
+    rule = AlertRule.objects.get(name="Lobby battery")
+    assert (rule.kind, rule.params, rule.hold_s) == ("battery_low", {"percent": 25}, 180)
