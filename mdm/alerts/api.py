@@ -105,7 +105,7 @@ class AlertRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
 
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Alerts, the most recently fired first. Filter with `state` (open, pending, firing, resolved),
-    `severity`, `rule`, `group`, `subject_type`, `subject_id`, `flapping`, `acknowledged`. One
+    `severity`, `rule`, `group`, `subject_type`, `subject_id`, `flapping`, `acknowledged`, `notification`. One
     alert answers with its timeline, notifications and remediation runs. Operators acknowledge and
     snooze."""
 

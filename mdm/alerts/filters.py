@@ -19,10 +19,11 @@ class AlertFilter(django_filters.FilterSet):
     subject_id = django_filters.CharFilter(field_name="subject_id", max_length=64, label="Subject id (a device id, ...)")
     flapping = StrictBooleanFilter(field_name="flapping", label="Flapping")
     acknowledged = StrictBooleanFilter(method="filter_acknowledged", label="Acknowledged")
+    notification = django_filters.UUIDFilter(field_name="notifications__id", label="Notification id (the alerts it told of)")
 
     class Meta:
         model = Alert
-        fields = ["state", "severity", "rule", "group", "subject_type", "subject_id", "flapping", "acknowledged"]
+        fields = ["state", "severity", "rule", "group", "subject_type", "subject_id", "flapping", "acknowledged", "notification"]
 
     def filter_state(self, queryset, name, value):
         if value == "open":

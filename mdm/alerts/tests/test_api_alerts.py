@@ -72,6 +72,8 @@ def test_an_alert_answers_with_its_timeline_and_notifications(admin_user, viewer
     (n,) = body["notifications"]
     assert n["state"] == "sent" and n["recipients"] == 1 and n["subject"].startswith("[warning] 3 devices in group Lobby")
     assert body["acknowledged_by"] == "alice-admin" and body["remediation_runs"] == []
+    told = viewer_api.get(f"{ALERTS}?notification={n['id']}").json()
+    assert told["count"] == 3
 
 
 def test_an_operator_acknowledges_once_and_it_is_audited(operator_api, offline_alerts):

@@ -147,3 +147,20 @@ def test_acknowledging_broadcasts_after_commit(operator_user, offline_alerts, mo
         callback()
     assert calls == [[str(offline_alerts[0].pk)]]
     assert Alert.objects.filter(acknowledged_at__isnull=False).count() == 1
+
+
+def test_the_link_in_a_notification_lists_its_alerts_whatever_their_state(console_for, admin_user, offline_alerts):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from mdm.alerts import tasks
+    from mdm.alerts.models import Notification
+
+    with time_machine.travel(timezone.now() + timedelta(seconds=11)):
+        tasks.send_due()
+    services.acknowledge(actor=admin_user, alert=offline_alerts[0])
+    n = Notification.objects.get()
+    page = console_for(admin_user).get(f"/alerts/?notification={n.pk}").content.decode()
+    assert page.count('<tr id="alert-row-') == 3 and f'name="notification" value="{n.pk}"' in page

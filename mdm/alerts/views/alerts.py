@@ -20,7 +20,7 @@ from mdm.alerts.models import Alert, AlertRule, Severity
 from mdm.audit import client_ip
 
 PAGE_SIZE = 50
-FILTERS = ("severity", "rule", "group")
+FILTERS = ("severity", "rule", "group", "notification")  # notification: the link in an e-mail or webhook
 
 
 def _get_alert_for_user(request, alert_id) -> Alert:
@@ -40,7 +40,8 @@ def _filtered(request, tab: str):
 @require_GET
 @login_required
 def index(request):
-    tab = request.GET.get("tab") if request.GET.get("tab") in TABS else "open"
+    default = "all" if request.GET.get("notification") else "open"
+    tab = request.GET.get("tab") if request.GET.get("tab") in TABS else default
     alerts, chosen = _filtered(request, tab)
     page = Paginator(alerts, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
