@@ -175,6 +175,7 @@ def delete_rule(*, actor, rule: AlertRule, ip=None) -> None:
     with transaction.atomic():
         audit.record(actor=actor, action="alert_rule.delete", target=rule, data=_audit_view(rule), ip=ip)
         rule.delete()
+        live.alerts_changed_on_commit()  # its alerts went with it
 
 
 def _close_open_alerts(rule, now, reason):
@@ -183,6 +184,8 @@ def _close_open_alerts(rule, now, reason):
     Alert.objects.filter(pk__in=ids).update(state=Alert.State.RESOLVED, resolved_at=now, clear_since=None)
     AlertEvent.objects.bulk_create([AlertEvent(alert_id=i, at=now, kind="resolved", detail={"reason": reason})
                                     for i in Alert.objects.filter(pk__in=ids).values_list("pk", flat=True)])
+    if ids:
+        live.alerts_changed_on_commit(ids)
 
 
 def _audit_view(rule: AlertRule) -> dict:
