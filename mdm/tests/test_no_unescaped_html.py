@@ -24,6 +24,7 @@ ALLOWED = {
     # Shell scripts served as text/plain: every value is quoted for its shell (provisioning.render_script).
     ("templates/enrollment/provision.sh", "autoescape off", "{% autoescape off %}"): "bash script, values shlex-quoted",
     ("templates/enrollment/provision.ps1", "autoescape off", "{% autoescape off %}"): "PowerShell script, values quoted",
+    ("templates/alerts/email.txt", "autoescape off", "{% autoescape off %}"): "the plain-text part of an alert e-mail: no HTML",
 }
 
 HTML_RESPONSES = {"HttpResponse", "HttpResponseBadRequest", "HttpResponseForbidden", "HttpResponseNotFound",
