@@ -57,13 +57,13 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
                               "before the alert fires; 0 fires at once.", error_messages={
                                   "required": "Hold before firing: required (0 fires at once).",
                                   "invalid": "Hold before firing: a whole number.", "min_value": "Hold before firing: 0 or more."})
-    hold_unit = forms.ChoiceField(choices=UNITS, label="Hold unit")
+    hold_unit = forms.ChoiceField(choices=UNITS, label="Hold unit", widget=forms.Select(attrs={"aria-label": "Hold unit"}))
     clear = forms.IntegerField(label="Clear before resolving", min_value=0, help_text="How long the condition must be "
                                "gone before the alert resolves.", error_messages={
                                    "required": "Clear before resolving: required (0 resolves at once).",
                                    "invalid": "Clear before resolving: a whole number.",
                                    "min_value": "Clear before resolving: 0 or more."})
-    clear_unit = forms.ChoiceField(choices=UNITS, label="Clear unit")
+    clear_unit = forms.ChoiceField(choices=UNITS, label="Clear unit", widget=forms.Select(attrs={"aria-label": "Clear unit"}))
     scope_kind = forms.ChoiceField(label="Which devices", choices=[("all", "All devices"), ("group", "One group"),
                                                                    ("tags", "Devices with any of these tags")])
     scope_group = forms.ChoiceField(label="Group", required=False)

@@ -59,7 +59,7 @@ def _event_text(e: AlertEvent) -> str:
         words = f"Notified {what}".strip() + f": {emails} e-mail recipient{'s' if emails != 1 else ''}, " \
                 f"{hooks} webhook{'s' if hooks != 1 else ''}"
     elif e.kind in ("acknowledged", "snoozed") and d.get("by"):
-        words += f" by {d['by']}"
+        words += f" by {str(d['by']).removeprefix('user:')}"
         if d.get("until"):
             words += f" until {d['until'][:16].replace('T', ' ')} UTC"
     elif e.kind == "resolved" and d.get("reason"):

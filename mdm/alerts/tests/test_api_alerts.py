@@ -68,7 +68,7 @@ def test_an_alert_answers_with_its_timeline_and_notifications(admin_user, viewer
     kinds = [e["kind"] for e in body["timeline"]]
     assert kinds == ["pending", "fired", "notified", "acknowledged"]
     assert body["timeline"][2]["text"] == "Notified: 1 e-mail recipient, 0 webhooks"
-    assert body["timeline"][3]["text"] == "Acknowledged by user:alice-admin"
+    assert body["timeline"][3]["text"] == "Acknowledged by alice-admin"
     (n,) = body["notifications"]
     assert n["state"] == "sent" and n["recipients"] == 1 and n["subject"].startswith("[warning] 3 devices in group Lobby")
     assert body["acknowledged_by"] == "alice-admin" and body["remediation_runs"] == []

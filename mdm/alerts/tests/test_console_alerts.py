@@ -18,6 +18,7 @@ def test_the_alerts_page_lists_the_open_alerts_with_their_tabs(console_for, view
     assert 'ws-connect="/ws/console/?topics=alerts"' in page and 'id="alerts-refresh"' in page
     assert 'Open <span class="tab-count">3</span>' in page and 'Resolved <span class="tab-count">0</span>' in page
     assert "/acknowledge/" not in page and "/snooze/" not in page  # a viewer gets no buttons
+    assert page.count("<td>last seen 20") == 3  # the value in the user's terms, not a timestamp repr
 
 
 def test_the_list_holds_its_query_count(console_for, viewer_user, offline_alerts, django_assert_max_num_queries):
@@ -88,7 +89,7 @@ def test_an_alert_page_shows_its_timeline_in_words(console_for, operator_user, o
     alert = offline_alerts[0]
     services.snooze(actor=operator_user, alert=alert, minutes=60)
     page = console_for(operator_user).get(f"/alerts/{alert.pk}/").content.decode()
-    assert "The condition started holding" in page and "Fired" in page and "Snoozed by user:oscar-operator until" in page
+    assert "The condition started holding" in page and "Fired" in page and "Snoozed by oscar-operator until" in page
     assert "offline for 10 min" in page and f'href="/devices/{alert.subject_id}/"' in page
     assert console_for(operator_user).get("/alerts/00000000-0000-0000-0000-000000000009/").status_code == 404
 
@@ -164,3 +165,20 @@ def test_the_link_in_a_notification_lists_its_alerts_whatever_their_state(consol
     n = Notification.objects.get()
     page = console_for(admin_user).get(f"/alerts/?notification={n.pk}").content.decode()
     assert page.count('<tr id="alert-row-') == 3 and f'name="notification" value="{n.pk}"' in page
+
+
+@pytest.mark.parametrize("kind, value, words", [
+    ("device_offline", "2026-12-04T11:49:58.123456+00:00", "last seen 2026-12-04 11:49"),
+    ("battery_low", 7, "7%"),
+    ("battery_hot", 47.5, "47.5 °C"),
+    ("clock_drift", -420, "-420 s"),
+    ("command_failure_rate", {"failed": 4, "results": 10}, "4 of 10 failed"),
+    ("server_worker_silent", None, "never heard from"),
+    ("server_worker_silent", 5400, "silent 1 h 30 min"),
+    ("rollout_halted", "wave 2: 30% failed", "wave 2: 30% failed"),
+])
+def test_a_value_reads_in_the_users_terms(kind, value, words):
+    from mdm.alerts.models import AlertRule
+    from mdm.alerts.templatetags.alerts_tags import value_words
+
+    assert value_words(Alert(rule=AlertRule(kind=kind), value=value)) == words
