@@ -6,6 +6,7 @@ import secrets
 import uuid
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
@@ -13,6 +14,8 @@ from django.utils import timezone
 
 from commands import crypto, targeting
 from commands.params import ParamsError
+from devices.filters import DeviceFilter
+from devices.models import Device
 from mdm import audit, text
 from mdm.alerts import delivery, evaluate, live, notify
 from mdm.alerts.kinds import KINDS, clean_params
@@ -75,6 +78,11 @@ def _clean_rule(data: dict, *, existing: AlertRule | None = None) -> dict:
                 out["scope"] = targeting.normalize(scope)
                 if "device_ids" in out["scope"]:
                     errors["scope"] = ["A scope is all devices, a group, tags or a filter."]
+                elif "filter" in out["scope"]:
+                    # Checked now: a bad filter would otherwise select nothing, silently, at every cycle.
+                    fs = DeviceFilter(data=out["scope"]["filter"], queryset=Device.objects.none())
+                    if not fs.is_valid():
+                        errors["scope"] = [f"filter.{k}: {v[0]}" for k, v in fs.errors.items()]
             except ParamsError as exc:
                 errors["scope"] = exc.errors.get("target", ["Invalid scope."])
     for name, top in (("hold_s", 7 * 86400), ("clear_s", 7 * 86400)):
@@ -105,6 +113,8 @@ def _clean_rule(data: dict, *, existing: AlertRule | None = None) -> dict:
         out["notify"] = _clean_notify(data["notify"], errors)
     if "remediation" in data:
         out["remediation"] = data["remediation"] or {}  # checked by remediation.clean when it is installed
+        if not isinstance(out["remediation"], dict):
+            errors["remediation"] = ["An object (or {} for none)."]
         for check in remediation_checks:
             check(out["remediation"], errors)
     if errors:
@@ -127,12 +137,17 @@ def _clean_notify(raw, errors) -> dict:
         else:
             out[name] = sorted(set(values))
     from django.core.validators import validate_email
-    from django.core.exceptions import ValidationError
     for e in out.get("emails", []):
         try:
             validate_email(e)
         except ValidationError:
             errors["notify.emails"] = [f"Not an e-mail address: {e}"]
+    for name, model in (("users", get_user_model()), ("webhooks", WebhookEndpoint)):
+        wanted = out.get(name, [])
+        found = {str(pk) for pk in model.objects.filter(pk__in=notify._uuids(wanted)).values_list("pk", flat=True)}
+        missing = [v for v in wanted if v not in found]
+        if missing:
+            errors[f"notify.{name}"] = [f"No such {name[:-1]}: {', '.join(missing[:5])}."]
     return out
 
 

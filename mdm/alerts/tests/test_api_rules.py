@@ -59,6 +59,11 @@ def test_a_param_out_of_range_is_a_400_naming_it_in_the_users_terms(admin_api):
     ({"name": "x", "kind": "device_offline", "notify": {"emails": ["not-an-address"]}}, "notify.emails"),
     ({"name": "x", "kind": "device_offline", "scope": {"group": "Lob\u0000by"}}, "scope"),
     ({"name": "Device offline", "kind": "device_offline"}, "name"),
+    ({"name": "x", "kind": "device_offline", "scope": {"filter": {"battery_below": "1e400"}}}, "scope"),
+    ({"name": "x", "kind": "device_offline", "notify": {"users": ["not-a-user"]}}, "notify.users"),
+    ({"name": "x", "kind": "device_offline", "notify": {"webhooks": ["00000000-0000-0000-0000-000000000009"]}}, "notify.webhooks"),
+    ({"name": "x", "kind": "device_offline", "remediation": "reboot"}, "remediation"),
+    ({"name": "x", "kind": "device_offline", "params": {"minutes": 10**40}}, "params.minutes"),
 ])
 def test_bad_rules_are_refused_with_the_field_named(admin_api, data, field):
     response = admin_api.post(RULES, data, format="json")
@@ -102,3 +107,14 @@ def test_outsiders_are_refused(anon_api, viewer_api, operator_api):
 def test_an_unknown_rule_is_a_404_in_the_api_shape(viewer_api):
     response = viewer_api.get(f"{RULES}/00000000-0000-0000-0000-000000000009")
     assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_a_rule_may_tell_named_users_and_webhooks(admin_api, operator_user, admin_user):
+    from mdm.alerts import services
+
+    hook = services.create_webhook(actor=admin_user, name="pager", url="https://a.example", secret="x" * 20)
+    response = admin_api.post(RULES, {"name": "x", "kind": "device_offline", "notify": {
+        "admins": False, "users": [str(operator_user.pk)], "webhooks": [str(hook.pk)], "emails": ["ops@example.com"]}}, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["notify"] == {"admins": False, "users": [str(operator_user.pk)], "webhooks": [str(hook.pk)],
+                                         "emails": ["ops@example.com"]}
