@@ -322,9 +322,14 @@ def update_webhook(*, actor, hook: WebhookEndpoint, data: dict, ip=None) -> Webh
 
 
 def delete_webhook(*, actor, hook: WebhookEndpoint, ip=None) -> None:
-    """The endpoint and its delivery log go; rules naming it simply stop telling it."""
+    """The endpoint and its delivery log go, and the rules that named it no longer do."""
     with transaction.atomic():
         audit.record(actor=actor, action="webhook.delete", target=hook, data=_webhook_view(hook), ip=ip)
+        # Rules naming it forget it (a handful of rows: read in Python, portable to SQLite's JSON).
+        for rule in AlertRule.objects.select_for_update().filter(notify__has_key="webhooks"):
+            if str(hook.pk) in rule.notify["webhooks"]:
+                rule.notify = {**rule.notify, "webhooks": [w for w in rule.notify["webhooks"] if w != str(hook.pk)]}
+                rule.save(update_fields=["notify", "updated_at"])
         hook.delete()
 
 

@@ -111,3 +111,15 @@ def test_webhooks_are_for_admins_only(anon_api, viewer_api, operator_api, admin_
         assert caller.patch(f"{HOOKS}/{hook.pk}", {"enabled": False}, format="json").status_code == 403
         assert caller.delete(f"{HOOKS}/{hook.pk}").status_code == 403
     assert WebhookEndpoint.objects.get().enabled and not WebhookDelivery.objects.exists()
+
+
+def test_deleting_a_webhook_takes_it_off_the_rules_that_named_it(admin_api, admin_user):
+    from mdm.alerts.models import AlertRule
+
+    hook = services.create_webhook(actor=admin_user, name="pager", url="https://a.example", secret="x" * 20)
+    other = services.create_webhook(actor=admin_user, name="chat", url="https://b.example", secret="x" * 20)
+    rule = AlertRule.objects.get(seed_key="device_offline")
+    services.update_rule(actor=admin_user, rule=rule, data={"notify": {"admins": True, "webhooks": [str(hook.pk), str(other.pk)]}})
+    assert admin_api.delete(f"{HOOKS}/{hook.pk}").status_code == 204
+    rule.refresh_from_db()
+    assert rule.notify["webhooks"] == [str(other.pk)] and rule.notify["admins"] is True
