@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("devices.api.urls")),
     path("", include("commands.api.urls")),
     path("", include("apks.api.urls")),
+    path("", include("mdm.alerts.api")),
 ]
 
 urlpatterns = [
@@ -29,6 +30,7 @@ urlpatterns = [
     path("enrollment/", include("enrollment.urls")),
     path("commands/", include("commands.urls")),
     path("apks/", include("apks.urls")),
+    path("alerts/", include("mdm.alerts.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", views.api_docs, name="api-docs"),

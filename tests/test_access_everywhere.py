@@ -66,7 +66,8 @@ def test_an_outsider_with_no_credentials_is_refused(client, db, path):
 
 
 # A user's own session, profile and password are theirs to change, whatever their role.
-OWN_ACCOUNT = ("/accounts/logout/", "/accounts/profile/", "/accounts/password/", "/api/v1/users/me/")
+OWN_ACCOUNT = ("/accounts/logout/", "/accounts/profile/", "/accounts/password/", "/api/v1/users/me/",
+               "/alerts/preferences/", "/api/v1/me/alert-preferences/")
 
 
 @pytest.mark.parametrize(

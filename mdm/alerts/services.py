@@ -2,17 +2,33 @@
 snooze, webhooks and maintenance windows. Each is atomic and audited; side effects (sending,
 live updates) run on commit."""
 
+import secrets
+import uuid
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
 from commands import crypto, targeting
 from commands.params import ParamsError
-from mdm import audit, realtime
-from mdm.alerts import evaluate, notify
+from devices.filters import DeviceFilter
+from devices.models import Device
+from mdm import audit, text
+from mdm.alerts import delivery, evaluate, live, notify
 from mdm.alerts.kinds import KINDS, clean_params
-from mdm.alerts.models import Alert, AlertEvent, AlertRule, MaintenanceWindow, Severity, WebhookEndpoint
+from mdm.alerts.models import (
+    Alert,
+    AlertEvent,
+    AlertRule,
+    MaintenanceWindow,
+    NotificationPreference,
+    Severity,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 MAX_SNOOZE = timedelta(days=30)
 # Remediation registers here (mdm.alerts.remediation) so the cycle can call it without this module
@@ -30,8 +46,9 @@ def run_cycle(now: datetime | None = None, *, kinds=None) -> dict:
         notify.collect(changed, now)
     for hook in after_evaluation:  # every cycle: remediation follows its runs' results here
         hook(changed, now)
-    if any(o.fired or o.resolved for o in changed):
-        transaction.on_commit(lambda: realtime.broadcast("alerts", ""))
+    touched = [pk for o in changed for pk in (*o.fired, *o.resolved)]
+    if touched:
+        live.alerts_changed_on_commit(touched)
     return {"rules": len(outcomes), "fired": sum(len(o.fired) for o in changed),
             "resolved": sum(len(o.resolved) for o in changed), "opened": sum(o.opened for o in changed)}
 
@@ -40,7 +57,11 @@ def run_cycle(now: datetime | None = None, *, kinds=None) -> dict:
 
 
 def _clean_rule(data: dict, *, existing: AlertRule | None = None) -> dict:
-    errors = {}
+    # PostgreSQL refuses NUL and lone surrogates in text and jsonb: refused here, not as a 500.
+    errors = {name: ["Must not contain NUL or a lone surrogate."] for name in ("name", "params", "scope", "notify", "remediation")
+              if name in data and not text.clean_deep(data[name])}
+    if errors:
+        raise ParamsError(errors)
     kind_key = data.get("kind", existing.kind if existing else None)
     kind = KINDS.get(kind_key)
     if kind is None:
@@ -57,6 +78,11 @@ def _clean_rule(data: dict, *, existing: AlertRule | None = None) -> dict:
                 out["scope"] = targeting.normalize(scope)
                 if "device_ids" in out["scope"]:
                     errors["scope"] = ["A scope is all devices, a group, tags or a filter."]
+                elif "filter" in out["scope"]:
+                    # Checked now: a bad filter would otherwise select nothing, silently, at every cycle.
+                    fs = DeviceFilter(data=out["scope"]["filter"], queryset=Device.objects.none())
+                    if not fs.is_valid():
+                        errors["scope"] = [f"filter.{k}: {v[0]}" for k, v in fs.errors.items()]
             except ParamsError as exc:
                 errors["scope"] = exc.errors.get("target", ["Invalid scope."])
     for name, top in (("hold_s", 7 * 86400), ("clear_s", 7 * 86400)):
@@ -87,6 +113,8 @@ def _clean_rule(data: dict, *, existing: AlertRule | None = None) -> dict:
         out["notify"] = _clean_notify(data["notify"], errors)
     if "remediation" in data:
         out["remediation"] = data["remediation"] or {}  # checked by remediation.clean when it is installed
+        if not isinstance(out["remediation"], dict):
+            errors["remediation"] = ["An object (or {} for none)."]
         for check in remediation_checks:
             check(out["remediation"], errors)
     if errors:
@@ -109,12 +137,17 @@ def _clean_notify(raw, errors) -> dict:
         else:
             out[name] = sorted(set(values))
     from django.core.validators import validate_email
-    from django.core.exceptions import ValidationError
     for e in out.get("emails", []):
         try:
             validate_email(e)
         except ValidationError:
             errors["notify.emails"] = [f"Not an e-mail address: {e}"]
+    for name, model in (("users", get_user_model()), ("webhooks", WebhookEndpoint)):
+        wanted = out.get(name, [])
+        found = {str(pk) for pk in model.objects.filter(pk__in=notify._uuids(wanted)).values_list("pk", flat=True)}
+        missing = [v for v in wanted if v not in found]
+        if missing:
+            errors[f"notify.{name}"] = [f"No such {name[:-1]}: {', '.join(missing[:5])}."]
     return out
 
 
@@ -157,6 +190,7 @@ def delete_rule(*, actor, rule: AlertRule, ip=None) -> None:
     with transaction.atomic():
         audit.record(actor=actor, action="alert_rule.delete", target=rule, data=_audit_view(rule), ip=ip)
         rule.delete()
+        live.alerts_changed_on_commit()  # its alerts went with it
 
 
 def _close_open_alerts(rule, now, reason):
@@ -165,6 +199,8 @@ def _close_open_alerts(rule, now, reason):
     Alert.objects.filter(pk__in=ids).update(state=Alert.State.RESOLVED, resolved_at=now, clear_since=None)
     AlertEvent.objects.bulk_create([AlertEvent(alert_id=i, at=now, kind="resolved", detail={"reason": reason})
                                     for i in Alert.objects.filter(pk__in=ids).values_list("pk", flat=True)])
+    if ids:
+        live.alerts_changed_on_commit(ids)
 
 
 def _audit_view(rule: AlertRule) -> dict:
@@ -185,7 +221,7 @@ def acknowledge(*, actor, alert: Alert, ip=None) -> Alert:
         AlertEvent.objects.create(alert=alert, at=now, kind="acknowledged", detail={"by": audit.actor_label(actor)})
         audit.record(actor=actor, action="alert.acknowledge", target=alert, data={"rule": alert.rule.name,
                      "subject": alert.subject_label}, ip=ip)
-        transaction.on_commit(lambda: realtime.broadcast("alerts", ""))
+        live.alerts_changed_on_commit([alert.pk])
     return Alert.objects.get(pk=alert.pk)
 
 
@@ -199,29 +235,190 @@ def snooze(*, actor, alert: Alert, minutes: int, ip=None) -> Alert:
         AlertEvent.objects.create(alert=alert, at=now, kind="snoozed", detail={"by": audit.actor_label(actor),
                                   "until": until.isoformat()})
         audit.record(actor=actor, action="alert.snooze", target=alert, data={"minutes": minutes}, ip=ip)
-        transaction.on_commit(lambda: realtime.broadcast("alerts", ""))
+        live.alerts_changed_on_commit([alert.pk])
     return Alert.objects.get(pk=alert.pk)
 
 
-# --- webhooks and maintenance windows ------------------------------------------------------------
+# --- webhooks ------------------------------------------------------------------------------------
+
+SECRET_MIN, SECRET_MAX = 16, 200
+_url = URLValidator(schemes=["http", "https"])
 
 
-def create_webhook(*, actor, name: str, url: str, secret: str, all_rules: bool = False, ip=None) -> WebhookEndpoint:
+def new_webhook_secret() -> str:
+    """A secret for an endpoint whose creator gave none (shown to them once)."""
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def _clean_webhook(data: dict, *, existing: WebhookEndpoint | None = None) -> dict:
+    errors = {name: ["Must not contain NUL or a lone surrogate."] for name in ("name", "url", "secret")
+              if isinstance(data.get(name), str) and not text.is_clean(data[name])}
+    if errors:
+        raise ParamsError(errors)
+    out = {}
+    if "name" in data:
+        name = data["name"].strip() if isinstance(data["name"], str) else ""
+        if not name or len(name) > 100:
+            errors["name"] = ["A name of 1 to 100 characters."]
+        elif WebhookEndpoint.objects.filter(name=name).exclude(pk=getattr(existing, "pk", None)).exists():
+            errors["name"] = ["A webhook with this name exists."]
+        else:
+            out["name"] = name
+    if "url" in data:
+        url = data["url"].strip() if isinstance(data["url"], str) else ""
+        try:
+            if len(url) > 500:
+                raise ValidationError("too long")
+            _url(url)
+            out["url"] = url
+        except ValidationError:
+            errors["url"] = ["An http:// or https:// address of at most 500 characters."]
+    if "secret" in data:
+        secret = data["secret"]
+        if not isinstance(secret, str) or not SECRET_MIN <= len(secret) <= SECRET_MAX or secret != secret.strip():
+            errors["secret"] = [f"From {SECRET_MIN} to {SECRET_MAX} characters, no spaces around it (or leave it empty to "
+                                "have one made)."]
+        else:
+            out["secret"] = crypto.encrypt_bytes(secret.encode())
+    for name in ("enabled", "all_rules"):
+        if name in data:
+            if not isinstance(data[name], bool):
+                errors[name] = ["true or false."]
+            else:
+                out[name] = data[name]
+    if errors:
+        raise ParamsError(errors)
+    return out
+
+
+def _webhook_view(hook: WebhookEndpoint) -> dict:
+    return {"name": hook.name, "url": hook.url, "enabled": hook.enabled, "all_rules": hook.all_rules}
+
+
+def create_webhook(*, actor, name: str, url: str, secret: str, all_rules: bool = False, enabled: bool = True,
+                   ip=None) -> WebhookEndpoint:
+    """A new endpoint; `secret` signs its requests (new_webhook_secret() when the caller has none)."""
+    cleaned = _clean_webhook({"name": name, "url": url, "secret": secret, "all_rules": all_rules, "enabled": enabled})
     with transaction.atomic():
-        hook = WebhookEndpoint.objects.create(name=name, url=url, secret=crypto.encrypt_bytes(secret.encode()),
-                                              all_rules=all_rules)
-        audit.record(actor=actor, action="webhook.create", target=hook, data={"name": name, "url": url,
-                     "all_rules": all_rules}, ip=ip)
+        hook = WebhookEndpoint.objects.create(**cleaned)
+        audit.record(actor=actor, action="webhook.create", target=hook, data=_webhook_view(hook), ip=ip)
     return hook
+
+
+def update_webhook(*, actor, hook: WebhookEndpoint, data: dict, ip=None) -> WebhookEndpoint:
+    """name, url, enabled, all_rules and (a rotation) secret; the secret is never recorded."""
+    cleaned = _clean_webhook({k: v for k, v in data.items() if k in ("name", "url", "secret", "enabled", "all_rules")},
+                             existing=hook)
+    with transaction.atomic():
+        hook = WebhookEndpoint.objects.select_for_update().get(pk=hook.pk)
+        before = _webhook_view(hook)
+        for k, v in cleaned.items():
+            setattr(hook, k, v)
+        if cleaned:
+            hook.save(update_fields=list(cleaned))
+        audit.record(actor=actor, action="webhook.update", target=hook, data={
+            "before": before, "after": _webhook_view(hook), "secret_rotated": "secret" in cleaned}, ip=ip)
+    return hook
+
+
+def delete_webhook(*, actor, hook: WebhookEndpoint, ip=None) -> None:
+    """The endpoint and its delivery log go, and the rules that named it no longer do."""
+    with transaction.atomic():
+        audit.record(actor=actor, action="webhook.delete", target=hook, data=_webhook_view(hook), ip=ip)
+        # Rules naming it forget it (a handful of rows: read in Python, portable to SQLite's JSON).
+        for rule in AlertRule.objects.select_for_update().filter(notify__has_key="webhooks"):
+            if str(hook.pk) in rule.notify["webhooks"]:
+                rule.notify = {**rule.notify, "webhooks": [w for w in rule.notify["webhooks"] if w != str(hook.pk)]}
+                rule.save(update_fields=["notify", "updated_at"])
+        hook.delete()
+
+
+def send_test_webhook(*, actor, hook: WebhookEndpoint, ip=None) -> WebhookDelivery:
+    """One signed test call to the endpoint (enabled or not), in its delivery log like any other."""
+    from mdm.alerts import tasks
+
+    with transaction.atomic():
+        (d,) = delivery.queue_webhooks(None, [hook], delivery.test_payload(hook), timezone.now(), is_test=True)
+        audit.record(actor=actor, action="webhook.test", target=hook, data={"name": hook.name}, ip=ip)
+        transaction.on_commit(lambda: tasks.deliver_webhook.delay(str(d.pk)))
+    return d
+
+
+# --- maintenance windows -------------------------------------------------------------------------
+
+MAX_WINDOW = timedelta(days=90)
 
 
 def create_maintenance_window(*, actor, group, starts_at, ends_at, reason: str = "", ip=None) -> MaintenanceWindow:
     if ends_at <= starts_at:
         raise ParamsError({"ends_at": ["Must be after the start."]})
+    if ends_at <= timezone.now():
+        raise ParamsError({"ends_at": ["Must be in the future: a window that is over holds nothing back."]})
+    if ends_at - starts_at > MAX_WINDOW:
+        raise ParamsError({"ends_at": [f"At most {MAX_WINDOW.days} days after the start."]})
+    reason = (reason or "").strip()
+    if len(reason) > 200 or not text.is_clean(reason):
+        raise ParamsError({"reason": ["At most 200 characters, without NUL or a lone surrogate."]})
     with transaction.atomic():
-        w = MaintenanceWindow.objects.create(group=group, starts_at=starts_at, ends_at=ends_at, reason=reason[:200],
+        w = MaintenanceWindow.objects.create(group=group, starts_at=starts_at, ends_at=ends_at, reason=reason,
                                              created_by=actor)
-        audit.record(actor=actor, action="maintenance_window.create", target=w, data={
-            "group": group.name if group else None, "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat(),
-            "reason": reason[:200]}, ip=ip)
+        audit.record(actor=actor, action="maintenance_window.create", target=w, data=_window_view(w), ip=ip)
     return w
+
+
+def delete_maintenance_window(*, actor, window: MaintenanceWindow, ip=None) -> None:
+    """Ends (or cancels) the window: notifications held back for it go out again from the next send."""
+    with transaction.atomic():
+        audit.record(actor=actor, action="maintenance_window.delete", target=window, data=_window_view(window), ip=ip)
+        window.delete()
+
+
+def _window_view(w: MaintenanceWindow) -> dict:
+    return {"group": w.group.name if w.group else None, "starts_at": w.starts_at.isoformat(),
+            "ends_at": w.ends_at.isoformat(), "reason": w.reason}
+
+
+# --- preferences ---------------------------------------------------------------------------------
+
+
+def set_alert_preferences(*, actor, email_enabled: bool | None = None, min_severity: str | None = None,
+                          muted_rules: list | None = None, ip=None) -> NotificationPreference:
+    """The signed-in user's own choice of what reaches them by e-mail (None: unchanged)."""
+    errors = {}
+    if email_enabled is not None and not isinstance(email_enabled, bool):
+        errors["email_enabled"] = ["true or false."]
+    if min_severity is not None and min_severity not in Severity.values:
+        errors["min_severity"] = [f"One of: {', '.join(Severity.values)}."]
+    rules = None
+    if muted_rules is not None:
+        ids, bad = [], []
+        for value in muted_rules if isinstance(muted_rules, list) else [None]:
+            try:
+                ids.append(value.pk if isinstance(value, AlertRule) else uuid.UUID(str(value)))
+            except ValueError:
+                bad.append(str(value))
+        rules = list(AlertRule.objects.filter(pk__in=ids))
+        missing = sorted({str(i) for i in ids} - {str(r.pk) for r in rules}) + bad
+        if not isinstance(muted_rules, list) or len(muted_rules) > 1000:
+            errors["muted_rules"] = ["A list of rule ids."]
+        elif missing:
+            errors["muted_rules"] = [f"No such rule: {', '.join(missing[:5])}."]
+    if errors:
+        raise ParamsError(errors)
+    with transaction.atomic():
+        pref, _ = NotificationPreference.objects.select_for_update().get_or_create(user=actor)
+        fields = []
+        if email_enabled is not None:
+            pref.email_enabled = email_enabled
+            fields.append("email_enabled")
+        if min_severity is not None:
+            pref.min_severity = min_severity
+            fields.append("min_severity")
+        if fields:
+            pref.save(update_fields=fields)
+        if rules is not None:
+            pref.muted_rules.set(rules)
+        audit.record(actor=actor, action="alert_preferences.update", target=("user", str(actor.pk)), data={
+            "email_enabled": pref.email_enabled, "min_severity": pref.min_severity,
+            "muted_rules": sorted(r.name for r in pref.muted_rules.all())}, ip=ip)
+    return pref
