@@ -9,17 +9,19 @@ independent implementation of the device side, so a server that drifts from the 
 Modules: `protocol` (envelope and policy verification, backoff), `stats`, `device` (one device's state),
 `fleet` (the Fleet: HTTP, enrollment, heartbeats), `commands` (verify, order, execute, report),
 `push` (the FCM stand-in's feed), `download` and `installer` (install_apk for real), `policy` (the
-policy channel) and `owner` (the Device Owner state and each policy item applied to it). The names
+policy channel), `applier` (a policy's items applied, as the agent's PolicyApplier) and `owner`
+(the Device Owner state and what it allows). The names
 below are the public ones; import them from here.
 """
 
+from loadtest.simulator.applier import ITEMS as POLICY_ITEMS
+from loadtest.simulator.applier import apply_items
 from loadtest.simulator.commands import EXECUTION
 from loadtest.simulator.device import APPS, NETWORKS, SimDevice
 from loadtest.simulator.download import DownloadFailed, Downloader, Transfer
 from loadtest.simulator.fleet import GC_THRESHOLDS, REFUSED_RETRY_S, Fleet, settle_gc
 from loadtest.simulator.installer import ApkInstaller, ApkSpec
-from loadtest.simulator.owner import ITEMS as POLICY_ITEMS
-from loadtest.simulator.owner import DeviceOwner, PolicyRecord, apply_items
+from loadtest.simulator.owner import DeviceOwner, PolicyRecord
 from loadtest.simulator.protocol import (
     FINAL,
     GRACE_S,

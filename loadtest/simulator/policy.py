@@ -2,7 +2,7 @@
 fetch GET /api/v1/device/policy when a heartbeat answer's `policy_version` differs from the one
 the device holds, or on a `sync` push; verify it like an envelope (a bad one is counted in
 `bad_envelopes`, never applied nor reported, and fetched once more after the heartbeat that
-refreshes the keys); keep it; apply its items to the simulated Device Owner (owner.py); report
+refreshes the keys); keep it; apply its items to the simulated Device Owner (applier.py, owner.py); report
 per-item states with PUT /api/v1/device/policy/status until the server has them. The heartbeat
 then sends the kept version. Items left `pending` are applied again at each heartbeat.
 
@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+from loadtest.simulator.applier import RetryLater, apply_items
 from loadtest.simulator.device import SimDevice
 from loadtest.simulator.download import DownloadFailed
 from loadtest.simulator.installer import ApkSpec
-from loadtest.simulator.owner import RetryLater, apply_items, failed
+from loadtest.simulator.owner import failed
 from loadtest.simulator.protocol import BadEnvelope, PolicyForAnotherDevice, backoff_delay, verify_policy
 
 ATTEMPTS = 4  # per trigger; what is still due then waits for the next heartbeat
