@@ -158,3 +158,10 @@ def test_a_group_name_no_database_can_hold_is_a_400_not_a_500(admin_api, device_
     assert response.status_code == 400 and "group" in response.json()["fields"]
     device_in_group_a.refresh_from_db()
     assert device_in_group_a.group.name == "warehouse-a"  # nothing lost
+
+
+@pytest.mark.parametrize("tag", ["lobby\\u0000", "lobby\\ud800", "x" * 65])
+def test_a_tag_name_no_database_can_hold_is_a_400_not_a_500(admin_api, device_in_group_a, tag):
+    response = admin_api.patch(f"/api/v1/devices/{device_in_group_a.pk}", data=f'{{"tags": ["{tag}"]}}',
+                               content_type="application/json")
+    assert response.status_code == 400 and "tags" in response.json()["fields"]

@@ -180,22 +180,57 @@ def _setting(key: str, v) -> tuple[str, str, str]:
     if key == "screen_brightness_auto":
         return "system", "screen_brightness_mode", "1" if boolean() else "0"
     simple = {"auto_time": "auto_time", "auto_time_zone": "auto_time_zone", "data_roaming": "data_roaming",
-              "wifi_configs_lockdown": "wifi_device_owner_configs_lockdown"}
+              "wifi_configs_lockdown": "wifi_device_owner_configs_lockdown", "location_enabled": "location_mode"}
     if key in simple:
         return "global", simple[key], "1" if boolean() else "0"
+    if key in ("camera_disabled", "screen_capture_disabled", "keyguard_disabled"):
+        return "policy", key, "1" if boolean() else "0"  # DevicePolicyManager's own state, not a setting
+    if key == "time_zone":
+        if not (isinstance(v, str) and 0 < len(v) <= 64 and v in _zones()):
+            raise Invalid("must be an IANA time zone name")
+        return "policy", "time_zone", v
     raise Invalid("not a setting a Device Owner may change")
 
 
+# The agent's DeviceOwnerSettings.KEYS order: auto_time_zone goes before time_zone (setTimeZone is
+# refused while the automatic time zone is on).
+SETTINGS_ORDER = ("stay_on_while_plugged", "screen_off_timeout_s", "screen_brightness", "screen_brightness_auto",
+                  "auto_time", "auto_time_zone", "time_zone", "data_roaming", "wifi_configs_lockdown",
+                  "location_enabled", "camera_disabled", "screen_capture_disabled", "keyguard_disabled")
+
+
+def _zones() -> set:
+    from zoneinfo import available_timezones
+
+    if not _ZONES:
+        _ZONES.update(available_timezones())
+    return _ZONES
+
+
+_ZONES: set = set()
+
+
 def apply_settings(owner: DeviceOwner, settings: dict) -> dict:
-    refused = []
-    for key in sorted(settings):
+    """As DeviceOwnerSettings: refused values make the item failed (naming each), keys outside
+    the set make it unsupported (named), both together failed."""
+    refused, unknown = [], []
+    for key in sorted(settings, key=lambda k: (SETTINGS_ORDER.index(k) if k in SETTINGS_ORDER else 99, k)):
+        if key not in SETTINGS_ORDER:
+            unknown.append(key)
+            continue
         try:
             namespace, android_key, value = _setting(key, settings[key])
+            if key == "time_zone" and owner.global_settings.get("auto_time_zone", "1") == "1":
+                raise Invalid("refused while auto_time_zone is on (setTimeZone returns false)")
         except Invalid as exc:
             refused.append(f"{key}: {exc}")
             continue
-        (owner.system_settings if namespace == "system" else owner.global_settings)[android_key] = value
-    return failed("; ".join(refused)) if refused else applied()
+        target = {"system": owner.system_settings, "global": owner.global_settings}.get(namespace, owner.global_settings)
+        target[android_key if namespace != "policy" else f"dpm:{android_key}"] = value
+    not_settings = "not settings a Device Owner can change: " + ", ".join(unknown) if unknown else None
+    if refused:
+        return failed("; ".join(refused + ([not_settings] if not_settings else [])))
+    return unsupported(not_settings) if not_settings else applied()
 
 
 def apply_kiosk(owner: DeviceOwner, o: dict, installed: dict) -> dict:

@@ -104,7 +104,7 @@ def test_a_changed_restriction_list_clears_the_restrictions_it_no_longer_lists()
 def test_what_a_device_owner_cannot_do_fails_with_the_agents_reason():
     owner = DeviceOwner()
     states = _apply({
-        # Accepted by the server, but DevicePolicyManager has no setter a DPC may use for it.
+        # time_zone is written once auto_time_zone is off (it goes first); a value out of range is refused.
         "settings": {"time_zone": "Europe/Paris", "auto_time_zone": False, "screen_off_timeout_s": 1},
         "restrictions": ["no_factory_reset", "no_such_thing"],
         "kiosk": {"package": "com.example.missing", "lock_task": True},
@@ -112,9 +112,9 @@ def test_what_a_device_owner_cannot_do_fails_with_the_agents_reason():
         "apps": {"blocked": ["dev.mdm.agent"]},
         "location": {"mode": "high_accuracy"},
     }, owner)
-    assert states["settings"] == {"state": "failed", "reason": "screen_off_timeout_s: must be an integer from 5 to 86400; "
-                                                                "time_zone: not a setting a Device Owner may change"}
+    assert states["settings"] == {"state": "failed", "reason": "screen_off_timeout_s: must be an integer from 5 to 86400"}
     assert owner.global_settings["auto_time_zone"] == "0"  # what may be written is written
+    assert owner.global_settings["dpm:time_zone"] == "Europe/Paris"
     assert states["restrictions"] == {"state": "failed", "reason": "not Android user restrictions: [no_such_thing]"}
     assert owner.restrictions == {"no_factory_reset"}
     assert states["kiosk"] == {"state": "failed", "reason": "com.example.missing is not installed"}
@@ -286,3 +286,25 @@ def test_a_policy_whose_signature_fails_is_counted_and_never_applied_until_fresh
     while DeviceStatus.objects.filter(device__hardware_id="sim-000000").values_list("bad_envelopes_total", flat=True).first() != 1:
         assert time.monotonic() < deadline, "the server never counted the bad policy"
         time.sleep(0.2)
+
+
+def test_the_simulated_device_owner_takes_exactly_the_agents_settings_keys():
+    """android-agent/core/src/test/resources/policy-settings.json is the contract the server and
+    the Java agent are held to (tests/test_agent_contract.py); the Python simulator too."""
+    import json
+    from pathlib import Path
+
+    from loadtest.simulator.owner import SETTINGS_ORDER, DeviceOwner, apply_settings
+
+    contract = json.loads((Path(__file__).resolve().parents[2] / "android-agent/core/src/test/resources/policy-settings.json")
+                          .read_text())["settings"]
+    assert set(SETTINGS_ORDER) == set(contract)
+    sample = {"bool": True, "int": 30, "time_zone": "Europe/Paris"}
+    for key, spec in contract.items():
+        value = sample[spec["type"]] if spec["type"] != "int" else spec["min"]
+        settings = {key: value, "auto_time_zone": False} if key == "time_zone" else {key: value}
+        assert apply_settings(DeviceOwner(), settings)["state"] == "applied", key
+    refused = apply_settings(DeviceOwner(), {"time_zone": "Europe/Paris"})  # automatic time zone on
+    assert refused["state"] == "failed" and "auto_time_zone" in refused["reason"]
+    assert apply_settings(DeviceOwner(), {"airplane_mode": True}) == {
+        "state": "unsupported", "reason": "not settings a Device Owner can change: airplane_mode"}
