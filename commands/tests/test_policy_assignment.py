@@ -34,7 +34,7 @@ def heartbeat(sim, **body) -> dict:
 def pushed(monkeypatch):
     """The device ids each on-commit sync push was asked for."""
     calls = []
-    monkeypatch.setattr(tasks.push_policy_sync, "delay", lambda ids: calls.append(sorted(ids)))
+    monkeypatch.setattr(tasks.push_policy_sync, "apply_async", lambda args, countdown: calls.append(sorted(args[0])))
     return calls
 
 
@@ -187,3 +187,13 @@ def test_a_device_enrolled_after_the_fleet_default_is_set_counts_under_it_at_onc
 def test_a_fleet_without_policies_adds_no_row_at_enrollment():
     sim = make_device()
     assert not DevicePolicyState.objects.filter(device_id=sim.id).exists()
+
+
+def test_the_sync_pushes_of_a_big_change_are_spread_over_half_an_interval():
+    from commands.policies.services import SYNC_BATCH, sync_schedule
+
+    ids = [f"d{i:04d}" for i in range(2000)]
+    schedule = sync_schedule(ids, 10)
+    assert [len(b) for _, b in schedule] == [SYNC_BATCH] * 20 and sum((b for _, b in schedule), []) == ids
+    assert schedule[0][0] == 0 and schedule[-1][0] == 4.75 and schedule[1][0] == 0.25
+    assert sync_schedule(ids[:40], 10) == [(0, ids[:40])]  # a small change goes at once
