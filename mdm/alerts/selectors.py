@@ -72,6 +72,8 @@ def _event_text(e: AlertEvent) -> str:
 def timeline(alert: Alert) -> list[Entry]:
     """Fired, notified, remediation tried and its result, acknowledged, resolved: oldest first."""
     entries = [Entry(e.at, e.kind, _event_text(e), e.detail or {}) for e in alert.events.all()[:500]]
+    if not any(e.kind == "pending" for e in entries):  # the start is the alert's `since`, not an event row
+        entries.insert(0, Entry(alert.since, "pending", EVENT_WORDS["pending"], {}))
     for run in RemediationRun.objects.filter(alert=alert).order_by("at")[:200]:
         text = f"Remediation {run.get_state_display().lower()}"
         if run.reason:

@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from devices.tests.factories import DeviceGroupFactory
+from mdm.alerts.kinds import KINDS
 from mdm.alerts import services
 from mdm.alerts.models import AlertRule, MaintenanceWindow, NotificationPreference, WebhookDelivery, WebhookEndpoint
 
@@ -21,7 +22,7 @@ def test_the_rules_page_lists_every_rule_in_words(console_for, viewer_user, djan
     client = console_for(viewer_user)
     with django_assert_max_num_queries(8):
         page = client.get("/alerts/rules/").content.decode()
-    assert page.count('<tr id="rule-row-') == 14
+    assert page.count('<tr id="rule-row-') == len(KINDS)
     assert "Device offline: offline for 10 min" in page and "at once / at once" in page  # hold / clear
     assert "2 min / 5 min" in page  # battery low
     assert "/enabled/" not in page and "New rule" not in page  # viewers read only
