@@ -180,6 +180,23 @@ async def offline_scenario(fleet, fraction: float = 0.1, settle_s: float = 20, t
     }
 
 
+async def run_offline(*, base_url: str, standin_url: str, enroll_key: str, devices: int) -> dict:
+    """A fleet of its own (hardware ids `alr-`), enrolled, then the offline scenario."""
+    from loadtest.simulator import Fleet
+
+    fleet = Fleet(base_url=base_url, enroll_key=enroll_key, devices=devices, interval=10, duration=900,
+                  hardware_prefix="alr", enroll_concurrency=devices, push_url=standin_url, failure_rate=0.0,
+                  max_connections=1000, owns_process=True)
+    async with fleet:
+        await fleet.register_push_tokens()
+        await fleet.enroll_all()
+        consumer = fleet.spawn(fleet.consume_pushes())
+        out = await offline_scenario(fleet)
+        consumer.cancel()
+    print(f"alerts: {out}", flush=True)
+    return out
+
+
 def rows(results: dict) -> list:
     out = []
     r = results.get("alerts_eval")

@@ -41,7 +41,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import install_fanout, nginx, policy_fanout  # noqa: E402 (ROOT on the path first)
+from bench import alerts, install_fanout, nginx, policy_fanout  # noqa: E402 (ROOT on the path first)
 VENV_BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "var" / "bench"
@@ -96,6 +96,8 @@ ENV = {
     # production set-up unless asked for.
     "DEV_TOOLS": "1",
     "MDM_VAR_DIR": str(WORK / "var"),
+    # Alert e-mails go to the bench's own SMTP server (bench/alerts.py), up during the alert scenario.
+    "EMAIL_URL": "smtp://127.0.0.1:8925",
     "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
     "DJANGO_SETTINGS_MODULE": "mdm.settings",
 }
@@ -747,6 +749,7 @@ def table(results: dict) -> list[tuple[str, str, str, bool]]:
         *upload_rows(results),
         *install_fanout.rows(results),
         *policy_fanout.rows(results),
+        *alerts.rows(results),
     ]
 
 
@@ -804,10 +807,12 @@ def main() -> int:
     parser.add_argument("--install-only", action="store_true",
                         help="only the install fan-out (--devices, BENCH_INSTALL_MB 20, BENCH_INSTALL_CUT_RATE 0.1)")
     parser.add_argument("--policy-only", action="store_true", help="only the policy fan-out (--devices, BENCH_POLICY_TRIALS 3)")
+    parser.add_argument("--alerts-only", action="store_true",
+                        help="only alerting: evaluation over --console-devices, then 10%% of --devices going offline")
     args = parser.parse_args()
     CALIBRATION["s"] = cpu_calibration()
     print(f"CPU calibration: {CALIBRATION['s']} s for a 10M-iteration Python loop", flush=True)
-    if not args.policy_only:  # no downloads in it
+    if not (args.policy_only or args.alerts_only):  # no downloads in them
         use_nginx()
     procs = Processes()
 
@@ -832,6 +837,14 @@ def main() -> int:
             path = policy_fanout.write_report(RESULTS, measured, machine(), json.dumps(measured, indent=2))
             print(path.read_text().split("## Raw figures")[0])
             return 0
+        if args.alerts_only:
+            measured = {"alerts_offline": asyncio.run(alerts.run_offline(base_url=BASE, standin_url=STANDIN, enroll_key=enroll_key,
+                                                                         devices=args.devices))}
+            seed_console(args.console_devices, 0)
+            measured["alerts_eval"] = alerts.evaluation(args.console_devices)
+            print(json.dumps(measured, indent=2))
+            print("\n".join(f"| {a} | {b} | {c} | {'✅' if d else '❌'} |" for a, b, c, d in alerts.rows(measured)))
+            return 0
         results = asyncio.run(storm_steady_fanout(enroll_key, jwt, args.devices, args.steady_seconds, procs.procs["web"].pid,
                                                   quick=args.capacity_only, fanout_only=args.fanout_only))
         if args.fanout_only:
@@ -846,6 +859,9 @@ def main() -> int:
         results["upload"] = upload(procs.procs["web"].pid, procs.procs["worker"].pid)
         results["install"] = install(enroll_key, jwt, args.devices, procs.procs["web"].pid, nginx_pid())
         results["policy"] = policy(enroll_key, jwt, args.devices)
+        results["alerts_offline"] = asyncio.run(alerts.run_offline(base_url=BASE, standin_url=STANDIN, enroll_key=enroll_key,
+                                                                   devices=args.devices))
+        results["alerts_eval"] = alerts.evaluation(args.console_devices)
         results["cpu_calibration_s"] = CALIBRATION["s"]
         path = write_report(results)
     finally:
