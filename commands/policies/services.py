@@ -4,6 +4,7 @@ the `sync` push) follows from one reconciliation (commands.policies.resolve) and
 process only on commit."""
 
 from datetime import datetime
+from functools import lru_cache
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -259,16 +260,24 @@ def _signing_key(device_id, now: datetime) -> DeviceKey:
     return current
 
 
+@lru_cache(maxsize=64)
+def _rendered(version: int) -> tuple[dict, frozenset | None]:
+    """(the items as devices get them, secrets in; their names) of one policy version, or ({},
+    None) for a version that does not exist. Versions never change once written, so each process
+    renders (and decrypts) one once, not at every device's fetch: a policy change makes every
+    device of the fleet fetch within an interval (docs/performance.md)."""
+    row = PolicyVersion.objects.filter(pk=version).only("items", "secret").first()
+    if row is None:
+        return {}, None
+    return policy_items.for_device(row.items, row.secret_values()), frozenset(row.items)
+
+
 def device_document(*, device_id, now: datetime | None = None) -> dict:
     """GET /api/v1/device/policy: {"policy": "<JSON text>", "kid", "sig"}, signed like an envelope
     with the device's current key. The only place secret values leave the server."""
     now = now or timezone.now()
-    _, version = resolve.current_for_device(device_id)
-    rendered = {}
-    if version:
-        row = PolicyVersion.objects.filter(pk=version).only("items", "secret").first()
-        if row is not None:
-            rendered = policy_items.for_device(row.items, row.secret_values())
+    version = heartbeat_policy_version(device_id=device_id)  # the heartbeat's Redis cache: no query when warm
+    rendered = _rendered(version)[0] if version else {}
     payload = {"device_id": str(device_id), "version": version, "issued_at": int(now.timestamp()), "items": rendered}
     key = _signing_key(device_id, now)
     text = signing.encode_payload(payload)
@@ -279,8 +288,7 @@ def record_policy_status(*, device_id, version: int, items: dict, now: datetime 
     """PUT /api/v1/device/policy/status (validated by the view). Accepted for any version; only a
     report of the device's current version, every item of it `applied`, makes it compliant (the
     devices-side row compares `applied_version` with the current one). Returns all_applied."""
-    row = PolicyVersion.objects.filter(pk=version).values_list("items", flat=True).first() if version else {}
-    expected = set(row) if row is not None else None
+    expected = _rendered(version)[1] if version else set()
     all_applied = expected is not None and all(items.get(name, {}).get("state") == "applied" for name in expected)
     compliance.record_report(device_id=device_id, version=version, items=items, all_applied=all_applied,
                              now=now or timezone.now())

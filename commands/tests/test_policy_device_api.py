@@ -167,3 +167,21 @@ def test_any_status_report_is_a_204_or_a_4xx_and_never_stores_what_postgresql_re
 
     run()
     assert fetch(sim)[1]["version"] == policy.version  # the device still reads its policy
+
+
+def test_a_fleet_fetching_one_version_costs_one_query_a_fetch_and_one_write_a_report(admin_user, wifi, django_assert_num_queries):
+    """A policy change makes every device fetch and report within an interval: the version comes
+    from the heartbeat's Redis cache and the rendered items from a per-process cache of the
+    (immutable) version, so a warm fetch reads only the device's signing key."""
+    sims = [make_device() for _ in range(3)]
+    policy = policies.create_policy(actor=admin_user, name="Shops", items={"wifi": [str(wifi.pk)]})
+    policies.assign_policy(actor=admin_user, policy=policy, target={"device_ids": [s.id for s in sims]})
+    fetch(sims[0])  # renders the version once in this process
+    for sim in sims[1:]:
+        assert sim.client().post("/api/v1/device/heartbeat", data="{}", content_type="application/json").status_code == 200
+        with django_assert_num_queries(1):  # the signing key (token and version from Redis, items rendered)
+            envelope, document = fetch(sim)
+        assert verified(sim, envelope)["items"]["wifi"][0]["password"] == "hunter22-pass"
+        with django_assert_num_queries(1):  # the compliance row's UPDATE
+            assert put_status(sim, {"version": policy.version, "items": {"wifi": {"state": "applied"}}}).status_code == 204
+    assert DevicePolicyState.objects.filter(device_id__in=[s.id for s in sims], all_applied=True).count() == 2
