@@ -7,7 +7,6 @@ fails makes the script fail."""
 
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PASSWORD
+from enrollment.tests.test_oneliner_fake_adb import device_dir  # noqa: F401 (fixture)
 from tests.test_agent_end_to_end import Agent
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
@@ -42,17 +42,6 @@ def server(transactional_db, settings, tmp_path, admin_user):
     live.stop()
 
 
-@pytest.fixture
-def device_dir(tmp_path):
-    """The fake device's state; the headless agent its CONFIGURE broadcast started ends with the test."""
-    path = tmp_path / "device"
-    yield path
-    pid_file = path / "agent.pid"
-    if pid_file.exists():
-        try:
-            os.kill(int(pid_file.read_text()), signal.SIGTERM)
-        except ProcessLookupError:
-            pass
 
 
 def run_check(server, admin_user, *args: str, **env) -> subprocess.CompletedProcess:

@@ -12,18 +12,11 @@ from accounts.tests.factories import UserFactory
 from commands.policies import services as policies
 from commands.policies.models import Policy, PolicyAssignment
 from commands.tests.conftest import make_device
+from commands.tests.test_console_browser import sign_in
 from conftest import PASSWORD
 from tests.live import save_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
-
-
-def sign_in(page, url, username):
-    page.goto(url + "/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(url + "/")
 
 
 def test_an_admin_creates_fixes_saves_assigns_and_watches_compliance(live_server_proc, page, tmp_path):
