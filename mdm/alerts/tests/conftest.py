@@ -6,6 +6,20 @@ def _eager(eager_celery):
     """Sending (e-mail, webhooks) is queued on Celery; run it in the test."""
 
 
+@pytest.fixture(autouse=True)
+def _seeded_rules(request):
+    """The seeded rules, as a new installation has them: a live (transactional) test earlier in
+    the run flushes what the migrations seeded. Seeding is idempotent (by seed_key)."""
+    if "db" not in request.fixturenames and "transactional_db" not in request.fixturenames \
+            and not request.node.get_closest_marker("django_db"):
+        return
+    from mdm.alerts.models import AlertRule
+    from mdm.alerts.seeds import seed
+
+    request.getfixturevalue("transactional_db" if "transactional_db" in request.fixturenames else "db")
+    seed(AlertRule)
+
+
 @pytest.fixture
 def offline_alerts(db):
     """Three devices of group Lobby offline for 11 minutes and the seeded offline rule (alone
