@@ -375,6 +375,9 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "mdm@localhost")
 ALERT_EMAILS = env.list("ALERT_EMAILS", [])
+# A policy change moving at most this many devices is also told by a `sync` push (at once); a larger
+# one reaches devices by their heartbeats, spread over one interval (commands.policies.services).
+POLICY_SYNC_PUSH_MAX = env.int("POLICY_SYNC_PUSH_MAX", 200)
 # Alerting (docs/alerts.md): how often every rule is evaluated, how long a group of alerts of one
 # rule collects before its one notification goes, the low-severity digest's period, and when
 # fire/resolve cycles count as flapping.

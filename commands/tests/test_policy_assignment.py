@@ -34,7 +34,7 @@ def heartbeat(sim, **body) -> dict:
 def pushed(monkeypatch):
     """The device ids each on-commit sync push was asked for."""
     calls = []
-    monkeypatch.setattr(tasks.push_policy_sync, "apply_async", lambda args, countdown: calls.append(sorted(args[0])))
+    monkeypatch.setattr(tasks.push_policy_sync, "delay", lambda ids: calls.append(sorted(ids)))
     return calls
 
 
@@ -189,11 +189,13 @@ def test_a_fleet_without_policies_adds_no_row_at_enrollment():
     assert not DevicePolicyState.objects.filter(device_id=sim.id).exists()
 
 
-def test_the_sync_pushes_of_a_big_change_are_spread_over_half_an_interval():
-    from commands.policies.services import SYNC_BATCH, sync_schedule
-
-    ids = [f"d{i:04d}" for i in range(2000)]
-    schedule = sync_schedule(ids, 10)
-    assert [len(b) for _, b in schedule] == [SYNC_BATCH] * 20 and sum((b for _, b in schedule), []) == ids
-    assert schedule[0][0] == 0 and schedule[-1][0] == 4.75 and schedule[1][0] == 0.25
-    assert sync_schedule(ids[:40], 10) == [(0, ids[:40])]  # a small change goes at once
+def test_a_fleet_wide_change_is_left_to_the_heartbeats_and_a_small_one_is_pushed(admin_user, pushed, settings,
+                                                                                 django_capture_on_commit_callbacks):
+    settings.POLICY_SYNC_PUSH_MAX = 2
+    few, many = [make_device(group="few") for _ in range(2)], [make_device(group="many") for _ in range(3)]
+    policy = make(admin_user, "p")
+    with django_capture_on_commit_callbacks(execute=True):
+        policies.assign_policy(actor=admin_user, policy=policy, target={"group": "few"})
+        policies.assign_policy(actor=admin_user, policy=policy, target={"group": "many"})
+    assert pushed == [sorted(d.id for d in few)]  # the 3 of "many" learn it from their next heartbeat
+    assert {policies.heartbeat_policy_version(device_id=d.id) for d in many} == {policy.version}
