@@ -553,6 +553,8 @@ def seed_console(total_devices: int, history_days: int) -> str:
         batch_size=2000,
     )
     viewed = Device.objects.filter(hardware_id__startswith="sim-").order_by("hardware_id").first()
+    if viewed is None:  # --alerts-only: no simulated fleet of that name, no history to show
+        return ""
     for back in range(history_days + 1):
         partitions.ensure_partition(now.date() - timezone.timedelta(days=back)) if hasattr(partitions, "ensure_partition") else None
     with connection.cursor() as cursor:

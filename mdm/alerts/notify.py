@@ -40,7 +40,7 @@ def digest_every() -> timedelta:
 
 
 def group_quiet() -> timedelta:
-    return timedelta(seconds=getattr(settings, "ALERT_GROUP_QUIET_S", 5))
+    return timedelta(seconds=getattr(settings, "ALERT_GROUP_QUIET_S", 3))
 
 
 def group_max() -> timedelta:
@@ -55,13 +55,28 @@ def _collecting(rule: AlertRule | None, event: str, severity: str, now: datetime
     found = (Notification.objects.select_for_update().filter(rule=rule, event=event, state=N.State.COLLECTING)
              .order_by("created_at").first())
     if found is None:
-        return Notification.objects.create(rule=rule, event=event, severity=severity, created_at=now, send_after=now + wait)
+        found = Notification.objects.create(rule=rule, event=event, severity=severity, created_at=now, send_after=now + wait)
+        _send_when_due(found, now)
+        return found
     if event != N.Event.DIGEST:
         extended = min(max(found.send_after, now + group_quiet()), found.created_at + group_max())
         if extended != found.send_after:
             found.send_after = extended
             found.save(update_fields=["send_after"])
+            _send_when_due(found, now)
     return found
+
+
+# Set by mdm.alerts.tasks: callable(seconds) that sends what is due after that delay. A group
+# goes out when its window closes, not at the next sweep (up to ALERT_SWEEP_S later); the sweep
+# still sends whatever a lost task left behind.
+send_later = None
+
+
+def _send_when_due(n: Notification, now: datetime) -> None:
+    if send_later is not None and n.event != N.Event.DIGEST:
+        delay = max(0.0, (n.send_after - now).total_seconds())
+        transaction.on_commit(lambda: send_later(delay))
 
 
 def _digest_deadline(now: datetime) -> timedelta:

@@ -28,7 +28,21 @@ def evaluate_family(family: str) -> dict:
     """The flushes' nudge (mdm.nudge): the rules fed by what just landed, at once."""
     if family not in FAMILIES:
         return {}
-    return services.run_cycle(kinds=FAMILIES[family])
+    counts = services.run_cycle(kinds=FAMILIES[family])
+    counts["sent"] = send_due()
+    return counts
+
+
+@shared_task(ignore_result=True, expires=120)
+def send_due_notifications() -> int:
+    return send_due()
+
+
+def _send_later(delay_s: float) -> None:
+    send_due_notifications.apply_async(countdown=delay_s + 0.05)
+
+
+notify.send_later = _send_later
 
 
 def send_due() -> int:

@@ -159,10 +159,10 @@ def test_alerts_of_one_rule_firing_together_make_one_notification():
     status(later, last_seen=T0 - timedelta(minutes=10) + timedelta(seconds=8))
     cycle(T0 + timedelta(seconds=9))
     n.refresh_from_db()
-    assert n.alerts.count() == 7 and n.send_after == T0 + timedelta(seconds=14)
+    assert n.alerts.count() == 7 and n.send_after == T0 + timedelta(seconds=12)
     cycle(T0 + timedelta(seconds=58))
     n.refresh_from_db()
-    assert n.send_after == T0 + timedelta(seconds=14)  # nobody joined: unchanged
+    assert n.send_after == T0 + timedelta(seconds=12)  # nobody joined: unchanged
 
 
 def test_a_flush_that_wrote_heartbeats_nudges_the_device_rules_once_per_window(settings):
