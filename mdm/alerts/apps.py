@@ -21,3 +21,7 @@ class AlertsConfig(AppConfig):
             services.remediation_checks.append(rules.check)
         if remediation.after_evaluation not in services.after_evaluation:
             services.after_evaluation.append(remediation.after_evaluation)
+        # A group of alerts is sent when its window closes, by a task scheduled for that moment.
+        from mdm.alerts import notify, tasks
+
+        notify.send_later = tasks.send_later

@@ -38,11 +38,9 @@ def send_due_notifications() -> int:
     return send_due()
 
 
-def _send_later(delay_s: float) -> None:
+def send_later(delay_s: float) -> None:
+    """notify.send_later (installed by AlertsConfig.ready)."""
     send_due_notifications.apply_async(countdown=delay_s + 0.05)
-
-
-notify.send_later = _send_later
 
 
 def send_due() -> int:
