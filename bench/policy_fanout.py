@@ -217,7 +217,9 @@ def rows(results: dict) -> list:
         return " / ".join(str(t[key]) for t in p["trials"])
 
     interval = p["interval_s"]
-    how = "sync push and heartbeat" if p.get("push", True) else "heartbeat only: devices without FCM"
+    pushed = sum(t.get("fetch_by_push", 0) for t in p["trials"])
+    how = ("heartbeat only: devices without FCM" if not p.get("push", True) else "sync push and heartbeat" if pushed
+           else "FCM on, no push: a fleet-wide change reaches devices by their heartbeats, POLICY_SYNC_PUSH_MAX")
     return [(f"policy fan-out, a changed policy assigned to {p['targets']:,} devices @{interval:.0f} s ({how})",
              f"99% applied and reported ≤ {GOAL_INTERVALS:.0f} intervals ({GOAL_INTERVALS * interval:.0f} s); "
              f"heartbeat p99 during ≤ {NOISE_RATIO}x the highest quiet window's",
