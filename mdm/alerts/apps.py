@@ -25,3 +25,4 @@ class AlertsConfig(AppConfig):
         from mdm.alerts import notify, tasks
 
         notify.send_later = tasks.send_later
+        services.look_again_at = tasks.look_again_at

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Min, Q
 
 from apks.models import Rollout
 from commands import targeting
@@ -52,6 +52,9 @@ class Kind:
     clear_s: int
     describe: Callable[[dict], str]  # the condition in words, for notifications and the console
     matches: Callable[["object", datetime], dict[str, Match]] = field(repr=False, default=None)
+    # For a condition that starts holding at a time known in advance (offline: last_seen + N):
+    # when the next subject will start matching, so the evaluator looks then, not at the next sweep.
+    next_change: Callable[["object", datetime], datetime | None] | None = field(repr=False, default=None)
 
 
 def _scoped_statuses(rule):
@@ -86,6 +89,14 @@ def device_labels(device_ids) -> dict[str, tuple[str, str]]:
 def _offline(rule, now):
     since = now - timedelta(minutes=rule.params["minutes"])
     return _device_matches(_project(_scoped_statuses(rule).filter(last_seen__lt=since), "last_seen"))
+
+
+def _offline_next(rule, now):
+    """When the device silent longest among those still within N minutes will have been silent N
+    minutes: one index read (devices_devicestatus.last_seen)."""
+    span = timedelta(minutes=rule.params["minutes"])
+    earliest = _scoped_statuses(rule).filter(last_seen__gte=now - span).aggregate(m=Min("last_seen"))["m"]
+    return earliest + span if earliest is not None else None
 
 
 def _reporting(rule, now):
@@ -225,7 +236,7 @@ def _p(label, type_, default, lo, hi):
 
 KINDS: dict[str, Kind] = {k.key: k for k in (
     Kind("device_offline", "Device offline", S.DEVICE, {"minutes": _p("offline for (minutes)", int, 10, 1, 10080)},
-         Severity.WARNING, 0, 0, lambda p: f"offline for {p['minutes']} min", _offline),
+         Severity.WARNING, 0, 0, lambda p: f"offline for {p['minutes']} min", _offline, _offline_next),
     Kind("battery_low", "Battery low", S.DEVICE, {"percent": _p("battery under (%)", int, 15, 1, 100)},
          Severity.WARNING, 120, 300, lambda p: f"battery under {p['percent']}% and not charging", _battery_low),
     Kind("storage_low", "Storage low", S.DEVICE, {"percent": _p("free storage under (%)", int, 10, 1, 99)},

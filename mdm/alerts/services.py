@@ -49,8 +49,33 @@ def run_cycle(now: datetime | None = None, *, kinds=None) -> dict:
     touched = [pk for o in changed for pk in (*o.fired, *o.resolved)]
     if touched:
         live.alerts_changed_on_commit(touched)
+    if look_again_at is not None:
+        _schedule_next_changes(outcomes, now)
     return {"rules": len(outcomes), "fired": sum(len(o.fired) for o in changed),
             "resolved": sum(len(o.resolved) for o in changed), "opened": sum(o.opened for o in changed)}
+
+
+# Set by AlertsConfig.ready (mdm.alerts.tasks.look_again_at): callable(kind, when) that evaluates
+# that kind's rules at `when`. None: only the sweep (and the flushes' nudges) evaluate.
+look_again_at = None
+
+
+def _schedule_next_changes(outcomes, now: datetime) -> None:
+    """Conditions whose start is known in advance (a device silent for N minutes) are looked at
+    the moment the next subject starts matching: a fleet going dark fires within a second of each
+    device's threshold, not at the next sweep."""
+    from mdm.alerts.kinds import KINDS
+
+    soonest = {}
+    for o in outcomes:
+        kind = KINDS.get(o.rule.kind)
+        if kind is None or kind.next_change is None:
+            continue
+        when = kind.next_change(o.rule, now)
+        if when is not None and (o.rule.kind not in soonest or when < soonest[o.rule.kind]):
+            soonest[o.rule.kind] = when
+    for kind_key, when in soonest.items():
+        look_again_at(kind_key, when)
 
 
 # --- rules ---------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import time
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from mdm import redis_client
@@ -36,6 +37,38 @@ def evaluate_family(family: str) -> dict:
 @shared_task(ignore_result=True, expires=120)
 def send_due_notifications() -> int:
     return send_due()
+
+
+TIMER_MIN_S = 0.5  # timers at most this often per kind
+
+
+def look_again_at(kind: str, when) -> bool:
+    """services.look_again_at (installed by AlertsConfig.ready): evaluate `kind`'s rules at
+    `when` (not sooner than TIMER_MIN_S from now). One timer per kind: a later one is not set
+    while an earlier one waits (Redis holds its time). Nothing without Redis or with eager tasks
+    (the embedded default's in-process sweep runs every ALERT_SWEEP_S)."""
+    from celery import current_app
+
+    client = redis_client.client()
+    if client is None or current_app.conf.task_always_eager:
+        return False
+    now = time.time()
+    at = max(when.timestamp(), now + TIMER_MIN_S)
+    key = f"{settings.CACHE_PREFIX}:alerts:timer:{kind}"
+    pending = client.get(key)
+    if pending is not None and now < float(pending) <= at:
+        return False  # an earlier (or the same) look is already set
+    client.set(key, str(at), px=int((at - now) * 1000) + 5000)
+    evaluate_kind.apply_async(args=[kind], countdown=at - now)
+    return True
+
+
+@shared_task(ignore_result=True, expires=60)
+def evaluate_kind(kind: str) -> dict:
+    """A timer's evaluation (look_again_at), then what is due is sent."""
+    counts = services.run_cycle(kinds=[kind])
+    counts["sent"] = send_due()
+    return counts
 
 
 def send_later(delay_s: float) -> None:

@@ -206,3 +206,31 @@ def test_a_device_whose_policy_kiosk_is_not_in_front_fires_after_its_hold(admin_
     assert cycle(T0 + timedelta(seconds=rule.hold_s))["fired"] == 1
     alert = Alert.objects.get(rule=rule)
     assert alert.subject_id == str(elsewhere.pk) and alert.value == "com.android.settings"
+
+
+def test_the_offline_rule_is_looked_at_again_when_the_next_device_crosses_its_threshold():
+    from unittest import mock
+
+    from mdm.alerts import tasks
+    from mdm.celery import app
+
+    rule = only("device_offline")
+    quiet, quieter = DeviceFactory(), DeviceFactory()
+    now = timezone.now()
+    status(quiet, online=True, last_seen=now - timedelta(seconds=40))
+    status(quieter, online=True, last_seen=now - timedelta(seconds=25))
+    scheduled = []
+    app.conf.task_always_eager = False  # the eager default (make run) sets no timers
+    try:
+        with mock.patch.object(tasks.evaluate_kind, "apply_async", side_effect=lambda args, countdown: scheduled.append((args, countdown))):
+            from mdm import redis_client
+            from django.conf import settings
+
+            redis_client.client().delete(f"{settings.CACHE_PREFIX}:alerts:timer:device_offline")
+            services.run_cycle(now)
+            services.run_cycle(now)  # the same look is already set: not twice
+    finally:
+        app.conf.task_always_eager = True
+    assert len(scheduled) == 1 and scheduled[0][0] == ["device_offline"]
+    # the device silent for 40 s crosses 10 min in 9 min 20 s
+    assert abs(scheduled[0][1] - (rule.params["minutes"] * 60 - 40)) < 2
