@@ -92,6 +92,52 @@ def forget_now(device_ids) -> None:
         logger.error("policy version delete failed", exc_info=True)
 
 
+# After a change commits: each moved device's new version, unless the key already holds a newer
+# number (versions only increase server-wide, so a later change's write wins whatever the order
+# the two on-commit writes run in). A check token ('chk:') is overwritten: that check may have
+# read the rows before this commit, and its compare-and-set then fails.
+# KEYS: version keys; ARGV[1] TTL, ARGV[1 + i] the new version of KEYS[i] (> 0).
+_SET_IF_NEWER = """
+local n = 0
+for i, k in ipairs(KEYS) do
+  local v = redis.call('GET', k)
+  local new = tonumber(ARGV[i + 1])
+  local old = v and tonumber(v)
+  if (not old) or old < new then
+    redis.call('SET', k, ARGV[i + 1], 'EX', tonumber(ARGV[1]))
+    n = n + 1
+  end
+end
+return n
+"""
+
+
+def write_now(versions: dict) -> None:
+    """{device id: version > 0}: the numbers the heartbeats will answer, so a fleet-wide change
+    does not send every device's next heartbeat to PostgreSQL (docs/policies.md)."""
+    r = redis_client.client()
+    if r is None or not versions:
+        return
+    items = [(key(d), str(int(v))) for d, v in versions.items()]
+    try:
+        for start in range(0, len(items), 2000):
+            chunk = items[start : start + 2000]
+            r.eval(_SET_IF_NEWER, len(chunk), *[k for k, _ in chunk], TTL_S, *[v for _, v in chunk])
+    except Exception:
+        logger.error("policy version write failed", exc_info=True)  # deleted before: PostgreSQL answers
+
+
+def moved_on_commit(changed: dict) -> None:
+    """Inside the transaction that moves the devices, {device id: (policy id, version)}: the keys
+    go now and after the commit (forget_on_commit), and then the new numbers are written; a
+    device moved to no policy (version 0) is left without a key (its next heartbeat asks
+    PostgreSQL once): 0 is not a number a later write could be compared with."""
+    forget_on_commit(list(changed))
+    versions = {d: v for d, (_, v) in changed.items() if v}
+    if versions and transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: write_now(versions))
+
+
 def forget_on_commit(device_ids) -> None:
     """Inside the transaction that moves the devices' versions: delete now (callers whose
     transaction never commits in the usual way, tests in a rolled-back transaction) and after

@@ -44,12 +44,14 @@ def _new_version(*, policy: Policy, cleaned: policy_items.Cleaned, actor) -> Pol
 
 
 def _announce(changed: dict) -> None:
-    """The devices whose (policy, version) moved: their cached version goes, and they get a
-    `sync` push so they fetch at once (best effort: the heartbeat's policy_version carries it)."""
+    """The devices whose (policy, version) moved: their cached version is replaced by the new one
+    after the commit (commands.policies.cache.moved_on_commit), and a change of at most
+    POLICY_SYNC_PUSH_MAX devices gets a `sync` push so they fetch at once (best effort: the
+    heartbeat's policy_version carries it)."""
     if not changed:
         return
     ids = sorted(changed)
-    cache.forget_on_commit(ids)
+    cache.moved_on_commit(changed)
 
     if len(ids) > sync_push_max():
         return  # a fleet-wide change: the heartbeats tell every device within one interval, spread

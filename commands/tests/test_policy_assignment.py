@@ -8,6 +8,7 @@ import pytest
 from commands import tasks
 from commands.policies import cache, resolve
 from commands.policies import services as policies
+from commands.policies.models import Policy
 from commands.policies.push import push_sync
 from commands.tests.conftest import make_device
 from commands.tests.test_dispatch import phones, received
@@ -199,3 +200,27 @@ def test_a_fleet_wide_change_is_left_to_the_heartbeats_and_a_small_one_is_pushed
         policies.assign_policy(actor=admin_user, policy=policy, target={"group": "many"})
     assert pushed == [sorted(d.id for d in few)]  # the 3 of "many" learn it from their next heartbeat
     assert {policies.heartbeat_policy_version(device_id=d.id) for d in many} == {policy.version}
+
+
+def test_a_change_writes_the_new_version_where_the_heartbeats_read_it(admin_user, pushed, django_assert_num_queries,
+                                                                      django_capture_on_commit_callbacks):
+    """After a fleet-wide change, the moved devices' next heartbeats answer from Redis, not from
+    PostgreSQL; a move to no policy leaves the key to the first heartbeat's read."""
+    devices = [make_device(group="shops") for _ in range(3)]
+    policy = make(admin_user, "p")
+    with django_capture_on_commit_callbacks(execute=True):
+        policies.assign_policy(actor=admin_user, policy=policy, target={"group": "shops"})
+    with django_assert_num_queries(0):
+        assert {policies.heartbeat_policy_version(device_id=d.id) for d in devices} == {policy.version}
+    with django_capture_on_commit_callbacks(execute=True):
+        policies.update_policy(actor=admin_user, policy=policy, items={"restrictions": ["no_factory_reset"]})
+    newer = Policy.objects.get(pk=policy.pk).version
+    assert newer > policy.version
+    with django_assert_num_queries(0):
+        assert {policies.heartbeat_policy_version(device_id=d.id) for d in devices} == {newer}
+    cache.write_now({devices[0].id: policy.version})  # a late write of an older change loses
+    assert cache.parse(cache.read(devices[0].id)) == newer
+    with django_capture_on_commit_callbacks(execute=True):
+        policies.unassign_policy(actor=admin_user, policy=policy, target={"group": "shops"})
+    assert cache.read(devices[0].id) is None
+    assert policies.heartbeat_policy_version(device_id=devices[0].id) == 0
