@@ -225,9 +225,6 @@ def prepare(n: Notification, now: datetime) -> tuple[list[Alert], list[str], lis
     if maintenance:
         reasons["in a maintenance window"] = len(maintenance)
         alerts = [a for a in alerts if a.pk not in maintenance]
-    if reasons:  # the notification covers exactly the alerts it tells of
-        kept = {a.pk for a in alerts}
-        n.alerts.remove(*[pk for pk in n.alerts.values_list("pk", flat=True) if pk not in kept])
     emails = recipients(n.rule, n.severity) if alerts else []
     hooks = webhooks(n.rule) if alerts else []
     if not alerts or not (emails or hooks):
@@ -235,6 +232,9 @@ def prepare(n: Notification, now: datetime) -> tuple[list[Alert], list[str], lis
             reasons["nobody to tell (no recipients, preferences)"] = len(alerts)
         Notification.objects.filter(pk=n.pk).update(state=N.State.SUPPRESSED, sent_at=now, detail={**n.detail, "suppressed": reasons})
         return [], [], []
+    if reasons:  # a sent notification covers exactly the alerts it tells of (a suppressed one keeps them all)
+        kept = {a.pk for a in alerts}
+        n.alerts.remove(*[pk for pk in n.alerts.values_list("pk", flat=True) if pk not in kept])
     subject = headline(n, alerts)
     Notification.objects.filter(pk=n.pk).update(subject=subject, recipients=emails,
                                                 detail={**n.detail, "count": len(alerts), "dropped": reasons})
