@@ -59,11 +59,12 @@ def look_again_at(kind: str, when) -> bool:
     if pending is not None and now < float(pending) <= at:
         return False  # an earlier (or the same) look is already set
     client.set(key, str(at), px=int((at - now) * 1000) + 5000)
-    evaluate_kind.apply_async(args=[kind], countdown=at - now)
+    # `expires` counts from now, not from the countdown: a timer minutes ahead must outlive it.
+    evaluate_kind.apply_async(args=[kind], countdown=at - now, expires=at - now + 60)
     return True
 
 
-@shared_task(ignore_result=True, expires=60)
+@shared_task(ignore_result=True)
 def evaluate_kind(kind: str) -> dict:
     """A timer's evaluation (look_again_at), then what is due is sent."""
     counts = services.run_cycle(kinds=[kind])

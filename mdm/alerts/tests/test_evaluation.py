@@ -222,7 +222,8 @@ def test_the_offline_rule_is_looked_at_again_when_the_next_device_crosses_its_th
     scheduled = []
     app.conf.task_always_eager = False  # the eager default (make run) sets no timers
     try:
-        with mock.patch.object(tasks.evaluate_kind, "apply_async", side_effect=lambda args, countdown: scheduled.append((args, countdown))):
+        with mock.patch.object(tasks.evaluate_kind, "apply_async",
+                               side_effect=lambda args, countdown, expires: scheduled.append((args, countdown, expires))):
             from mdm import redis_client
             from django.conf import settings
 
@@ -234,3 +235,4 @@ def test_the_offline_rule_is_looked_at_again_when_the_next_device_crosses_its_th
     assert len(scheduled) == 1 and scheduled[0][0] == ["device_offline"]
     # the device silent for 40 s crosses 10 min in 9 min 20 s
     assert abs(scheduled[0][1] - (rule.params["minutes"] * 60 - 40)) < 2
+    assert scheduled[0][2] > scheduled[0][1]  # a timer minutes ahead is not expired before it is due
