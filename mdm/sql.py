@@ -61,3 +61,40 @@ class Reader:
                 values[name] = value
             out.append(values)
         return out
+
+
+def copy_rows(model: type[Model], fields: list[str], rows) -> int:
+    """Insert `rows` (tuples in `fields` order; a foreign key by its attname, `rule_id`) in one
+    COPY on PostgreSQL, several times faster than bulk_create's INSERT for thousands of rows: no
+    SQL to compile, no model instances, no RETURNING. The other columns get their field's default
+    (the database has none: Django keeps defaults in Python), auto_now fields the time; an auto id
+    its sequence. bulk_create
+    on other databases. Returns the number of rows."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create([model(**dict(zip(fields, row))) for row in rows], batch_size=2000)
+        return len(rows)
+    from django.db import connections
+    from django.db.models import JSONField
+
+    db = connections["default"]  # not the proxy: its attribute lookups cost per value
+    meta = model._meta
+    given = [meta.get_field(name) for name in fields]
+    # psycopg adapts UUIDs, text, numbers and datetimes itself; JSON goes through the field.
+    preps = [f.get_db_prep_save if isinstance(f, JSONField) else None for f in given]
+    names = {f.attname for f in given}
+    rest = [f for f in meta.concrete_fields if f.attname not in names and not (f.primary_key and not f.has_default())]
+    columns = given + rest
+    from django.utils import timezone
+
+    now = timezone.now()
+    defaults = [now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+                else f.get_db_prep_save(f.get_default(), db) for f in rest]
+    quoted = ", ".join(connection.ops.quote_name(f.column) for f in columns)
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {table(model)} ({quoted}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([v if prep is None else prep(v, db) for prep, v in zip(preps, row)] + defaults)
+    return len(rows)

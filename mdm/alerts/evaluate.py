@@ -8,6 +8,7 @@ A subject that matches again within the flapping window after its alert resolved
 same row, so fire/resolve cycles fold into one alert; the FLAP_FIRES-th fire marks it flapping,
 and a flapping alert tells once, not at every cycle."""
 
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
+from mdm import sql
 from mdm.alerts.kinds import KINDS, Match, device_labels
 from mdm.alerts.models import Alert, AlertEvent, AlertRule
 
@@ -75,8 +77,11 @@ def evaluate_rule(rule: AlertRule, now: datetime, matches: dict[str, Match] | No
                 matches[sid] = Match(label, matches[sid].value, group)
         hold = timedelta(seconds=rule.hold_s)
         to_fire, back, events = [], [], []
-        # New subjects: reopen a recently resolved row (flapping) or create one.
-        created = []
+        # New subjects: reopen a recently resolved row (flapping) or create one. A new installation
+        # opens thousands at once: created in one COPY, those without a hold time already firing.
+        created, created_events = [], []
+        fire_now = rule.hold_s == 0
+        flaps_at_once = fire_now and flap_fires() <= 1
         for sid in new_subjects:
             m = matches[sid]
             if sid in reopen:
@@ -84,16 +89,26 @@ def evaluate_rule(rule: AlertRule, now: datetime, matches: dict[str, Match] | No
                 Alert.objects.filter(pk=pk).update(state=A.PENDING, since=now, clear_since=None, resolved_at=None,
                                                    resolved_by_remediation=False, value=m.value, subject_label=m.label[:200])
                 events.append(AlertEvent(alert_id=pk, at=now, kind="reopened", detail={"value": _jsonable(m.value)}))
-                if rule.hold_s == 0:
+                if fire_now:
                     to_fire.append(pk)
             else:
-                created.append(Alert(rule=rule, subject_type=kind.subject, subject_id=sid, subject_label=m.label[:200],
-                                     state=A.PENDING, severity=rule.severity, value=_jsonable(m.value), since=now,
-                                     group_name=m.group[:100]))
+                pk = uuid.uuid4()
+                created.append((pk, rule.pk, kind.subject, sid, m.label[:200], A.FIRING if fire_now else A.PENDING,
+                                rule.severity, _jsonable(m.value), now, now if fire_now else None, int(fire_now),
+                                flaps_at_once, m.group[:100], now))
+                if fire_now:  # a pending alert has no event: `since` says when it started
+                    created_events.append((pk, now, "fired", {}))
+                    if flaps_at_once:
+                        created_events.append((pk, now, "flapping", {}))
         if created:
-            Alert.objects.bulk_create(created, batch_size=2000)  # no event: `since` says when it started
-            if rule.hold_s == 0:
-                to_fire += [a.pk for a in created]
+            sql.copy_rows(Alert, ["id", "rule_id", "subject_type", "subject_id", "subject_label", "state", "severity",
+                                  "value", "since", "fired_at", "fire_count", "flapping", "group_name", "updated_at"],
+                          created)
+            sql.copy_rows(AlertEvent, ["alert_id", "at", "kind", "detail"], created_events)
+            if fire_now:
+                out.fired += [row[0] for row in created]
+                if flaps_at_once:
+                    out.started_flapping += [row[0] for row in created]
         out.opened = len(created) + len(reopen)
         # Open subjects.
         drop, start_clearing, resolve = [], [], []
@@ -133,8 +148,8 @@ def evaluate_rule(rule: AlertRule, now: datetime, matches: dict[str, Match] | No
                 events += _events(newly, "flapping", now)
             events += _events(to_fire, "fired", now)
             # A flapping alert is told once (when it starts to flap), not at each fire.
-            out.fired = [pk for pk in to_fire if pk not in flapping or pk in newly]
-            out.started_flapping = newly
+            out.fired += [pk for pk in to_fire if pk not in flapping or pk in newly]
+            out.started_flapping += newly
         AlertEvent.objects.bulk_create(events, batch_size=2000)
     return out
 

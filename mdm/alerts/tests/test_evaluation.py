@@ -236,3 +236,42 @@ def test_the_offline_rule_is_looked_at_again_when_the_next_device_crosses_its_th
     # the device silent for 40 s crosses 10 min in 9 min 20 s
     assert abs(scheduled[0][1] - (rule.params["minutes"] * 60 - 40)) < 2
     assert scheduled[0][2] > scheduled[0][1]  # a timer minutes ahead is not expired before it is due
+
+
+def test_alerts_opened_in_bulk_are_whole_rows_with_their_fired_event():
+    # The first cycle of a new installation opens thousands at once (COPY, mdm/sql.copy_rows):
+    # the rows must read as the ORM would have written them.
+    rule = only("bad_envelopes")
+    devices = [DeviceFactory() for _ in range(3)]
+    for d in devices:
+        status(d, last_bad_envelope_at=T0, bad_envelopes_total=2)
+    out = cycle(T0)
+    assert out["opened"] == 3 and out["fired"] == 3
+    alerts = list(Alert.objects.filter(rule=rule))
+    assert {a.subject_id for a in alerts} == {str(d.pk) for d in devices}
+    for a in alerts:
+        assert (a.state, a.fired_at, a.fire_count, a.flapping) == ("firing", T0, 1, False)
+        assert a.acknowledged_at is None and a.resolved_by_remediation is False and a.snoozed_until is None
+        assert [e.kind for e in a.events.all()] == ["fired"]
+    n = Notification.objects.get(rule=rule)
+    assert set(n.alerts.values_list("pk", flat=True)) == {a.pk for a in alerts}
+
+
+def test_a_held_rule_opens_pending_alerts_with_no_event():
+    rule = only("battery_low")
+    d = DeviceFactory()
+    status(d, battery_pct=3, charging=False, online=True, last_seen=T0)
+    cycle(T0)
+    a = Alert.objects.get(rule=rule)
+    assert a.state == "pending" and a.fired_at is None and a.fire_count == 0
+    assert not a.events.exists() and a.value == 3
+
+
+def test_with_flapping_at_the_first_fire_a_new_alert_flaps_at_once(settings):
+    settings.ALERT_FLAP_FIRES = 1
+    rule = only("bad_envelopes")
+    d = DeviceFactory()
+    status(d, last_bad_envelope_at=T0, bad_envelopes_total=1)
+    cycle(T0)
+    a = Alert.objects.get(rule=rule)
+    assert a.flapping and sorted(e.kind for e in a.events.all()) == ["fired", "flapping"]
