@@ -33,6 +33,7 @@ each replace or delete the value before any of these, so the compare fails and t
 asked instead.
 """
 
+import base64
 import logging
 import secrets
 from dataclasses import dataclass
@@ -291,6 +292,10 @@ def cached_keyset(device_id, clean_kids: str) -> list | None:
         raw = r.get(keyset_key(device_id))
     except Exception:
         return None
+    return _unseal_keyset(raw, clean_kids)
+
+
+def _unseal_keyset(raw: bytes | None, clean_kids: str) -> list | None:
     if raw is None:
         return None
     kids, _, sealed = raw.decode().partition("|")
@@ -299,6 +304,27 @@ def cached_keyset(device_id, clean_kids: str) -> list | None:
     try:
         return crypto.decrypt_json(sealed)
     except Exception:  # a rotated field key: the database answers, and the check rewrites it
+        return None
+
+
+def cached_signing_key(device_id) -> tuple[str, bytes] | None:
+    """(kid, key) of the device's current key from the keyset cached with its clean marker, in one
+    MGET, or None (then the database answers). The keyset's first entry is the signing key: the
+    check that cached it had made sure of a current one (commands.services.delivery)."""
+    r = _redis()
+    if r is None:
+        return None
+    try:
+        marker, raw = r.mget(PREFIX + str(device_id), keyset_key(device_id))
+    except Exception:
+        return None
+    clean = parse_clean(marker)
+    keys = _unseal_keyset(raw, clean) if clean is not None else None
+    if not keys:
+        return None
+    try:
+        return keys[0]["kid"], base64.b64decode(keys[0]["key"])
+    except (KeyError, TypeError, ValueError):
         return None
 
 
@@ -348,13 +374,14 @@ def dirty_on_commit(device_ids) -> None:
             dirty_now(ids)
 
 
-def clean_on_commit(device_id, kids: str) -> None:
+def clean_on_commit(device_id, kids: str, keyset: list | None = None) -> None:
     """The device has nothing pending once this transaction commits (an enrollment: new keys,
     every earlier delivery ended), so its first heartbeat needs no database check. The check
     token written now makes the write after commit a compare-and-set: anything that gives the
-    device work first (a command issued right after the commit) replaces or deletes it."""
+    device work first (a command issued right after the commit) replaces or deletes it. With
+    `keyset`, its keys are cached beside it (finish_clean), as a heartbeat's check would."""
     token = begin_check(device_id)
-    transaction.on_commit(lambda: finish_clean(device_id, token, kids))
+    transaction.on_commit(lambda: finish_clean(device_id, token, kids, keyset))
 
 
 def _issued_now(device_ids, command_id) -> None:

@@ -31,18 +31,14 @@ list of its own, registered with its time, and `release()` deletes it after the 
 flush puts back the claims older than WRITE_BEHIND_CLAIM_STALE_S. Writing a claim twice changes
 nothing: the UPDATE only moves a delivery forward, and the first final stays.
 
-Keys: {CACHE_PREFIX}:cmd:results, a list of '<device id>|<entry JSON>' (see `entry`);
-{CACHE_PREFIX}:cmd:results:claims (claim id -> when taken, ms) and
-{CACHE_PREFIX}:cmd:results:c:<claim> (the claimed reports, in order).
+Keys: {CACHE_PREFIX}:cmd:results, a list of '<device id>|<entry JSON>' (see `entry`), and its
+claims (mdm.claimqueue).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -50,60 +46,16 @@ from django.db import connection, transaction
 
 from commands import live
 from commands.models import FINAL_STATES, RANK, Delivery
-from mdm import deadletters, redis_client, sql
-from mdm.metrics import DELIVERIES, WRITEBEHIND_REQUEUED
-
-logger = logging.getLogger(__name__)
+from mdm import deadletters, sql
+from mdm.claimqueue import ClaimedQueue
+from mdm.metrics import DELIVERIES
 
 FLUSH_BATCH = 5000
 # A report larger than this (a long shell output) is applied at once instead: the queue's memory
 # stays bounded (20,000 devices reporting at once: at most ~80 MB) and so does one flush's statement.
 MAX_QUEUED_BYTES = 4096
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_REQUEUE_FN = """
-local function chunked(cmd, key, items)
-  for i = 1, #items, 1000 do
-    redis.call(cmd, key, unpack(items, i, math.min(i + 999, #items)))
-  end
-end
--- A claim's reports back at the head of the queue, in their order; the claim deleted.
-local function requeue(cid, queue, claims, prefix)
-  local items = redis.call('LRANGE', prefix .. cid, 0, -1)
-  local reversed = {}
-  for i = #items, 1, -1 do reversed[#reversed + 1] = items[i] end
-  chunked('LPUSH', queue, reversed)
-  redis.call('DEL', prefix .. cid)
-  redis.call('ZREM', claims, cid)
-end
-"""
-# Claims older than the cutoff go back first (their flusher died), then up to N reports move into
-# this flush's claim. KEYS: 1 queue, 2 claims set; ARGV: 1 claim id, 2 limit, 3 now (ms),
-# 4 stale cutoff (ms), 5 claim key prefix. Returns {reports, claims put back}.
-_TAKE = _REQUEUE_FN + """
-local requeued = 0
-for _, cid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[4], 'LIMIT', 0, 100)) do
-  requeue(cid, KEYS[1], KEYS[2], ARGV[5])
-  requeued = requeued + 1
-end
-local limit = tonumber(ARGV[2])
-local items = {}
-if limit > 0 then
-  items = redis.call('LRANGE', KEYS[1], 0, limit - 1)
-  if #items > 0 then
-    redis.call('LTRIM', KEYS[1], #items, -1)
-    chunked('RPUSH', ARGV[5] .. ARGV[1], items)
-    redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-  end
-end
-return {items, requeued}
-"""
-# One claim back in the queue now (its write failed for no entry's fault). KEYS, ARGV[1] and
-# ARGV[2] as _TAKE's KEYS, ARGV[1] and ARGV[5].
-_GIVE_BACK = _REQUEUE_FN + """
-if redis.call('ZSCORE', KEYS[2], ARGV[1]) == false then return 0 end
-requeue(ARGV[1], KEYS[1], KEYS[2], ARGV[2])
-return 1
-"""
+QUEUE = ClaimedQueue("cmd:results", label="results")
 
 
 def enabled() -> bool:
@@ -112,7 +64,7 @@ def enabled() -> bool:
 
 
 def key() -> str:
-    return f"{settings.CACHE_PREFIX}:cmd:results"
+    return QUEUE.key()
 
 
 def entry(*, command_id, status: str, now: datetime, exit_code=None, output=None, error=None, reason=None) -> str:
@@ -202,8 +154,6 @@ def flush_all() -> int:
     """Everything queued so far (the sweeps that must see every answered report call this).
     Not inside a transaction: a rollback there would undo writes whose claim is already
     released, so there the beat's flush writes them (a re-enrollment's cancellation then stands)."""
-    if _in_caller_transaction():
-        return 0
     total = 0
     while True:
         taken, moved = flush_batch(FLUSH_BATCH)
@@ -212,78 +162,15 @@ def flush_all() -> int:
             return total
 
 
-def _in_caller_transaction() -> bool:
-    """In an atomic block of the application's (the blocks a test case wraps around each test,
-    which Django marks `_from_testcase` for its own `durable` check, do not count)."""
-    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
-
-
-@dataclass
-class Claim:
-    id: str
-    reports: list[bytes] = field(default_factory=list)  # raw, in queue order
-
-
-def _claims_key() -> str:
-    return f"{key()}:claims"
-
-
-def _claim_prefix() -> str:
-    return f"{key()}:c:"
-
-
-def _stale_s(stale_s: float | None) -> float:
-    return settings.WRITE_BEHIND_CLAIM_STALE_S if stale_s is None else stale_s
-
-
-def take(limit: int = FLUSH_BATCH, *, stale_s: float | None = None) -> tuple[Claim, int]:
-    """Put back the claims older than `stale_s` (default WRITE_BEHIND_CLAIM_STALE_S: their flusher
-    died), then claim up to `limit` reports. Returns (the claim, how many claims were put back)."""
-    client = redis_client.client()
-    claim = Claim(id=uuid.uuid4().hex)
-    now_ms = int(time.time() * 1000)
-    items, requeued = client.eval(_TAKE, 2, key(), _claims_key(), claim.id, limit, now_ms,
-                                  now_ms - int(_stale_s(stale_s) * 1000), _claim_prefix())
-    claim.reports = list(items)
-    if requeued:
-        WRITEBEHIND_REQUEUED.labels("results").inc(requeued)
-        logger.warning("result flush: put back %d claim(s) of a flusher that died", requeued)
-    return claim, int(requeued)
-
-
-def requeue_stale(*, stale_s: float | None = None) -> int:
-    """Only the first half of take(): put back the claims older than `stale_s`. Returns how many."""
-    return take(0, stale_s=stale_s)[1]
-
-
 def claims() -> dict[str, float]:
-    """Claims taken and not yet released: claim id -> age in seconds."""
-    now = time.time()
-    return {c.decode(): now - s / 1000 for c, s in redis_client.client().zrange(_claims_key(), 0, -1, withscores=True)}
+    return QUEUE.claims()
 
 
-def release(claim: Claim, letters=()) -> None:
-    """After the commit: the claim goes and its dead letters are kept, in one MULTI."""
-    pipe = redis_client.client().pipeline(transaction=True)
-    deadletters.queue_on(pipe, letters)
-    pipe.delete(_claim_prefix() + claim.id)
-    pipe.zrem(_claims_key(), claim.id)
-    pipe.execute()
-    deadletters.counted(letters)
-
-
-def _give_back(claim: Claim) -> None:
-    try:
-        redis_client.client().eval(_GIVE_BACK, 2, key(), _claims_key(), claim.id, _claim_prefix())
-    except Exception:  # Redis away as well: the claim stays, a later flush finds it stale
-        logger.warning("result flush: claim %s left for a later flush", claim.id, exc_info=True)
-
-
-def write(claim: Claim) -> tuple[int, list]:
-    """The claim's reports in one transaction: (deliveries moved, dead letters)."""
+def write(entries: list[bytes]) -> tuple[int, list]:
+    """The claimed reports in one transaction: (deliveries moved, dead letters)."""
     letters = []
     by_delivery: dict[tuple[str, str], list[_Report]] = {}
-    for raw in claim.reports:
+    for raw in entries:
         try:
             report = _parse(raw)
         except Exception as exc:  # this entry's own fault: malformed
@@ -315,29 +202,15 @@ def _device_of(raw: bytes) -> str | None:
 def flush_batch(limit: int = FLUSH_BATCH, *, stale_s: float | None = None) -> tuple[int, int]:
     """(reports taken, deliveries moved). Safe to run concurrently (each report is claimed by
     exactly one flusher); a write that fails for no entry's fault puts the claim back at the head
-    of the queue, in order, for the next flush."""
-    if not enabled() or _in_caller_transaction():
+    of the queue, in order, for the next flush (mdm.claimqueue)."""
+    if not enabled():
         return 0, 0
-    claim, _ = take(limit, stale_s=stale_s)
-    if not claim.reports:
-        return 0, 0
-    try:
-        moved, letters = write(claim)
-    except Exception:
-        _give_back(claim)
-        raise
-    release(claim, letters)
-    if letters:
-        logger.error("result flush: %d reports set aside as dead letters", len(letters))
-    return len(claim.reports), moved
+    return QUEUE.drain(limit, lambda entries: write(entries), stale_s=stale_s)
 
 
 def backlog() -> dict[str, int]:
     """What waits for the flush (the console's Operations page): one pipeline."""
     if not enabled():
         return {}
-    pipe = redis_client.client().pipeline(transaction=False)
-    pipe.llen(key())
-    pipe.zcard(_claims_key())
-    queued, claimed = pipe.execute()
+    queued, claimed = QUEUE.backlog()
     return {"reports": queued, "claims": claimed}

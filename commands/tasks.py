@@ -13,6 +13,7 @@ from datetime import timedelta
 from celery import shared_task
 
 from commands import services
+from commands.policies import reports
 from commands.policies.push import push_sync
 from mdm.nudge import nudge
 
@@ -45,6 +46,14 @@ def flush_results() -> int:
     written = services.flush_results()
     if written:
         nudge("commands")
+    return written
+
+
+@shared_task(ignore_result=True, expires=5)
+def flush_policy_reports() -> int:
+    written = reports.flush()
+    if written:
+        nudge("devices")  # compliance rules read what landed
     return written
 
 

@@ -58,6 +58,7 @@ from django.utils import timezone
 from devices import telemetry
 from devices.models import DeviceStatus, FlushClaim
 from mdm import deadletters, metrics, redis_client
+from mdm.claimqueue import in_caller_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -563,7 +564,7 @@ def flush(limit: int = FLUSH_BATCH, *, stale_s: float | None = None) -> int:
 
 def flush_batch(limit: int = FLUSH_BATCH, *, stale_s: float | None = None) -> Flushed:
     """One batch: take(), write, release(). What it could not write is in mdm.deadletters."""
-    if not enabled() or _in_caller_transaction():
+    if not enabled() or in_caller_transaction():
         return Flushed()
     claim, requeued = take(limit, stale_s=stale_s)
     if not claim:
@@ -817,13 +818,6 @@ def _write_samples(samples: list[_Sample], isolate=deadletters.isolate) -> list[
         return []
 
     return isolate(samples, execute)[1]
-
-
-def _in_caller_transaction() -> bool:
-    """In an atomic block of the application's (the blocks a test case wraps around each test,
-    which Django marks `_from_testcase`, do not count): a rollback there would undo writes whose
-    claim is already released."""
-    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
 
 
 def backlog() -> dict[str, int]:

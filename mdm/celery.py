@@ -24,6 +24,8 @@ app.conf.beat_schedule = {
     "devices-partitions": {"task": "devices.tasks.maintain_partitions", "schedule": timedelta(hours=1)},
     # Command results queued in Redis likewise (commands.results).
     "commands-flush-results": {"task": "commands.tasks.flush_results", "schedule": timedelta(seconds=1)},
+    # ... and policy status reports (commands.policies.reports).
+    "commands-flush-policy-reports": {"task": "commands.tasks.flush_policy_reports", "schedule": timedelta(seconds=1)},
     "commands-expire": {"task": "commands.tasks.expire_deliveries", "schedule": timedelta(seconds=60)},
     "commands-resume-dispatch": {"task": "commands.tasks.resume_dispatch", "schedule": timedelta(seconds=60)},
     "commands-promote-keys": {"task": "commands.tasks.promote_command_keys", "schedule": timedelta(minutes=10)},

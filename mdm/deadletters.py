@@ -33,7 +33,7 @@ from mdm import metrics, redis_client, text
 MAX_LETTERS = 10_000
 MAX_ENTRY_CHARS = 4096
 MAX_REASON_CHARS = 300
-KINDS = ("heartbeat_state", "heartbeat_sample", "result")
+KINDS = ("heartbeat_state", "heartbeat_sample", "result", "policy_report")
 
 # An entry's own fault: PostgreSQL refused its values (DataError: NUL, out of range, bad syntax;
 # IntegrityError: a constraint), or psycopg could not send them (a lone surrogate does not encode:

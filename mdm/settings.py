@@ -433,6 +433,7 @@ _check_field_encryption_key(FIELD_ENCRYPTION_KEY)
 # with Redis. Off: one PostgreSQL statement per heartbeat.
 HEARTBEAT_WRITE_BEHIND = env.bool("HEARTBEAT_WRITE_BEHIND", True)
 RESULT_WRITE_BEHIND = env.bool("RESULT_WRITE_BEHIND", True)  # commands.results
+POLICY_REPORT_WRITE_BEHIND = env.bool("POLICY_REPORT_WRITE_BEHIND", True)  # commands.policies.reports
 # A flush's claim older than this is a dead flusher's: the next flush puts it back in the queue.
 WRITE_BEHIND_CLAIM_STALE_S = env.float("WRITE_BEHIND_CLAIM_STALE_S", 30.0)
 # Route the benchmarks' naive baseline view (make bench only; never in production).

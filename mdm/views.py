@@ -196,12 +196,14 @@ DEAD_LETTERS_SHOWN = 200
 
 def _operations_context() -> dict:
     from commands import results
+    from commands.policies import reports
     from devices import writebehind
     from mdm import deadletters
 
     return {
         "heartbeats": writebehind.backlog(),
         "results": results.backlog(),
+        "policy_reports": reports.backlog(),
         "dead_letter_count": deadletters.count(),
         "dead_letters": [{**d, "when": datetime.fromtimestamp(d["at"], tz=UTC)} for d in deadletters.entries(limit=DEAD_LETTERS_SHOWN)],
         "shown": DEAD_LETTERS_SHOWN,

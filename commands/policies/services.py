@@ -10,10 +10,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from commands import crypto, signing, targeting
+from commands import crypto, markers, signing, targeting
 from commands.models import DeviceKey
 from commands.params import ParamsError
-from commands.policies import cache, resolve
+from commands.policies import cache, reports, resolve
 from commands.policies import items as policy_items
 from commands.policies.models import Policy, PolicyAssignment, PolicyVersion
 from commands.services.keys import ensure_device_keys, live_keys
@@ -253,12 +253,17 @@ def heartbeat_policy_version(*, device_id, cached=UNREAD) -> int:
     return version
 
 
-def _signing_key(device_id, now: datetime) -> DeviceKey:
+def _signing_key(device_id, now: datetime) -> tuple[str, bytes]:
+    """(kid, key) of the device's current key: from the keyset its heartbeats cached in Redis
+    (commands.markers), no query, when the device is clean; else from the database."""
+    cached = markers.cached_signing_key(device_id)
+    if cached is not None:
+        return cached
     keys = live_keys(device_id)
     current = next((k for k in keys if k.state == DeviceKey.State.CURRENT), None)
     if current is None:
         current = next(k for k in ensure_device_keys(device_id=device_id, now=now) if k.state == DeviceKey.State.CURRENT)
-    return current
+    return current.kid, current.key
 
 
 @lru_cache(maxsize=64)
@@ -280,9 +285,9 @@ def device_document(*, device_id, now: datetime | None = None) -> dict:
     version = heartbeat_policy_version(device_id=device_id)  # the heartbeat's Redis cache: no query when warm
     rendered = _rendered(version)[0] if version else {}
     payload = {"device_id": str(device_id), "version": version, "issued_at": int(now.timestamp()), "items": rendered}
-    key = _signing_key(device_id, now)
+    kid, key = _signing_key(device_id, now)
     text = signing.encode_payload(payload)
-    return {"policy": text, "kid": key.kid, "sig": signing.sign(key.key, text)}
+    return {"policy": text, "kid": kid, "sig": signing.sign(key, text)}
 
 
 def record_policy_status(*, device_id, version: int, items: dict, now: datetime | None = None) -> bool:
@@ -291,8 +296,11 @@ def record_policy_status(*, device_id, version: int, items: dict, now: datetime 
     devices-side row compares `applied_version` with the current one). Returns all_applied."""
     expected = _rendered(version)[1] if version else set()
     all_applied = expected is not None and all(items.get(name, {}).get("state") == "applied" for name in expected)
-    compliance.record_report(device_id=device_id, version=version, items=items, all_applied=all_applied,
-                             now=now or timezone.now())
+    now = now or timezone.now()
+    # Queued for the flush (commands.policies.reports) when it can be; else written now.
+    if not (reports.enabled() and reports.queue(device_id=device_id, version=version, items=items,
+                                                 all_applied=all_applied, now=now)):
+        compliance.record_report(device_id=device_id, version=version, items=items, all_applied=all_applied, now=now)
     return all_applied
 
 

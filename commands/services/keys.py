@@ -91,8 +91,10 @@ def create_enrollment_keys(*, device, reenrolled: bool, now: datetime | None = N
         key.save()
         if reenrolled:
             cancel_device_deliveries(device_id=device.pk, reason="reenrolled", now=now)
-        markers.clean_on_commit(device.pk, markers.kids_key([key.kid]))  # its first heartbeat: one Redis read
-    return keyset([key])
+        keys = keyset([key])
+        # Its first heartbeat: one Redis read; its first policy fetch signs with the cached key.
+        markers.clean_on_commit(device.pk, markers.kids_key([key.kid]), keys)
+    return keys
 
 
 @transaction.atomic

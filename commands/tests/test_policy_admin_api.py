@@ -6,6 +6,7 @@ import json
 import pytest
 
 from commands import services
+from commands.policies import reports
 from commands.tests.conftest import make_device
 from mdm.models import AuditEvent
 
@@ -111,6 +112,7 @@ def test_the_device_detail_shows_its_policy_and_compliance(admin_api, viewer_api
     sim.client().put("/api/v1/device/policy/status", data=json.dumps(
         {"version": version, "items": {"kiosk": {"state": "applied"}, "restrictions": {"state": "pending", "reason": "reboot"}}}),
         content_type="application/json")
+    reports.flush_all()  # the 1 s flush of the reports' write-behind
     shown = viewer_api.get(f"/api/v1/devices/{sim.id}").json()["policy"]
     assert shown["applied_version"] == version and shown["compliant"] is False
     assert shown["items"]["restrictions"] == {"state": "pending", "reason": "reboot"}

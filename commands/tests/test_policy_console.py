@@ -8,6 +8,7 @@ import pytest
 
 from commands import services as command_services
 from commands.policies import forms as policy_forms
+from commands.policies import reports
 from commands.policies import services as policies
 from commands.policies.models import Policy, PolicyAssignment, PolicyVersion
 from commands.tests.conftest import make_device
@@ -85,6 +86,7 @@ def test_the_list_shows_version_assignment_devices_and_their_compliance(console_
     policies.assign_policy(actor=admin_user, policy=policy, target={"group": "shops"})
     make(admin_user, name="Unused", items={"restrictions": ["no_factory_reset"]})
     policies.record_policy_status(device_id=sims[0].id, version=policy.version, items={"kiosk": {"state": "applied"}})
+    reports.flush_all()  # the 1 s flush of the reports' write-behind
     html = console_for(viewer_user).get("/commands/policies/").content.decode()
     row = re.search(rf'<tr id="policy-{policy.pk}">(.*?)</tr>', html, re.S)[1]
     assert f"v{policy.version}" in row and "shops" in row and 'data-devices="3"' in row
@@ -323,6 +325,7 @@ def test_the_policy_page_counts_its_devices_and_says_why_one_is_not_compliant(co
     policies.record_policy_status(device_id=good.id, version=policy.version, items={"kiosk": {"state": "applied"}})
     policies.record_policy_status(device_id=bad.id, version=policy.version,
                                   items={"kiosk": {"state": "failed", "reason": "package not installed"}})
+    reports.flush_all()  # the 1 s flush of the reports' write-behind
     html = console_for(viewer_user).get(f"/commands/policies/{policy.pk}/").content.decode()
     assert 'id="policy-compliant">1<' in html and 'id="policy-non-compliant">2<' in html
     table = re.search(r'id="non-compliant-devices">(.*?)</table>', html, re.S)[1]
@@ -343,6 +346,7 @@ def test_the_device_page_shows_its_policy_and_why_it_is_not_compliant_item_by_it
     policies.record_policy_status(device_id=sim.id, version=policy.version, items={
         "kiosk": {"state": "failed", "reason": "com.example.kiosk is not installed"}, "restrictions": {"state": "applied"},
         "camera": {"state": "unsupported"}})
+    reports.flush_all()  # the 1 s flush of the reports' write-behind
     html = client.get(f"/devices/{sim.id}/").content.decode()
     assert f"v{policy.version}" in re.search(r'id="device-applied-version">(.*?)</dd>', html, re.S)[1]
     assert 'id="device-compliance">not compliant<' in html and "1 item of the current version is not applied" in html
@@ -358,6 +362,7 @@ def test_the_device_page_says_when_the_device_reported_an_older_version(console_
     policies.assign_policy(actor=admin_user, policy=policy, target={"device_ids": [sim.id]})
     old = policy.version
     policies.record_policy_status(device_id=sim.id, version=old, items={"kiosk": {"state": "applied"}})
+    reports.flush_all()  # the 1 s flush of the reports' write-behind
     assert 'id="device-compliance">compliant<' in console_for(viewer_user).get(f"/devices/{sim.id}/").content.decode()
     policies.update_policy(actor=admin_user, policy=policy, items={"kiosk": {"package": "com.example.next"}})
     policy.refresh_from_db()

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.tests.factories import UserFactory
+from commands.policies import reports
 from commands.policies import services as policies
 from commands.policies.models import Policy, PolicyAssignment
 from commands.tests.conftest import make_device
@@ -74,6 +75,7 @@ def test_an_admin_creates_fixes_saves_assigns_and_watches_compliance(live_server
     # A device reports (as PUT /api/v1/device/policy/status records it) that it applied every item.
     policies.record_policy_status(device_id=lobby[0].id, version=policy.version,
                                   items={"kiosk": {"state": "applied"}, "system_update": {"state": "applied"}})
+    reports.flush_all()  # the 1 s flush of the reports' write-behind
     page.reload()
     expect(page.locator("#compliant-count")).to_have_text("1")
     expect(page.locator("#non-compliant-count")).to_have_text("2")

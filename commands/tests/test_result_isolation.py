@@ -140,7 +140,7 @@ def test_a_result_flusher_killed_after_its_commit_moves_and_counts_each_delivery
     def killed(claim, letters=()):
         raise Killed
 
-    monkeypatch.setattr(results, "release", killed)
+    monkeypatch.setattr(results.QUEUE, "release", killed)
     counted = metrics.DELIVERIES.labels("failed")._value.get()
     with pytest.raises(Killed), capture_on_commit(execute=True):  # the commit's callbacks run
         results.flush()

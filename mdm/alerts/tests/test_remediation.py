@@ -328,6 +328,7 @@ def test_an_alert_that_fires_again_is_not_credited_with_the_old_success(admin_us
 def test_re_applying_the_policy_pushes_a_sync_and_judges_the_next_policy_report(admin_user, settings, monkeypatch,
                                                                                  capture_on_commit):
     from commands import tasks as command_tasks
+    from commands.policies import reports
     from commands.policies import services as policies
 
     pushed = []
@@ -348,6 +349,7 @@ def test_re_applying_the_policy_pushes_a_sync_and_judges_the_next_policy_report(
                                   now=T0 + timedelta(seconds=5))
     policies.record_policy_status(device_id=failing.pk, version=version, items={"kiosk": {"state": "failed"}},
                                   now=T0 + timedelta(seconds=5))
+    reports.flush_all()  # the 1 s flush of the reports' write-behind
     cycle(T0 + timedelta(seconds=10))
     cycle(T0 + timedelta(hours=1))
     by_device = {r.device_id: (r.state, r.reason) for r in RemediationRun.objects.filter(rule=rule)}
