@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 
 from accounts.tests.factories import UserFactory
 from conftest import PASSWORD
+from tests.live import save_screenshot
 from tests.test_csp_browser import NOT_PAGES, sign_in
 from tests.urlwalk import all_routes
 
@@ -201,12 +202,15 @@ def test_every_console_page_fits_the_screen_and_passes_axe(live_server_proc, bro
     assert found == {}, "\n".join(f"{path}: {p}" for path, problems in found.items() for p in problems)
 
 
-def test_on_a_phone_the_sidebar_is_a_menu(live_server_proc, browser, fleet):
+def test_on_a_phone_the_sidebar_is_a_menu(live_server_proc, browser, fleet, tmp_path):
     url = live_server_proc.url
     context = browser.new_context(viewport=PHONE)
     page = context.new_page()
     sign_in(page, url, "ada-admin")
     page.goto(url + "/devices/")
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#live-indicator.on")).to_be_visible()
+    save_screenshot(page, tmp_path, "phone-devices.png", full_page=False)
     nav = page.get_by_role("navigation", name="Main")
     expect(nav).to_be_hidden()
     menu = page.get_by_role("button", name="Menu")
@@ -217,6 +221,7 @@ def test_on_a_phone_the_sidebar_is_a_menu(live_server_proc, browser, fleet):
     menu.click()
     expect(nav).to_be_visible()
     expect(menu).to_have_attribute("aria-expanded", "true")
+    save_screenshot(page, tmp_path, "phone-menu.png", full_page=False)
     nav.get_by_role("link", name="Commands").click()
     page.wait_for_url(url + "/commands/")
     expect(page.get_by_role("navigation", name="Main")).to_be_hidden()
@@ -225,6 +230,34 @@ def test_on_a_phone_the_sidebar_is_a_menu(live_server_proc, browser, fleet):
     page.keyboard.press("Escape")
     expect(page.get_by_role("navigation", name="Main")).to_be_hidden()
     expect(page.get_by_role("button", name="Menu")).to_be_focused()
+    context.close()
+
+
+def test_on_a_phone_the_dry_run_preview_and_the_settings_drawer_fit_and_pass_axe(live_server_proc, browser, fleet):
+    _need_axe()
+    url = live_server_proc.url
+    context = browser.new_context(viewport=PHONE)
+    context.add_init_script(path=str(AXE))
+    page = context.new_page()
+    sign_in(page, url, "ada-admin")
+    page.goto(url + "/commands/new/")
+    page.check("input[name=target_kind][value=all]")
+    page.click("#preview-button")
+    expect(page.locator("#dry-run-count")).to_have_text("1")
+    page.locator("#confirm-button").scroll_into_view_if_needed()
+    box = page.locator("#confirm-button").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    assert page.evaluate(OVERFLOW) is None
+    assert page.evaluate(RUN_AXE) == []
+
+    page.get_by_role("button", name="Menu").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
+    drawer = page.locator("#settings-drawer")
+    expect(drawer.locator("input[name=heartbeat_interval_s]")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_be_hidden()  # the menu closed behind it
+    box = drawer.locator("article").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    assert page.evaluate(RUN_AXE) == []
     context.close()
 
 

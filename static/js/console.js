@@ -42,8 +42,8 @@ function setMenu(open, focusButton = false) {
 document.addEventListener("click", (event) => {
   if (event.target.closest(".menu-toggle")) {
     setMenu(event.target.closest(".menu-toggle").getAttribute("aria-expanded") !== "true");
-  } else if (!event.target.closest(".sidebar")) {
-    setMenu(false);
+  } else if (!event.target.closest(".sidebar") || event.target.closest("[data-opens]")) {
+    setMenu(false);  // a click outside, or on Settings (its drawer opens over the page)
   }
 });
 document.addEventListener("keydown", (event) => {
