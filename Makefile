@@ -16,7 +16,7 @@ TEST_SECRET_KEY ?= test-only-secret-key-not-for-production-0123456789abcdef
 TEST_FIELD_ENCRYPTION_KEY ?= dGVzdC1vbmx5LWZpZWxkLWtleS1ub3QtZm9yLXByb2Q=
 PYTEST_ARGS ?=
 
-.PHONY: run test install system-deps agent uploader uploader-check workflow-lint bench fuzz faults lint clean help
+.PHONY: run test install system-deps agent uploader uploader-check axe workflow-lint bench fuzz faults lint clean help
 
 help:
 	@echo "make run | make test | make bench | make fuzz | make faults | make clean"
@@ -49,6 +49,11 @@ uploader: system-deps
 uploader-check: system-deps
 	bash scripts/uploader.sh check
 
+# axe-core (pinned in tests/axe/package-lock.json) for the console's accessibility test, installed
+# into tests/axe/node_modules; nothing runs when that version is already there.
+axe: system-deps
+	bash scripts/axe.sh
+
 # The GitHub workflows linted by actionlint (pinned in requirements.txt), first in make test: a
 # broken workflow fails it. Its shellcheck and pyflakes checks are off, so that the verdict does not
 # depend on whether a machine happens to have them. WORKFLOW_FILES=... lints other files.
@@ -58,7 +63,7 @@ workflow-lint: install
 
 # The agent core's JUnit suite first, then pytest (which also runs the headless agent end to end
 # against a live server); pytest's summary is the last line.
-test: install workflow-lint system-deps agent uploader-check
+test: install workflow-lint system-deps agent uploader-check axe
 	$(MAKE) -C android-agent test
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=$(TEST_SECRET_KEY) \
 	  FIELD_ENCRYPTION_KEY=$(TEST_FIELD_ENCRYPTION_KEY) $(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -86,5 +91,5 @@ faults: install system-deps
 	  SECRET_KEY=$(TEST_SECRET_KEY) FIELD_ENCRYPTION_KEY=$(TEST_FIELD_ENCRYPTION_KEY) $(VENV)/bin/pytest tests/faults $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache apks/uploader/node_modules
+	rm -rf $(VENV) staticfiles .pytest_cache apks/uploader/node_modules tests/axe/node_modules
 	$(MAKE) -C android-agent clean || true

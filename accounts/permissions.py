@@ -3,6 +3,7 @@
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
@@ -30,9 +31,18 @@ class IsAdmin(BasePermission):
         return _has(request.user, "admin")
 
 
+def _refused(request, role: str) -> HttpResponse:
+    """A 403 for a signed-in user below `role`: a plain message to htmx, which shows it in place;
+    a page (templates/403.html, in the console's frame, with a way back) to a browser."""
+    message = f"This needs the {role} role."
+    if request.headers.get("HX-Request"):
+        return HttpResponse(message, status=403)
+    raise PermissionDenied(message)
+
+
 def role_required(role: str):
     """Console views: anonymous users go to the login page; a signed-in user below `role` gets a
-    403 (a plain message, which htmx shows in place)."""
+    403 (see _refused)."""
 
     def decorator(view):
         @wraps(view)
@@ -40,7 +50,7 @@ def role_required(role: str):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not request.user.has_role(role):
-                return HttpResponse(f"This needs the {role} role.", status=403)
+                return _refused(request, role)
             return view(request, *args, **kwargs)
 
         return wrapped
@@ -57,7 +67,7 @@ def write_requires(role: str):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if request.method not in SAFE_METHODS and not request.user.has_role(role):
-                return HttpResponse(f"This needs the {role} role.", status=403)
+                return _refused(request, role)
             return view(request, *args, **kwargs)
 
         return wrapped

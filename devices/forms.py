@@ -16,8 +16,10 @@ class DeviceEditForm(forms.Form):
 
 
 class GroupForm(forms.Form):
-    name = forms.CharField(max_length=100)
-    description = forms.CharField(required=False, max_length=500)
+    # The groups page shows these in one row with no <label>: the name is said by aria-label.
+    name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"placeholder": "Group name", "aria-label": "Group name"}))
+    description = forms.CharField(required=False, max_length=500,
+                                  widget=forms.TextInput(attrs={"placeholder": "Description (optional)", "aria-label": "Description"}))
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()

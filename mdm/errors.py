@@ -1,6 +1,8 @@
 """Django's error pages for what no view answered (an unknown path, a body over the limit, an
 unhandled exception): under /api/ they are JSON `{"detail", "code"}` like every other API answer
-(PROTOCOL.md: a non-2xx answer has that body), elsewhere Django's own pages."""
+(PROTOCOL.md: a non-2xx answer has that body), elsewhere the console's pages (templates/400.html,
+403.html, 404.html in the console's frame with a way back; 500.html standing alone, since it is
+rendered with no request, session or database)."""
 
 from django.core.exceptions import RequestDataTooBig
 from django.views import defaults

@@ -1,14 +1,6 @@
 from django import template
-from django.contrib.staticfiles import finders
 
 register = template.Library()
-
-
-@register.simple_tag
-def static_exists(path: str) -> bool:
-    """Whether a static file is there (the uploader's bundle is built on another branch: until it
-    is merged, the page shows the mount point without loading a missing script)."""
-    return finders.find(path) is not None
 
 
 @register.filter

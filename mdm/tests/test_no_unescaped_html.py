@@ -18,8 +18,7 @@ APPS = ("mdm", "accounts", "enrollment", "devices", "commands", "apks")
 # template's text around the match.
 ALLOWED = {
     ("devices/charts.py", "mark_safe", "line_chart"): "SVG of numbers the server computes; label and colour escaped",
-    ("accounts/permissions.py", "HttpResponse", "role_required"): "the role name is a constant from the code",
-    ("accounts/permissions.py", "HttpResponse", "write_requires"): "the role name is a constant from the code",
+    ("accounts/permissions.py", "HttpResponse", "_refused"): "the role name is a constant from the code",
     ("templates/enrollment/_qr_form.html", "|safe", "{{ svg|safe }}"): "segno's SVG: the payload is drawn as modules, never as text",
     # Shell scripts served as text/plain: every value is quoted for its shell (provisioning.render_script).
     ("templates/enrollment/provision.sh", "autoescape off", "{% autoescape off %}"): "bash script, values shlex-quoted",

@@ -8,10 +8,59 @@ document.addEventListener("click", (event) => {
   const closer = event.target.closest("[data-closes]");
   if (closer) document.getElementById(closer.dataset.closes).close();
 });
-document.body.addEventListener("htmx:wsOpen", () => document.getElementById("live-indicator")?.classList.add("on"));
-document.body.addEventListener("htmx:wsClose", () => document.getElementById("live-indicator")?.classList.remove("on"));
+
+// The live indicator says what the WebSocket is doing: live, or disconnected (the ws extension
+// reconnects by itself, with backoff) -- never "live" while the socket is down.
+function showLive(state) {
+  const indicator = document.getElementById("live-indicator");
+  if (!indicator) return;
+  const open = state === "open";
+  indicator.classList.toggle("on", open);
+  indicator.classList.toggle("off", !open);
+  indicator.textContent = open ? "\u25CF Live" : "\u25CB Disconnected";
+  indicator.title = open ? "Live updates: connected" : "Live updates: disconnected, reconnecting";
+}
+document.body.addEventListener("htmx:wsOpen", () => showLive("open"));
+document.body.addEventListener("htmx:wsClose", () => showLive("closed"));
+document.body.addEventListener("htmx:wsError", () => showLive("closed"));
 // The server closes a page's socket with 4401 when its session ends (sign-out elsewhere, password
 // change, deactivation): reload, which lands on the sign-in page if the session is gone.
 document.body.addEventListener("htmx:wsClose", (event) => {
   if (event.detail?.event?.code === 4401) window.location.reload();
 });
+
+// On a phone the sidebar is a menu: its button opens and closes it; Escape or a click outside
+// closes it (and Escape gives the focus back to the button).
+function setMenu(open, focusButton = false) {
+  const sidebar = document.querySelector(".sidebar");
+  const button = sidebar?.querySelector(".menu-toggle");
+  if (!button) return;
+  sidebar.classList.toggle("open", open);
+  button.setAttribute("aria-expanded", String(open));
+  if (focusButton) button.focus();
+}
+document.addEventListener("click", (event) => {
+  if (event.target.closest(".menu-toggle")) {
+    setMenu(event.target.closest(".menu-toggle").getAttribute("aria-expanded") !== "true");
+  } else if (!event.target.closest(".sidebar") || event.target.closest("[data-opens]")) {
+    setMenu(false);  // a click outside, or on Settings (its drawer opens over the page)
+  }
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && document.querySelector(".sidebar.open")) setMenu(false, true);
+});
+
+// A table or block that scrolls (sideways on a phone, or a long payload) and holds nothing
+// focusable is made focusable, so that the keyboard can scroll it too (WCAG 2.1.1).
+function keyboardScrollable(root) {
+  root.querySelectorAll("main table, main pre, main .table-wrap").forEach((el) => {
+    const style = getComputedStyle(el), scrollable = (v) => v === "auto" || v === "scroll";
+    const scrolls = (scrollable(style.overflowX) && el.scrollWidth > el.clientWidth + 1)
+      || (scrollable(style.overflowY) && el.scrollHeight > el.clientHeight + 1);
+    const focusable = el.querySelector("a[href], button, input, select, textarea, [tabindex]");
+    if (scrolls && !focusable && !el.hasAttribute("tabindex")) el.setAttribute("tabindex", "0");
+  });
+}
+document.addEventListener("DOMContentLoaded", () => keyboardScrollable(document));
+document.body.addEventListener("htmx:afterSettle", () => keyboardScrollable(document));
+window.addEventListener("resize", () => keyboardScrollable(document));
