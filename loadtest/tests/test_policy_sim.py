@@ -183,6 +183,17 @@ async def _beat(fleet: Fleet, device) -> None:
         await asyncio.wait_for(device.policy.task, 20)
 
 
+async def _reported(admin, device_id: str, version: int, timeout_s: float = 15) -> dict:
+    """The device's policy block once the server holds its report of `version` (reports are
+    queued and flushed each second: commands.policies.reports), or the last one seen."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        block = (await _in_thread(admin.device, device_id))["policy"]
+        if block["applied_version"] == version or time.monotonic() > deadline:
+            return block
+        await asyncio.sleep(0.2)
+
+
 def _enrollment_key(admin_user) -> str:
     from enrollment.services.keys import create_enrollment_key
 
@@ -207,7 +218,7 @@ def test_a_simulated_device_fetches_applies_and_reports_and_picks_up_each_new_ve
             assert device.policy.version == created["version"]
             assert device.owner.lock_task_active and device.owner.system_settings["screen_off_timeout"] == "600000"
             assert device.owner.restrictions == {"no_factory_reset", "no_debugging_features"}
-            block = (await _in_thread(admin.device, device.device_id))["policy"]
+            block = await _reported(admin, device.device_id, created["version"])
             assert block["applied_version"] == created["version"] and block["compliant"] is True
             assert {s["state"] for s in block["items"].values()} == {"applied"}
             assert device.telemetry(fleet.rng)["policy_version"] == created["version"]
@@ -217,7 +228,7 @@ def test_a_simulated_device_fetches_applies_and_reports_and_picks_up_each_new_ve
             assert v2 > created["version"]
             await _beat(fleet, device)
             assert device.policy.version == v2 and device.owner.restrictions == {"no_factory_reset"}
-            block = (await _in_thread(admin.device, device.device_id))["policy"]
+            block = await _reported(admin, device.device_id, v2)
             assert block["applied_version"] == v2 and block["compliant"] is True
 
             # The sync push a policy change sends: fetched at once, no heartbeat needed.
@@ -227,7 +238,7 @@ def test_a_simulated_device_fetches_applies_and_reports_and_picks_up_each_new_ve
             assert device.policy.version == v3 and device.owner.system_settings["screen_off_timeout"] == "120000"
             assert fleet.stats.counters["policy_fetch_by_push"] == 1
             assert fleet.stats.counters["policy_fetch_by_heartbeat"] == 2
-            block = (await _in_thread(admin.device, device.device_id))["policy"]
+            block = await _reported(admin, device.device_id, v3)
             assert block["applied_version"] == v3 and block["compliant"] is True
 
             await _beat(fleet, device)  # the heartbeat now sends v3 and the server agrees: nothing to fetch
@@ -278,6 +289,10 @@ def test_a_policy_whose_signature_fails_is_counted_and_never_applied_until_fresh
             assert fleet.stats.counters["policy_bad"] == 3 and fleet.stats.counters["policy_reported"] == 1
 
     asyncio.run(go())
+    deadline = time.monotonic() + 15  # reports are queued and flushed each second (commands.policies.reports)
+    while not DevicePolicyState.objects.filter(device__hardware_id="sim-000001", applied_version__isnull=False).exists():
+        assert time.monotonic() < deadline, "the stale device's report never reached the server"
+        time.sleep(0.2)
     forged, stale = (DevicePolicyState.objects.get(device__hardware_id=f"sim-{i:06d}") for i in range(2))
     assert forged.applied_version is None and forged.reported_at is None  # nothing reported against it
     assert stale.applied_version == stale.version and stale.all_applied
