@@ -131,7 +131,8 @@ class WifiForm(forms.Form):
 LABELS = {
     "package": "Package", "activity": "Activity", "argv": "Command line", "argv_prefix": "Allowed prefix",
     "ssid": "SSID", "security": "Security", "password": "Password", "hidden": "Hidden network",
-    "apk_id": "APK release", "preset": "Preset", "name": "Name", "group": "Group",
+    "apk_id": "APK release", "preset": "Preset", "name": "Name", "group": "Group", "version_code": "Version code",
+    "sha256": "SHA-256", "size": "Size (bytes)",
 }
 # Messages that stand alone: about the whole request, its target or the retry.
 UNLABELLED = frozenset({"target", "params", "type", "retry", "__all__"})
