@@ -24,8 +24,9 @@ def on_device_deleted(*, device_id: str) -> None:
 
 
 def purge_device(*, device_id: str, batch_size: int) -> int:
-    """devices.hooks.device_purge: delete up to batch_size command rows (deliveries, then keys) of
-    a deleted device; returns how many were deleted (0 when done)."""
+    """devices.hooks.device_purge: up to batch_size command rows of a deleted device: its
+    deliveries' output blanked (the deliveries stay: commands' history), then its keys deleted;
+    returns how many were touched (0 when done)."""
     return services.purge_device_rows(device_id=device_id, batch_size=batch_size)
 
 

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 from django import forms
 
@@ -126,9 +127,56 @@ class WifiForm(forms.Form):
                                    to_field_name="name")
 
 
-def params_errors(exc: ParamsError) -> list[str]:
-    out = []
+# What the console calls the fields a ParamsError names (the API's answers keep the names).
+LABELS = {
+    "package": "Package", "activity": "Activity", "argv": "Command line", "argv_prefix": "Allowed prefix",
+    "ssid": "SSID", "security": "Security", "password": "Password", "hidden": "Hidden network",
+    "apk_id": "APK release", "preset": "Preset", "name": "Name", "group": "Group", "version_code": "Version code",
+    "sha256": "SHA-256", "size": "Size (bytes)",
+}
+# Messages that stand alone: about the whole request, its target or the retry.
+UNLABELLED = frozenset({"target", "params", "type", "retry", "__all__"})
+FILTER_LABELS = {"q": "Search", "status": "Status", "battery_below": "Battery below %", "battery_above": "Battery above %",
+                 "android_version": "Android version", "group": "Group", "tag": "Tag"}
+EXPIRY_MESSAGE = f"Minutes, a number from 1 to {MAX_EXPIRES_IN_MIN:,} (30 days)."
+_FILTER_FIELD = re.compile(r"filter\.(\w+): (.*)", re.S)
+
+
+def user_message(name: str, message: str) -> str:
+    """One ParamsError message in the console's terms: the field's label, not its code, and the
+    lifetime in minutes, as the composer asks for it."""
+    if name == "expires_in_s":
+        return f"Expires after: {EXPIRY_MESSAGE}"
+    nested = _FILTER_FIELD.fullmatch(message)
+    if nested:
+        return f"{FILTER_LABELS.get(nested[1], nested[1].replace('_', ' ').capitalize())}: {nested[2]}"
+    if name in UNLABELLED:
+        return message
+    return f"{LABELS.get(name) or name.replace('_', ' ').capitalize()}: {message}"
+
+
+def _messages(exc: ParamsError):
     for name, messages in exc.errors.items():
         for message in messages if isinstance(messages, list) else [messages]:
-            out.append(f"{name}: {message}")
+            yield name, str(message)
+
+
+def params_errors(exc: ParamsError) -> list[str]:
+    """The messages of a ParamsError for a page, each once."""
+    out: list[str] = []
+    for name, message in _messages(exc):
+        text = user_message(name, message)
+        if text not in out:
+            out.append(text)
     return out
+
+
+def add_params_errors(form: forms.Form, exc: ParamsError) -> None:
+    """A service's ParamsError on a form: beside the field it names when the form has that
+    field, else above the form (once: the form's template shows its non-field errors itself)."""
+    for name, message in _messages(exc):
+        if name in form.fields:
+            if message not in form.errors.get(name, []):
+                form.add_error(name, message)
+        elif user_message(name, message) not in form.non_field_errors():
+            form.add_error(None, user_message(name, message))

@@ -78,6 +78,10 @@ class Command(models.Model):
     wifi_config = models.ForeignKey(
         "WifiConfig", null=True, blank=True, on_delete=models.SET_NULL, related_name="commands"
     )
+    # "Retry failed": this command sends `retry_of` again to the devices that failed it.
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries", db_index=False
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -87,6 +91,10 @@ class Command(models.Model):
                 condition=~Q(idempotency_key=""),
                 name="uniq_command_idempotency_key",
             )
+        ]
+        # Partial: a command page looks up its retries, and few commands are retries.
+        indexes = [
+            models.Index(fields=["retry_of"], name="command_retry_of_idx", condition=Q(retry_of__isnull=False))
         ]
 
     def __str__(self):

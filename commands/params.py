@@ -2,6 +2,7 @@
 the console and presets. Errors are a dict {field: [messages]} ready for the 400 answer."""
 
 import re
+import shlex
 
 from commands.models import CommandType, ShellAllowRule
 
@@ -79,9 +80,9 @@ def check_shell_argv(argv) -> list[str]:
         raise ParamsError({"argv": [f"At most {MAX_ARGV} arguments of at most {MAX_ARG_LEN} characters."]})
     rules = allow_rules()
     if not any(rule.matches(argv) for rule in rules):
-        allowed = "; ".join(f"[{rule.label}]" for rule in rules) or "none"
+        allowed = ", ".join(shlex.join(rule.argv_prefix) for rule in rules) or "none"
         raise ParamsError(
-            {"argv": [f"Refused by the {SHELL_RULE}: {argv!r} does not start with an allowed argv prefix (allowed: {allowed})."]},
+            {"argv": [f"Refused by the {SHELL_RULE}: {shlex.join(argv)} does not start with an allowed prefix (allowed: {allowed})."]},
             code="not_allowed",
         )
     return argv

@@ -1,9 +1,12 @@
 """Reusable reads for pages and the API (no state changes)."""
 
 import django_filters
-from django.db.models import Count, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 
 from commands.models import FINAL_STATES, Command, CommandType, Delivery, DeliveryState
+
+# What "retry failed" sends again: the device failed or refused it, or it expired undelivered.
+RETRY_STATES = (DeliveryState.FAILED, DeliveryState.REJECTED, DeliveryState.EXPIRED)
 from mdm.filters import UtcIsoDateTimeFilter
 
 
@@ -24,7 +27,7 @@ def counters_for(command_ids) -> dict:
 
 
 def command_with_counters(command_id) -> Command | None:
-    command = Command.objects.filter(pk=command_id).select_related("preset", "wifi_config").first()
+    command = Command.objects.filter(pk=command_id).select_related("preset", "wifi_config", "retry_of").first()
     if command is not None:
         command.counters = counters_for([command.pk])[command.pk]
     return command
@@ -46,6 +49,7 @@ def delivery_rows(command_id, *, pks=None, state: str | None = None, limit: int 
             "pk", "seq", "state", "sent_at", "received_at", "running_at", "finished_at", "exit_code", "output",
             "output_truncated", "error", "reason", "attempts", "channel", "push_status", "queued_at", "command_id",
             "device__id", "device__alias", "device__model", "device__manufacturer", "device__hardware_id",
+            "device__deleted_at",
         )
         .order_by("device__hardware_id")
     )
@@ -54,6 +58,42 @@ def delivery_rows(command_id, *, pks=None, state: str | None = None, limit: int 
     if state:
         qs = qs.filter(state=state)
     return list(qs[:limit] if limit else qs)
+
+
+def retry_candidates(command_id) -> dict:
+    """What "retry failed" would do, in one grouped query: {"failed": n, "expired": n} of the
+    deliveries it sends again (failed or rejected, expired), on devices not deleted, and
+    {"deleted": n} of those it skips because their device was deleted."""
+    out = {"failed": 0, "expired": 0, "deleted": 0}
+    rows = (
+        Delivery.objects.filter(command_id=command_id, state__in=RETRY_STATES)
+        .annotate(deleted=ExpressionWrapper(Q(device__deleted_at__isnull=False), output_field=BooleanField()))
+        .values("state", "deleted")
+        .annotate(n=Count("pk"))
+    )
+    for row in rows:
+        if row["deleted"]:
+            out["deleted"] += row["n"]
+        elif row["state"] == DeliveryState.EXPIRED:
+            out["expired"] += row["n"]
+        else:
+            out["failed"] += row["n"]
+    out["devices"] = out["failed"] + out["expired"]
+    return out
+
+
+def retry_device_ids(command_id) -> list:
+    """The devices "retry failed" sends the command to again (retry_candidates' "devices")."""
+    return list(
+        Delivery.objects.filter(command_id=command_id, state__in=RETRY_STATES, device__deleted_at__isnull=True)
+        .order_by("device_id")
+        .values_list("device_id", flat=True)
+    )
+
+
+def deleted_targets(command_id) -> int:
+    """How many of the command's devices were deleted since (their results are kept)."""
+    return Delivery.objects.filter(command_id=command_id, device__deleted_at__isnull=False).count()
 
 
 class CommandFilter(django_filters.FilterSet):

@@ -27,4 +27,6 @@ urlpatterns = [
     path("policies/<uuid:policy_id>/unassign/", policy_views.policy_unassign, name="policy_unassign"),
     path("<uuid:command_id>/", views.detail, name="detail"),
     path("<uuid:command_id>/cancel/", views.cancel, name="cancel"),
+    path("<uuid:command_id>/actions/", views.actions, name="actions"),
+    path("<uuid:command_id>/retry/", views.retry, name="retry"),
 ]

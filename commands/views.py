@@ -1,12 +1,14 @@
 """The console's command pages (HTMX). Each view: fetch through one access helper, validate,
 one service call, render (a partial for HTMX requests)."""
 
+import uuid
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.permissions import role_required, write_requires
 from commands import forms, selectors, services, targeting
@@ -78,7 +80,7 @@ def preview(request):
     try:
         ids = services.preview_command(**forms.composer_request(request.POST))
     except ParamsError as exc:
-        return render(request, "commands/_preview.html", {"errors": forms.params_errors(exc)})
+        return render(request, "commands/_preview.html", {"errors": forms.params_errors(exc)}, status=422)
     sample = Device.objects.filter(pk__in=ids[:SAMPLE]).select_related("status", "group")
     spec = targeting.normalize(forms.target_from_post(request.POST))
     return render(request, "commands/_preview.html", {"count": len(ids), "sample": sample, "target": targeting.describe(spec)})
@@ -90,19 +92,35 @@ def issue(request):
     try:
         issued = services.issue_command(actor=request.user, ip=client_ip(request), **forms.composer_request(request.POST))
     except ParamsError as exc:
-        return render(request, "commands/_preview.html", {"errors": forms.params_errors(exc)})
+        return render(request, "commands/_preview.html", {"errors": forms.params_errors(exc)}, status=422)
     return _redirect(reverse("commands:detail", args=[issued.command.pk]))
+
+
+def _detail_context(command_id, state: str | None = None) -> dict:
+    command = selectors.command_with_counters(command_id)
+    return {"section": "commands", "command": command, "counters": command.counters, "state": state,
+            "deliveries": selectors.delivery_rows(command.pk, state=state, limit=DETAIL_ROWS), "limit": DETAIL_ROWS}
 
 
 @require_safe
 @login_required
 def detail(request, command_id):
-    command = selectors.command_with_counters(_get_command(request, command_id).pk)
     state = request.GET.get("state") or None
-    rows = selectors.delivery_rows(command.pk, state=state, limit=DETAIL_ROWS)
-    context = {"section": "commands", "command": command, "counters": command.counters, "deliveries": rows,
-               "state": state, "limit": DETAIL_ROWS, "target": targeting.describe(command.target)}
+    context = _detail_context(_get_command(request, command_id).pk, state)
+    command = context["command"]
+    context |= {"target": targeting.describe(command.target), "deleted_targets": selectors.deleted_targets(command.pk),
+                "retries": command.retries.order_by("created_at"),
+                "expires_in_min": _minutes(command.expires_at - command.created_at)}
     return render(request, "commands/detail.html", context)
+
+
+@require_safe
+@login_required
+def actions(request, command_id):
+    """The page's buttons for this user (a live update that changes which apply refetches them)."""
+    command = selectors.command_with_counters(_get_command(request, command_id).pk)
+    return render(request, "commands/_command_actions.html",
+                  {"command": command, "counters": command.counters, "state": request.GET.get("state") or None})
 
 
 @require_POST
@@ -110,7 +128,30 @@ def detail(request, command_id):
 def cancel(request, command_id):
     command = _get_command(request, command_id)
     services.cancel_command(actor=request.user, command=command, ip=client_ip(request))
-    return _redirect(reverse("commands:detail", args=[command.pk]))
+    # In place: the buttons, and (out of band) the counters and the rows the cancel changed.
+    context = _detail_context(command.pk, request.POST.get("state") or None)
+    return render(request, "commands/_command_actions.html", {**context, "oob": True})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required("operator")
+def retry(request, command_id):
+    """GET: the dry run (how many devices a retry reaches); POST: the retry, issued."""
+    command = _get_command(request, command_id)
+    context = {"command": command, "candidates": selectors.retry_candidates(command.pk)}
+    if request.method == "GET":
+        context |= {"dry_run_key": uuid.uuid4(), "expires_in_min": _minutes(command.expires_at - command.created_at)}
+        return render(request, "commands/_retry_preview.html", context)
+    try:
+        issued = services.retry_failed(actor=request.user, command=command, dry_run_key=request.POST.get("dry_run_key", ""),
+                                       ip=client_ip(request))
+    except ParamsError as exc:
+        return render(request, "commands/_retry_preview.html", {**context, "errors": forms.params_errors(exc)}, status=422)
+    return _redirect(reverse("commands:detail", args=[issued.command.pk]))
+
+
+def _minutes(delta) -> int:
+    return max(round(delta.total_seconds() / 60), 1)
 
 
 # --- presets ------------------------------------------------------------------------------------
@@ -130,7 +171,7 @@ def presets(request):
                     services.create_preset(actor=request.user, ip=client_ip(request), **form.cleaned_data)
                 form = forms.PresetForm()
             except ParamsError as exc:
-                form.add_error(None, "; ".join(forms.params_errors(exc)))
+                forms.add_params_errors(form, exc)
                 status = 422
         else:
             status = 422
@@ -159,7 +200,7 @@ def allowlist(request):
                 services.create_allow_rule(actor=request.user, ip=client_ip(request), **form.cleaned_data)
                 form = forms.AllowRuleForm()
             except ParamsError as exc:
-                form.add_error(None, "; ".join(forms.params_errors(exc)))
+                forms.add_params_errors(form, exc)
                 status = 422
         else:
             status = 422
@@ -202,7 +243,7 @@ def wifi(request):
                     services.create_wifi_config(actor=request.user, ip=client_ip(request), **data)
                 form = forms.WifiForm()
             except ParamsError as exc:
-                form.add_error(None, "; ".join(forms.params_errors(exc)))
+                forms.add_params_errors(form, exc)
                 status = 422
         else:
             status = 422
@@ -217,5 +258,6 @@ def wifi_push(request, config_id):
     try:
         issued = services.push_wifi_config(actor=request.user, config=config, ip=client_ip(request))
     except ParamsError as exc:
-        return HttpResponse("; ".join(forms.params_errors(exc)), status=400, content_type="text/plain; charset=utf-8")
+        return render(request, "commands/_wifi_push_error.html", {"config": config, "errors": forms.params_errors(exc)},
+                      status=422)
     return _redirect(reverse("commands:detail", args=[issued.command.pk]))

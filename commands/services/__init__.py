@@ -7,6 +7,7 @@ one module per concern:
 - `push`: dispatch by FCM;
 - `reports`: a device's result reports;
 - `lifecycle`: cancel, expiry, a device re-enrolled, deleted or purged;
+- `retry`: a command issued again to the devices that failed it;
 - `shell_allowlist`, `presets`, `wifi_configs`: what operators keep for reuse.
 
 Every delivery transition is a conditional update on `state` (`filter(pk=..., state__in=...)
@@ -74,6 +75,7 @@ from commands.services.reports import (
     report_result,
     truncate_utf8,
 )
+from commands.services.retry import retry_failed
 from commands.services.shell_allowlist import (
     SHELL_INTERPRETERS,
     create_allow_rule,
@@ -137,6 +139,8 @@ __all__ = [
     "cancel_device_deliveries",
     "expire_deliveries",
     "purge_device_rows",
+    # retry
+    "retry_failed",
     # what operators keep for reuse
     "SHELL_INTERPRETERS",
     "archive_preset",

@@ -125,6 +125,7 @@ def issue_command(
     request_hash: str = "",
     preset: Preset | None = None,
     wifi_config: WifiConfig | None = None,
+    retry_of: Command | None = None,
     ip: str | None = None,
     now: datetime | None = None,
 ) -> Issued:
@@ -165,6 +166,7 @@ def issue_command(
             preset=preset,
             preset_version=preset.version if preset else None,
             wifi_config=wifi_config,
+            retry_of=retry_of,
         )
         try:
             with transaction.atomic():
@@ -190,6 +192,7 @@ def issue_command(
                 "target_count": len(device_ids),
                 "expires_at": expires_at.isoformat(),
                 **({"preset": f"{preset.name} v{preset.version}"} if preset else {}),
+                **({"retry_of": str(retry_of.pk)} if retry_of else {}),
             },
             ip=ip,
         )

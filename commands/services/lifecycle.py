@@ -1,5 +1,6 @@
 """How deliveries end other than by a device's report: an operator's cancel, a device re-enrolled
-or deleted (every non-final delivery cancelled), expiry, and the purge of a deleted device's rows.
+or deleted (every non-final delivery cancelled), expiry, and the purge of a deleted device's rows
+(its results stay).
 Each flushes the result write-behind first (commands.results), so a report the device was already
 answered for lands before the sweep decides."""
 
@@ -84,10 +85,12 @@ def expire_deliveries(*, now: datetime | None = None, batch_size: int = 5000) ->
 
 
 def purge_device_rows(*, device_id, batch_size: int) -> int:
-    ids = list(Delivery.objects.filter(device_id=device_id).values_list("pk", flat=True)[:batch_size])
+    """A deleted device's purge: its deliveries stay, as commands' history (each command's
+    results still add up to the devices it was sent to; the device shows as deleted), without
+    what the device printed (output); its keys go. Returns the rows touched (0 when done)."""
+    ids = list(Delivery.objects.filter(device_id=device_id).exclude(output="").values_list("pk", flat=True)[:batch_size])
     if ids:
-        Delivery.objects.filter(pk__in=ids).delete()
-        return len(ids)
+        return Delivery.objects.filter(pk__in=ids).update(output="", output_truncated=False)
     deleted, _ = DeviceKey.objects.filter(device_id=device_id).delete()
     return deleted
 

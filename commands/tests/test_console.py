@@ -131,5 +131,6 @@ def test_the_live_partials_are_the_pages_own_counters_and_rows(fleet):
 
     pk = Delivery.objects.get(command=command, device=fleet[0].device).pk
     counters, rows = live.render_updates(str(command.pk), {pk})
-    assert 'id="command-counters" hx-swap-oob="true"' in counters and 'data-counter="succeeded">1<' in counters
+    assert 'id="command-counters"' in counters and 'hx-swap-oob="true"' in counters
+    assert 'data-counter="succeeded">1<' in counters and 'data-counter="pending">2<' in counters
     assert rows.startswith("<tr") and f'id="delivery-{pk}"' in rows and "state-succeeded" in rows

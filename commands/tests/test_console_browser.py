@@ -1,6 +1,7 @@
 """In a real browser (Debian's Chromium via Playwright) against a real daphne: an operator
 composes a command, sees the dry-run count, confirms, and watches the live table turn green as
-simulated devices report through the device API."""
+simulated devices report through the device API; a command with failures shows them in its bar,
+loses its cancel button live, and its failed devices are retried after a dry-run count."""
 
 import re
 import time
@@ -13,6 +14,7 @@ from playwright.sync_api import expect
 from tests.live import save_screenshot
 
 from accounts.tests.factories import UserFactory
+from commands import services
 from commands.models import Command
 from commands.tests.conftest import make_device
 from conftest import PASSWORD
@@ -77,7 +79,8 @@ def test_an_operator_composes_confirms_and_watches_the_live_table_turn_green(liv
     succeeded.nth(7).wait_for(timeout=15_000)
     assert succeeded.count() == 8
     expect(page.locator("[data-counter=succeeded]")).to_have_text(re.compile(r"^\s*8\s*$"), timeout=10_000)
-    assert page.locator("#command-progress").get_attribute("value") == "8"
+    assert page.locator("#command-progress rect[data-state=succeeded]").get_attribute("data-n") == "8"
+    expect(page.locator("#command-status")).to_have_text("finished")
     time.sleep(0.3)
     screenshot(page, tmp_path, "command-live.png")
 
@@ -90,3 +93,51 @@ def test_a_viewer_sees_the_history_but_not_the_composer(live_server_proc, page):
     assert page.locator("text=New command").count() == 0
     response = page.goto(url + "/commands/new/")
     assert response.status == 403
+
+
+def report(http, device, command, status: str) -> None:
+    auth = {"Authorization": f"Device {device.token}"}
+    for step in ("received", "running", status):
+        body = {"status": step, **({"exit_code": 0 if status == "succeeded" else 1} if step == status else {})}
+        response = http.post(f"/api/v1/device/commands/{command.pk}/result", json=body, headers=auth)
+        assert response.status_code == 200, response.text
+
+
+def test_failures_split_the_bar_live_and_an_operator_retries_the_failed_devices(live_server_proc, page, tmp_path):
+    url = live_server_proc.url
+    operator = UserFactory(username="rita-retry", role="operator", password=PASSWORD)
+    devices = [make_device(group="tills", model=f"Till {i + 1}") for i in range(4)]
+    command = services.issue_command(actor=operator, type="ping", params={}, target={"group": "tills"}).command
+    sign_in(page, url, "rita-retry")
+    page.goto(url + f"/commands/{command.pk}/")
+    page.wait_for_selector("#live-indicator.on", timeout=10_000)
+    expect(page.locator("#cancel-command")).to_be_visible()
+    expect(page.locator("#retry-failed")).to_have_count(0)
+
+    with httpx.Client(base_url=url, timeout=10) as http:
+        for device, status in zip(devices, ("succeeded", "succeeded", "failed", "failed")):
+            report(http, device, command, status)
+    # Live, without a reload: the bar splits, the status says the failures, and the buttons
+    # follow (no cancel once nothing is left to cancel; retry for the failed).
+    expect(page.locator("#command-status")).to_have_text("finished with 2 failed", timeout=10_000)
+    bar = page.locator("#command-progress rect")
+    expect(bar).to_have_count(2)
+    assert {bar.nth(i).get_attribute("data-state"): bar.nth(i).get_attribute("data-n") for i in range(2)} == {
+        "succeeded": "2", "failed": "2"}
+    expect(page.locator("#cancel-command")).to_have_count(0, timeout=10_000)
+    expect(page.locator("#retry-failed")).to_be_visible()
+    assert page.locator("#command-progress rect[data-state=failed]").evaluate("r => getComputedStyle(r).fill") == "rgb(239, 68, 68)"
+    screenshot(page, tmp_path, "command-failed-split.png")
+
+    page.click("#retry-failed")
+    expect(page.locator("#retry-count")).to_have_text("2")
+    assert Command.objects.count() == 1  # the count is a dry run
+    page.click("#confirm-retry")
+    page.wait_for_url(lambda u: re.search(r"/commands/[0-9a-f-]{36}/$", u) and str(command.pk) not in u)
+    retry = Command.objects.get(retry_of=command)
+    assert page.url.endswith(f"/commands/{retry.pk}/")
+    expect(page.locator("#retry-of")).to_be_visible()
+    expect(page.locator("#deliveries tr.state-queued")).to_have_count(2)
+    expect(page.locator("#command-progress rect[data-state=pending]")).to_have_attribute("data-n", "2")
+    assert {d.pk for d in retry.deliveries.all()} and set(retry.deliveries.values_list("device_id", flat=True)) == {
+        devices[2].device.pk, devices[3].device.pk}
