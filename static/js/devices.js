@@ -43,8 +43,9 @@ document.addEventListener("click", (event) => {
 });
 
 document.addEventListener("htmx:beforeRequest", (event) => {
-  const message = document.getElementById("bulk-message");
-  if (message && event.target.closest && event.target.closest("#bulk-form")) message.textContent = "";
+  if (!event.target.closest || !event.target.closest("#bulk-form")) return;
+  document.getElementById("bulk-message").textContent = "";
+  document.querySelector("#bulk-form .bulk-notice")?.remove();
 });
 
 // The device page: its command history re-reads itself when the live status arrives, while a
