@@ -177,7 +177,8 @@ def bulk_delete(request):
     deleted = services.delete_devices(actor=request.user, device_ids=form.cleaned_data["ids"], ip=client_ip(request))
     messages.success(request, f"Deleted {_count(len(deleted))}. Their data is purged in the background.")
     response = HttpResponse(status=204)
-    response["HX-Redirect"] = reverse("devices:index") + (f"?{form.cleaned_data['query']}" if form.cleaned_data.get("query") else "")
+    back = urlencode(form.filter_params())  # rebuilt, never the posted text (a header must not carry a newline)
+    response["HX-Redirect"] = reverse("devices:index") + (f"?{back}" if back else "")
     return response
 
 

@@ -179,6 +179,12 @@ def test_an_admin_deletes_all_that_match_and_returns_to_the_filtered_list(consol
     assert list(Device.objects.active()) == [device_in_group_a]
 
 
+def test_a_posted_query_with_a_newline_does_not_reach_the_redirect_header(console_for, admin_user, device_in_group_a, monkeypatch):
+    monkeypatch.setattr("devices.tasks.purge_device.delay", lambda *a: None)
+    response = _post(console_for(admin_user), "/devices/bulk-delete/", device_ids=_ids(device_in_group_a), query="q=x\r\nSet-Cookie: a=b")
+    assert response.status_code == 204 and response["HX-Redirect"] == "/devices/?q=x%0D%0ASet-Cookie%3A+a%3Db"
+
+
 # --- who may --------------------------------------------------------------------------------------
 
 
