@@ -110,8 +110,8 @@ def _list_after(request, form, notice: str) -> HttpResponse:
     params = QueryDict(form.cleaned_data.get("query") or "")
     devices, page, query = _device_page(request, params)
     selected = set() if form.cleaned_data.get("all_matching") else {str(i) for i in form.cleaned_data["ids"]}
-    context = {"page": page, "query": query, "params": params, "notice": notice, "selected": selected, "groups": DeviceGroup.objects.all(),
-               "tags": Tag.objects.all()}
+    context = {"page": page, "query": query, "params": params, "notice": notice, "selected": selected,
+               "groups": DeviceGroup.objects.all(), "tags": Tag.objects.all()}
     return render(request, "devices/_device_table.html", context)
 
 
@@ -128,7 +128,8 @@ def bulk_group(request):
     group = form.cleaned_data["group"]
     moved = services.move_devices(actor=request.user, device_ids=form.cleaned_data["ids"], group=group, ip=client_ip(request))
     where = f"to {group.name}" if group else "out of their group"
-    return _list_after(request, form, f"Moved {_count(moved)} {where}." if moved else f"Nothing to move: already {where.removeprefix('to ')}.")
+    notice = f"Moved {_count(moved)} {where}." if moved else f"Nothing to move: already {where.removeprefix('to ')}."
+    return _list_after(request, form, notice)
 
 
 @require_POST
