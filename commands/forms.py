@@ -3,16 +3,21 @@
 import json
 import math
 import re
+import uuid
 
 from django import forms
 
 from commands.models import CommandType, Preset, WifiConfig
 from commands.params import ParamsError
+from devices.filters import DeviceFilter
 from devices.models import DeviceGroup
 
-TARGET_KINDS = [("all", "All devices"), ("group", "A group"), ("tags", "Tags"), ("device_ids", "Devices by id"),
-                ("filter", "A filter")]
-FILTER_FIELDS = ("q", "status", "battery_below", "battery_above", "android_version", "group", "tag")
+TARGET_KINDS = [("all", "All devices"), ("group", "A group"), ("tags", "Tags"),
+                ("device_ids", "Devices by hardware id or name"), ("filter", "A filter")]
+# Every filter of the devices list (the list hands its filter to the composer: "send a command to
+# all that match"), sort aside.
+FILTER_FIELDS = tuple(name for name in DeviceFilter.base_filters if name != "sort")
+SHOWN_FILTER_FIELDS = ("q", "status", "battery_below", "android_version")  # the rest arrive from the list
 
 
 def _lines(text: str) -> list[str]:
@@ -49,6 +54,40 @@ def target_from_post(post) -> dict:
     if kind == "filter":
         return {"filter": {f: post.get(f"filter_{f}") for f in FILTER_FIELDS if post.get(f"filter_{f}", "").strip()}}
     return {"all": True}
+
+
+def target_prefill(query) -> dict:
+    """The target fields filled in from the composer's query string, as the devices list links to
+    it: `target_kind`, `device_ids` (hardware ids, one per line), `group`, `tags`, `filter_<name>`."""
+    kind = query.get("target_kind", "")
+    filters = {f: query.get(f"filter_{f}") for f in FILTER_FIELDS if query.get(f"filter_{f}", "").strip()}
+    extra = [(f, DeviceFilter.base_filters[f].label or f, v) for f, v in filters.items() if f not in SHOWN_FILTER_FIELDS]
+    return {"kind": kind if kind in dict(TARGET_KINDS) else "", "device_ids": query.get("device_ids", ""),
+            "group": query.get("group", ""), "tags": query.getlist("tags"), "filter": filters, "extra_filters": extra}
+
+
+QUICK_TYPES = {"reboot": CommandType.REBOOT, "lock": CommandType.LOCK}
+
+
+def quick_action(post, *, kiosk: dict | None) -> dict:
+    """A device page's quick action as services.issue_command arguments (the target aside):
+    `action` reboot, lock, kiosk (launch the kiosk app of the device's policy) or preset."""
+    action = post.get("action", "")
+    if action in QUICK_TYPES:
+        return {"type": QUICK_TYPES[action], "params": {}}
+    if action == "kiosk":
+        if not kiosk:
+            raise ParamsError({"Relaunch kiosk": ["This device's policy has no kiosk app."]})
+        return {"type": CommandType.LAUNCH_APP, "params": {k: kiosk[k] for k in ("package", "activity") if kiosk.get(k)}}
+    if action == "preset":
+        try:
+            preset = Preset.objects.filter(pk=uuid.UUID(post.get("preset", "")), is_latest=True, archived=False).first()
+        except ValueError:
+            preset = None
+        if preset is None:
+            raise ParamsError({"Preset": ["Choose a preset."]})
+        return {"preset": preset, "params": {}}
+    raise ParamsError({"Action": ["Choose reboot, lock, relaunch kiosk or a preset."]})
 
 
 MAX_EXPIRES_IN_MIN = 43_200  # 30 days, the protocol's maximum (services.MAX_EXPIRES_IN_S)

@@ -132,3 +132,18 @@ class CommandFilter(django_filters.FilterSet):
 
 
 STATE_ORDER = [s for s in DeliveryState.values]
+
+
+def device_deliveries(device_id):
+    """The commands one device received, newest first, with its own state of each: the device's
+    page pages through it (the (device, seq) unique index serves the order and the count)."""
+    return (
+        Delivery.objects.filter(device_id=device_id)
+        .select_related("command", "command__preset")
+        .only(
+            "pk", "seq", "state", "reason", "exit_code", "error", "output", "queued_at", "finished_at", "command__id",
+            "command__type", "command__params", "command__is_secret", "command__created_at", "command__issuer_label",
+            "command__target_count", "command__preset__name", "command__preset_version", "command__preset",
+        )
+        .order_by("-seq")
+    )

@@ -4,6 +4,8 @@ API's list and targeting mean the same thing."""
 
 import uuid
 
+from django.db.models import Q
+
 from devices.filters import DeviceFilter
 from devices.models import Device, DeviceGroup, Tag
 
@@ -29,12 +31,8 @@ def normalize(target) -> dict:
     value = target[kind]
     if kind == "device_ids":
         if not isinstance(value, list) or not value or len(value) > MAX_DEVICE_IDS:
-            _error(f"A non-empty list of device ids (at most {MAX_DEVICE_IDS}).")
-        try:
-            ids = sorted({str(uuid.UUID(str(v))) for v in value})
-        except ValueError:
-            _error("Every device id must be a UUID.")
-        return {"device_ids": ids}
+            _error(f"A non-empty list of devices (at most {MAX_DEVICE_IDS}): their hardware ids, names or ids.")
+        return {"device_ids": _device_ids(value)}
     if kind == "group":
         # A NUL or a lone surrogate would reach PostgreSQL (a 500): refused here, for every caller.
         if not isinstance(value, str) or not value.strip() or not text.is_clean(value):
@@ -54,6 +52,68 @@ def normalize(target) -> dict:
     if value is not True:
         _error('"all" must be true.')
     return {"all": True}
+
+
+def _as_uuid(value) -> str | None:
+    """The canonical id when `value` is written as one (36 characters with dashes): a hardware id
+    of 32 hex digits must stay a hardware id, though uuid.UUID() would read it."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return None
+    return str(parsed) if str(parsed) == value.lower() else None
+
+
+def _device_ids(values: list) -> list[str]:
+    """Device ids for what a person gives: the ids themselves, or what the devices list shows,
+    hardware ids and names (aliases). Ids are kept as given (resolve() says which are unknown);
+    the rest are looked up, one query, and must each name exactly one active device."""
+    ids, labels = set(), set()
+    for value in _values(values):
+        as_id = _as_uuid(value)
+        if as_id:
+            ids.add(as_id)
+        else:
+            labels.add(value)
+    if labels:
+        found: dict[str, set] = {}
+        rows = list(Device.objects.active().filter(Q(hardware_id__in=labels) | Q(alias__in=labels))
+                    .values_list("id", "hardware_id", "alias"))
+        by_hardware_id = {hw: str(pk) for pk, hw, _ in rows if hw in labels}
+        for pk, hw, alias in rows:
+            if alias in labels and alias not in by_hardware_id:
+                found.setdefault(alias, set()).add(str(pk))
+        unknown = sorted(labels - by_hardware_id.keys() - found.keys())
+        if unknown:
+            _error(f"No device has the hardware id or name {_quoted(unknown)}.")
+        shared = sorted(name for name, pks in found.items() if len(pks) > 1)
+        if shared:
+            _error(f"More than one device is named {_quoted(shared)}: give their hardware ids.")
+        ids |= {by_hardware_id[label] if label in by_hardware_id else next(iter(found[label])) for label in labels}
+    return sorted(ids)
+
+
+def _values(values: list) -> list:
+    """The non-blank entries, stripped; refused when one would reach PostgreSQL as an error."""
+    out = []
+    for value in values:
+        if isinstance(value, uuid.UUID):
+            out.append(value)
+            continue
+        if not isinstance(value, str) or not text.is_clean(value):
+            _error("Each device is a hardware id, name or id (text without NUL or lone surrogates).")
+        if value.strip():
+            out.append(value.strip())
+    if not out:
+        _error("Give at least one device: its hardware id, name or id.")
+    return out
+
+
+def _quoted(values: list[str], limit: int = 10) -> str:
+    shown = ", ".join(f"“{v}”" for v in values[:limit])
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
 def resolve(spec: dict):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from commands import views
+from commands import device_views, views
 from commands.policies import views as policy_views
 
 app_name = "commands"
@@ -25,6 +25,8 @@ urlpatterns = [
     path("policies/<uuid:policy_id>/diff/", policy_views.policy_diff, name="policy_diff"),
     path("policies/<uuid:policy_id>/assign/", policy_views.policy_assign, name="policy_assign"),
     path("policies/<uuid:policy_id>/unassign/", policy_views.policy_unassign, name="policy_unassign"),
+    path("device/<uuid:device_id>/", device_views.device_commands, name="device_commands"),
+    path("device/<uuid:device_id>/quick/", device_views.device_quick_action, name="device_quick_action"),
     path("<uuid:command_id>/", views.detail, name="detail"),
     path("<uuid:command_id>/cancel/", views.cancel, name="cancel"),
     path("<uuid:command_id>/actions/", views.actions, name="actions"),

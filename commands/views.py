@@ -58,6 +58,7 @@ def _composer_context(request) -> dict:
         "selected_preset": request.GET.get("preset", ""),
         "selected_type": request.GET.get("type", "ping"),
         "allow_rules": ShellAllowRule.objects.filter(enabled=True),
+        "prefill": forms.target_prefill(request.GET),
     }
 
 

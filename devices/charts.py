@@ -60,11 +60,13 @@ def line_chart(series: Series, *, start: datetime, end: datetime) -> SafeString:
         gy = PAD_T + inner_h * (1 - frac)
         parts.append(f'<line class="grid" x1="{PAD_L}" y1="{gy:.1f}" x2="{WIDTH - PAD_R}" y2="{gy:.1f}"/>')
         parts.append(f'<text class="axis" x="{PAD_L - 6}" y="{gy + 4:.1f}" text-anchor="end">{y_max * frac:.0f}</text>')
+    # Times of day across a day or so; past that the date is what tells the ticks apart.
+    tick = "%H:%M" if span <= 36 * 3600 else "%d %b"
     for i in range(5):
         at = start + (end - start) * i / 4
         parts.append(
             f'<text class="axis" x="{x(at):.1f}" y="{HEIGHT - 6}" text-anchor="{"start" if i == 0 else "end" if i == 4 else "middle"}">'
-            f"{at:%H:%M}</text>"
+            f"{at.strftime(tick)}</text>"
         )
     for points in paths:
         if len(points) == 1:

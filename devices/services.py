@@ -78,7 +78,7 @@ def record_heartbeat(*, token: str, data: dict) -> tuple[str, dict] | None:
         metrics.HEARTBEATS.labels("history_deduplicated").inc()
     if written.live_flush:
         _schedule_live_flush()
-    elif written.live_flush is None and written.visible_change:
+    elif written.live_flush is None and (written.visible_change or live.page_open(device_id)):
         schedule_status_broadcast(device_ids=[device_id])
 
     kids = values.get("kids")
@@ -107,7 +107,7 @@ def _write_status_redis(token, values, now, drift, bad, fleet) -> _Written | Non
             token_key=tokens.cache_key(token_id), digest=tokens.digest(secret), values=state, now=now,
             history_every_s=HISTORY_EVERY_S, offline_after_s=fleet.offline_threshold_s, bad=bad,
             marker_prefix=hooks.marker_prefix(), policy_prefix=hooks.policy_prefix(), live_keys=live.redis_keys(),
-            live_pending_ttl_s=live.PENDING_TTL_S,
+            live_pending_ttl_s=live.PENDING_TTL_S, page_prefix=live.PAGE_TOPIC_PREFIX,
         )
 
     recorded = record()
@@ -327,6 +327,57 @@ def update_device(*, actor, device: Device, alias=_UNSET, group=_UNSET, tag_name
     if changed:
         audit.record(actor=actor, action="device.update", target=device, data=changed, ip=ip)
     return device
+
+
+@transaction.atomic
+def move_devices(*, actor, device_ids, group: DeviceGroup | None, ip=None) -> int:
+    """Move the selected active devices into `group` (None: out of any group). One UPDATE, one
+    audit row per device that moved (`device.update`, as an edit of one device writes), and the
+    policy channel told once. Returns how many moved."""
+    selected = Device.objects.active().filter(id__in=list(device_ids))
+    selected = selected.exclude(group=group) if group else selected.filter(group__isnull=False)
+    # Locked in id order (as issuing a command locks them), so two bulk changes cannot deadlock.
+    moving = dict(selected.select_for_update(of=("self",)).order_by("id").values_list("id", "group__name"))
+    if not moving:
+        return 0
+    Device.objects.filter(id__in=list(moving)).update(group=group)
+    hooks.devices_regrouped(device_ids=list(moving))
+    to = group.name if group else ""
+    audit.record_many(actor=actor, action="device.update", targets=[Device(pk=i) for i in moving], ip=ip,
+                      data_for=lambda d: {"group": {"from": moving[d.pk] or "", "to": to}, "bulk": True})
+    return len(moving)
+
+
+@transaction.atomic
+def tag_devices(*, actor, device_ids, add=(), remove=(), ip=None) -> int:
+    """Add the tags named in `add` (made when new) to the selected active devices and take those
+    named in `remove` off them, in a few set-wise statements. One audit row per device that
+    changed. Returns how many changed."""
+    ids = list(Device.objects.active().filter(id__in=list(device_ids)).values_list("id", flat=True))
+    through = Device.tags.through
+    added, removed = {}, {}
+    if ids and add:
+        tags = _tags_from_names(add)
+        have = set(through.objects.filter(device_id__in=ids, tag__in=tags).values_list("device_id", "tag_id"))
+        rows = [through(device_id=i, tag_id=t.pk) for i in ids for t in tags if (i, t.pk) not in have]
+        through.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
+        names = {t.pk: t.name for t in tags}
+        for row in rows:
+            added.setdefault(row.device_id, []).append(names[row.tag_id])
+    if ids and remove:
+        slugs = {slugify(n)[:64] for n in remove}
+        gone = through.objects.filter(device_id__in=ids, tag__name__in=slugs)
+        for device_id, name in gone.values_list("device_id", "tag__name"):
+            removed.setdefault(device_id, []).append(name)
+        gone.delete()
+    changed = added.keys() | removed.keys()
+    if changed:
+        def data_for(device):
+            tags = {"added": sorted(added.get(device.pk, [])), "removed": sorted(removed.get(device.pk, []))}
+            return {"tags": {k: v for k, v in tags.items() if v}, "bulk": True}
+
+        audit.record_many(actor=actor, action="device.update", targets=[Device(pk=i) for i in changed], ip=ip, data_for=data_for)
+    return len(changed)
 
 
 @transaction.atomic

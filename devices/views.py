@@ -9,17 +9,17 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import role_required, write_requires
 from devices import charts, compliance, services, writebehind
 from devices.filters import DeviceFilter
-from devices.forms import DeviceEditForm, GroupForm
+from devices.forms import BulkGroupForm, BulkTagForm, DeviceEditForm, GroupForm, SelectionForm, first_error
 from devices.models import Device, DeviceGroup, HeartbeatSample, Tag
 from devices.selectors import fleet_summary
 from mdm.audit import client_ip
@@ -42,6 +42,8 @@ COMPLIANCE_CHOICES = [("", "Any policy state"), ("true", "Compliant"), ("false",
 PATCH_CHOICES = [("", "Any patch level"), ("30", "Patch older than 30 days"), ("90", "Patch older than 90 days"),
                  ("180", "Patch older than 180 days"), ("365", "Patch older than a year")]
 CHART_HOURS = (1, 6, 24, 72, 168)
+DEFAULT_HOURS = 24
+LIFETIME = "life"
 
 
 def _get_device_for_user(request, device_id) -> Device:
@@ -51,12 +53,14 @@ def _get_device_for_user(request, device_id) -> Device:
         raise Http404("No such device.") from None
 
 
-def _device_page(request):
+def _device_page(request, params=None):
+    """The list's page for `params` (the request's query string unless given: a bulk action
+    answers with the list its form was on)."""
     queryset = Device.objects.for_user(request.user).select_related("status", "group", "policy_state").prefetch_related("tags")
-    params = request.GET.copy()
+    params = (request.GET if params is None else params).copy()
     params.setdefault("sort", "hardware_id")
     devices = DeviceFilter(params, queryset=queryset)
-    page = Paginator(devices.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(devices.qs, PAGE_SIZE).get_page(params.get("page"))
     writebehind.overlay([getattr(d, "status", None) for d in page])  # read-your-writes: one MGET for the page
     query = {k: v for k, v in params.items() if k != "page" and v}
     return devices, page, urlencode(query)
@@ -89,17 +93,93 @@ def index(request):
     return render(request, template, context)
 
 
+# --- Bulk actions on the list's selection (devices.forms.SelectionForm: ticked rows or all matching)
+
+
+def _bulk_refused(form) -> HttpResponse:
+    """The message goes to the bulk bar, in place; the table and its ticks stay as they are."""
+    response = HttpResponse(escape(first_error(form)), status=422)
+    response["HX-Retarget"] = "#bulk-message"
+    response["HX-Reswap"] = "innerHTML"
+    return response
+
+
+def _list_after(request, form, notice: str) -> HttpResponse:
+    """The list the bulk form was on, re-read (the rows show their new group and tags), with the
+    ticked rows still ticked so the next action can follow."""
+    params = QueryDict(form.cleaned_data.get("query") or "")
+    devices, page, query = _device_page(request, params)
+    selected = set() if form.cleaned_data.get("all_matching") else {str(i) for i in form.cleaned_data["ids"]}
+    context = {"page": page, "query": query, "params": params, "notice": notice, "selected": selected,
+               "groups": DeviceGroup.objects.all(), "tags": Tag.objects.all()}
+    return render(request, "devices/_device_table.html", context)
+
+
+def _count(n: int) -> str:
+    return f"{n} device{'s' if n != 1 else ''}"
+
+
+@require_POST
+@role_required("operator")
+def bulk_group(request):
+    form = BulkGroupForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return _bulk_refused(form)
+    group = form.cleaned_data["group"]
+    moved = services.move_devices(actor=request.user, device_ids=form.cleaned_data["ids"], group=group, ip=client_ip(request))
+    where = f"to {group.name}" if group else "out of their group"
+    notice = f"Moved {_count(moved)} {where}." if moved else f"Nothing to move: already {where.removeprefix('to ')}."
+    return _list_after(request, form, notice)
+
+
+@require_POST
+@role_required("operator")
+def bulk_tag(request, op):
+    form = BulkTagForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return _bulk_refused(form)
+    names = form.cleaned_data["tag"]
+    change = {"add": names} if op == "add" else {"remove": names}
+    changed = services.tag_devices(actor=request.user, device_ids=form.cleaned_data["ids"], ip=client_ip(request), **change)
+    label = ", ".join(names)
+    notice = f"Tagged {_count(changed)} {label}." if op == "add" else f"Took {label} off {_count(changed)}."
+    return _list_after(request, form, notice)
+
+
+@require_POST
+@role_required("operator")
+def bulk_command(request):
+    """To the command composer, targeted at the selection by what the list shows: the ticked
+    devices' hardware ids, or the list's filter (the command then reaches the devices that match
+    it when it is issued)."""
+    form = SelectionForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return _bulk_refused(form)
+    if form.cleaned_data["all_matching"]:
+        target = {"target_kind": "filter", **{f"filter_{k}": v for k, v in form.filter_params().items()}}
+    else:
+        ids = form.cleaned_data["ids"]
+        if len(ids) > PAGE_SIZE:
+            form.add_error(None, f"Tick at most {PAGE_SIZE} devices, or choose all that match the filter.")
+            return _bulk_refused(form)
+        hardware_ids = Device.objects.filter(id__in=ids).order_by("hardware_id").values_list("hardware_id", flat=True)
+        target = {"target_kind": "device_ids", "device_ids": "\n".join(hardware_ids)}
+    response = HttpResponse(status=204)
+    response["HX-Redirect"] = reverse("commands:compose") + "?" + urlencode(target)
+    return response
+
+
 @require_POST
 @role_required("admin")
 def bulk_delete(request):
-    ids = request.POST.getlist("device_ids")
-    try:
-        deleted = services.delete_devices(actor=request.user, device_ids=ids, ip=client_ip(request))
-    except Exception:  # malformed ids (not UUIDs)
-        return HttpResponse("Invalid selection.", status=400)
-    messages.success(request, f"Deleted {len(deleted)} device{'s' if len(deleted) != 1 else ''}. Their data is purged in the background.")
+    form = SelectionForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return _bulk_refused(form)
+    deleted = services.delete_devices(actor=request.user, device_ids=form.cleaned_data["ids"], ip=client_ip(request))
+    messages.success(request, f"Deleted {_count(len(deleted))}. Their data is purged in the background.")
     response = HttpResponse(status=204)
-    response["HX-Redirect"] = request.POST.get("next") or reverse("devices:index")
+    back = urlencode(form.filter_params())  # rebuilt, never the posted text (a header must not carry a newline)
+    response["HX-Redirect"] = reverse("devices:index") + (f"?{back}" if back else "")
     return response
 
 
@@ -120,7 +200,8 @@ def detail(request, device_id):
             device = _get_device_for_user(request, device.pk)
             return render(request, "devices/_device_edit.html", {"device": device, "form": _edit_form(device), "saved": True})
         return render(request, "devices/_device_edit.html", {"device": device, "form": form}, status=422)
-    hours = _hours(request)
+    now = timezone.now()
+    hours = _chart_range(request, device, now)
     writebehind.overlay([getattr(device, "status", None)])  # what it sent a moment ago, before the flush
     context = {
         "section": "devices",
@@ -128,9 +209,10 @@ def detail(request, device_id):
         "status": device.status,
         "fleet": FleetSettings.current(),
         "form": _edit_form(device),
-        "charts": _charts(device, hours),
+        "charts": _charts(device, hours, now),
         "hours": hours,
         "chart_hours": CHART_HOURS,
+        "lifetime": LIFETIME if _lifetime_offered(device, now) else None,
         "apps": device.apps.all(),
         "pending_update": _pending_update(device.status),
     }
@@ -159,17 +241,32 @@ def _edit_form(device) -> DeviceEditForm:
     )
 
 
-def _hours(request) -> int:
+def _chart_range(request, device, now) -> int | str:
+    """Hours of history to chart, or LIFETIME (since enrollment). Unasked, a device enrolled within
+    the default day opens on its lifetime, so two hours of data fill the chart rather than a
+    sliver of a day; lifetime is offered while it is within the longest range."""
+    raw = request.GET.get("hours")
+    if raw is None:
+        return LIFETIME if device.enrolled_at > now - timedelta(hours=DEFAULT_HOURS) else DEFAULT_HOURS
+    if raw == LIFETIME:
+        return LIFETIME if _lifetime_offered(device, now) else DEFAULT_HOURS
     try:
-        hours = int(request.GET.get("hours", 24))
+        hours = int(raw)
     except ValueError:
-        return 24
-    return hours if hours in CHART_HOURS else 24
+        return DEFAULT_HOURS
+    return hours if hours in CHART_HOURS else DEFAULT_HOURS
 
 
-def _charts(device, hours: int) -> dict:
-    end = timezone.now()
-    start = end - timedelta(hours=hours)
+def _lifetime_offered(device, now) -> bool:
+    return device.enrolled_at > now - timedelta(hours=max(CHART_HOURS))
+
+
+def _charts(device, span: int | str, now) -> dict:
+    end = now
+    if span == LIFETIME:  # at least an hour wide: a device enrolled a minute ago is not one point
+        start = min(device.enrolled_at, end - timedelta(hours=1))
+    else:
+        start = end - timedelta(hours=span)
     rows = list(
         HeartbeatSample.objects.filter(device_id=device.pk, at__gte=start)
         .order_by("at")

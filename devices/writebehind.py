@@ -68,15 +68,17 @@ INV_TTL_S = 7 * 86400
 
 # One heartbeat, one round trip: authenticate the token against the verified-token cache
 # (devices.tokens), merge the fields into the device's latest state, decide the 10 s history
-# sample, mark the device dirty for the flusher and, on a change a console shows (came online,
-# battery, charging), for the live-update flush too; read back what the answer needs.
+# sample, mark the device dirty for the flusher and, on a change the list shows (came online,
+# battery, charging) or when a console has the device's own page open (it shows every heartbeat's
+# last seen, memory, foreground app), for the live-update flush too; read back what the answer needs.
 # The device's own keys are built here from its id (read from the token entry): fine on one
 # Redis, which is what this module supports (see the module docstring).
-# KEYS: 1 token entry, 2 dirty set, 3 history list, 4 bad hash, 5 live dirty set, 6 live pending
+# KEYS: 1 token entry, 2 dirty set, 3 history list, 4 bad hash, 5 live dirty set, 6 live pending,
+#       7 open pages hash (mdm.realtime)
 # ARGV: 1 secret digest, 2 values (JSON), 3 now (us), 4 history every (us), 5 offline after (us),
 #       6 state TTL (s), 7 bad envelopes, 8 sample columns, 9 state key prefix,
 #       10 inventory key prefix, 11 command marker prefix, 12 live pending TTL (s),
-#       13 policy version key prefix
+#       13 policy version key prefix, 14 device page topic prefix
 _RECORD = """
 local token = redis.call('GET', KEYS[1])
 if not token then return '{"auth":"unknown"}' end
@@ -120,7 +122,8 @@ end
 redis.call('SET', state_key, cjson.encode(state), 'EX', tonumber(ARGV[6]))
 redis.call('SADD', KEYS[2], device_id)
 local live_flush = false
-if (not was_online) or old_battery ~= state.battery_pct or old_charging ~= state.charging then
+if (not was_online) or old_battery ~= state.battery_pct or old_charging ~= state.charging
+    or redis.call('HEXISTS', KEYS[7], ARGV[14] .. device_id) == 1 then
   redis.call('SADD', KEYS[5], device_id)
   live_flush = redis.call('SET', KEYS[6], 1, 'NX', 'EX', tonumber(ARGV[12])) ~= false
 end
@@ -273,15 +276,15 @@ class Recorded:
     auth: str  # "ok"; "unknown": the token is not in the verified-token cache; "invalid"
     device_id: str | None = None
     took_history: bool = False
-    live_flush: bool = False  # a console-visible change, and no live-update flush scheduled yet
+    live_flush: bool = False  # a change a console shows (or an open page), and no live-update flush scheduled yet
     inventory_hash: str | None = None  # None: not cached in Redis yet
     marker: bytes | None = None  # the command marker (commands.markers), read in the same call
     policy: bytes | None = None  # the policy version cache (devices.hooks.policy_prefix), likewise
 
 
 def record(*, token_key: str, digest: str, values: dict, now: datetime, history_every_s: int,
-           offline_after_s: int, bad: int, marker_prefix: str, live_keys: tuple[str, str],
-           live_pending_ttl_s: int, policy_prefix: str | None = None) -> Recorded:
+           offline_after_s: int, bad: int, marker_prefix: str, live_keys: tuple[str, str, str],
+           live_pending_ttl_s: int, policy_prefix: str | None = None, page_prefix: str = "device.") -> Recorded:
     """One heartbeat in one Lua call (see _RECORD). `token_key`/`digest`: the device token's
     entry in the verified-token cache and the SHA-256 of the presented secret."""
     client, scripts = _client()
@@ -289,7 +292,7 @@ def record(*, token_key: str, digest: str, values: dict, now: datetime, history_
         keys=[token_key, _key("dirty"), _key("hist"), _key("bad"), *live_keys],
         args=[digest, json.dumps(values), str(_micros(now)), history_every_s * 1_000_000, offline_after_s * 1_000_000,
               STATE_TTL_S, bad, ",".join(telemetry.SAMPLE_COLUMNS), state_key(""), inventory_key(""), marker_prefix,
-              live_pending_ttl_s, policy_prefix if policy_prefix is not None else state_key("nopolicy:")],
+              live_pending_ttl_s, policy_prefix if policy_prefix is not None else state_key("nopolicy:"), page_prefix],
     )
     data = json.loads(raw)
     if data["auth"] != "ok":

@@ -47,3 +47,17 @@ def record(*, actor, action: str, target=None, data: Mapping | None = None, ip: 
         ip=ip,
     )
 
+
+
+def record_many(*, actor, action: str, targets, data_for, ip: str | None = None) -> int:
+    """record() for many targets of one bulk change, in one INSERT (a bulk move of 2,000 devices
+    is one statement, not 2,000). `data_for(target)` gives each record's data."""
+    user = actor if actor is not None and not isinstance(actor, str) else None
+    label = actor_label(actor)
+    rows = [
+        AuditEvent(actor=user, actor_label=label, action=action, target_type=t._meta.model_name,
+                   target_id=str(getattr(t, "public_id", None) or t.pk), data=mask(dict(data_for(t) or {})), ip=ip)
+        for t in targets
+    ]
+    AuditEvent.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)

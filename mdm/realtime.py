@@ -42,7 +42,8 @@ return 1
 """
 
 
-def _watch_key() -> str:
+def watch_key() -> str:
+    """The Redis hash of open pages per topic (the heartbeat's Lua call reads it: devices.live)."""
     return f"{settings.CACHE_PREFIX}:live:watched"
 
 
@@ -59,7 +60,7 @@ def watch(topics, delta: int = 1) -> None:
                 if _local_watch[topic] <= 0:
                     del _local_watch[topic]
         return
-    client.eval(_WATCH, 1, _watch_key(), delta, *topics)
+    client.eval(_WATCH, 1, watch_key(), delta, *topics)
 
 
 def watched(topics: list[str]) -> set[str]:
@@ -70,7 +71,7 @@ def watched(topics: list[str]) -> set[str]:
     if client is None:
         with _local_lock:
             return {t for t in topics if _local_watch.get(t, 0) > 0}
-    counts = client.hmget(_watch_key(), topics)
+    counts = client.hmget(watch_key(), topics)
     return {t for t, n in zip(topics, counts) if n is not None and int(n) > 0}
 
 

@@ -95,3 +95,11 @@ def editor_choices() -> dict:
 
     return {"wifi_configs": list(forms.wifi_choices()), "console_rules": list(ShellAllowRule.objects.filter(enabled=True)),
             "packages": forms.releases_by_package()}
+
+
+def kiosk_of(device_id) -> dict | None:
+    """The kiosk item ({"package", "activity"?, ...}) of the policy version the device resolves to,
+    or None: one query, reading only that item of the version's JSON."""
+    version = DevicePolicyState.objects.filter(device_id=device_id, version__gt=0).values("version")[:1]
+    kiosk = PolicyVersion.objects.filter(pk=version).values_list("items__kiosk", flat=True).first()
+    return kiosk if isinstance(kiosk, dict) and kiosk.get("package") else None
