@@ -1,9 +1,14 @@
 """Reusable reads for pages and the API (no state changes)."""
 
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
 import django_filters
 from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
-from commands.models import FINAL_STATES, Command, CommandType, Delivery, DeliveryState
+from commands.models import FINAL_STATES, NON_FINAL_STATES, Command, CommandType, Delivery, DeliveryState
 from mdm.filters import UtcIsoDateTimeFilter
 
 
@@ -92,3 +97,50 @@ class CommandFilter(django_filters.FilterSet):
 
 
 STATE_ORDER = [s for s in DeliveryState.values]
+
+
+@dataclass(frozen=True)
+class Day:
+    """What became of the deliveries of the commands issued on one day."""
+
+    day: date
+    commands: int = 0
+    succeeded: int = 0
+    failed: int = 0  # failed on the device, or refused by it
+    expired: int = 0
+    cancelled: int = 0
+    pending: int = 0  # not finished yet
+
+    @property
+    def deliveries(self) -> int:
+        return self.succeeded + self.failed + self.expired + self.cancelled + self.pending
+
+    @property
+    def finished(self) -> int:
+        """Deliveries with an outcome (a cancelled one has none: someone chose to stop it)."""
+        return self.succeeded + self.failed + self.expired
+
+
+def daily_results(*, days: int, today: date | None = None) -> list[Day]:
+    """The commands issued on each of the last `days` days (today included, in TIME_ZONE) and the
+    states of their deliveries, oldest first, from one grouped query: the index on
+    Command.created_at picks the commands, the (command, state) index counts their deliveries."""
+    S = DeliveryState
+    today = today or timezone.localdate()
+    first = today - timedelta(days=days - 1)
+    since = timezone.make_aware(datetime.combine(first, time.min))
+    state = "deliveries__state"
+    rows = (
+        Command.objects.filter(created_at__gte=since).annotate(day=TruncDate("created_at")).values("day")
+        .annotate(
+            commands=Count("pk", distinct=True),
+            succeeded=Count("deliveries", filter=Q(**{state: S.SUCCEEDED})),
+            failed=Count("deliveries", filter=Q(**{f"{state}__in": [S.FAILED, S.REJECTED]})),
+            expired=Count("deliveries", filter=Q(**{state: S.EXPIRED})),
+            cancelled=Count("deliveries", filter=Q(**{state: S.CANCELLED})),
+            pending=Count("deliveries", filter=Q(**{f"{state}__in": NON_FINAL_STATES})),
+        )
+        .order_by("day")
+    )
+    by_day = {row.pop("day"): row for row in rows}
+    return [Day(day=d, **by_day.get(d, {})) for d in (first + timedelta(days=i) for i in range(days))]
