@@ -123,24 +123,25 @@ class Day:
 
 def daily_results(*, days: int, today: date | None = None) -> list[Day]:
     """The commands issued on each of the last `days` days (today included, in TIME_ZONE) and the
-    states of their deliveries, oldest first, from one grouped query: the index on
-    Command.created_at picks the commands, the (command, state) index counts their deliveries."""
+    states of their deliveries, oldest first. Two grouped queries: the commands per day (the
+    created_at index), and their deliveries per day and state (a hash join and a hash aggregate:
+    no DISTINCT, which would sort every delivery). The second reads every delivery of the window,
+    so its cost follows the fleet's activity (280,000 deliveries: about 0.1 s); the dashboard
+    keeps the answer for a minute (mdm.dashboard)."""
     S = DeliveryState
     today = today or timezone.localdate()
     first = today - timedelta(days=days - 1)
     since = timezone.make_aware(datetime.combine(first, time.min))
-    state = "deliveries__state"
-    rows = (
-        Command.objects.filter(created_at__gte=since).annotate(day=TruncDate("created_at")).values("day")
-        .annotate(
-            commands=Count("pk", distinct=True),
-            succeeded=Count("deliveries", filter=Q(**{state: S.SUCCEEDED})),
-            failed=Count("deliveries", filter=Q(**{f"{state}__in": [S.FAILED, S.REJECTED]})),
-            expired=Count("deliveries", filter=Q(**{state: S.EXPIRED})),
-            cancelled=Count("deliveries", filter=Q(**{state: S.CANCELLED})),
-            pending=Count("deliveries", filter=Q(**{f"{state}__in": NON_FINAL_STATES})),
-        )
-        .order_by("day")
-    )
-    by_day = {row.pop("day"): row for row in rows}
-    return [Day(day=d, **by_day.get(d, {})) for d in (first + timedelta(days=i) for i in range(days))]
+    commands = dict(Command.objects.filter(created_at__gte=since).annotate(day=TruncDate("created_at"))
+                    .values("day").annotate(n=Count("pk")).values_list("day", "n"))
+    outcome = {S.SUCCEEDED: "succeeded", S.FAILED: "failed", S.REJECTED: "failed", S.EXPIRED: "expired",
+               S.CANCELLED: "cancelled", **{s: "pending" for s in NON_FINAL_STATES}}
+    counts: dict = {}
+    rows = (Delivery.objects.filter(command__created_at__gte=since).annotate(day=TruncDate("command__created_at"))
+            .values("day", "state").annotate(n=Count("pk")).values_list("day", "state", "n"))
+    for day, state, n in rows:  # at most days x 9 states
+        key = (day, outcome[state])
+        counts[key] = counts.get(key, 0) + n
+    fields = ("succeeded", "failed", "expired", "cancelled", "pending")
+    return [Day(day=d, commands=commands.get(d, 0), **{f: counts.get((d, f), 0) for f in fields})
+            for d in (first + timedelta(days=i) for i in range(days))]

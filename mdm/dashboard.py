@@ -5,6 +5,8 @@ the page costs the same number of queries for 3 devices as for 20,000
 
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
+from django.utils import timezone
 from django.utils.formats import number_format
 
 from commands.selectors import daily_results
@@ -20,6 +22,7 @@ from mdm.alerts.selectors import alerts_for, open_count
 PERIODS = {"24h": ("24 hours", timedelta(hours=24), False), "7d": ("7 days", timedelta(days=7), True),
            "30d": ("30 days", timedelta(days=30), True)}
 COMMAND_DAYS = 7
+COMMANDS_CACHE_S = 60
 OPEN_ALERTS_SHOWN = 5
 
 
@@ -69,7 +72,10 @@ def alerts_context(user) -> dict:
 
 
 def commands_context() -> dict:
-    days = daily_results(days=COMMAND_DAYS)
+    # Shared by every console for a minute: counting a week's deliveries reads each of them
+    # (commands.selectors.daily_results), and a figure over days need not be fresher.
+    key = f"dashboard:commands:{COMMAND_DAYS}:{timezone.localdate():%Y-%m-%d}"
+    days = cache.get_or_set(key, lambda: daily_results(days=COMMAND_DAYS), COMMANDS_CACHE_S)
     sums = {k: sum(getattr(d, k) for d in days) for k in ("commands", "succeeded", "failed", "expired", "pending", "finished")}
     rate = round(100 * sums["succeeded"] / sums["finished"]) if sums["finished"] else None
     text = f"Commands issued over the last {COMMAND_DAYS} days: {number_format(sums['commands'], force_grouping=True)}"
