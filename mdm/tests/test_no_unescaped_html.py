@@ -18,6 +18,8 @@ APPS = ("mdm", "accounts", "enrollment", "devices", "commands", "apks")
 # template's text around the match.
 ALLOWED = {
     ("devices/charts.py", "mark_safe", "line_chart"): "SVG of numbers the server computes; label and colour escaped",
+    ("mdm/dashboard_charts.py", "mark_safe", "online_chart"): "SVG of numbers and dates the server computes; label escaped",
+    ("mdm/dashboard_charts.py", "mark_safe", "commands_chart"): "SVG of counts and dates; class names are constants; label escaped",
     ("accounts/permissions.py", "HttpResponse", "role_required"): "the role name is a constant from the code",
     ("accounts/permissions.py", "HttpResponse", "write_requires"): "the role name is a constant from the code",
     ("templates/enrollment/_qr_form.html", "|safe", "{{ svg|safe }}"): "segno's SVG: the payload is drawn as modules, never as text",
