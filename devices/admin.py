@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from devices.models import Device, DeviceGroup, DevicePolicyState, DeviceStatus, FlushClaim, InstalledApp, Tag
+from devices.models import Device, DeviceGroup, DevicePolicyState, DeviceStatus, FleetSample, FlushClaim, InstalledApp, Tag
 
 
 @admin.register(DeviceGroup)
@@ -86,6 +86,23 @@ class DevicePolicyStateAdmin(admin.ModelAdmin):
 
     list_display = ("device", "policy_id", "version", "applied_version", "all_applied", "reported_at")
     raw_id_fields = ("device",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FleetSample)
+class FleetSampleAdmin(admin.ModelAdmin):
+    """Read-only: the dashboard's online count over time, one row per 5 minutes (devices.fleet_stats)."""
+
+    list_display = ("at", "online", "total")
+    date_hierarchy = "at"
 
     def has_add_permission(self, request):
         return False

@@ -274,3 +274,19 @@ class DevicePolicyState(models.Model):
 
     def __str__(self):
         return f"policy state of {self.device_id}"
+
+
+class FleetSample(models.Model):
+    """The fleet's size and how much of it was online, once per 5 minutes (devices.fleet_stats),
+    for the dashboard's "online over time". Written by the offline sweep, which counts the fleet
+    anyway; at most 288 rows a day whatever the fleet's size, and pruned past fleet_stats.KEEP."""
+
+    at = models.DateTimeField(primary_key=True)  # the start of its 5-minute bucket (UTC)
+    total = models.PositiveIntegerField()
+    online = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["at"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.online}/{self.total} online"

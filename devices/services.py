@@ -10,12 +10,12 @@ from datetime import datetime, timedelta
 
 import redis
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
-from devices import hooks, live, telemetry, tokens, writebehind
+from devices import fleet_stats, hooks, live, telemetry, tokens, writebehind
 from devices.models import Device, DeviceGroup, DeviceStatus, HeartbeatSample, InstalledApp, Tag
 from mdm import audit, metrics, realtime
 from mdm.models import FleetSettings
@@ -480,7 +480,9 @@ def sweep_offline(*, now: datetime | None = None) -> list[str]:
             # of each one read as "came back online" (and take a history sample at once).
             writebehind.forget_states(ids)
         schedule_status_broadcast(device_ids=ids)
-    metrics.DEVICES_ONLINE.set(DeviceStatus.objects.filter(online=True, device__deleted_at__isnull=True).count())
+    fleet = Device.objects.active().aggregate(total=Count("pk"), online=Count("pk", filter=Q(status__online=True)))
+    metrics.DEVICES_ONLINE.set(fleet["online"])
+    fleet_stats.record_sample(now=now, total=fleet["total"], online=fleet["online"])  # the dashboard's chart
     return [str(i) for i in ids]
 
 
@@ -515,7 +517,8 @@ def _schedule_live_flush() -> None:
 
 def broadcast_status_changes() -> int:
     """Send the console the current cells of every device marked dirty since the last flush: one
-    message on `devices` (list cells + fleet summary) and one per device page."""
+    message on `devices` (list cells + fleet summary), the summary alone on `dashboard` (which has
+    no device cells to swap them into) and one per device page."""
     from devices.selectors import fleet_summary_for_all
 
     flush_heartbeats()
@@ -523,12 +526,14 @@ def broadcast_status_changes() -> int:
     if not ids:
         return 0
     devices = list(Device.objects.filter(id__in=ids, deleted_at__isnull=True).select_related("status"))
-    open_pages = realtime.watched(["devices", *(f"device.{device.pk}" for device in devices)])
+    open_pages = realtime.watched(["devices", "dashboard", *(f"device.{device.pk}" for device in devices)])
     fleet = FleetSettings.current()
     messages = []
+    summary = fleet_summary_for_all() if {"devices", "dashboard"} & open_pages else None
     if "devices" in open_pages:
-        summary = fleet_summary_for_all()
         messages.append(("devices", render_to_string("devices/_live_updates.html", {"devices": devices, "summary": summary})))
+    if "dashboard" in open_pages:
+        messages.append(("dashboard", render_to_string("_fleet_summary.html", {"summary": summary})))
     for device in devices:
         if f"device.{device.pk}" not in open_pages:
             continue  # nobody has this device's page open: nothing to render

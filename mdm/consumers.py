@@ -9,7 +9,7 @@ from django.conf import settings
 
 from mdm import realtime
 
-TOPIC = re.compile(r"^(fleet|devices|commands|rollouts|alerts|device\.[0-9a-f-]{36}|command\.[0-9a-f-]{36}|rollout\.[0-9a-f-]{36})$")
+TOPIC = re.compile(r"^(fleet|dashboard|devices|commands|rollouts|alerts|device\.[0-9a-f-]{36}|command\.[0-9a-f-]{36}|rollout\.[0-9a-f-]{36})$")
 MAX_TOPICS = 10
 
 

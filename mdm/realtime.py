@@ -1,6 +1,6 @@
 """The one broadcast helper: services call it; it sends after commit. Consumers only forward.
 
-Topics are channel-layer group names: "fleet" (every console page), "devices",
+Topics are channel-layer group names: "fleet" (every console page), "dashboard", "devices",
 "device.<uuid>", "command.<uuid>", "rollouts", "rollout.<uuid>". The payload is HTML rendered from the same partial the page
 includes; htmx's ws extension swaps it in by id (hx-swap-oob).
 

@@ -11,6 +11,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_prometheus.exports import ExportToDjangoView
@@ -110,14 +111,19 @@ def _check_redis() -> str:
 @require_GET
 @login_required
 def dashboard(request):
-    from devices.compliance import compliance_counts
-    from devices.models import Device
+    """The fleet at a glance (mdm.dashboard). Two parts also answer alone, to htmx: the online
+    chart for another period, and the open alerts when the alerts broadcast asks for #alerts-live."""
     from devices.selectors import fleet_summary
+    from mdm import dashboard as figures
 
-    context = {"section": "dashboard", "summary": fleet_summary(request.user),
-               "compliance": compliance_counts(Device.objects.for_user(request.user)),
-               "recent_audit": AuditEvent.objects.all()[:10]}
-    return render(request, "dashboard.html", context)
+    period, now = figures.period_of(request.GET.get("period")), timezone.now()
+    target = request.htmx.target if request.htmx and not request.htmx.boosted else None
+    if target == "fleet-online":
+        context = figures.online_context(period=period, now=now, summary=fleet_summary(request.user))
+        return render(request, "dashboard/_online.html", context)
+    if target == "alerts-live":
+        return render(request, "alerts/_dashboard_alert_list.html", figures.alerts_context(request.user))
+    return render(request, "dashboard.html", figures.page_context(request.user, period=period, now=now))
 
 
 @require_http_methods(["GET", "POST"])

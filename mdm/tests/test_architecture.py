@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 # consumers that compose several apps. The rest of mdm/ is platform and imports no app.
 MDM_PROJECT = frozenset({
     "mdm", "mdm.settings", "mdm.urls", "mdm.asgi", "mdm.wsgi", "mdm.celery", "mdm.embedded", "mdm.routing",
-    "mdm.consumers", "mdm.views", "mdm.ops_api", "mdm.alerts",
+    "mdm.consumers", "mdm.views", "mdm.dashboard", "mdm.ops_api", "mdm.alerts",
 })
 # Tooling that only tests or measures the product: exempt from the rule.
 TOOLING_TOP = frozenset({"tests", "bench", "scripts", "conftest", "manage"})
