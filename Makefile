@@ -29,10 +29,7 @@ $(VENV)/.installed: requirements.txt requirements.lock
 install: $(VENV)/.installed
 
 run: install
-	$(MANAGE) migrate --noinput
-	$(MANAGE) ensure_admin
-	@echo "Serving http://$(HOST):$(PORT)/ (HTTP and WebSockets; Ctrl-C stops)"
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) mdm.asgi:application
+	@PY=$(PY) HOST=$(HOST) PORT=$(PORT) bash scripts/run.sh
 
 system-deps:
 	bash scripts/test-services.sh

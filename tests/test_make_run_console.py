@@ -40,8 +40,10 @@ def make_run(tmp_path):
                     break
             except httpx.HTTPError:
                 time.sleep(0.3)
-        password = re.search(r"password: (\S+)", log.read_text()).group(1)
-        yield url, password, tmp_path
+        while not (found := re.search(r"password: (\S+)", log.read_text())):  # printed once the server answers
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield url, found.group(1), tmp_path
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
@@ -112,3 +114,24 @@ def test_a_device_gets_its_command_and_its_cancellation_on_sqlite(make_run):
     answer = api.post("/api/v1/device/heartbeat", json=heartbeat, headers=device).json()
     assert answer["cancelled"] == [second.json()["id"]] and len(answer["commands"]) == 1
     assert api.post("/api/v1/device/heartbeat", json=heartbeat, headers=device).json()["cancelled"] == []
+
+
+def test_the_last_lines_say_where_to_sign_in_and_an_idle_server_stays_quiet(make_run):
+    url, password, tmp_path = make_run
+    log = tmp_path / "make-run.log"
+    deadline = time.monotonic() + 20  # the banner follows the server's first answer
+    while "Serving " not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+    lines = log.read_text().strip().splitlines()
+    assert lines[-1] == f"Serving {url}/ (HTTP and WebSockets; Ctrl-C stops)"
+    assert lines[-5:-1] == [f"Console: {url}/", "  username: admin", f"  password: {password}",
+                            f"  (also saved in {tmp_path / 'var' / 'initial-admin.txt'}; change it under Profile)"]
+    # Idle: the in-process scheduler runs its 1 s flushes, 5 s sweeps and 10 s live flush, silently.
+    time.sleep(11)
+    assert log.read_text().strip().splitlines() == lines
+    # One line per request: the console's request log, not daphne's access log beside it.
+    assert httpx.get(url + "/accounts/login/").status_code == 200
+    time.sleep(1)  # the log's queue writes from a thread of its own
+    new = log.read_text().strip().splitlines()[len(lines):]
+    assert len(new) == 1 and '"path": "/accounts/login/"' in new[0], new
