@@ -26,10 +26,9 @@ answered with it until the marker's TTL, even if a cancellation raced it in the 
 A flush is never stopped by one report and loses none when its process dies (issue 14), as the
 heartbeat's (devices.writebehind): reports are checked at the edge (commands.device_api), the
 flush writes through `mdm.deadletters` (a report PostgreSQL refuses is set aside with its reason,
-the rest lands), and it claims its batch instead of popping it: `take()` moves it into a claim
-list of its own, registered with its time, and `release()` deletes it after the commit; a later
-flush puts back the claims older than WRITE_BEHIND_CLAIM_STALE_S. Writing a claim twice changes
-nothing: the UPDATE only moves a delivery forward, and the first final stays.
+the rest lands), and it claims its batch instead of popping it (mdm.claimqueue: a claim list of
+its own, registered with its time and deleted after the commit; a later flush puts back the
+claims older than WRITE_BEHIND_CLAIM_STALE_S). Writing a claim twice changes nothing: the UPDATE only moves a delivery forward, and the first final stays.
 
 Keys: {CACHE_PREFIX}:cmd:results, a list of '<device id>|<entry JSON>' (see `entry`), and its
 claims (mdm.claimqueue).
