@@ -1,10 +1,11 @@
 """The console's command pages (HTMX). Each view: fetch through one access helper, validate,
 one service call, render (a partial for HTMX requests)."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
@@ -15,6 +16,7 @@ from commands.params import ParamsError
 from devices.filters import DeviceFilter
 from devices.models import Device, DeviceGroup, Tag
 from mdm.audit import client_ip
+from mdm.formfields import plain_messages
 from mdm.models import FleetSettings
 
 DETAIL_ROWS = 500
@@ -113,30 +115,43 @@ def cancel(request, command_id):
     return _redirect(reverse("commands:detail", args=[command.pk]))
 
 
-# --- presets ------------------------------------------------------------------------------------
+# --- presets, the shell allowlist and Wi-Fi configs: a form under a list ---------------------------
+
+def _saved(request, message: str, url: str) -> HttpResponse:
+    """A form under a list was saved: the page again, with the list and a message (HX-Redirect
+    for HTMX, a redirect otherwise)."""
+    messages.success(request, message)
+    return _redirect(url) if request.htmx else redirect(url)
+
+
+def _form_page(request, form, page: str, partial: str, context: dict) -> HttpResponse:
+    """The page, or (an HTMX POST) the form alone, swapped in place; 422 while it has errors,
+    which stand beside their fields."""
+    status = 422 if form.errors else 200
+    if request.method == "POST" and request.htmx:
+        return render(request, partial, {"form": form}, status=status)
+    return render(request, page, {"section": "commands", "form": form, **context}, status=status)
+
 
 @write_requires("operator")
 def presets(request):
     form = forms.PresetForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                existing = Preset.objects.filter(name=form.cleaned_data["name"], is_latest=True).first()
-                if existing:
-                    services.update_preset(actor=request.user, preset=existing, ip=client_ip(request),
-                                           **{k: v for k, v in form.cleaned_data.items() if k != "name"})
-                else:
-                    services.create_preset(actor=request.user, ip=client_ip(request), **form.cleaned_data)
-                form = forms.PresetForm()
-            except ParamsError as exc:
-                form.add_error(None, "; ".join(forms.params_errors(exc)))
-                status = 422
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            existing = Preset.objects.filter(name=data["name"], is_latest=True).first()
+            if existing:
+                services.update_preset(actor=request.user, preset=existing, ip=client_ip(request),
+                                       **{k: v for k, v in data.items() if k != "name"})
+            else:
+                services.create_preset(actor=request.user, ip=client_ip(request), **data)
+        except ParamsError as exc:
+            form.add_service_errors(exc.errors)
         else:
-            status = 422
-    context = {"section": "commands", "form": form, "presets": Preset.objects.filter(is_latest=True, archived=False),
-               "history": Preset.objects.filter(is_latest=False).order_by("name", "-version")}
-    return render(request, "commands/presets.html", context, status=status)
+            return _saved(request, f"Saved the preset “{data['name']}”.", reverse("commands:presets"))
+    return _form_page(request, form, "commands/presets.html", "commands/_preset_form.html", {
+        "presets": Preset.objects.filter(is_latest=True, archived=False),
+        "history": Preset.objects.filter(is_latest=False).order_by("name", "-version")})
 
 
 @require_POST
@@ -152,19 +167,15 @@ def preset_archive(request, preset_id):
 @write_requires("admin")
 def allowlist(request):
     form = forms.AllowRuleForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                services.create_allow_rule(actor=request.user, ip=client_ip(request), **form.cleaned_data)
-                form = forms.AllowRuleForm()
-            except ParamsError as exc:
-                form.add_error(None, "; ".join(forms.params_errors(exc)))
-                status = 422
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.create_allow_rule(actor=request.user, ip=client_ip(request), **form.cleaned_data)
+        except ParamsError as exc:
+            form.add_service_errors(exc.errors)
         else:
-            status = 422
-    return render(request, "commands/allowlist.html",
-                  {"section": "commands", "form": form, "rules": ShellAllowRule.objects.all()}, status=status)
+            return _saved(request, "Allowed: " + " ".join(form.cleaned_data["argv_prefix"]), reverse("commands:allowlist"))
+    return _form_page(request, form, "commands/allowlist.html", "commands/_allow_form.html",
+                      {"rules": ShellAllowRule.objects.all()})
 
 
 @require_POST
@@ -188,26 +199,22 @@ def allow_rule_delete(request, rule_id):
 @write_requires("operator")
 def wifi(request):
     form = forms.WifiForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                existing = WifiConfig.objects.filter(name=data["name"]).first()
-                if existing:
-                    services.update_wifi_config(actor=request.user, config=existing, ip=client_ip(request),
-                                                ssid=data["ssid"], security=data["security"], hidden=data["hidden"],
-                                                group=data["group"], password=data["password"] or None)
-                else:
-                    services.create_wifi_config(actor=request.user, ip=client_ip(request), **data)
-                form = forms.WifiForm()
-            except ParamsError as exc:
-                form.add_error(None, "; ".join(forms.params_errors(exc)))
-                status = 422
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            existing = WifiConfig.objects.filter(name=data["name"]).first()
+            if existing:
+                services.update_wifi_config(actor=request.user, config=existing, ip=client_ip(request),
+                                            ssid=data["ssid"], security=data["security"], hidden=data["hidden"],
+                                            group=data["group"], password=data["password"] or None)
+            else:
+                services.create_wifi_config(actor=request.user, ip=client_ip(request), **data)
+        except ParamsError as exc:
+            form.add_service_errors(exc.errors)
         else:
-            status = 422
-    return render(request, "commands/wifi.html",
-                  {"section": "commands", "form": form, "configs": WifiConfig.objects.select_related("group")}, status=status)
+            return _saved(request, f"Saved the Wi-Fi configuration “{data['name']}”.", reverse("commands:wifi"))
+    return _form_page(request, form, "commands/wifi.html", "commands/_wifi_form.html",
+                      {"configs": WifiConfig.objects.select_related("group")})
 
 
 @require_POST
@@ -216,6 +223,6 @@ def wifi_push(request, config_id):
     config = get_object_or_404(WifiConfig, pk=config_id)
     try:
         issued = services.push_wifi_config(actor=request.user, config=config, ip=client_ip(request))
-    except ParamsError as exc:
-        return HttpResponse("; ".join(forms.params_errors(exc)), status=400, content_type="text/plain; charset=utf-8")
+    except ParamsError as exc:  # its group has no device, say: told beside the button
+        return render(request, "commands/_wifi_push.html", {"c": config, "errors": plain_messages(exc.errors)}, status=422)
     return _redirect(reverse("commands:detail", args=[issued.command.pk]))

@@ -1,6 +1,7 @@
 from django import forms
+from django.utils.text import slugify
 
-from devices.models import DeviceGroup
+from devices.models import DeviceGroup, Tag
 
 
 class DeviceEditForm(forms.Form):
@@ -11,7 +12,14 @@ class DeviceEditForm(forms.Form):
     def clean_tags(self):
         names = [t.strip() for t in self.cleaned_data["tags"].split(",") if t.strip()]
         if len(names) > 50:
-            raise forms.ValidationError("At most 50 tags.")
+            raise forms.ValidationError(f"At most 50 tags (this has {len(names)}).")
+        # Tags are stored as slugs (services._tags_from_names): say so rather than drop or cut one.
+        unusable = [n for n in names if not slugify(n)]
+        if unusable:
+            raise forms.ValidationError(f"A tag needs a letter or a digit: “{unusable[0]}”.")
+        too_long = [n for n in names if len(slugify(n)) > Tag._meta.get_field("name").max_length]
+        if too_long:
+            raise forms.ValidationError(f"A tag has at most 64 characters: “{too_long[0][:20]}…”.")
         return names
 
 

@@ -130,7 +130,7 @@ def fleet_settings(request):
             return HttpResponse("Only admins can change fleet settings.", status=403)
         form = FleetSettingsForm(request.POST, instance=fleet)
         if form.is_valid():
-            services.update_fleet_settings(actor=request.user, ip=client_ip(request), **form.cleaned_data)
+            services.update_fleet_settings(actor=request.user, ip=client_ip(request), **form.changed_settings())
             response = render(request, "_settings_form.html", {"form": FleetSettingsForm(instance=fleet), "saved": True})
             response["HX-Trigger"] = "fleetSettingsSaved"
             return response
