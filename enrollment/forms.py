@@ -339,7 +339,7 @@ class TweakPresetForm(PresetNameMixin, forms.Form):
                 continue
             parts = line.split(None, 2)
             if len(parts) != 3 or parts[0] not in ("system", "secure", "global"):
-                raise forms.ValidationError(f"Line {number}: namespace key value")
+                raise forms.ValidationError(f"Line {number}: write it as “namespace key value” (namespace: system, secure or global).")
             namespace, key, value = parts
             if not provisioning.SETTING_KEY_RE.match(key) or not provisioning.SETTING_VALUE_RE.match(value):
                 raise forms.ValidationError(f"Line {number}: key or value has characters that are not allowed.")

@@ -15,3 +15,6 @@ document.body.addEventListener("htmx:wsClose", () => document.getElementById("li
 document.body.addEventListener("htmx:wsClose", (event) => {
   if (event.detail?.event?.code === 4401) window.location.reload();
 });
+// A filter bar sent on change (htmx) that the browser finds invalid (a number under its min) is not
+// sent, and htmx says nothing: show the browser's own message beside the field, as a submit would.
+document.body.addEventListener("htmx:validation:halted", (event) => event.detail?.elt?.reportValidity?.());
