@@ -6,15 +6,16 @@ dict its ParamsError carries) land beside the fields they name, without the name
 from django import forms
 
 
-def _figure(value) -> str:
-    return f"{value:,}" if isinstance(value, int) else f"{value:,g}"
+def figure(value) -> str:
+    """A bound as people write it: 43,200 and 1,000,000, never 1e+06 (what :g makes of it)."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,}"
 
 
 def range_message(lo, hi, *, unit: str = "", integer: bool = True, note: str = "") -> str:
     """"A whole number from 1 to 3,650 days." / "A percentage from 0 to 100." """
     noun = "A percentage" if unit == "%" else "A whole number" if integer else "A number"
     unit_text = "" if unit in ("", "%") else f" {unit}"
-    return f"{noun} from {_figure(lo)} to {_figure(hi)}{unit_text}{f' ({note})' if note else ''}."
+    return f"{noun} from {figure(lo)} to {figure(hi)}{unit_text}{f' ({note})' if note else ''}."
 
 
 def bounded_number(lo, hi, *, unit: str = "", integer: bool = True, note: str = "", **kwargs) -> forms.Field:

@@ -196,3 +196,19 @@ def test_a_rollback_without_its_box_ticked_asks_for_it_beside_the_box(console_fo
     assert "confirm_data_loss:" not in html  # the API's words
     rollout.refresh_from_db()
     assert rollout.state != "rolled_back"
+
+
+# --- alert rules: every bound as people write it ------------------------------------------------
+@pytest.mark.parametrize("kind,name,value,message", [
+    ("battery_low", "param_percent", "500", "Battery under (%): a whole number from 1 to 100."),
+    ("server_push_failures", "param_count", "2000000", "Failed pushes (count): a whole number from 1 to 1,000,000."),
+    ("server_queue_depth", "param_count", "0", "Queued tasks over: a whole number from 1 to 10,000,000."),
+])
+def test_an_alert_threshold_out_of_range_is_refused_with_its_range(console_for, admin_user, kind, name, value, message):
+    from mdm.alerts.forms import RuleForm
+
+    form = RuleForm(kind=kind)
+    data = {**{k: v for k, v in form.initial.items() if v is not None}, name: value, "notify_admins": "on", "enabled": "on"}
+    response = console_for(admin_user).post(f"/alerts/rules/new/?kind={kind}", data, **HTMX)
+    assert response.status_code == 422
+    assert beside(response.content.decode(), name) == [message]  # 1e+06, as :g wrote it, is no number for people

@@ -70,7 +70,7 @@ CASES = [
     Case("alerts/_webhook_form.html #webhook-form", "/alerts/webhooks/{hook}/", "#webhook-form", {"url": "not an address"},
          "url", "An http:// or https:// address of at most 500 characters."),
     Case("alerts/_windows_panel.html #window-form", "/alerts/maintenance/", "#window-form", {"duration_minutes": "0"},
-         "duration_minutes", "Lasts (minutes): a whole number from 1 to 129600."),
+         "duration_minutes", "Lasts (minutes): a whole number from 1 to 129,600."),
     Case("apks/_deploy_form.html #deploy-form", "/apks/{release}/", "#deploy-form", {"staged": True, "waves": "10, 50"},
          "waves", "The last wave must be 100", answer="/deploy/"),
     Case("apks/_rollout_status.html apks:rollout_rollback", "/apks/rollouts/{rollout}/", "form.rollback", {"confirm_data_loss": False},

@@ -10,7 +10,7 @@ from django.utils import timezone
 from devices.models import DeviceGroup, Tag
 from mdm.alerts.kinds import KINDS
 from mdm.alerts.models import Alert, AlertRule, Severity, WebhookEndpoint
-from mdm.formfields import ServiceErrorsMixin
+from mdm.formfields import ServiceErrorsMixin, figure
 
 WEEK_S = 7 * 86400
 UNITS = [("s", "seconds"), ("min", "minutes")]
@@ -19,7 +19,7 @@ SNOOZE_CHOICES = [(15, "15 minutes"), (60, "1 hour"), (240, "4 hours"), (1440, "
 
 def _number(label: str, lo, hi, *, integer=True, **kwargs):
     field = forms.IntegerField if integer else forms.FloatField
-    words = f"{label}: a {'whole ' if integer else ''}number from {lo:g} to {hi:g}."
+    words = f"{label}: a {'whole ' if integer else ''}number from {figure(lo)} to {figure(hi)}."
     formatted = words.replace("%", "%%")  # the bound messages are %-formatted with the limit
     return field(label=label, min_value=lo, max_value=hi, error_messages={
         "required": f"{label}: required.", "invalid": words, "min_value": formatted, "max_value": formatted}, **kwargs)
