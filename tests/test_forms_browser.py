@@ -232,6 +232,8 @@ def check(page, url: str, case: Case, ids: dict) -> str | None:
         return "the page was reloaded"
     if page.evaluate("(m) => document.body.innerText.split(m).length - 1", case.message) != 1:
         return f"“{case.message}” is shown more than once"
+    if re.search(r"\{[#%{]", page.inner_text("body")):
+        return "template syntax shows on the page"
     shown = page.locator(".error:visible, .errors:visible, .form-errors:visible").all_inner_texts()
     wrong = [text for text in shown if DEVELOPER_TERMS.search(text)]
     return f"developer terms in {wrong}" if wrong else None
