@@ -223,6 +223,8 @@ def wifi_push(request, config_id):
     config = get_object_or_404(WifiConfig, pk=config_id)
     try:
         issued = services.push_wifi_config(actor=request.user, config=config, ip=client_ip(request))
-    except ParamsError as exc:  # its group has no device, say: told beside the button
-        return render(request, "commands/_wifi_push.html", {"c": config, "errors": plain_messages(exc.errors)}, status=422)
+    except ParamsError as exc:  # told beside the button
+        where = f"group {config.group.name}" if config.group_id else "the fleet"
+        errors = [f"No device in {where} to send it to."] if "target" in exc.errors else plain_messages(exc.errors)
+        return render(request, "commands/_wifi_push.html", {"c": config, "errors": errors}, status=422)
     return _redirect(reverse("commands:detail", args=[issued.command.pk]))

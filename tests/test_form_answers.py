@@ -146,7 +146,7 @@ def test_pushing_a_wifi_config_to_an_empty_group_says_so_beside_the_button(conso
                                 group=DeviceGroup.objects.create(name="empty-shelf"))
     response = console_for(operator_user).post(f"/commands/wifi/{config.pk}/push/", **HTMX)
     assert response.status_code == 422  # was a 400 text htmx did not show
-    assert '<small class="error" role="alert">The target matches no device.</small>' in response.content.decode()
+    assert '<small class="error" role="alert">No device in group empty-shelf to send it to.</small>' in response.content.decode()
 
 
 def test_an_interpreter_prefix_is_refused_in_words_not_a_repr(console_for, admin_user):

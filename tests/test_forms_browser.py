@@ -83,7 +83,7 @@ CASES = [
          {"name": "Lobby", "ssid": "Lobby-5G", "security": "wpa2", "password": "short"},
          "password", "WPA passwords have 8-63 characters."),
     Case("commands/_wifi_push.html commands:wifi_push", "/commands/wifi/", "#wifi-{wifi} form", {},
-         "", "The target matches no device.", answer="/push/", near="#wifi-{wifi} form"),
+         "", "No device in group empty-shelf to send it to.", answer="/push/", near="#wifi-{wifi} form"),
     Case("commands/_allow_form.html #allow-form", "/commands/allowlist/", "#allow-form", {"argv_prefix": "sh"},
          "argv_prefix", "“sh” would allow any command"),
     Case("commands/_preset_form.html #preset-form", "/commands/presets/", "#preset-form",
