@@ -215,6 +215,8 @@ def check(page, url: str, case: Case, ids: dict) -> str | None:
     if case.open:
         page.click(case.open)
     page.wait_for_selector(form)
+    # A form loaded by htmx (the drawer, the preset editor) is wired when it settles, 20 ms after.
+    page.wait_for_function("(form) => !document.querySelector(form).closest('.htmx-added')", arg=form)
     page.evaluate("window.notReloaded = true")
     page.evaluate(FILL, [form, case.values, case.events])
     with page.expect_response(lambda r: answer in r.url and r.request.headers.get("hx-request") == "true") as response:
