@@ -51,7 +51,8 @@ def test_releases_are_grouped_by_package_newest_first(console_for, viewer_user, 
 def test_the_filters_narrow_the_partial_which_refreshes_on_apk_uploaded(console_for, viewer_user, catalogue):
     response = console_for(viewer_user).get("/apks/?channel=beta", HTTP_HX_REQUEST="true")
     body = response.content.decode()
-    assert body.startswith('\n<div id="release-list"') or body.lstrip().startswith('<div id="release-list"')
+    slots = re.findall(r'<span id="releases-\w+-errors" class="field-errors" hx-swap-oob="true"></span>', body)  # all empty
+    assert len(slots) == 9 and re.sub(r"<span id=\"releases-.*?</span>", "", body).lstrip().startswith('<div id="release-list"')
     assert 'hx-trigger="apk-uploaded from:document"' in body
     assert ">1.1<" in body and ">1.0<" not in body and "dev.mdm.agent" not in body
 
