@@ -7,6 +7,7 @@ from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.db import transaction
 
 from accounts.tasks import send_password_reset_email
+from mdm.formfields import bounded_number
 
 User = get_user_model()
 logger = logging.getLogger(__name__)
@@ -94,8 +95,8 @@ class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="Who uses it, e.g. “CI release pipeline”.")
     scopes = forms.MultipleChoiceField(choices=[("apk:upload", "Upload APKs (apk:upload)"), ("apk:read", "Read APK releases (apk:read)")],
                                        widget=forms.CheckboxSelectMultiple, initial=["apk:upload"])
-    expires_in_days = forms.IntegerField(min_value=1, max_value=3650, required=False, label="Expires after (days)",
-                                         help_text="Empty: until revoked.")
+    expires_in_days = bounded_number(1, 3650, unit="days", required=False, label="Expires after (days)",
+                                     help_text="Empty: until revoked.")
 
     def expires_at(self):
         from datetime import timedelta

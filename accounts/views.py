@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_POST
 
 from accounts import limits, services
@@ -64,18 +64,32 @@ def registration_pending(request):
     return render(request, "accounts/registration_pending.html")
 
 
+def _to_page(request, url: str) -> HttpResponse:
+    """After a console form is saved: the page again (HX-Redirect for HTMX, a redirect otherwise)."""
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = str(url)
+        return response
+    return redirect(url)
+
+
 @login_required
 def profile(request):
     form = ProfileForm(request.POST or None, instance=request.user)
-    if request.method == "POST" and form.is_valid():
-        # ModelForm validation assigns onto the instance; the service does the save and audit.
-        services.update_profile(user=User.objects.get(pk=request.user.pk), ip=client_ip(request), **form.cleaned_data)
-        messages.success(request, "Profile saved.")
-        return redirect("accounts:profile")
-    return render(request, "accounts/profile.html", {"form": form})
+    if request.method == "POST":
+        if form.is_valid():
+            # ModelForm validation assigns onto the instance; the service does the save and audit.
+            services.update_profile(user=User.objects.get(pk=request.user.pk), ip=client_ip(request), **form.cleaned_data)
+            messages.success(request, "Profile saved.")
+            return _to_page(request, reverse("accounts:profile"))
+        if request.htmx:
+            return render(request, "accounts/_profile_form.html", {"form": form}, status=422)
+    return render(request, "accounts/profile.html", {"form": form}, status=422 if form.errors else 200)
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
+    """The form swaps in place with its errors (422) when sent by HTMX, like every console form."""
+
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("accounts:profile")
 
@@ -83,7 +97,12 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         response = super().form_valid(form)
         services.record_password_change(user=self.request.user, how="change", ip=client_ip(self.request))
         messages.success(self.request, "Password changed.")
-        return response
+        return _to_page(self.request, self.success_url) if self.request.htmx else response
+
+    def form_invalid(self, form):
+        if self.request.htmx:
+            return render(self.request, "accounts/_password_form.html", {"form": form}, status=422)
+        return self.render_to_response(self.get_context_data(form=form), status=422)
 
 
 def _reset_email(group, request) -> str:
@@ -202,12 +221,10 @@ def api_keys(request):
             created = services.create_api_key(actor=request.user, name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"],
                                               expires_at=form.expires_at(), ip=client_ip(request))
             form = ApiKeyForm()
-        elif request.htmx:
-            return render(request, "accounts/_api_key_form.html", {"form": form}, status=400)
     keys = ApiKey.objects.select_related("created_by").order_by("-created_at")
     context = {"form": form, "keys": keys, "created": created, "section": "api-keys"}
     template = "accounts/_api_keys.html" if request.htmx and request.method == "POST" else "accounts/api_keys.html"
-    return render(request, template, context)
+    return render(request, template, context, status=422 if form.errors else 200)
 
 
 @require_POST

@@ -7,8 +7,12 @@ from django.conf import settings
 from apks.models import Release
 from mdm.filters import UtcIsoDateTimeFilter
 
-VERSION = {"min_value": 0, "max_value": 2**63 - 1}
-SDK = {"min_value": 0, "max_value": 10_000}
+def _range(message: str) -> dict:
+    return {"invalid": message, "min_value": message, "max_value": message}
+
+
+VERSION = {"min_value": 0, "max_value": 2**63 - 1, "error_messages": _range("A whole number, 0 or more.")}
+SDK = {"min_value": 0, "max_value": 10_000, "error_messages": _range("An SDK level from 0 to 10,000.")}
 
 
 class ReleaseFilter(django_filters.FilterSet):

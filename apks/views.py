@@ -15,10 +15,15 @@ from apks.filters import ReleaseFilter
 from apks.models import Release
 from apks.services import releases
 from mdm.audit import client_ip
+from mdm.formfields import plain_messages
 
 
 def _get_release_for_user(request, release_id) -> Release:
     return get_object_or_404(Release.objects.for_user(request.user), pk=release_id)
+
+
+RELEASE_FILTERS = ("package", "channel", "version_code_min", "version_code_max", "signer", "min_sdk", "uploader",
+                   "uploaded_after", "uploaded_before")  # the filter bar's inputs (apks/index.html)
 
 
 @require_GET
@@ -37,8 +42,11 @@ def index(request):
         "section": "apks",
         "agent": releases.agent_release(),
     }
-    template = "apks/_release_list.html" if request.htmx and not request.htmx.boosted else "apks/index.html"
-    return render(request, template, context)
+    partial = request.htmx and not request.htmx.boosted
+    if partial:  # a filter's error stands beside its input: the list's answer fills those slots out of band
+        context.update(oob=True, slots=[(name, filters.errors.get(name, [])) for name in RELEASE_FILTERS])
+    template = "apks/_release_list.html" if partial else "apks/index.html"
+    return render(request, template, context, status=422 if filters.errors else 200)
 
 
 @require_GET
@@ -90,9 +98,8 @@ def deploy_release(request, release_id):
     the command's or the rollout's page."""
     from django.urls import reverse
 
-    from apks.forms import deploy_request
+    from apks.forms import DEPLOY_FIELDS, deploy_errors, deploy_request
     from apks.services import deploy
-    from commands.forms import params_errors
     from commands.params import ParamsError
 
     release = _get_release_for_user(request, release_id)
@@ -101,10 +108,15 @@ def deploy_release(request, release_id):
         done = deploy.deploy_release(actor=request.user, release=release, dry_run=dry_run, ip=client_ip(request),
                                      **deploy_request(request.POST))
     except ParamsError as exc:
-        return render(request, "apks/_deploy_preview.html", {"errors": params_errors(exc)})
+        # A field's error beside it (its slot, filled out of band), the rest where the preview goes.
+        fields, others = deploy_errors(exc.errors)
+        slots = [(name, fields.get(name, [])) for name in DEPLOY_FIELDS]
+        return render(request, "apks/_deploy_preview.html", {"errors": others, "slots": slots, "failed": True,
+                                                             "dry_run": dry_run}, status=422)
     if dry_run:
         return render(request, "apks/_deploy_preview.html", {"release": release, "selection": done.selection, "waves": done.waves,
-                                                             "excluded": deploy.describe_excluded(done.selection)})
+                                                             "excluded": deploy.describe_excluded(done.selection),
+                                                             "slots": [(name, []) for name in DEPLOY_FIELDS]})
     url = reverse("apks:rollout", args=[done.rollout.pk]) if done.rollout else reverse("commands:detail", args=[done.command.pk])
     response = HttpResponse(status=204)
     response["HX-Redirect"] = url
@@ -152,18 +164,24 @@ def rollout_rollback(request, rollout_id):
     return _steer(request, rollout_id, rollouts.rollback_rollout, confirm_data_loss=bool(request.POST.get("confirm_data_loss")))
 
 
+CONFIRM_ROLLBACK = "Tick the box first: rolling back uninstalls the app, so its data on those devices is lost."
+
+
 def _steer(request, rollout_id, service, **extra):
     from apks.services import rollouts
-    from commands.forms import params_errors
     from commands.params import ParamsError
 
     if selectors.rollout_with_waves(rollout_id) is None:
         raise Http404("No such rollout.")
-    error = ""
+    error = confirm_error = ""
     try:
         service(actor=request.user, rollout_id=rollout_id, ip=client_ip(request), **extra)
     except rollouts.RolloutStateError as exc:
         error = str(exc)
     except ParamsError as exc:
-        error = " ".join(params_errors(exc))
-    return render(request, "apks/_rollout_status.html", {"rollout": selectors.rollout_with_waves(rollout_id), "error": error})
+        if "confirm_data_loss" in exc.errors:  # the API's words name its field; here the box is beside the message
+            confirm_error = CONFIRM_ROLLBACK
+        else:
+            error = " ".join(plain_messages(exc.errors))
+    context = {"rollout": selectors.rollout_with_waves(rollout_id), "error": error, "confirm_error": confirm_error}
+    return render(request, "apks/_rollout_status.html", context, status=422 if error or confirm_error else 200)

@@ -11,6 +11,7 @@ from commands.models import CommandType, Preset, WifiConfig
 from commands.params import ParamsError
 from devices.filters import DeviceFilter
 from devices.models import DeviceGroup
+from mdm.formfields import ServiceErrorsMixin
 
 TARGET_KINDS = [("all", "All devices"), ("group", "A group"), ("tags", "Tags"),
                 ("device_ids", "Devices by hardware id or name"), ("filter", "A filter")]
@@ -125,7 +126,9 @@ def composer_request(post) -> dict:
             "preset": preset}
 
 
-class PresetForm(forms.Form):
+class PresetForm(ServiceErrorsMixin, forms.Form):
+    default_field = "params"  # what the type's params check says (argv, package, ...) is about the params
+
     name = forms.CharField(max_length=100)
     type = forms.ChoiceField(choices=[c for c in CommandType.choices if c[0] not in ("wifi_configure", "install_apk")])
     params = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, initial="{}",
@@ -143,8 +146,8 @@ class PresetForm(forms.Form):
         return value
 
 
-class AllowRuleForm(forms.Form):
-    argv_prefix = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}),
+class AllowRuleForm(ServiceErrorsMixin, forms.Form):
+    argv_prefix = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="Command prefix",
                                   help_text="One argument per line (or a single line split on spaces).")
     description = forms.CharField(max_length=200, required=False)
     enabled = forms.BooleanField(required=False, initial=True)
@@ -155,7 +158,7 @@ class AllowRuleForm(forms.Form):
         return lines if len(lines) > 1 else raw.split()
 
 
-class WifiForm(forms.Form):
+class WifiForm(ServiceErrorsMixin, forms.Form):
     name = forms.CharField(max_length=100)
     ssid = forms.CharField(max_length=32, label="SSID")
     security = forms.ChoiceField(choices=WifiConfig.Security.choices, initial="wpa2")

@@ -3,10 +3,11 @@ one service call, render (a partial for HTMX requests)."""
 
 import uuid
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -17,6 +18,7 @@ from commands.params import ParamsError
 from devices.filters import DeviceFilter
 from devices.models import Device, DeviceGroup, Tag
 from mdm.audit import client_ip
+from mdm.formfields import plain_messages
 from mdm.models import FleetSettings
 
 DETAIL_ROWS = 500
@@ -155,30 +157,43 @@ def _minutes(delta) -> int:
     return max(round(delta.total_seconds() / 60), 1)
 
 
-# --- presets ------------------------------------------------------------------------------------
+# --- presets, the shell allowlist and Wi-Fi configs: a form under a list ---------------------------
+
+def _saved(request, message: str, url: str) -> HttpResponse:
+    """A form under a list was saved: the page again, with the list and a message (HX-Redirect
+    for HTMX, a redirect otherwise)."""
+    messages.success(request, message)
+    return _redirect(url) if request.htmx else redirect(url)
+
+
+def _form_page(request, form, page: str, partial: str, context: dict) -> HttpResponse:
+    """The page, or (an HTMX POST) the form alone, swapped in place; 422 while it has errors,
+    which stand beside their fields."""
+    status = 422 if form.errors else 200
+    if request.method == "POST" and request.htmx:
+        return render(request, partial, {"form": form}, status=status)
+    return render(request, page, {"section": "commands", "form": form, **context}, status=status)
+
 
 @write_requires("operator")
 def presets(request):
     form = forms.PresetForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                existing = Preset.objects.filter(name=form.cleaned_data["name"], is_latest=True).first()
-                if existing:
-                    services.update_preset(actor=request.user, preset=existing, ip=client_ip(request),
-                                           **{k: v for k, v in form.cleaned_data.items() if k != "name"})
-                else:
-                    services.create_preset(actor=request.user, ip=client_ip(request), **form.cleaned_data)
-                form = forms.PresetForm()
-            except ParamsError as exc:
-                forms.add_params_errors(form, exc)
-                status = 422
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            existing = Preset.objects.filter(name=data["name"], is_latest=True).first()
+            if existing:
+                services.update_preset(actor=request.user, preset=existing, ip=client_ip(request),
+                                       **{k: v for k, v in data.items() if k != "name"})
+            else:
+                services.create_preset(actor=request.user, ip=client_ip(request), **data)
+        except ParamsError as exc:
+            form.add_service_errors(exc.errors)
         else:
-            status = 422
-    context = {"section": "commands", "form": form, "presets": Preset.objects.filter(is_latest=True, archived=False),
-               "history": Preset.objects.filter(is_latest=False).order_by("name", "-version")}
-    return render(request, "commands/presets.html", context, status=status)
+            return _saved(request, f"Saved the preset “{data['name']}”.", reverse("commands:presets"))
+    return _form_page(request, form, "commands/presets.html", "commands/_preset_form.html", {
+        "presets": Preset.objects.filter(is_latest=True, archived=False),
+        "history": Preset.objects.filter(is_latest=False).order_by("name", "-version")})
 
 
 @require_POST
@@ -194,19 +209,15 @@ def preset_archive(request, preset_id):
 @write_requires("admin")
 def allowlist(request):
     form = forms.AllowRuleForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                services.create_allow_rule(actor=request.user, ip=client_ip(request), **form.cleaned_data)
-                form = forms.AllowRuleForm()
-            except ParamsError as exc:
-                forms.add_params_errors(form, exc)
-                status = 422
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.create_allow_rule(actor=request.user, ip=client_ip(request), **form.cleaned_data)
+        except ParamsError as exc:
+            form.add_service_errors(exc.errors)
         else:
-            status = 422
-    return render(request, "commands/allowlist.html",
-                  {"section": "commands", "form": form, "rules": ShellAllowRule.objects.all()}, status=status)
+            return _saved(request, "Allowed: " + " ".join(form.cleaned_data["argv_prefix"]), reverse("commands:allowlist"))
+    return _form_page(request, form, "commands/allowlist.html", "commands/_allow_form.html",
+                      {"rules": ShellAllowRule.objects.all()})
 
 
 @require_POST
@@ -230,26 +241,22 @@ def allow_rule_delete(request, rule_id):
 @write_requires("operator")
 def wifi(request):
     form = forms.WifiForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                existing = WifiConfig.objects.filter(name=data["name"]).first()
-                if existing:
-                    services.update_wifi_config(actor=request.user, config=existing, ip=client_ip(request),
-                                                ssid=data["ssid"], security=data["security"], hidden=data["hidden"],
-                                                group=data["group"], password=data["password"] or None)
-                else:
-                    services.create_wifi_config(actor=request.user, ip=client_ip(request), **data)
-                form = forms.WifiForm()
-            except ParamsError as exc:
-                forms.add_params_errors(form, exc)
-                status = 422
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            existing = WifiConfig.objects.filter(name=data["name"]).first()
+            if existing:
+                services.update_wifi_config(actor=request.user, config=existing, ip=client_ip(request),
+                                            ssid=data["ssid"], security=data["security"], hidden=data["hidden"],
+                                            group=data["group"], password=data["password"] or None)
+            else:
+                services.create_wifi_config(actor=request.user, ip=client_ip(request), **data)
+        except ParamsError as exc:
+            form.add_service_errors(exc.errors)
         else:
-            status = 422
-    return render(request, "commands/wifi.html",
-                  {"section": "commands", "form": form, "configs": WifiConfig.objects.select_related("group")}, status=status)
+            return _saved(request, f"Saved the Wi-Fi configuration “{data['name']}”.", reverse("commands:wifi"))
+    return _form_page(request, form, "commands/wifi.html", "commands/_wifi_form.html",
+                      {"configs": WifiConfig.objects.select_related("group")})
 
 
 @require_POST
@@ -258,7 +265,8 @@ def wifi_push(request, config_id):
     config = get_object_or_404(WifiConfig, pk=config_id)
     try:
         issued = services.push_wifi_config(actor=request.user, config=config, ip=client_ip(request))
-    except ParamsError as exc:
-        return render(request, "commands/_wifi_push_error.html", {"config": config, "errors": forms.params_errors(exc)},
-                      status=422)
+    except ParamsError as exc:  # told beside the button
+        where = f"group {config.group.name}" if config.group_id else "the fleet"
+        errors = [f"No device in {where} to send it to."] if "target" in exc.errors else plain_messages(exc.errors)
+        return render(request, "commands/_wifi_push.html", {"c": config, "errors": errors}, status=422)
     return _redirect(reverse("commands:detail", args=[issued.command.pk]))

@@ -16,7 +16,8 @@ from devices.models import Device
 # (`seen_within_s=1e20`) overflowed timedelta (a 500) and one past numeric's range failed in
 # PostgreSQL. Out of bounds is a form error: ignored by the console, a 400 from the API.
 MAX_AGE_S = 10 * 365 * 86400  # ten years
-BATTERY = {"min_value": -1, "max_value": 101}
+PERCENT = "A percentage from 0 to 100."
+BATTERY = {"min_value": 0, "max_value": 100, "error_messages": {"invalid": PERCENT, "min_value": PERCENT, "max_value": PERCENT}}
 
 
 class StrictBooleanField(forms.Field):

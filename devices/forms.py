@@ -5,7 +5,7 @@ from django.http import QueryDict
 from django.utils.text import slugify
 
 from devices.filters import DeviceFilter
-from devices.models import Device, DeviceGroup
+from devices.models import Device, DeviceGroup, Tag
 
 NO_GROUP = "-"  # the bulk "move to group" choice that takes devices out of their group
 
@@ -13,7 +13,14 @@ NO_GROUP = "-"  # the bulk "move to group" choice that takes devices out of thei
 def _tag_names(raw: str) -> list[str]:
     names = [t.strip() for t in raw.split(",") if t.strip()]
     if len(names) > 50:
-        raise forms.ValidationError("At most 50 tags.")
+        raise forms.ValidationError(f"At most 50 tags (this has {len(names)}).")
+    # Tags are stored as slugs (services._tags_from_names): say so rather than drop or cut one.
+    unusable = [n for n in names if not slugify(n)]
+    if unusable:
+        raise forms.ValidationError(f"A tag needs a letter or a digit: “{unusable[0]}”.")
+    too_long = [n for n in names if len(slugify(n)) > Tag._meta.get_field("name").max_length]
+    if too_long:
+        raise forms.ValidationError(f"A tag has at most 64 characters: “{too_long[0][:20]}…”.")
     return names
 
 

@@ -315,10 +315,23 @@ def restore(request, device_id):
 @write_requires("operator")
 def groups(request):
     form = GroupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        services.create_group(actor=request.user, ip=client_ip(request), **form.cleaned_data)
-        return redirect("devices:groups")
+    if request.method == "POST":
+        if form.is_valid():
+            services.create_group(actor=request.user, ip=client_ip(request), **form.cleaned_data)
+            return _to_page(request, reverse("devices:groups"))
+        if request.htmx:
+            return render(request, "devices/_group_form.html", {"form": form}, status=422)
     from django.db.models import Count, Q
 
     rows = DeviceGroup.objects.annotate(n=Count("devices", filter=Q(devices__deleted_at__isnull=True)))
-    return render(request, "devices/groups.html", {"section": "devices", "groups": rows, "form": form})
+    return render(request, "devices/groups.html", {"section": "devices", "groups": rows, "form": form},
+                  status=422 if form.errors else 200)
+
+
+def _to_page(request, url: str) -> HttpResponse:
+    """After a form is saved: the page again (HX-Redirect for HTMX, a redirect otherwise)."""
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)

@@ -10,6 +10,7 @@ from django.utils import timezone
 from devices.models import DeviceGroup, Tag
 from enrollment import conf, provisioning, scripts, selectors
 from enrollment.models import BloatwarePreset, EnrollmentKey, TweakPreset, hash_key
+from mdm.formfields import bounded_number
 
 LOCALE_RE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
 
@@ -75,8 +76,8 @@ KIOSK_WIDGET = {"list": "kiosk-packages", "autocomplete": "off", "spellcheck": "
 
 class KeyCreateForm(forms.Form):
     name = forms.CharField(max_length=100)
-    expires_in_days = forms.IntegerField(min_value=1, max_value=3650, required=False, label="Expires in (days)")
-    max_uses = forms.IntegerField(min_value=1, max_value=10_000_000, required=False, label="Max uses")
+    expires_in_days = bounded_number(1, 3650, unit="days", required=False, label="Expires in (days)")
+    max_uses = bounded_number(1, 10_000_000, unit="uses", required=False, label="Max uses")
     group = forms.ModelChoiceField(DeviceGroup.objects.all(), required=False, empty_label="— no group —", label="Pin group")
     tags = forms.ModelMultipleChoiceField(Tag.objects.all(), required=False, label="Pin tags")
 
@@ -288,7 +289,27 @@ def _package(value: str) -> str:
     return value
 
 
-class BloatwarePresetForm(forms.Form):
+class PresetNameMixin:
+    """A preset's name is unique: a taken one is the name field's error, not a database error."""
+
+    model = None
+
+    def __init__(self, *args, preset=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.preset = preset
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        taken = self.model.objects.filter(name=name)
+        if self.preset is not None:
+            taken = taken.exclude(pk=self.preset.pk)
+        if taken.exists():
+            raise forms.ValidationError("Another preset has this name.")
+        return name
+
+
+class BloatwarePresetForm(PresetNameMixin, forms.Form):
+    model = BloatwarePreset
     name = forms.CharField(max_length=100)
     description = forms.CharField(max_length=255, required=False)
     packages = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), help_text="One package name per line.")
@@ -303,7 +324,8 @@ class BloatwarePresetForm(forms.Form):
         return list(dict.fromkeys(names))
 
 
-class TweakPresetForm(forms.Form):
+class TweakPresetForm(PresetNameMixin, forms.Form):
+    model = TweakPreset
     name = forms.CharField(max_length=100)
     description = forms.CharField(max_length=255, required=False)
     settings = forms.CharField(
@@ -317,7 +339,7 @@ class TweakPresetForm(forms.Form):
                 continue
             parts = line.split(None, 2)
             if len(parts) != 3 or parts[0] not in ("system", "secure", "global"):
-                raise forms.ValidationError(f"Line {number}: namespace key value")
+                raise forms.ValidationError(f"Line {number}: write it as “namespace key value” (namespace: system, secure or global).")
             namespace, key, value = parts
             if not provisioning.SETTING_KEY_RE.match(key) or not provisioning.SETTING_VALUE_RE.match(value):
                 raise forms.ValidationError(f"Line {number}: key or value has characters that are not allowed.")

@@ -147,13 +147,14 @@ def preset_edit(request, kind, preset_id=None):
     model, form_class = PRESETS[kind]
     preset = get_object_or_404(model, pk=preset_id) if preset_id else None
     if request.method == "POST":
-        form = form_class(request.POST)
-        if form.is_valid():
-            save = preset_services.save_bloatware_preset if kind == "bloatware" else preset_services.save_tweak_preset
-            save(actor=request.user, preset=preset, ip=client_ip(request), **form.cleaned_data)
-            response = HttpResponse(status=204)
-            response["HX-Redirect"] = reverse("enrollment:index") + "#presets"
-            return response
+        form = form_class(request.POST, preset=preset)
+        if not form.is_valid():
+            return render(request, "enrollment/_preset_form.html", {"form": form, "kind": kind, "preset": preset}, status=422)
+        save = preset_services.save_bloatware_preset if kind == "bloatware" else preset_services.save_tweak_preset
+        save(actor=request.user, preset=preset, ip=client_ip(request), **form.cleaned_data)
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = reverse("enrollment:index") + "#presets"
+        return response
     else:
         initial = {}
         if preset is not None:

@@ -33,7 +33,7 @@ class FleetSettingsAdmin(admin.ModelAdmin):
         from mdm.services import update_fleet_settings
         from mdm.audit import client_ip
 
-        update_fleet_settings(actor=request.user, ip=client_ip(request), **{f: getattr(obj, f) for f in form.changed_data})
+        update_fleet_settings(actor=request.user, ip=client_ip(request), **form.changed_settings())
 
     def has_delete_permission(self, request, obj=None):
         return False

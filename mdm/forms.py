@@ -15,46 +15,67 @@ REENROLL_HELP = (
 )
 
 
+HEARTBEAT_RANGE = "Between 10 and 3600 seconds."
+OFFLINE_RANGE = "Between 10 seconds and 7 days (604,800 seconds)."
+HISTORY_RANGE = "Between 1 and 3650 days."
 AUDIT_RETENTION_RANGE = "Between 30 and 3650 days."
+EXPIRY_MAX_MIN = 43_200  # 30 days, the protocol's longest command lifetime (commands.services.MAX_EXPIRES_IN_S)
+EXPIRY_RANGE = f"Between 1 minute and 30 days ({EXPIRY_MAX_MIN:,} minutes)."
+
+
+def _range(message: str) -> dict:
+    """Every complaint a whole-number field can make, as its range in the field's unit."""
+    return {"invalid": message, "min_value": message, "max_value": message}
 
 
 class FleetSettingsForm(forms.ModelForm):
+    """The settings drawer (and the Django admin's change form). The default command expiry is in
+    minutes here, as in the command composer; the model keeps seconds."""
+
+    default_command_expiry_min = forms.IntegerField(
+        label="Default command expiry (minutes)", min_value=1, max_value=EXPIRY_MAX_MIN, error_messages=_range(EXPIRY_RANGE),
+        help_text="Commands expire after this long unless the issuer says otherwise.")
+
     class Meta:
         model = FleetSettings
         fields = [
             "heartbeat_interval_s",
             "offline_after_s",
             "history_retention_days",
-            "default_command_expiry_s",
             "reenroll_policy",
             "audit_retention_days",
         ]
+        labels = {
+            "heartbeat_interval_s": "Heartbeat interval (seconds)",
+            "offline_after_s": "Offline after (seconds)",
+            "history_retention_days": "History retention (days)",
+            "audit_retention_days": "Audit log retention (days)",
+        }
         help_texts = {"reenroll_policy": REENROLL_HELP}
-        error_messages = {"audit_retention_days": {"min_value": AUDIT_RETENTION_RANGE, "max_value": AUDIT_RETENTION_RANGE}}
+        error_messages = {
+            "heartbeat_interval_s": _range(HEARTBEAT_RANGE),
+            "offline_after_s": _range(OFFLINE_RANGE),
+            "history_retention_days": _range(HISTORY_RANGE),
+            "audit_retention_days": _range(AUDIT_RETENTION_RANGE),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["default_command_expiry_min"].initial = max(1, round(self.instance.default_command_expiry_s / 60))
+        self.order_fields(["heartbeat_interval_s", "offline_after_s", "history_retention_days", "default_command_expiry_min"])
 
     def clean_heartbeat_interval_s(self):
-        value = self.cleaned_data["heartbeat_interval_s"]
-        if not 10 <= value <= 3600:
-            raise forms.ValidationError("Between 10 and 3600 seconds.")
-        return value
+        return _within(self.cleaned_data["heartbeat_interval_s"], 10, 3600, HEARTBEAT_RANGE)
+
+    def clean_offline_after_s(self):
+        value = self.cleaned_data["offline_after_s"]
+        return value if value is None else _within(value, 10, 7 * 86400, OFFLINE_RANGE)
 
     def clean_history_retention_days(self):
-        value = self.cleaned_data["history_retention_days"]
-        if not 1 <= value <= 3650:
-            raise forms.ValidationError("Between 1 and 3650 days.")
-        return value
+        return _within(self.cleaned_data["history_retention_days"], 1, 3650, HISTORY_RANGE)
 
     def clean_audit_retention_days(self):
-        value = self.cleaned_data["audit_retention_days"]
-        if not 30 <= value <= 3650:
-            raise forms.ValidationError(AUDIT_RETENTION_RANGE)
-        return value
-
-    def clean_default_command_expiry_s(self):
-        value = self.cleaned_data["default_command_expiry_s"]
-        if not 60 <= value <= 2_592_000:
-            raise forms.ValidationError("Between 60 seconds and 30 days.")
-        return value
+        return _within(self.cleaned_data["audit_retention_days"], 30, 3650, AUDIT_RETENTION_RANGE)
 
     def clean(self):
         data = super().clean()
@@ -62,3 +83,27 @@ class FleetSettingsForm(forms.ModelForm):
         if offline is not None and interval and offline < interval:
             self.add_error("offline_after_s", "Must be at least one heartbeat interval.")
         return data
+
+    def _post_clean(self):
+        super()._post_clean()
+        minutes = self.cleaned_data.get("default_command_expiry_min")
+        if minutes is not None and "default_command_expiry_min" in self.changed_data:
+            self.instance.default_command_expiry_s = minutes * 60
+
+    def changed_settings(self) -> dict:
+        """The settings this form changes, by their names in FleetSettings (and the service):
+        the expiry in seconds, and only when its minutes changed, so a value set in seconds
+        elsewhere (90 s shows as 2 minutes) is not rounded by saving something else."""
+        values = {}
+        for name in self.changed_data:
+            if name == "default_command_expiry_min":
+                values["default_command_expiry_s"] = self.cleaned_data[name] * 60
+            else:
+                values[name] = self.cleaned_data[name]
+        return values
+
+
+def _within(value: int, low: int, high: int, message: str) -> int:
+    if not low <= value <= high:
+        raise forms.ValidationError(message)
+    return value

@@ -1,4 +1,3 @@
-import json
 import time
 import uuid
 
@@ -38,28 +37,69 @@ class AuditEvent(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.target_type}:{self.target_id}"
 
     def data_items(self) -> list[tuple[str, str, bool]]:
-        """The data as (key, text, is_block) for people, keys in order: a change `{"from": a,
-        "to": b}` reads "a → b", strings as they are, other values as JSON, on one line when
-        short and flat, else indented (is_block)."""
+        """The data as (key, text, is_block) for people, keys in order, in words rather than
+        JSON or Python: a change `{"from": a, "to": b}` reads "a → b", true/false "yes"/"no",
+        null "—", a list "a, b"; a nested object is lines of "key: value", indented under its
+        key (is_block)."""
         data = self.data if isinstance(self.data, dict) else {"": self.data}
-        return [(str(key), *_readable(data[key])) for key in sorted(data, key=str)]
+        items = []
+        for key in sorted(data, key=str):
+            lines = readable_lines(data[key])
+            items.append((str(key), "\n".join(lines), len(lines) > 1))
+        return items
 
 
-SHORT_JSON = 60
+def _scalar(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value == "":
+        return "(empty)"
+    return str(value)
 
 
-def _readable(value) -> tuple[str, bool]:
-    if isinstance(value, dict) and value.keys() == {"from", "to"}:
-        before, after = _readable(value["from"]), _readable(value["to"])
-        if not (before[1] or after[1]):
-            return f"{before[0]} → {after[0]}", False
-    if isinstance(value, str):
-        return value, False
-    flat = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
-    nested = isinstance(value, (dict, list)) and any(isinstance(v, (dict, list)) for v in (value.values() if isinstance(value, dict) else value))
-    if len(flat) <= SHORT_JSON and not nested:
-        return flat, False
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True), True
+def _is_change(value) -> bool:
+    return isinstance(value, dict) and value.keys() == {"from", "to"}
+
+
+def _flat(value) -> bool:
+    """Said on one line: a scalar, a list of scalars, or a change between two such."""
+    if isinstance(value, list):
+        return all(not isinstance(v, (dict, list)) for v in value)
+    if _is_change(value):
+        return _flat(value["from"]) and _flat(value["to"])
+    return not isinstance(value, dict)
+
+
+def _inline(value) -> str:
+    if isinstance(value, list):
+        return ", ".join(_scalar(v) for v in value) or "none"
+    if _is_change(value):
+        return f"{_inline(value['from'])} → {_inline(value['to'])}"
+    return _scalar(value)
+
+
+def readable_lines(value, depth: int = 0) -> list[str]:
+    """A JSON value as lines a person reads: "key: value", nested values indented under their
+    key, list items after "- "."""
+    pad = "  " * depth
+    if _flat(value):
+        return [pad + _inline(value)]
+    if isinstance(value, dict):
+        lines = []
+        for key in sorted(value, key=str):
+            item = value[key]
+            if _flat(item):
+                lines.append(f"{pad}{key}: {_inline(item)}")
+            else:
+                lines += [f"{pad}{key}:", *readable_lines(item, depth + 1)]
+        return lines or [pad + "none"]
+    lines = []
+    for item in value:
+        sub = readable_lines(item, depth + 1)
+        lines += [f"{pad}- {sub[0].strip()}", *sub[1:]]
+    return lines
 
 
 class FleetSettings(models.Model):

@@ -136,7 +136,7 @@ def fleet_settings(request):
             return HttpResponse("Only admins can change fleet settings.", status=403)
         form = FleetSettingsForm(request.POST, instance=fleet)
         if form.is_valid():
-            services.update_fleet_settings(actor=request.user, ip=client_ip(request), **form.cleaned_data)
+            services.update_fleet_settings(actor=request.user, ip=client_ip(request), **form.changed_settings())
             response = render(request, "_settings_form.html", {"form": FleetSettingsForm(instance=fleet), "saved": True})
             response["HX-Trigger"] = "fleetSettingsSaved"
             return response
@@ -153,7 +153,9 @@ def audit_log(request):
     """Admins and operators read the audit log (viewers do not: it names people, addresses and
     what they changed). The filter form swaps the table partial in place."""
     events = AuditFilter(request.GET, queryset=AuditEvent.objects.all())
-    context = {"section": "audit", "filter": events, "errors": _form_errors(events.form), "query": _audit_query(request),
+    partial = request.htmx and not request.htmx.boosted
+    # A filter's error stands beside its input; the table's answer fills those slots out of band.
+    context = {"section": "audit", "filter": events, "query": _audit_query(request), "oob": partial,
                "cap": f"{audit_filters.CSV_CAP:,}", "search_days": SEARCH_DAYS}
     try:
         if events.is_valid():
@@ -161,8 +163,7 @@ def audit_log(request):
     except InvalidCursor as exc:
         context["cursor_error"] = str(exc)
     status = 200 if "page" in context else 422  # bad filters: the table with its message, swapped in place
-    template = "_audit_table.html" if request.htmx and not request.htmx.boosted else "audit_log.html"
-    return render(request, template, context, status=status)
+    return render(request, "_audit_table.html" if partial else "audit_log.html", context, status=status)
 
 
 @require_GET

@@ -51,14 +51,21 @@ def test_releases_are_grouped_by_package_newest_first(console_for, viewer_user, 
 def test_the_filters_narrow_the_partial_which_refreshes_on_apk_uploaded(console_for, viewer_user, catalogue):
     response = console_for(viewer_user).get("/apks/?channel=beta", HTTP_HX_REQUEST="true")
     body = response.content.decode()
-    assert body.startswith('\n<div id="release-list"') or body.lstrip().startswith('<div id="release-list"')
+    slots = re.findall(r'<span id="releases-\w+-errors" class="field-errors" hx-swap-oob="true"></span>', body)  # all empty
+    assert len(slots) == 9 and re.sub(r"<span id=\"releases-.*?</span>", "", body).lstrip().startswith('<div id="release-list"')
     assert 'hx-trigger="apk-uploaded from:document"' in body
     assert ">1.1<" in body and ">1.0<" not in body and "dev.mdm.agent" not in body
 
 
-def test_a_bad_filter_is_ignored_and_said(console_for, viewer_user, catalogue):
+def test_a_bad_filter_is_ignored_and_said_beside_it(console_for, viewer_user, catalogue):
     response = console_for(viewer_user).get("/apks/?version_code_min=-5")
-    assert response.status_code == 200 and b"Some filters were ignored" in response.content
+    body = response.content.decode()
+    assert response.status_code == 422 and "The filters marked above were not applied" in body
+    assert re.search(r'<span id="releases-version_code_min-errors" class="field-errors"><small class="error" role="alert">'
+                     r'A whole number, 0 or more.</small></span>', body)
+    assert "version_code_min:" not in body
+    swapped = console_for(viewer_user).get("/apks/?version_code_min=-5", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="releases-version_code_min-errors" class="field-errors" hx-swap-oob="true"><small' in swapped
 
 
 def test_the_page_costs_a_bounded_number_of_queries(console_for, viewer_user, catalogue, django_assert_max_num_queries):

@@ -47,6 +47,8 @@ def test_the_apk_pages_fit_a_phone_and_the_list_follows_filters_and_uploads(live
     assert page.locator("#release-list").inner_text().count("1.1") >= 1
     page.select_option("#release-filters select[name=channel]", "")
     page.locator("#release-list >> text=com.example.legacy").wait_for()
+    # htmx wires the swapped list's own trigger (apk-uploaded) when it settles, 20 ms after the swap.
+    page.wait_for_function("() => !document.querySelector('#release-list.htmx-added')")
 
     # What the uploader does when a release is made: the list comes back with it.
     uploader = releases.Uploader(actor="key:ci", user=None, via="ci")

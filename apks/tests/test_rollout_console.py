@@ -1,5 +1,7 @@
 """The console's deploy form (preview, then deploy) and rollout pages, by role."""
 
+import re
+
 import pytest
 
 from apks.models import Rollout
@@ -50,11 +52,28 @@ def test_a_plain_deploy_goes_to_the_command(console_for, operator_user, v11):
     assert done["HX-Redirect"] == f"/commands/{command.pk}/" and command.target_count == 3
 
 
-@pytest.mark.parametrize("bad", [{"waves": "0, 100"}, {"soak_min": "nan"}, {"threshold_pct": "1e400"}, {"waves": "x, x"}])
-def test_bad_form_input_is_said_not_crashed(console_for, operator_user, v11, bad):
+@pytest.mark.parametrize("bad,field,message", [
+    ({"waves": "0, 100"}, "waves", "Each a percentage"),
+    ({"waves": "10, 50"}, "waves", "The last wave must be 100"),
+    ({"soak_min": "nan"}, "soak_min", "A number from 0 to 43,200 minutes (30 days)."),
+    ({"threshold_pct": "1e400"}, "threshold_pct", "A percentage from 0 to 100."),
+    ({"waves": "x, x"}, "waves", "Each group once."),
+])
+def test_bad_form_input_is_said_beside_its_field_not_crashed(console_for, operator_user, v11, bad, field, message):
     answer = console_for(operator_user).post(f"/apks/{v11.id}/deploy/", {**FORM, "staged": "1", "waves": "10, 100", "soak_min": "5",
-                                                                          "threshold_pct": "5", **bad})
-    assert answer.status_code == 200 and 'role="alert"' in answer.content.decode() and not Rollout.objects.exists()
+                                                                          "threshold_pct": "5", "preview": "1", **bad})
+    body = answer.content.decode()
+    assert answer.status_code == 422 and not Rollout.objects.exists()
+    slot = re.search(rf'<span id="deploy-{field}-errors" class="field-errors" hx-swap-oob="true">(.*?)</span>', body)
+    assert slot and message in slot.group(1) and body.count(message) == 1
+    assert "Not previewed." in body and "waves:" not in body and "soak_s" not in body
+
+
+def test_a_target_error_is_said_above_the_preview_without_field_names(console_for, operator_user, v11):
+    answer = console_for(operator_user).post(f"/apks/{v11.id}/deploy/", {**FORM, "target_kind": "device_ids", "device_ids": "nonsense"})
+    body = answer.content.decode()
+    assert answer.status_code == 422 and "Every device id must be a UUID." in body and "target:" not in body
+    assert "Not deployed." in body
 
 
 def test_a_viewer_sees_rollouts_but_no_deploy_form_and_cannot_post(console_for, viewer_user, operator_user, v11, client):

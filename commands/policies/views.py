@@ -21,6 +21,7 @@ from commands.policies.models import Policy, PolicyAssignment
 from devices.filters import DeviceFilter
 from devices.models import Device, DeviceGroup, Tag
 from mdm.audit import client_ip
+from mdm.formfields import plain_messages
 
 SAMPLE = 10
 # The assignment's target kinds: the composer's, but "all" is the fleet default here.
@@ -166,7 +167,7 @@ def policy_assign(request, policy_id):
         done = services.assign_policy(actor=request.user, policy=policy, target=target, ip=client_ip(request))
     except ParamsError as exc:
         return render(request, "commands/policies/_assign_preview.html",
-                      {"policy": policy, "errors": command_forms.params_errors(exc)}, status=422)
+                      {"policy": policy, "errors": plain_messages(exc.errors)}, status=422)
     messages.success(request, f"{policy.name} assigned to {_describe(target)}: {done['target_count']} device"
                               f"{'s' if done['target_count'] != 1 else ''} selected, {done['changed']} changed policy or version.")
     return _go(request, reverse("commands:policy_detail", args=[policy.pk]))

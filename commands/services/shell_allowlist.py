@@ -48,7 +48,7 @@ def _clean_prefix(argv_prefix) -> list[str]:
     if not isinstance(argv_prefix, list) or not argv_prefix or not all(isinstance(a, str) and a for a in argv_prefix):
         raise ParamsError({"argv_prefix": ["A non-empty array of non-empty strings."]})
     if argv_prefix[0] in SHELL_INTERPRETERS:
-        raise ParamsError({"argv_prefix": [f"{argv_prefix[0]!r} would allow arbitrary commands; allow the commands themselves."]})
+        raise ParamsError({"argv_prefix": [f"“{argv_prefix[0]}” would allow any command: allow the commands themselves."]})
     return argv_prefix
 
 

@@ -97,11 +97,11 @@ def test_pushing_wifi_to_a_group_without_devices_says_why_in_place(console_for, 
     client.post("/commands/wifi/", {"name": "Empty", "ssid": "Nobody", "security": "open",
                                     "group": DeviceGroup.objects.create(name="empty").name})
     config = WifiConfig.objects.get()
-    assert 'hx-target="#wifi-push-error"' in client.get("/commands/wifi/").content.decode()
     response = client.post(f"/commands/wifi/{config.pk}/push/", HTTP_HX_REQUEST="true")
     html = response.content.decode()
-    assert response.status_code == 422 and html.startswith('<div id="wifi-push-error"')
-    assert "Empty was not sent." in html and "The target matches no device." in html
+    # the row's push form again, with the reason beside its button (hx-target="this")
+    assert response.status_code == 422 and html.startswith('<form class="inline-form"')
+    assert "No device in group empty to send it to." in html and html.count('class="error"') == 1
     assert_user_terms(html)
 
 

@@ -130,7 +130,7 @@ def test_admins_edit_presets_and_bad_lines_are_refused(admin_console, client, vi
     preset = BloatwarePreset.objects.get(name="Samsung extras")
     url = f"/enrollment/presets/bloatware/{preset.pk}/"
     assert admin_console.get(url).status_code == 200
-    assert admin_console.post(url, {"name": "Samsung", "packages": "com.samsung.a\nnot a package"}).status_code == 200
+    assert admin_console.post(url, {"name": "Samsung", "packages": "com.samsung.a\nnot a package"}).status_code == 422
     assert BloatwarePreset.objects.get(pk=preset.pk).name == "Samsung extras"  # refused
     response = admin_console.post(url, {"name": "Samsung", "packages": "com.samsung.a\ncom.samsung.b"})
     assert response.status_code == 204
@@ -138,8 +138,12 @@ def test_admins_edit_presets_and_bad_lines_are_refused(admin_console, client, vi
     new = admin_console.post("/enrollment/presets/tweaks/new/", {"name": "Dim", "settings": "system screen_brightness 40"})
     assert new.status_code == 204
     assert TweakPreset.objects.get(name="Dim").settings == [{"namespace": "system", "key": "screen_brightness", "value": "40"}]
-    assert admin_console.post("/enrollment/presets/tweaks/new/", {"name": "Bad", "settings": "kernel x y"}).status_code == 200
+    assert admin_console.post("/enrollment/presets/tweaks/new/", {"name": "Bad", "settings": "kernel x y"}).status_code == 422
     assert not TweakPreset.objects.filter(name="Bad").exists()
+    taken = admin_console.post("/enrollment/presets/tweaks/new/", {"name": "Dim", "settings": "system screen_brightness 50"})
+    assert taken.status_code == 422 and "Another preset has this name." in taken.content.decode()  # not a 500
+    assert admin_console.post(f"/enrollment/presets/tweaks/{TweakPreset.objects.get(name='Dim').pk}/",
+                              {"name": "Dim", "settings": "system screen_brightness 50"}).status_code == 204  # its own name
     client.force_login(viewer_user)
     assert client.post(url, {"name": "x", "packages": "a.b"}).status_code == 403
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from devices.models import DeviceGroup, Tag
 from mdm.alerts.kinds import KINDS
 from mdm.alerts.models import Alert, AlertRule, Severity, WebhookEndpoint
+from mdm.formfields import ServiceErrorsMixin, figure
 
 WEEK_S = 7 * 86400
 UNITS = [("s", "seconds"), ("min", "minutes")]
@@ -18,7 +19,7 @@ SNOOZE_CHOICES = [(15, "15 minutes"), (60, "1 hour"), (240, "4 hours"), (1440, "
 
 def _number(label: str, lo, hi, *, integer=True, **kwargs):
     field = forms.IntegerField if integer else forms.FloatField
-    words = f"{label}: a {'whole ' if integer else ''}number from {lo:g} to {hi:g}."
+    words = f"{label}: a {'whole ' if integer else ''}number from {figure(lo)} to {figure(hi)}."
     formatted = words.replace("%", "%%")  # the bound messages are %-formatted with the limit
     return field(label=label, min_value=lo, max_value=hi, error_messages={
         "required": f"{label}: required.", "invalid": words, "min_value": formatted, "max_value": formatted}, **kwargs)
@@ -26,22 +27,6 @@ def _number(label: str, lo, hi, *, integer=True, **kwargs):
 
 def _split_seconds(seconds: int) -> tuple[int, str]:
     return (seconds // 60, "min") if seconds and seconds % 60 == 0 else (seconds, "s")
-
-
-class ServiceErrorsMixin:
-    """A service's ParamsError ({"params.minutes": [...], "name": [...]}) on the fields it names."""
-
-    field_map: dict = {}
-
-    def add_service_errors(self, errors: dict) -> None:
-        for name, messages in errors.items():
-            field = self.field_map.get(name)
-            if field is None and name.startswith("params."):
-                field = "param_" + name.split(".", 1)[1]
-            if field is None and name in self.fields:
-                field = name
-            for message in messages if isinstance(messages, list) else [messages]:
-                self.add_error(field if field in self.fields else None, str(message))
 
 
 class RuleForm(ServiceErrorsMixin, forms.Form):

@@ -21,6 +21,7 @@ from devices import compliance
 from devices.models import Device, DeviceStatus
 from mdm import deadletters, redis_client
 from mdm.alerts.models import Alert, Severity
+from mdm.formfields import figure
 
 S = Alert.Subject
 
@@ -294,7 +295,7 @@ def clean_params(kind: Kind, raw) -> dict:
             errors[f"params.{name}"] = [f"{p.label}: a number."]
             continue
         if not p.min <= number <= p.max:
-            errors[f"params.{name}"] = [f"{p.label}: from {p.min:g} to {p.max:g}."]
+            errors[f"params.{name}"] = [f"{p.label}: from {figure(p.min)} to {figure(p.max)}."]
             continue
         cleaned[name] = number
     if errors:

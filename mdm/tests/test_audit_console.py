@@ -127,32 +127,41 @@ def test_a_cursor_it_did_not_make_is_a_422_with_a_way_back(console):
 
 
 @pytest.mark.parametrize(
-    "params,message",
+    "params,field,message",
     [
-        ({"since": "yesterday"}, "From: Enter a valid date/time."),
-        ({"until": "9999-12-31T23:59:59-23:59"}, "To: Enter a valid date/time."),
-        ({"q": "x" * 201}, "Search: Ensure this value has at most 200 characters"),
-        ({"actor": "a\x00b"}, "Who: Null characters are not allowed."),
+        ({"since": "yesterday"}, "since", "Enter a valid date/time."),
+        ({"until": "9999-12-31T23:59:59-23:59"}, "until", "Enter a valid date/time."),
+        ({"q": "x" * 201}, "q", "Ensure this value has at most 200 characters"),
+        ({"actor": "a\x00b"}, "actor", "Null characters are not allowed."),
     ],
 )
-def test_bad_filters_are_a_422_that_says_which_and_shows_no_rows(console, params, message):
+def test_bad_filters_are_a_422_that_says_which_beside_the_filter_and_shows_no_rows(console, params, field, message):
     event(action="policy.create")
     response = console.get(URL, params)
     assert response.status_code == 422
-    assert message in response.content.decode()
+    html = response.content.decode()
+    slot = re.search(rf'<span id="audit-{field}-errors" class="field-errors">(.*?)</span>', html)
+    assert slot and message in slot.group(1) and html.count(message) == 1
     assert actions_shown(response) == []
+    # Swapped in place: the table's answer fills the filter's slot out of band, and empties it once right.
+    swapped = console.get(URL, params, HTTP_HX_REQUEST="true").content.decode()
+    assert re.search(rf'<span id="audit-{field}-errors" class="field-errors" hx-swap-oob="true">.*{re.escape(message)}', swapped)
+    fixed = console.get(URL, HTTP_HX_REQUEST="true").content.decode()
+    assert f'<span id="audit-{field}-errors" class="field-errors" hx-swap-oob="true"></span>' in fixed
 
 
 def test_the_data_column_reads_as_key_and_value_never_a_python_repr(console):
     event(
         action="fleet_settings.update",
-        data={"heartbeat_interval_s": {"from": 30, "to": 20}, "enabled": True, "note": None, "items": {"wifi": ["office"]}},
+        data={"heartbeat_interval_s": {"from": 30, "to": 20}, "enabled": True, "note": None, "items": {"wifi": ["office"]},
+              "target": {"filter": {"battery_below": "20", "status": "online"}}},
     )
     html = console.get(URL).content.decode()
     assert "<dt>heartbeat_interval_s</dt><dd>30 → 20</dd>" in html
-    assert "<dt>enabled</dt><dd>true</dd>" in html and "<dt>note</dt><dd>null</dd>" in html
-    assert "<pre>{\n  &quot;wifi&quot;: [\n    &quot;office&quot;\n  ]\n}</pre>" in html
-    assert "{&#x27;" not in html and "True" not in html and "None" not in html
+    assert "<dt>enabled</dt><dd>yes</dd>" in html and "<dt>note</dt><dd>—</dd>" in html
+    assert "<dt>items</dt><dd>wifi: office</dd>" in html
+    assert "<pre>filter:\n  battery_below: 20\n  status: online</pre>" in html
+    assert "{&#x27;" not in html and "True" not in html and "None" not in html and "&quot;" not in html
 
 
 def test_the_page_costs_the_same_queries_with_many_events(console, django_assert_max_num_queries, admin_user):
@@ -168,13 +177,17 @@ def test_the_page_costs_the_same_queries_with_many_events(console, django_assert
 
 def test_data_items_read_changes_scalars_and_nested_values_on_an_unsaved_event():
     items = AuditEvent(
-        data={"to_group": "lobby", "count": 3, "ids": ["a", "b"], "change": {"from": None, "to": "x"}, "nested": {"a": {"b": 1}}}
+        data={"to_group": "lobby", "count": 3, "ids": ["a", "b"], "change": {"from": None, "to": "x"}, "nested": {"a": {"b": 1}},
+              "settings": [{"key": "k", "value": "v"}], "none": [], "off": False}
     ).data_items()
     assert items == [
-        ("change", "null → x", False),
+        ("change", "— → x", False),
         ("count", "3", False),
-        ("ids", '["a", "b"]', False),
-        ("nested", '{\n  "a": {\n    "b": 1\n  }\n}', True),
+        ("ids", "a, b", False),
+        ("nested", "a:\n  b: 1", True),
+        ("none", "none", False),
+        ("off", "no", False),
+        ("settings", "- key: k\n  value: v", True),
         ("to_group", "lobby", False),
     ]
-    assert AuditEvent(data=[1, 2]).data_items() == [("", "[1, 2]", False)]
+    assert AuditEvent(data=[1, 2]).data_items() == [("", "1, 2", False)]

@@ -11,7 +11,7 @@ SETTINGS = {
     "heartbeat_interval_s": "30",
     "offline_after_s": "",
     "history_retention_days": "30",
-    "default_command_expiry_s": "3600",
+    "default_command_expiry_min": "60",
     "reenroll_policy": "approval",
 }
 
@@ -39,7 +39,7 @@ def test_an_admin_changes_the_retention_and_it_is_audited(console_for, admin_use
 def test_a_retention_out_of_range_is_refused_in_days(console_for, admin_user, value):
     response = console_for(admin_user).post("/settings/", {**SETTINGS, "audit_retention_days": value})
     assert response.status_code == 422
-    assert ("Enter a whole number." if value == "many" else "Between 30 and 3650 days.") in response.content.decode()
+    assert "Between 30 and 3650 days." in response.content.decode()  # in days, whatever was wrong
     FleetSettings.forget_cached()
     assert FleetSettings.current().audit_retention_days == 365
 

@@ -4,7 +4,7 @@ VALID = {
     "heartbeat_interval_s": "20",
     "offline_after_s": "",
     "history_retention_days": "14",
-    "default_command_expiry_s": "7200",
+    "default_command_expiry_min": "120",
     "reenroll_policy": "approval",
     "audit_retention_days": "365",
 }

@@ -12,7 +12,7 @@ VALID = {
     "heartbeat_interval_s": "20",
     "offline_after_s": "",
     "history_retention_days": "14",
-    "default_command_expiry_s": "7200",
+    "default_command_expiry_min": "120",
     "reenroll_policy": FleetSettings.Reenroll.APPROVAL,
     "audit_retention_days": "365",
 }
@@ -32,8 +32,11 @@ def superuser_console(client, django_user_model):
         ("heartbeat_interval_s", "1", "Between 10 and 3600 seconds."),
         ("heartbeat_interval_s", "86400", "Between 10 and 3600 seconds."),
         ("history_retention_days", "100000", "Between 1 and 3650 days."),
-        ("default_command_expiry_s", "5", "Between 60 seconds and 30 days."),
-        ("offline_after_s", "5", "Must be at least one heartbeat interval."),
+        ("default_command_expiry_min", "0", "Between 1 minute and 30 days (43,200 minutes)."),
+        ("default_command_expiry_min", "43201", "Between 1 minute and 30 days (43,200 minutes)."),
+        ("offline_after_s", "604801", "Between 10 seconds and 7 days (604,800 seconds)."),
+        ("heartbeat_interval_s", "-5", "Between 10 and 3600 seconds."),
+        ("offline_after_s", "15", "Must be at least one heartbeat interval."),
     ],
 )
 def test_an_out_of_range_value_through_the_admin_is_refused(superuser_console, field, value, reason):

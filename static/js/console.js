@@ -64,3 +64,17 @@ function keyboardScrollable(root) {
 document.addEventListener("DOMContentLoaded", () => keyboardScrollable(document));
 document.body.addEventListener("htmx:afterSettle", () => keyboardScrollable(document));
 window.addEventListener("resize", () => keyboardScrollable(document));
+
+// A filter bar sent on change (htmx) that the browser finds invalid (a number under its min) is not
+// sent, and htmx says nothing: show the browser's own message beside the field, as a submit would.
+document.body.addEventListener("htmx:validation:halted", (event) => event.detail?.elt?.reportValidity?.());
+// A form sent and answered with its errors (422, swapped in place): bring the first error into view
+// (a long form or the settings drawer may be scrolled past it) and put the cursor in its field.
+// Not for a filter bar (GET), which answers as it is typed in: the cursor stays where it is.
+document.body.addEventListener("htmx:afterSettle", (event) => {
+  if (event.detail.xhr?.status !== 422 || event.detail.requestConfig?.verb === "get") return;
+  const first = [...document.querySelectorAll("small.error, .form-errors, .errors")].find((e) => e.offsetParent !== null);
+  if (!first) return;
+  first.scrollIntoView({ block: "nearest" });
+  first.closest("label, fieldset")?.querySelector("input, select, textarea")?.focus({ preventScroll: true });
+});

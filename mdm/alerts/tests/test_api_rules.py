@@ -45,8 +45,8 @@ def test_a_param_out_of_range_is_a_400_naming_it_in_the_users_terms(admin_api):
     response = admin_api.post(RULES, {"name": "x", "kind": "device_offline", "params": {"minutes": 0}}, format="json")
     assert response.status_code == 400
     body = response.json()
-    assert body["code"] == "invalid" and body["fields"] == {"params.minutes": ["offline for (minutes): from 1 to 10080."]}
-    assert body["detail"] == "params.minutes: offline for (minutes): from 1 to 10080."
+    assert body["code"] == "invalid" and body["fields"] == {"params.minutes": ["offline for (minutes): from 1 to 10,080."]}
+    assert body["detail"] == "params.minutes: offline for (minutes): from 1 to 10,080."
 
 
 @pytest.mark.parametrize("data, field", [

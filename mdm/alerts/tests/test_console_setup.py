@@ -177,7 +177,7 @@ def test_an_operator_adds_and_ends_a_maintenance_window(console_for, operator_us
 
 
 @pytest.mark.parametrize("data, message", [
-    ({"duration_minutes": "0"}, "Lasts (minutes): a whole number from 1 to 129600."),
+    ({"duration_minutes": "0"}, "Lasts (minutes): a whole number from 1 to 129,600."),
     ({"duration_minutes": "30", "starts_at": "2020-01-01T10:00"}, "Must be in the future"),
     ({"duration_minutes": "30", "starts_at": "someday"}, "Starts: a date and time."),
 ])
