@@ -211,14 +211,3 @@ def params_errors(exc: ParamsError) -> list[str]:
         if text not in out:
             out.append(text)
     return out
-
-
-def add_params_errors(form: forms.Form, exc: ParamsError) -> None:
-    """A service's ParamsError on a form: beside the field it names when the form has that
-    field, else above the form (once: the form's template shows its non-field errors itself)."""
-    for name, message in _messages(exc):
-        if name in form.fields:
-            if message not in form.errors.get(name, []):
-                form.add_error(name, message)
-        elif user_message(name, message) not in form.non_field_errors():
-            form.add_error(None, user_message(name, message))

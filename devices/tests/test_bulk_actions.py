@@ -125,8 +125,8 @@ def test_an_operator_tags_and_untags_the_selection(console_for, operator_user, d
 
 
 @pytest.mark.parametrize("tag, message", [("", "Give a tag name (letters, digits or dashes)."),
-                                          ("!!!", "Give a tag name (letters, digits or dashes)."),
-                                          (",".join(f"t{i}" for i in range(51)), "At most 50 tags.")])
+                                          ("!!!", "A tag needs a letter or a digit: “!!!”."),
+                                          (",".join(f"t{i}" for i in range(51)), "At most 50 tags (this has 51).")])
 def test_a_refused_tag_says_why(console_for, operator_user, device_in_group_a, tag, message):
     response = _post(console_for(operator_user), "/devices/bulk/tags/add/", device_ids=_ids(device_in_group_a), tag=tag)
     assert response.status_code == 422 and response.content.decode() == message
