@@ -36,6 +36,12 @@ def marker_prefix() -> str:
     return markers.PREFIX
 
 
+def marker_expected(kids) -> str | None:
+    """devices.hooks.marker_expected: the clean marker of a device sending these kids; any other
+    clean marker makes the heartbeat's Lua call read the keyset cached beside it."""
+    return markers.clean_value(kids)
+
+
 def policy_prefix() -> str:
     """devices.hooks.policy_prefix: the heartbeat's Lua call reads the device's cached policy
     version (commands.policies.cache) in its own round trip and hands it to policy_version."""
@@ -46,6 +52,7 @@ def register() -> None:
     # services.heartbeat_answer itself, not a wrapper: it runs on every heartbeat.
     hooks.register("heartbeat_answer", services.heartbeat_answer)
     hooks.register("marker_prefix", marker_prefix)
+    hooks.register("marker_expected", marker_expected)
     hooks.register("device_deleted", on_device_deleted)
     hooks.register("device_purge", purge_device)
     hooks.register("policy_version", policies.heartbeat_policy_version)

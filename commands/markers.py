@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 PREFIX = f"{settings.CACHE_PREFIX}:cmdq:"
 CLEAN_TTL_S = 300
+# Keysets kept decrypted per process (_opened): a fleet of this many devices is served without Fernet.
+KEYSETS_OPENED = 20000
 CHECK_TTL_S = 60
 _CAS = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -282,6 +284,17 @@ def finish_clean(device_id: str, token: str | None, kids: str, keyset: list | No
         logger.warning("command marker write failed", exc_info=True)
 
 
+def clean_value(kids) -> str | None:
+    """The clean marker of a device whose `kids` are these (what finish_clean writes for it), or
+    None when they are not a valid kid list (then no marker matches)."""
+    return "ok:" + kids_key(kids) if valid_kids(kids) else None
+
+
+def valid_kids(kids) -> bool:
+    """A heartbeat's `kids` as PROTOCOL.md has them: a list of at most 10 short strings."""
+    return isinstance(kids, list) and len(kids) <= 10 and all(isinstance(k, str) and 0 < len(k) <= 16 for k in kids)
+
+
 def cached_keyset(device_id, clean_kids: str) -> list | None:
     """The command_keys cached with the clean marker whose kids are `clean_kids`, or None (then
     the database answers). Valid only for that marker: every key change deletes both."""
@@ -292,19 +305,30 @@ def cached_keyset(device_id, clean_kids: str) -> list | None:
         raw = r.get(keyset_key(device_id))
     except Exception:
         return None
-    return _unseal_keyset(raw, clean_kids)
+    return unseal_keyset(raw, clean_kids)
 
 
-def _unseal_keyset(raw: bytes | None, clean_kids: str) -> list | None:
+def unseal_keyset(raw: bytes | None, clean_kids: str) -> list | None:
+    """A keyset value read from Redis (by cached_keyset, or by the heartbeat's own Lua call), if it
+    belongs to the clean marker whose kids are `clean_kids`."""
     if raw is None:
         return None
     kids, _, sealed = raw.decode().partition("|")
     if kids != clean_kids:
         return None
     try:
-        return crypto.decrypt_json(sealed)
+        return _opened(sealed)
     except Exception:  # a rotated field key: the database answers, and the check rewrites it
         return None
+
+
+@lru_cache(maxsize=KEYSETS_OPENED)
+def _opened(sealed: str) -> list:
+    """A sealed keyset, decrypted once per process: every heartbeat without current `kids` and
+    every policy fetch of a device reads the same sealed value until its keys change (then the
+    value changes and the old entry ages out). The web process holds these keys in memory anyway
+    whenever it signs; Redis still never holds them in clear. Callers must not change the list."""
+    return crypto.decrypt_json(sealed)
 
 
 def cached_signing_key(device_id) -> tuple[str, bytes] | None:
@@ -319,7 +343,7 @@ def cached_signing_key(device_id) -> tuple[str, bytes] | None:
     except Exception:
         return None
     clean = parse_clean(marker)
-    keys = _unseal_keyset(raw, clean) if clean is not None else None
+    keys = unseal_keyset(raw, clean) if clean is not None else None
     if not keys:
         return None
     try:

@@ -23,8 +23,12 @@ from django.conf import settings
 UNREAD = object()
 
 
-def _no_commands(*, device_id, kids, marker=UNREAD) -> dict:
+def _no_commands(*, device_id, kids, marker=UNREAD, keyset_raw=UNREAD) -> dict:
     return {"commands": [], "more_commands": False, "cancelled": []}
+
+
+def _no_marker_expected(kids) -> str | None:
+    return None
 
 
 def _unwritten_marker_prefix() -> str:
@@ -42,6 +46,7 @@ def _unwritten_policy_prefix() -> str:
 # One implementation each (the last registered), or the default until one is.
 implementations: dict[str, Callable] = {
     "heartbeat_answer": _no_commands, "marker_prefix": _unwritten_marker_prefix,
+    "marker_expected": _no_marker_expected,
     "policy_version": _no_policy, "policy_prefix": _unwritten_policy_prefix,
 }
 # Any number of receivers each, told in registration order.
@@ -60,12 +65,19 @@ def register(hook: str, implementation: Callable) -> Callable:
     return implementation
 
 
-def heartbeat_answer(*, device_id: str, kids, marker=UNREAD) -> dict:
+def heartbeat_answer(*, device_id: str, kids, marker=UNREAD, keyset_raw=UNREAD) -> dict:
     """Every heartbeat, after the status write, on the hot path: the commands part of the answer,
     {"commands": [ENVELOPE...], "more_commands": bool, "cancelled": [ids]}, plus "command_keys"
     when `kids` is absent, invalid or not the server's set for the device (PROTOCOL.md). `marker`:
-    the raw marker the heartbeat's own Redis call read, or UNREAD."""
-    return implementations["heartbeat_answer"](device_id=device_id, kids=kids, marker=marker)
+    the raw marker the heartbeat's own Redis call read, or UNREAD; `keyset_raw`: the raw keyset it read
+    beside a clean marker that `kids` do not match (None: none cached), or UNREAD."""
+    return implementations["heartbeat_answer"](device_id=device_id, kids=kids, marker=marker, keyset_raw=keyset_raw)
+
+
+def marker_expected(kids) -> str | None:
+    """The marker value a device sending these `kids` needs no keys for, or None: the heartbeat's
+    Lua call reads the cached keyset in the same round trip when the marker is another clean one."""
+    return implementations["marker_expected"](kids)
 
 
 def marker_prefix() -> str:

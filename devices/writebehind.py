@@ -78,7 +78,9 @@ INV_TTL_S = 7 * 86400
 # ARGV: 1 secret digest, 2 values (JSON), 3 now (us), 4 history every (us), 5 offline after (us),
 #       6 state TTL (s), 7 bad envelopes, 8 sample columns, 9 state key prefix,
 #       10 inventory key prefix, 11 command marker prefix, 12 live pending TTL (s),
-#       13 policy version key prefix, 14 device page topic prefix
+#       13 policy version key prefix, 14 device page topic prefix, 15 the marker a device sending
+#       these `kids` needs no keys for ("": none): any other clean marker ("ok:...") makes the call
+#       read the keyset cached beside it (<marker prefix>keys:<device>), saving a round trip
 _RECORD = """
 local token = redis.call('GET', KEYS[1])
 if not token then return '{"auth":"unknown"}' end
@@ -127,10 +129,15 @@ if (not was_online) or old_battery ~= state.battery_pct or old_charging ~= state
   redis.call('SADD', KEYS[5], device_id)
   live_flush = redis.call('SET', KEYS[6], 1, 'NX', 'EX', tonumber(ARGV[12])) ~= false
 end
+local marker = redis.call('GET', ARGV[11] .. device_id)
+local keyset = false
+if marker and marker ~= ARGV[15] and string.sub(marker, 1, 3) == 'ok:' then
+  keyset = redis.call('GET', ARGV[11] .. 'keys:' .. device_id)
+end
 return cjson.encode({
   auth = 'ok', device_id = device_id, took = took, live_flush = live_flush,
-  inventory_hash = redis.call('GET', ARGV[10] .. device_id), marker = redis.call('GET', ARGV[11] .. device_id),
-  policy = redis.call('GET', ARGV[13] .. device_id)
+  inventory_hash = redis.call('GET', ARGV[10] .. device_id), marker = marker,
+  policy = redis.call('GET', ARGV[13] .. device_id), keyset = keyset
 })
 """
 
@@ -280,11 +287,13 @@ class Recorded:
     inventory_hash: str | None = None  # None: not cached in Redis yet
     marker: bytes | None = None  # the command marker (commands.markers), read in the same call
     policy: bytes | None = None  # the policy version cache (devices.hooks.policy_prefix), likewise
+    keyset: bytes | None = None  # the keyset cached beside a clean marker the sent kids do not match
 
 
 def record(*, token_key: str, digest: str, values: dict, now: datetime, history_every_s: int,
            offline_after_s: int, bad: int, marker_prefix: str, live_keys: tuple[str, str, str],
-           live_pending_ttl_s: int, policy_prefix: str | None = None, page_prefix: str = "device.") -> Recorded:
+           live_pending_ttl_s: int, policy_prefix: str | None = None, page_prefix: str = "device.",
+           marker_expected: str | None = None) -> Recorded:
     """One heartbeat in one Lua call (see _RECORD). `token_key`/`digest`: the device token's
     entry in the verified-token cache and the SHA-256 of the presented secret."""
     client, scripts = _client()
@@ -292,7 +301,8 @@ def record(*, token_key: str, digest: str, values: dict, now: datetime, history_
         keys=[token_key, _key("dirty"), _key("hist"), _key("bad"), *live_keys],
         args=[digest, json.dumps(values), str(_micros(now)), history_every_s * 1_000_000, offline_after_s * 1_000_000,
               STATE_TTL_S, bad, ",".join(telemetry.SAMPLE_COLUMNS), state_key(""), inventory_key(""), marker_prefix,
-              live_pending_ttl_s, policy_prefix if policy_prefix is not None else state_key("nopolicy:"), page_prefix],
+              live_pending_ttl_s, policy_prefix if policy_prefix is not None else state_key("nopolicy:"), page_prefix,
+              marker_expected or ""],
     )
     data = json.loads(raw)
     if data["auth"] != "ok":
@@ -300,6 +310,7 @@ def record(*, token_key: str, digest: str, values: dict, now: datetime, history_
     inventory = data.get("inventory_hash")
     marker = data.get("marker")
     policy = data.get("policy")
+    keyset = data.get("keyset")
     return Recorded(
         auth="ok",
         device_id=data["device_id"],
@@ -308,6 +319,7 @@ def record(*, token_key: str, digest: str, values: dict, now: datetime, history_
         inventory_hash=inventory if isinstance(inventory, str) else None,  # cjson: a missing key is false
         marker=marker.encode() if isinstance(marker, str) else None,
         policy=policy.encode() if isinstance(policy, str) else None,
+        keyset=keyset.encode() if isinstance(keyset, str) else None,
     )
 
 

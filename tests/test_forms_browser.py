@@ -88,6 +88,9 @@ CASES = [
          "argv_prefix", "“sh” would allow any command"),
     Case("commands/_preset_form.html #preset-form", "/commands/presets/", "#preset-form",
          {"name": "Diag", "type": "shell", "params": "{not json"}, "params", "Not valid JSON."),
+    Case("commands/compose.html #composer", "/commands/new/", "#composer",
+         {"target_kind": "device_ids", "device_ids": "no-such-tablet"}, "", "No device has the hardware id or name",
+         answer="/commands/new/preview/", near="#preview"),
     Case("commands/policies/_editor.html #policy-editor", "/commands/policies/new/", "#policy-editor",
          {"name": "Lobby kiosk", "item": True, "kiosk_package": "not a package"},
          "kiosk_package", "A package name like com.example.kiosk is required."),
@@ -115,9 +118,8 @@ EXEMPT = {
     "commands/policies/detail.html commands:policy_unassign": "buttons",
     "commands/policies/detail.html commands:policy_diff": "two versions picked from lists",
     "commands/index.html commands:index": "lists and free text: nothing to type wrong",
-    "commands/compose.html #composer": "the composer's messages are a task of their own (issue 19, the composer)",
     "devices/device_list.html devices:index": "lists and a search box",
-    "devices/_device_table.html #bulk-form": "checkboxes and buttons",
+    "devices/_device_table.html #bulk-form": "ticks, lists and a tag name: its refusals (a bad tag) are devices/tests/test_bulk_actions.py's",
 }
 
 FORM_TAG = re.compile(r"<form\b(.*?)>", re.S)

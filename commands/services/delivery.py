@@ -102,21 +102,19 @@ def _take_cancelled(device_id) -> list[str]:
 EMPTY_ANSWER = {"commands": [], "more_commands": False, "cancelled": []}
 
 
-def _valid_kids(kids) -> bool:
-    return isinstance(kids, list) and len(kids) <= 10 and all(isinstance(k, str) and 0 < len(k) <= 16 for k in kids)
-
-
-def heartbeat_answer(*, device_id, kids, now: datetime | None = None, marker=UNREAD) -> dict:
+def heartbeat_answer(*, device_id, kids, now: datetime | None = None, marker=UNREAD, keyset_raw=UNREAD) -> dict:
     """The command part of a heartbeat answer (devices.hooks.heartbeat_answer). The common case, a
     device with nothing pending and the right keys, is one Redis GET (commands.markers), or none
-    when the caller passes the marker it read."""
-    valid = _valid_kids(kids)
+    when the caller passes the marker it read; a clean device with absent or stale `kids` is
+    answered its keys from the keyset cached beside the marker (read by the caller's call too)."""
+    valid = markers.valid_kids(kids)
     raw = markers.read(device_id) if marker is UNREAD else marker
     clean = markers.parse_clean(raw)
     if clean is not None:
         if valid and clean == markers.kids_key(kids):
             return dict(EMPTY_ANSWER, commands=[], cancelled=[])
-        keys = markers.cached_keyset(device_id, clean)  # `kids` absent or stale: the keys from Redis too
+        # `kids` absent or stale: the keys from Redis too
+        keys = markers.cached_keyset(device_id, clean) if keyset_raw is UNREAD else markers.unseal_keyset(keyset_raw, clean)
         if keys is not None:
             return dict(EMPTY_ANSWER, commands=[], cancelled=[], command_keys=keys)
     now = now or timezone.now()

@@ -29,6 +29,7 @@ class _Written:
     live_flush: bool | None = None  # write-behind: the Lua call marked a visible change; True = schedule the flush
     marker: bytes | None = None  # the commands marker, when the write read it (write-behind)
     policy: bytes | None = None  # the cached policy version, when the write read it (write-behind)
+    keyset: bytes | None = None  # the keyset cached beside a clean marker the kids did not match, likewise
 
 
 def record_heartbeat(*, token: str, data: dict) -> tuple[str, dict] | None:
@@ -44,12 +45,12 @@ def record_heartbeat(*, token: str, data: dict) -> tuple[str, dict] | None:
     drift = values["device_time"] - int(now.timestamp()) if "device_time" in values else None
     bad = values.get("bad_envelopes", 0)
     fleet = FleetSettings.current()
-    marker = policy = hooks.UNREAD
+    marker = policy = keyset_raw = hooks.UNREAD
     if writebehind.enabled():
         written = _write_status_redis(token, values, now, drift, bad, fleet)
         if written is None:
             return None
-        marker, policy = written.marker, written.policy
+        marker, policy, keyset_raw = written.marker, written.policy, written.keyset
     else:
         device_id = tokens.verify(token)
         if device_id is None:
@@ -75,7 +76,7 @@ def record_heartbeat(*, token: str, data: dict) -> tuple[str, dict] | None:
     answer = {
         "server_time": int(now.timestamp()),
         "heartbeat_interval_s": fleet.heartbeat_interval_s,
-        **hooks.heartbeat_answer(device_id=device_id, kids=kids, marker=marker),
+        **hooks.heartbeat_answer(device_id=device_id, kids=kids, marker=marker, keyset_raw=keyset_raw),
         "policy_version": hooks.policy_version(device_id=device_id, cached=policy),
         "inventory_requested": "apps_hash" in values and values["apps_hash"] != written.inventory_hash,
         "ignored_fields": ignored,
@@ -98,6 +99,7 @@ def _write_status_redis(token, values, now, drift, bad, fleet) -> _Written | Non
             history_every_s=HISTORY_EVERY_S, offline_after_s=fleet.offline_threshold_s, bad=bad,
             marker_prefix=hooks.marker_prefix(), policy_prefix=hooks.policy_prefix(), live_keys=live.redis_keys(),
             live_pending_ttl_s=live.PENDING_TTL_S, page_prefix=live.PAGE_TOPIC_PREFIX,
+            marker_expected=hooks.marker_expected(values.get("kids")),
         )
 
     recorded = record()
@@ -118,7 +120,8 @@ def _write_status_redis(token, values, now, drift, bad, fleet) -> _Written | Non
     # A visible change is already marked in Redis by the same call; live_flush says whether the
     # flush still has to be scheduled.
     return _Written(recorded.device_id, inventory_hash, recorded.took_history, visible_change=False,
-                    live_flush=recorded.live_flush, marker=recorded.marker, policy=recorded.policy)
+                    live_flush=recorded.live_flush, marker=recorded.marker, policy=recorded.policy,
+                    keyset=recorded.keyset)
 
 
 def _status_assignments(values: dict, drift: int | None, bad: int) -> tuple[list[str], dict]:

@@ -4,6 +4,7 @@ PostgreSQL in bulk on the next flush, without losing or reordering anything."""
 import json
 from datetime import timedelta
 
+import pytest
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -124,6 +125,21 @@ def test_a_warm_heartbeat_is_one_redis_round_trip(client, enrolled_device, monke
     assert response.status_code == 200
     assert response.json()["commands"] == []
     assert sent == ["EVALSHA"]  # token check, state, history, dirty marks and marker: one call
+
+
+@pytest.mark.parametrize("sent_kids", [None, ["k-lost"]])
+def test_a_heartbeat_without_current_kids_is_one_round_trip_too_and_gets_its_keys(client, enrolled_device, monkeypatch,
+                                                                                 sent_kids):
+    # An agent that lost its state (or an older one): answered its keys from the keyset cached
+    # beside the clean marker, read by the same Lua call (commands.markers, docs/performance.md).
+    first = _post(client, enrolled_device, battery_pct=70).json()
+    kids = [key["kid"] for key in first["command_keys"]]
+    _post(client, enrolled_device, battery_pct=70, kids=kids)  # marker clean, keyset cached beside it
+    sent = _count_redis_commands(monkeypatch)
+    fields = {"battery_pct": 70} if sent_kids is None else {"battery_pct": 70, "kids": sent_kids}
+    answer = _post(client, enrolled_device, **fields).json()
+    assert sent == ["EVALSHA"]
+    assert answer["command_keys"] == first["command_keys"] and answer["commands"] == []
 
 
 def test_the_token_is_checked_inside_the_heartbeat_call(client, enrolled_device):
