@@ -104,6 +104,7 @@ class Fleet(CommandRunner, PushConsumer, PolicyClient):
         self.verbose = verbose
         self.owns_process = owns_process  # the collector may be tuned for it (settle_gc)
         self.refused_retry_s = refused_retry_s
+        self.send_kids = True  # False: heartbeats leave out `kids` (answered command_keys every time)
         self.stats = Stats()
         self.devices = [
             SimDevice(index=i, hardware_id=f"{hardware_prefix}-{i:06d}", fcm_token=f"{hardware_prefix}-fcm-{i:06d}")
@@ -231,6 +232,8 @@ class Fleet(CommandRunner, PushConsumer, PolicyClient):
         lag = time.monotonic() - scheduled
         self.stats.lag.append(max(0.0, lag))
         body = device.telemetry(self.rng)
+        if not self.send_kids:  # an agent that lost its state, or an older one (PROTOCOL.md: kids optional)
+            body.pop("kids", None)
         status, data, _ = await self.call("heartbeat", "POST", "/api/v1/device/heartbeat", device=device, body=body,
                                           started=scheduled)
         if status == 401 and (data or {}).get("code") == "token_invalid":
@@ -252,6 +255,20 @@ class Fleet(CommandRunner, PushConsumer, PolicyClient):
             await self.pull(device)
         if data.get("inventory_requested"):
             await self.send_inventory(device)
+
+    async def healthz_loop(self, device: SimDevice) -> None:
+        """The heartbeat loop's schedule and connections, calling GET /healthz instead: the same
+        load generator's view of the server's floor (bench/run.py --heartbeat-only)."""
+        next_due = time.monotonic() + self.rng.uniform(0, device.interval)
+        pending: set[asyncio.Task] = set()
+        while next_due < self.stop_at:
+            await asyncio.sleep(max(0.0, next_due - time.monotonic()))
+            task = asyncio.create_task(self.call("healthz", "GET", "/healthz", started=next_due))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            next_due += device.interval * self.rng.uniform(0.9, 1.1)
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def heartbeat_loop(self, device: SimDevice) -> None:
         # Open loop: each beat leaves on schedule whether or not the previous answer came back.
