@@ -95,7 +95,7 @@ CASES = [
          {"name": "Lobby kiosk", "item": True, "kiosk_package": "not a package"},
          "kiosk_package", "A package name like com.example.kiosk is required."),
     Case("commands/policies/detail.html #assign-form", "/commands/policies/{policy}/", "#assign-form",
-         {"target_kind": "device_ids", "device_ids": "not-a-device"}, "", "Every device id must be a UUID.",
+         {"target_kind": "device_ids", "device_ids": "not-a-device"}, "", "No device has the hardware id or name",
          answer="/assign/", near="#assign-preview"),
 ]
 
@@ -113,7 +113,9 @@ EXEMPT = {
     "alerts/rule_form.html alerts:rule_new": "a kind picked from a list (it opens that kind's rule form)",
     "commands/_allow_row.html commands:allow_rule_toggle": "a button",
     "commands/_allow_row.html commands:allow_rule_delete": "a button",
-    "commands/detail.html commands:cancel": "a button",
+    "commands/_command_actions.html commands:cancel": "a button",
+    "commands/_retry_preview.html commands:retry": "a confirm button after the dry-run count",
+    "commands/_device_commands.html form": "quick actions: buttons and a preset picked from a list",
     "commands/presets.html commands:preset_archive": "a button",
     "commands/policies/detail.html commands:policy_unassign": "buttons",
     "commands/policies/detail.html commands:policy_diff": "two versions picked from lists",
