@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from accounts.tests.factories import UserFactory
 from commands.tests.conftest import make_device
+from commands.tests.test_console_browser import sign_in
 from conftest import PASSWORD
 from tests.live import save_screenshot
 
@@ -33,7 +34,7 @@ class Errors:
         page.on("pageerror", lambda error: self.console.append(f"page error: {error}"))
 
     def _console(self, message):
-        # The browser asks for /favicon.ico by itself; the console has none (yet): not this page's error.
+        # A browser may ask for /favicon.ico by itself (the console links its SVG icon): not this page's error.
         if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
             self.console.append(message.text)
 
@@ -41,12 +42,6 @@ class Errors:
         return self.console + self.page.evaluate("window.__htmxErrors")
 
 
-def sign_in(page, url, username):
-    page.goto(url + "/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(url + "/")
 
 
 def heartbeat(url, sim, **fields):
