@@ -116,7 +116,7 @@ def test_a_created_key_can_be_copied_and_used_in_both_forms(admin_console, admin
                            target={"group": "shops"})
     response = admin_console.post("/enrollment/keys/", {"name": "Store rollout", "group": shops.pk})
     html = response.content.decode()
-    raw = re.search(r'<code id="new-key">([^<]+)</code>', html).group(1)
+    raw = re.search(r'<code id="new-key"[^>]*>([^<]+)</code>', html).group(1)
     assert re.search(r'<button[^>]*data-copy="new-key"[^>]*>Copy</button>', html)
     assert re.search(r'<button[^>]*data-use-key="new-key"[^>]*>Use in the QR builder and the one-liner</button>', html)
     assert "Shop kiosk" in _text(response)  # the new key's policy, said at once

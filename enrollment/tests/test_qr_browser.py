@@ -128,3 +128,36 @@ def test_an_admin_builds_a_qr_code_that_scans_from_the_screen(live_server_proc, 
     oneliner = page.locator("#bash-oneliner").inner_text()
     assert raw in oneliner and re.search(rf"sha256={fleet['agent'].sha256}", oneliner)
     assert errors == []
+
+
+def test_the_keys_made_in_this_tab_are_offered_in_a_list_beside_each_key_field(live_server_proc, page, admin_user, fleet):
+    # Keys are stored hashed (shown once): the list holds the keys this tab was shown, and picking
+    # one fills the form's key field, which then says which key and policy it is.
+    url = live_server_proc.url
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url + "/accounts/login/")
+    page.fill("input[name=username]", admin_user.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/")
+    page.goto(url + "/enrollment/")
+    assert page.locator("#qr-builder .key-picker").is_hidden()  # nothing made in this tab yet
+    made = {}
+    for name, group in (("Shop rollout", "shops"), ("Depot spares", None)):
+        page.fill("#key-form input[name=name]", name)
+        if group:
+            page.select_option("#key-form select[name=group]", label=group)
+        page.click("#key-form button[type=submit]")
+        page.locator("#key-form .secret-once", has_text=name).wait_for()
+        made[name] = page.locator("#new-key").inner_text().strip()
+    page.reload()  # the shown-once key is gone from the page; the tab still offers it
+    assert page.locator("#new-key").count() == 0
+    for form in ("qr-builder", "oneliner"):
+        picker = page.locator(f"#{form} [data-key-picker]")
+        assert picker.is_visible()
+        assert picker.locator("option").all_inner_texts() == ["Choose a key…", "Depot spares", "Shop rollout"]
+        picker.select_option(label="Shop rollout")
+        assert page.input_value(f"#{form} input[name=enroll_key]") == made["Shop rollout"]
+    page.locator("#qr-key-info").get_by_text("Shop kiosk").wait_for()  # the server knows the key picked
+    assert errors == []

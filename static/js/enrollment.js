@@ -1,5 +1,6 @@
 // The Enrollment page (a file, not inline: CSP): copy the key shown once, hand it to the QR
-// builder and the one-liner (a form's 422 answer is swapped in place by base.html's htmx-config).
+// builder and the one-liner (a form's 422 answer is swapped in place by base.html's htmx-config),
+// and offer the keys made in this tab in a list beside their key fields.
 
 async function copyText(text) {
   if (navigator.clipboard && window.isSecureContext) {
@@ -48,3 +49,51 @@ document.addEventListener("click", async (event) => {
     document.getElementById("qr")?.scrollIntoView({ block: "start" });
   }
 });
+
+// Keys are stored hashed on the server (shown once), so the only keys that can be offered in a list
+// are the ones this tab was shown: kept in sessionStorage (this tab only, gone when it closes).
+const KEYS = "mdm.enrollment.keys";
+
+function madeKeys() {
+  try {
+    return JSON.parse(sessionStorage.getItem(KEYS) || "[]");
+  } catch {
+    return [];
+  }
+}
+
+function rememberNewKey() {
+  const shown = document.getElementById("new-key");
+  if (!shown) return;
+  const keys = madeKeys().filter((k) => k.id !== shown.dataset.keyId);
+  keys.unshift({ id: shown.dataset.keyId, name: shown.dataset.keyName, raw: shown.textContent.trim() });
+  sessionStorage.setItem(KEYS, JSON.stringify(keys.slice(0, 20)));
+}
+
+function fillPickers() {
+  const keys = madeKeys();
+  document.querySelectorAll("[data-key-picker]").forEach((select) => {
+    select.closest(".key-picker").hidden = keys.length === 0;
+    const field = select.closest("form").querySelector("[name=enroll_key]");
+    select.replaceChildren(new Option("Choose a key…", ""), ...keys.map((k) => new Option(k.name, k.id)));
+    const current = keys.find((k) => k.raw === field?.value);
+    if (current) select.value = current.id;
+  });
+}
+
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("[data-key-picker]");
+  if (!select) return;
+  const key = madeKeys().find((k) => k.id === select.value);
+  const field = select.closest("form").querySelector("[name=enroll_key]");
+  if (!key || !field) return;
+  field.value = key.raw;
+  field.dispatchEvent(new Event("input", { bubbles: true }));  // the server says which key it is
+});
+
+function refreshKeys() {
+  rememberNewKey();
+  fillPickers();
+}
+document.addEventListener("DOMContentLoaded", refreshKeys);
+document.body.addEventListener("htmx:afterSettle", refreshKeys);
