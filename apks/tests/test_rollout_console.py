@@ -72,7 +72,7 @@ def test_bad_form_input_is_said_beside_its_field_not_crashed(console_for, operat
 def test_a_target_error_is_said_above_the_preview_without_field_names(console_for, operator_user, v11):
     answer = console_for(operator_user).post(f"/apks/{v11.id}/deploy/", {**FORM, "target_kind": "device_ids", "device_ids": "nonsense"})
     body = answer.content.decode()
-    assert answer.status_code == 422 and "Every device id must be a UUID." in body and "target:" not in body
+    assert answer.status_code == 422 and "No device has the hardware id or name “nonsense”." in body and "target:" not in body
     assert "Not deployed." in body
 
 

@@ -26,7 +26,7 @@ def test_a_registered_implementation_gets_the_heartbeats_arguments(unregistered)
     seen = []
     hooks.register("heartbeat_answer", lambda **kw: seen.append(kw) or {"commands": ["e"], "more_commands": False, "cancelled": []})
     assert hooks.heartbeat_answer(device_id="d", kids=None)["commands"] == ["e"]
-    assert seen == [{"device_id": "d", "kids": None, "marker": hooks.UNREAD}]
+    assert seen == [{"device_id": "d", "kids": None, "marker": hooks.UNREAD, "keyset_raw": hooks.UNREAD}]
 
 
 def test_events_tell_every_receiver_once_in_order_and_the_purge_adds_their_counts(unregistered):
