@@ -5,21 +5,11 @@ from django.contrib import admin
 
 from commands.models import Command, Delivery, DeviceKey, Policy, PolicyAssignment, PolicyVersion, Preset, ShellAllowRule, WifiConfig
 from commands.policies.items import masked
-
-
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from mdm.admin import ReadOnlyAdmin
 
 
 @admin.register(Command)
-class CommandAdmin(ReadOnly):
+class CommandAdmin(ReadOnlyAdmin):
     list_display = ["id", "type", "target_count", "issuer_label", "created_at", "expires_at", "cancelled_at"]
     list_filter = ["type"]
     search_fields = ["id", "issuer_label"]
@@ -28,14 +18,14 @@ class CommandAdmin(ReadOnly):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(ReadOnly):
+class DeliveryAdmin(ReadOnlyAdmin):
     list_display = ["command_id", "device_id", "seq", "state", "channel", "push_status", "attempts", "finished_at"]
     list_filter = ["state", "channel", "push_status"]
     raw_id_fields = ["command", "device"]
 
 
 @admin.register(DeviceKey)
-class DeviceKeyAdmin(ReadOnly):
+class DeviceKeyAdmin(ReadOnlyAdmin):
     list_display = ["device_id", "kid", "state", "created_at", "activates_at", "retired_at"]
     list_filter = ["state"]
     exclude = ["key_encrypted"]
@@ -43,31 +33,31 @@ class DeviceKeyAdmin(ReadOnly):
 
 
 @admin.register(ShellAllowRule)
-class ShellAllowRuleAdmin(ReadOnly):
+class ShellAllowRuleAdmin(ReadOnlyAdmin):
     list_display = ["label", "description", "enabled", "updated_at"]
 
 
 @admin.register(Preset)
-class PresetAdmin(ReadOnly):
+class PresetAdmin(ReadOnlyAdmin):
     list_display = ["name", "version", "type", "is_latest", "archived", "created_at"]
     list_filter = ["type", "is_latest", "archived"]
 
 
 @admin.register(WifiConfig)
-class WifiConfigAdmin(ReadOnly):
+class WifiConfigAdmin(ReadOnlyAdmin):
     list_display = ["name", "ssid", "security", "hidden", "group", "last_pushed_at"]
     exclude = ["password_encrypted"]
 
 
 @admin.register(Policy)
-class PolicyAdmin(ReadOnly):
+class PolicyAdmin(ReadOnlyAdmin):
     list_display = ["name", "version", "updated_at"]
     search_fields = ["name"]
     raw_id_fields = ["current"]
 
 
 @admin.register(PolicyVersion)
-class PolicyVersionAdmin(ReadOnly):
+class PolicyVersionAdmin(ReadOnlyAdmin):
     list_display = ["id", "policy", "created_by", "created_at"]
     exclude = ["secret", "items"]  # items shown masked: Wi-Fi passwords live only in `secret`
     readonly_fields = ["masked_items"]
@@ -79,7 +69,7 @@ class PolicyVersionAdmin(ReadOnly):
 
 
 @admin.register(PolicyAssignment)
-class PolicyAssignmentAdmin(ReadOnly):
+class PolicyAssignmentAdmin(ReadOnlyAdmin):
     list_display = ["policy", "device", "group", "fleet_default", "created_at"]
     list_filter = ["fleet_default"]
     raw_id_fields = ["policy", "device", "group"]

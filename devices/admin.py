@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from devices.models import Device, DeviceGroup, DevicePolicyState, DeviceStatus, FleetSample, FlushClaim, InstalledApp, Tag
+from mdm.admin import ReadOnlyAdmin
 
 
 @admin.register(DeviceGroup)
@@ -64,51 +65,24 @@ class InstalledAppAdmin(admin.ModelAdmin):
 
 
 @admin.register(FlushClaim)
-class FlushClaimAdmin(admin.ModelAdmin):
+class FlushClaimAdmin(ReadOnlyAdmin):
     """Read-only: the heartbeat flush's ledger (devices.writebehind), kept a week."""
 
     list_display = ("claim", "state", "at")
     list_filter = ("state",)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(DevicePolicyState)
-class DevicePolicyStateAdmin(admin.ModelAdmin):
+class DevicePolicyStateAdmin(ReadOnlyAdmin):
     """Read-only: written by the policy channel's services and the devices' reports."""
 
     list_display = ("device", "policy_id", "version", "applied_version", "all_applied", "reported_at")
     raw_id_fields = ("device",)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(FleetSample)
-class FleetSampleAdmin(admin.ModelAdmin):
+class FleetSampleAdmin(ReadOnlyAdmin):
     """Read-only: the dashboard's online count over time, one row per 5 minutes (devices.fleet_stats)."""
 
     list_display = ("at", "online", "total")
     date_hierarchy = "at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -4,6 +4,20 @@ from mdm.forms import FleetSettingsForm
 from mdm.models import AuditEvent, FleetSettings
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For what changes only through the services (console, API, devices), which audit it: the
+    admin is for looking."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
     list_display = ("at", "actor_label", "action", "target_type", "target_id", "ip")
