@@ -41,7 +41,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import alerts, install_fanout, nginx, policy_fanout  # noqa: E402 (ROOT on the path first)
+from bench import alerts, install_fanout, nginx, policy_fanout, sizing  # noqa: E402 (ROOT on the path first)
 VENV_BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "var" / "bench"
@@ -232,10 +232,8 @@ def port_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def prepare(procs: Processes) -> None:
-    for port in (WEB_PORT, STANDIN_PORT, FRONT_PORT):
-        if not port_free(port):
-            raise SystemExit(f"port {port} is in use (a previous run still going?); stop it and retry")
+def fresh_store() -> dict:
+    """An empty bench database, migrated, and an empty Redis database; returns the environment."""
     if WORK.exists():
         shutil.rmtree(WORK)
     (WORK / "var").mkdir(parents=True)
@@ -247,6 +245,14 @@ def prepare(procs: Processes) -> None:
     )
     subprocess.run(["redis-cli", "-n", "14", "FLUSHDB"], check=True, capture_output=True)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    return env
+
+
+def prepare(procs: Processes) -> None:
+    for port in (WEB_PORT, STANDIN_PORT, FRONT_PORT):
+        if not port_free(port):
+            raise SystemExit(f"port {port} is in use (a previous run still going?); stop it and retry")
+    env = fresh_store()
     standin = procs.start("standin", [*HARNESS_NICE, sys.executable, "manage.py", "fcm_standin", "--port", str(STANDIN_PORT),
                                       "--write-credentials", ENV["FCM_CREDENTIALS_FILE"]], env)
     if HARNESS_NICE:
@@ -960,9 +966,18 @@ def main() -> int:
     parser.add_argument("--policy-only", action="store_true", help="only the policy fan-out (--devices, BENCH_POLICY_TRIALS 3)")
     parser.add_argument("--alerts-only", action="store_true",
                         help="only alerting: evaluation over --console-devices, then 10%% of --devices going offline")
+    parser.add_argument("--sizing-only", action="store_true",
+                        help="only the sizing pieces, no server (bench/sizing.py; BENCH_SIZING_DEVICES, default 200000)")
     args = parser.parse_args()
     CALIBRATION["s"] = cpu_calibration()
     print(f"CPU calibration: {CALIBRATION['s']} s for a 10M-iteration Python loop", flush=True)
+    if args.sizing_only:
+        fresh_store()
+        django_setup()
+        measured = sizing.measure(int(os.environ.get("BENCH_SIZING_DEVICES", "200000")))
+        print(json.dumps(measured, indent=2))
+        print("\n".join(f"| {a} | {b} |" for a, b in sizing.rows(measured)))
+        return 0
     if not (args.policy_only or args.alerts_only):  # no downloads in them
         use_nginx()
     procs = Processes()
