@@ -975,8 +975,7 @@ def main() -> int:
         fresh_store()
         django_setup()
         measured = sizing.measure(int(os.environ.get("BENCH_SIZING_DEVICES", "200000")))
-        print(json.dumps(measured, indent=2))
-        print("\n".join(f"| {a} | {b} |" for a, b in sizing.rows(measured)))
+        print(sizing.write_report(RESULTS, measured, machine()).read_text().split("## Raw figures")[0])
         return 0
     if not (args.policy_only or args.alerts_only):  # no downloads in them
         use_nginx()

@@ -12,8 +12,11 @@ server running, in the bench's own PostgreSQL database and Redis (`bench/run.py 
   included), and from them a day of 10 s history for 2,000 / 20,000 / 200,000 devices (computed
   from the measured bytes per sample, said so in the output)."""
 
+import json
 import time
 import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 
 HEARTBEAT = {"battery_pct": 77, "charging": False, "network_type": "wifi", "mem_avail_mb": 1800,
              "storage_free_mb": 20000, "storage_total_mb": 32000, "foreground_app": "com.example.kiosk"}
@@ -110,5 +113,20 @@ def rows(r: dict) -> list[tuple[str, str]]:
          f"(+ {r['samples']:,} history samples), {r['batches']} batches of ≤ 5,000 at {r['batch_ms']} ms, {r['flush_cpu_s']} s CPU in the worker's process; {r['left_pending']} left"),
         ("PostgreSQL per device status row / per history sample (indexes included)", f"{r['status_row_bytes']} / {r['sample_bytes']} bytes"),
         ("a day of 10 s history (computed: 8,640 samples x measured bytes)",
-         " / ".join(f"{n:,} devices {gb} GB" for n, gb in r["history_gb_per_day"].items())),
+         " / ".join(f"{int(n):,} devices {gb} GB" for n, gb in r["history_gb_per_day"].items())),
     ]
+
+
+def write_report(results_dir: Path, measured: dict, machine: str) -> Path:
+    """bench/results/<date>-sizing.md: the pieces and the raw figures."""
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    path = results_dir / f"{day}-sizing.md"
+    lines = [f"# Sizing pieces, {day}", "",
+             f"`make bench BENCH_ARGS=--sizing-only` (bench/sizing.py) on {machine}. No server running: the shipped",
+             "heartbeat write and flush called in one process against the bench's own PostgreSQL database and Redis,",
+             f"{measured['devices']:,} devices, each heartbeating once with its token and inventory hash already in Redis (the",
+             "steady case), then the flush with every one of their states pending at once. Read with docs/performance.md, \"Sizing\".",
+             "", "| piece | measured |", "| --- | --- |", *[f"| {a} | {b} |" for a, b in rows(measured)],
+             "", "## Raw figures", "```json", json.dumps(measured, indent=2), "```"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
