@@ -37,15 +37,13 @@ def evaluation(total: int, cycles: int = 5) -> dict:
     """Seconds per evaluation cycle of every enabled rule (in this process, on the bench's
     PostgreSQL). Returns {"devices", "rules", "first_s", "median_s", "max_s", "fired"}."""
     from django.db.models import Case, When
-    from django.utils import timezone
 
     from devices.models import Device
 
     # Exactly `total` devices (the goal's fleet): a full run's later areas enrolled 6,000 more,
     # set aside (marked deleted) for the measurement, the padded ones kept.
     ordered = Device.objects.active().order_by(Case(When(hardware_id__startswith="pad-", then=0), default=1), "hardware_id")
-    aside = list(ordered.values_list("pk", flat=True)[total:])
-    Device.objects.filter(pk__in=aside).update(deleted_at=timezone.now())
+    aside = set_aside(list(ordered.values_list("pk", flat=True)[total:]))
     try:
         return _cycles(cycles)
     finally:
@@ -198,17 +196,25 @@ async def offline_scenario(fleet, fraction: float = 0.1, settle_s: float = 20, t
     }
 
 
-def set_aside(keep_prefix: str) -> list:
-    """The fleet as the scenario's own: every other device (the full run's earlier areas left
-    20,000 padded and 6,000 silent simulated ones) marked deleted, as an admin's delete does but
-    without its purge, and no alert or notification left from before. Returns their ids."""
+def set_aside(ids: list) -> list:
+    """These devices out of the measured fleet: marked deleted, as an admin's delete does but
+    without its purge (bring_back undoes it). Returns the ids."""
     from django.utils import timezone
 
     from devices.models import Device
+
+    Device.objects.filter(pk__in=ids).update(deleted_at=timezone.now())
+    return ids
+
+
+def only_fleet(keep_prefix: str) -> list:
+    """The fleet as the scenario's own: every other device (the full run's earlier areas left
+    20,000 padded and 6,000 silent simulated ones) set aside, and no alert or notification left
+    from before. Returns the ids set aside."""
+    from devices.models import Device
     from mdm.alerts.models import Alert, Notification
 
-    ids = list(Device.objects.active().exclude(hardware_id__startswith=f"{keep_prefix}-").values_list("pk", flat=True))
-    Device.objects.filter(pk__in=ids).update(deleted_at=timezone.now())
+    ids = set_aside(list(Device.objects.active().exclude(hardware_id__startswith=f"{keep_prefix}-").values_list("pk", flat=True)))
     Notification.objects.all().delete()
     Alert.objects.all().delete()
     return ids
@@ -233,7 +239,7 @@ async def run_offline(*, base_url: str, standin_url: str, enroll_key: str, devic
     async with fleet:
         await fleet.register_push_tokens()
         await fleet.enroll_all()
-        aside = await sync_to_async(set_aside)("alr")
+        aside = await sync_to_async(only_fleet)("alr")
         try:
             consumer = fleet.spawn(fleet.consume_pushes())
             out = await offline_scenario(fleet)

@@ -34,7 +34,6 @@ def _relation_bytes(cursor, name: str) -> int:
 
 def measure(devices: int) -> dict:
     from django.db import connection
-
     from django.utils import timezone
 
     from devices import partitions, telemetry, tokens, writebehind
@@ -85,20 +84,21 @@ def measure(devices: int) -> dict:
     cpu, wall = time.process_time(), time.perf_counter()
     written = flush_heartbeats()
     flush_s = time.perf_counter() - wall
+    batches = max(1, -(-written // writebehind.FLUSH_BATCH))  # every batch but the last full
     out.update(flushed=written, flush_s=round(flush_s, 2), flush_cpu_s=round(time.process_time() - cpu, 2),
-               flush_rows_per_s=round(written / flush_s), batches=-(-written // writebehind.FLUSH_BATCH),
-               batch_ms=round(flush_s / max(1, -(-written // writebehind.FLUSH_BATCH)) * 1000))
+               flush_rows_per_s=round(written / flush_s), batches=batches, batch_ms=round(flush_s / batches * 1000))
     out["left_pending"] = client.scard(writebehind._key("dirty"))
 
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE devices_devicestatus")
         cursor.execute("SELECT count(*) FROM devices_heartbeatsample")
-        samples = int(cursor.fetchone()[0])
+        samples = table_rows = int(cursor.fetchone()[0])
         table = "devices_heartbeatsample"
-        if partitions.is_partitioned():
-            day = partitions.list_partitions(with_counts=True)
-            table = max(day, key=lambda p: p.rows).name if day else table
-        sample_bytes = _relation_bytes(cursor, table) / max(samples, 1)
+        if partitions.is_partitioned():  # the day's partition holding the samples, by its own rows
+            fullest = max(partitions.list_partitions(with_counts=True), key=lambda p: p.rows, default=None)
+            if fullest is not None:
+                table, table_rows = fullest.name, fullest.rows
+        sample_bytes = _relation_bytes(cursor, table) / max(table_rows, 1)
         status_bytes = _relation_bytes(cursor, "devices_devicestatus") / devices
     out.update(samples=samples, sample_bytes=round(sample_bytes), status_row_bytes=round(status_bytes))
     out["history_gb_per_day"] = {n: round(n * SAMPLES_PER_DAY * sample_bytes / 1e9, 1) for n in (2000, 20000, 200000)}
