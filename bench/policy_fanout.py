@@ -17,6 +17,13 @@ once PostgreSQL holds its report of the assigned version with every item applied
 (DevicePolicyState, what the console's compliance figures read), timed by the report's
 `reported_at`. Each figure is the median of the trials; the admin API's compliant count is checked
 once at the end.
+
+Each trial's raw figures also say where the time and the CPU went: `slow_by_second`, the
+heartbeats of the window after t0 slower than the quiet window's p99, by the second they were
+sent in (a stall at the assignment shows at its start, a throughput limit for as long as the
+fetches and reports last); `cores_quiet` and `cores_during`, the cores in use on average in each
+window by the simulator (this process), each granian process, the Celery workers, Redis and
+PostgreSQL (/proc), which tells a saturated machine from a queue that is not the CPU's.
 """
 
 from __future__ import annotations
@@ -84,28 +91,81 @@ def sent_between(stats, start: float, end: float) -> list[float]:
     return [lat for sent, lat in zip(stats.sent["heartbeat"], stats.latencies["heartbeat"]) if start <= sent < end]
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds_by_group() -> dict[str, float]:
+    """CPU seconds used so far by this machine's processes, grouped: the simulator (this process),
+    the web (granian), the Celery workers and beat, Redis, PostgreSQL, and everything else.
+    Differences between two readings say where a window's CPU went."""
+    me = os.getpid()
+    out: dict[str, float] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry.name}/stat").read_text()
+            cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        used = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+        if int(entry.name) == me:
+            group = "simulator"
+        elif "granian" in cmdline:
+            group = f"web {entry.name}"  # per process: granian's master and each worker (a GIL each)
+        elif "celery" in cmdline:
+            group = "celery"
+        elif "redis-server" in cmdline:
+            group = "redis"
+        elif "postgres" in cmdline:
+            group = "postgresql"
+        else:
+            group = "other"
+        out[group] = out.get(group, 0.0) + used
+    return out
+
+
+def cores_used(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    """CPU cores used on average per group between two readings (exited processes count as 0)."""
+    return {g: round(max(0.0, after.get(g, 0.0) - before.get(g, 0.0)) / seconds, 2) for g in sorted(after)}
+
+
+def slow_seconds(stats, t0: float, threshold_ms: float | None) -> list[int]:
+    counts = [0] * int(WINDOW_S)
+    if threshold_ms is None:
+        return counts
+    for sent, lat in zip(stats.sent["heartbeat"], stats.latencies["heartbeat"]):
+        if t0 <= sent < t0 + WINDOW_S and lat * 1000 > threshold_ms:
+            counts[int(sent - t0)] += 1
+    return counts
+
+
 async def trial(fleet, admin: httpx.AsyncClient, number: int, device_ids: list[str]) -> dict:
     from loadtest.simulator import Stats
 
     fleet.stats, fleet.events[:] = Stats(), []
-    quiet_from = time.monotonic()
+    quiet_from, cpu_quiet = time.monotonic(), cpu_seconds_by_group()
     await asyncio.sleep(WINDOW_S)  # the quiet window
+    cpu_quiet = cores_used(cpu_quiet, cpu_seconds_by_group(), time.monotonic() - quiet_from)
     created = await admin.post("/api/v1/policies", json={"name": f"bench-policy-{number}-{int(time.time())}",
                                                         "items": policy_items(number)})
     assert created.status_code == 201, created.text
     version = created.json()["version"]
-    t0, t0_wall = time.monotonic(), time.time()
+    t0, t0_wall, cpu_t0 = time.monotonic(), time.time(), cpu_seconds_by_group()
     answer = await admin.post(f"/api/v1/policies/{created.json()['id']}/assign", json={"target": {"device_ids": device_ids}})
     api_s = time.monotonic() - t0
     assert answer.status_code == 200, answer.text
     target = answer.json()["target_count"]
     print(f"policy trial {number}: version {version} assigned to {target} devices, answered after {api_s:.2f} s", flush=True)
     reports: list[datetime] = []
-    done_at = None
+    done_at = cpu_during = None
     # Until every report is in and every heartbeat sent in the window after t0 has its answer (or
     # its client timeout); that wait is also the gap before the next trial's quiet window.
     while time.monotonic() - t0 < DEADLINE_S:
         await asyncio.sleep(0.5)
+        if cpu_during is None and time.monotonic() - t0 >= WINDOW_S:
+            cpu_during = cores_used(cpu_t0, cpu_seconds_by_group(), time.monotonic() - t0)
         if len(reports) < target:
             reports = await asyncio.to_thread(compliant_reports, version)
             if len(reports) >= target:
@@ -115,6 +175,7 @@ async def trial(fleet, admin: httpx.AsyncClient, number: int, device_ids: list[s
     before = sent_between(fleet.stats, quiet_from, quiet_from + WINDOW_S)
     during = sent_between(fleet.stats, t0, t0 + WINDOW_S)
     burst = sent_between(fleet.stats, t0, done_at or time.monotonic())
+    slow_by_second = slow_seconds(fleet.stats, t0, pct(before, 99))
     server = sorted(r.timestamp() - t0_wall for r in reports)
     client: dict[str, float] = {}
     for t, event, who in fleet.events:
@@ -140,6 +201,11 @@ async def trial(fleet, admin: httpx.AsyncClient, number: int, device_ids: list[s
         **{f"{e}_p99_ms": endpoints.get(e, {}).get("p99_ms") for e in ("policy", "policy_status")},
         **{f"{e}_statuses": endpoints.get(e, {}).get("statuses", {}) for e in ("policy", "policy_status")},
         "client_lag_p99_ms": fleet.stats.summary()["client_lag_p99_ms"],
+        # Where the tail is: heartbeats of the window after t0 slower than the quiet window's p99,
+        # by the second (from t0) they were sent in.
+        "slow_by_second": slow_by_second,
+        # Where the machine's CPU went (cores in use on average) in the quiet window and the one after t0.
+        "cores_quiet": cpu_quiet, "cores_during": cpu_during,
     }
     print(f"policy trial {number}: {figures}", flush=True)
     return figures
