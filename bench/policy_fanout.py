@@ -101,9 +101,9 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds_by_group() -> dict[str, float]:
-    """CPU seconds used so far by this machine's processes, grouped: the simulator (this process),
-    the web (granian), the Celery workers and beat, Redis, PostgreSQL, and everything else.
-    Differences between two readings say where a window's CPU went."""
+    """CPU seconds used so far: by the whole machine ("machine"), and by its processes grouped:
+    the simulator (this process), each granian process, the Celery workers and beat, Redis,
+    PostgreSQL, everything else. Differences between two readings say where a window's CPU went."""
     me = os.getpid()
     with open("/proc/stat") as f:
         ticks = [int(v) for v in f.readline().split()[1:]]
