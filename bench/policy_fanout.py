@@ -119,7 +119,9 @@ def cpu_seconds_by_group() -> dict[str, float]:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2:].split()
-        used = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+        # utime, stime, and the children it reaped (cutime, cstime): a process that ran and
+        # exited inside the window (a PostgreSQL backend, a recycled worker) counts for its parent.
+        used = sum(int(v) for v in fields[11:15]) / CLOCK_TICKS
         if int(entry.name) == me:
             group = "simulator"
         elif "granian" in cmdline:
@@ -137,7 +139,8 @@ def cpu_seconds_by_group() -> dict[str, float]:
 
 
 def cores_used(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
-    """CPU cores used on average per group between two readings (exited processes count as 0)."""
+    """CPU cores used on average per group between two readings (a process that exited unreaped
+    counts as 0)."""
     return {g: round(max(0.0, after.get(g, 0.0) - before.get(g, 0.0)) / seconds, 2) for g in sorted(after)}
 
 

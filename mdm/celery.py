@@ -2,13 +2,21 @@ import os
 from datetime import timedelta
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import task_postrun, task_prerun, worker_process_init
 from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mdm.settings")
 
 app = Celery("mdm")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Celery's Django fixup closes Django's connection pool before and after every task in a prefork
+# worker (celery 5.7: celery/celery#10554, a fix proposed in #10555), so every task opened new
+# PostgreSQL connections: a backend started and its caches warmed for each of the several tasks a
+# second the write-behind runs (0.16 cores of PostgreSQL at 2,000 devices @10 s on a slow
+# machine, bench/policy_fanout.py's cores). Its own knob turns that off (the fixup then closes
+# only every 2 x DB_REUSE_MAX tasks, i.e. never); `_return_connections` below does what Django
+# does around a request instead. The fixup still closes what a child inherits at its fork.
+app.conf["CELERY_DB_REUSE_MAX"] = 2**62
 app.autodiscover_tasks()
 
 # Every periodic job, in one place. Beat (production, django-celery-beat's DatabaseScheduler
@@ -53,3 +61,16 @@ def _warm_fcm(**_):
     from mdm import heap
 
     heap.freeze()  # after the warm-up: Django, Celery and firebase-admin loaded (mdm/heap.py)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _return_connections(sender=None, **_):
+    """Around each task, as Django around each request: connections go back to the pool, and one
+    left unusable (PostgreSQL restarted, a failed transaction) or in autocommit off is dropped.
+    Not for an eager task (it runs inside its caller, whose transaction it must not touch)."""
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

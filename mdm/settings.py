@@ -132,6 +132,10 @@ if DATABASE_URL:
         # Django's psycopg pool: opening a connection per request costs ~10 ms (85 req/s measured).
         if env.bool("DB_POOL", True):
             DATABASES["default"]["CONN_MAX_AGE"] = 0
+            # Each connection is checked as the pool hands it out (one empty query), so after a
+            # PostgreSQL restart no request or task is given a dead one: Celery workers keep their
+            # pools from task to task (mdm/celery.py), the web from request to request.
+            DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
             DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
                 "min_size": env.int("DB_POOL_MIN", 2),
                 "max_size": env.int("DB_POOL_MAX", 20),
