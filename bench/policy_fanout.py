@@ -107,8 +107,7 @@ def cpu_seconds_by_group() -> dict[str, float]:
     me = os.getpid()
     with open("/proc/stat") as f:
         ticks = [int(v) for v in f.readline().split()[1:]]
-    # The whole machine, kernel included (softirq of the loopback traffic, which no process is
-    # charged with): all but idle and iowait.
+    # The whole machine, kernel included: all but idle and iowait.
     out: dict[str, float] = {"machine": (sum(ticks[:8]) - ticks[3] - ticks[4]) / CLOCK_TICKS}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -315,7 +314,7 @@ def rows(results: dict) -> list:
     def busy(window):
         return " / ".join(f"{b:.0%}" if b is not None else "?" for b in (machine_busy(t, window) for t in p["trials"]))
 
-    interval = p["interval_s"]
+    interval, problem = p["interval_s"], baseline_problem(p)
     pushed = sum(t.get("fetch_by_push", 0) for t in p["trials"])
     how = ("heartbeat only: devices without FCM" if not p.get("push", True) else "sync push and heartbeat" if pushed
            else "FCM on, no push: a fleet-wide change reaches devices by their heartbeats, POLICY_SYNC_PUSH_MAX")
@@ -329,8 +328,8 @@ def rows(results: dict) -> list:
              f"{spread('during_p99_ms')} ms; {p['burst_p99_ms']} ms until the last report); fetched by push "
              f"{spread('fetch_by_push')}, by heartbeat {spread('fetch_by_heartbeat')}; admin API: {p['admin_api_compliant']} compliant; "
              f"machine busy quiet {busy('quiet')}, during {busy('during')}"
-             + (f". No baseline: {baseline_problem(p)}; the machine is too slow or busy for this fleet, the tail "
-                "figure is not measured here" if baseline_problem(p) else ""),
+             + (f". No baseline: {problem}; the machine is too slow or busy for this fleet, the tail "
+                "figure is not measured here" if problem else ""),
              ok(p))]
 
 
