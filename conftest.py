@@ -54,6 +54,19 @@ def _isolated_state(settings):
 
 
 @pytest.fixture
+def still_clock():
+    """Wall time stands still for the test. django-ratelimit counts in fixed windows (a 15-minute
+    one ends at a moment set by the key), so a test counting to a limit could straddle a window's
+    end and see the count start again: rarely, more often on a slow machine."""
+    import time
+
+    import time_machine
+
+    with time_machine.travel(time.time(), tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
 def admin_user(db):
     return UserFactory(username="alice-admin", role="admin", password=PASSWORD)
 

@@ -94,7 +94,7 @@ def test_behind_the_trusted_proxy_each_client_is_locked_out_alone(client, viewer
     assert console_login(client, "vera-viewer", PASSWORD, ip=NGINX, HTTP_X_FORWARDED_FOR=REAL_USER).status_code == 302
 
 
-def test_one_ip_trying_many_usernames_hits_the_per_ip_failure_limit(client, viewer_user, settings):
+def test_one_ip_trying_many_usernames_hits_the_per_ip_failure_limit(client, viewer_user, settings, still_clock):
     settings.LOGIN_IP_FAILURE_RATE = "6/15m"
     statuses = [console_login(client, f"someone-{n}", "wrong").status_code for n in range(6)]
     assert statuses == [200] * 6
@@ -130,13 +130,13 @@ def test_the_console_sign_in_form_refuses_a_nul_without_a_500(client, db):
     assert response.status_code == 200
 
 
-def test_password_reset_is_limited_per_client_ip(client, viewer_user, settings):
+def test_password_reset_is_limited_per_client_ip(client, viewer_user, settings, still_clock):
     settings.PASSWORD_RESET_RATE = "2/h"
     statuses = [client.post("/accounts/password-reset/", {"email": f"n{n}@example.test"}).status_code for n in range(3)]
     assert statuses == [302, 302, 429]
 
 
-def test_password_reset_is_limited_per_address_whatever_the_ip(client, viewer_user, settings, mailoutbox, eager_celery, capture_on_commit):
+def test_password_reset_is_limited_per_address_whatever_the_ip(client, viewer_user, settings, still_clock, mailoutbox, eager_celery, capture_on_commit):
     settings.PASSWORD_RESET_RATE = "2/h"
     with capture_on_commit(execute=True):  # the mails are queued on commit (accounts.tasks)
         statuses = [

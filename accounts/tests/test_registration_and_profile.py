@@ -168,7 +168,7 @@ def test_a_pending_account_is_approved_not_activated(admin_api, pending_user):
     assert response.status_code == 409 and "approve" in response.json()["detail"]
 
 
-def test_registration_is_rate_limited_per_client_ip(client, open_registration, settings):
+def test_registration_is_rate_limited_per_client_ip(client, open_registration, settings, still_clock):
     settings.REGISTRATION_RATE = "2/h"
     for n in range(2):
         client.post("/accounts/register/", {**NEW, "username": f"u{n}", "email": f"u{n}@example.test"})

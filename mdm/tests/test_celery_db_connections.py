@@ -19,12 +19,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.live]
 
 TASKS = 12
 GAP_S = 0.4  # between tasks: a backend opened for one task would live until the next one's start
+APP_NAME = "mdm-connection-test-worker"  # libpq's PGAPPNAME: tells the worker's backends from any other
 
 
 def worker_backends() -> set[int]:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                       " AND backend_type = 'client backend'")
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+                       [APP_NAME])
         return {row[0] for row in cursor.fetchall()}
 
 
@@ -39,7 +40,7 @@ def sample_for(seconds: float) -> set[int]:
 
 def test_a_worker_keeps_its_database_connections_from_task_to_task(transactional_db, settings, tmp_path):
     log = tmp_path / "worker.log"
-    worker = Worker({**os.environ, **env_for_test_database(settings)}, log).start()
+    worker = Worker({**os.environ, **env_for_test_database(settings), "PGAPPNAME": APP_NAME}, log).start()
     seen: set[int] = set()
     try:
         for _ in range(TASKS):
