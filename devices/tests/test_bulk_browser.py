@@ -61,6 +61,33 @@ def test_an_operator_moves_and_tags_two_ticked_devices_and_the_list_shows_it(liv
     assert not errors, errors
 
 
+def test_rows_ticked_right_after_a_search_stay_ticked(live_server_proc, page, client, operator_user):
+    """Leaving the search box fires its `change`: it must not search again (the table re-rendered,
+    the rows just ticked unticked). Only a filter's select re-filters on change."""
+    for n in (1, 2):
+        DeviceFactory(alias=f"kiosk-{n}")
+    DeviceFactory(alias="till-1")
+    signed_in(page, live_server_proc, client, operator_user)
+    page.goto(live_server_proc.url + "/devices/")
+    searches = []
+    page.on("request", lambda r: searches.append(r.url) if "/devices/?" in r.url else None)
+    with page.expect_response(lambda r: "q=kiosk" in r.url):  # the search, after its 300 ms pause
+        page.fill("input[type=search]", "kiosk")
+    expect(page.locator("#device-table tbody tr")).to_have_count(2)
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')")
+    page.check("#select-all")  # focus leaves the search box
+    expect(page.locator("#bulk-count")).to_have_text("2 selected")
+    page.wait_for_timeout(1000)  # a search the blur set off would have answered by now
+    assert len(searches) == 1, searches
+    expect(page.locator("#bulk-count")).to_have_text("2 selected")
+    expect(page.locator("#bulk-form").get_by_role("button", name="Move", exact=True)).to_be_enabled()
+
+    # A filter's select still filters at once.
+    with page.expect_response(lambda r: "battery_below=20" in r.url):
+        page.select_option("form.filters select[name=battery_below]", "20")
+    assert len(searches) == 2
+
+
 def test_send_command_opens_the_composer_on_the_ticked_hardware_ids(live_server_proc, page, client, operator_user):
     first, second = DeviceFactory(alias="till-1", hardware_id="TILL-0001"), DeviceFactory(alias="till-2", hardware_id="TILL-0002")
     signed_in(page, live_server_proc, client, operator_user)
