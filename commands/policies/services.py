@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from commands import crypto, markers, signing, targeting
@@ -20,7 +20,7 @@ from commands.services.keys import ensure_device_keys, live_keys
 from devices import compliance
 from devices.hooks import UNREAD
 from devices.models import DeviceGroup
-from mdm import audit
+from mdm import audit, sql
 
 STATES = ("applied", "failed", "unsupported", "pending")
 _UNSET = object()
@@ -155,15 +155,37 @@ def assign_policy(*, actor, policy: Policy, target, ip=None) -> dict:
     else:
         if not device_ids:
             raise ParamsError({"target": ["The target matches no device."]})
-        PolicyAssignment.objects.filter(device_id__in=device_ids).exclude(policy=policy).delete()
-        have = set(PolicyAssignment.objects.filter(device_id__in=device_ids).values_list("device_id", flat=True))
-        PolicyAssignment.objects.bulk_create(
-            [PolicyAssignment(policy=policy, device_id=d) for d in device_ids if d not in have], batch_size=2000)
+        _assign_to_devices(policy, device_ids)
     changed = resolve.reconcile()
     audit.record(actor=actor, action="policy.assign", target=("policy", str(policy.pk)),
                  data={"name": policy.name, "target": spec, "target_count": len(device_ids), "changed": len(changed)}, ip=ip)
     _announce(changed)
     return {"target_count": len(device_ids), "changed": len(changed)}
+
+
+# A device's assignment, set: a new row, or another policy's row taken over (as new), or kept as
+# it is when it already names this policy. One statement whatever the number of devices.
+_ASSIGN_DEVICES = (
+    "INSERT INTO {table} AS a (policy_id, device_id, group_id, fleet_default, created_at) "
+    "SELECT %s, d, NULL, false, %s FROM unnest(%s::uuid[]) AS d "
+    "ON CONFLICT (device_id) DO UPDATE SET policy_id = EXCLUDED.policy_id, created_at = EXCLUDED.created_at "
+    "WHERE a.policy_id <> EXCLUDED.policy_id"
+)
+
+
+def _assign_to_devices(policy: Policy, device_ids: list) -> None:
+    """Assign `policy` to each device. A fleet-wide assignment runs inside the admin's request, in
+    a web process that serves heartbeats on its other threads: on PostgreSQL one set-based
+    statement, not 2,000 model instances (docs/policies.md, the fan-out benchmark)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_ASSIGN_DEVICES.format(table=sql.table(PolicyAssignment)),
+                           [policy.pk, timezone.now(), list(device_ids)])
+        return
+    PolicyAssignment.objects.filter(device_id__in=device_ids).exclude(policy=policy).delete()
+    have = set(PolicyAssignment.objects.filter(device_id__in=device_ids).values_list("device_id", flat=True))
+    PolicyAssignment.objects.bulk_create(
+        [PolicyAssignment(policy=policy, device_id=d) for d in device_ids if d not in have], batch_size=2000)
 
 
 @transaction.atomic

@@ -64,6 +64,30 @@ def test_assigning_replaces_the_devices_previous_policy_and_dry_run_counts_witho
     assert resolve.current_for_device(sim.id)[0] == second.pk
 
 
+def test_assigning_to_devices_adds_takes_over_and_keeps_rows(admin_user):
+    """A new device gets a row; a device of another policy has its row taken over as new; a device
+    already on this policy keeps its row as it was. Its resolved state follows in the same pass."""
+    from commands.policies.models import PolicyAssignment
+
+    fresh, other, same = make_device(), make_device(), make_device()
+    first, second = make(admin_user, "first"), make(admin_user, "second")
+    policies.assign_policy(actor=admin_user, policy=first, target={"device_ids": [other.id]})
+    policies.assign_policy(actor=admin_user, policy=second, target={"device_ids": [same.id]})
+    before = {str(a.device_id): (a.pk, a.created_at) for a in PolicyAssignment.objects.all()}
+    out = policies.assign_policy(actor=admin_user, policy=second, target={"device_ids": [fresh.id, other.id, same.id]})
+    assert out == {"target_count": 3, "changed": 2}
+    rows = {str(a.device_id): a for a in PolicyAssignment.objects.all()}
+    assert {d: a.policy_id for d, a in rows.items()} == {fresh.id: second.pk, other.id: second.pk, same.id: second.pk}
+    assert (rows[same.id].pk, rows[same.id].created_at) == before[same.id]
+    assert rows[other.id].created_at > before[other.id][1]
+    states = {str(d): (p, v) for d, p, v in DevicePolicyState.objects.values_list("device_id", "policy_id", "version")}
+    assert states == {d: (second.pk, second.version) for d in (fresh.id, other.id, same.id)}
+    # Back to no policy at all: the states say so (a policy id of NULL for every device).
+    for policy in (first, second):
+        policies.unassign_policy(actor=admin_user, policy=policy, target={"device_ids": [fresh.id, other.id, same.id]})
+    assert set(DevicePolicyState.objects.values_list("policy_id", "version")) == {(None, 0)}
+
+
 def test_versions_are_server_wide_and_only_increase(admin_user):
     a, b = make(admin_user, "a"), make(admin_user, "b")
     before = b.version
