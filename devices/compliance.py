@@ -37,10 +37,10 @@ def set_resolved(resolved: dict) -> None:
     if not resolved:
         return
     if connection.vendor == "postgresql":
-        ids, policies, versions = zip(*[(d, p, v) for d, (p, v) in resolved.items()])
+        values = resolved.values()
         with connection.cursor() as cursor:
             cursor.execute(_SET_RESOLVED.format(table=sql.table(DevicePolicyState)),
-                           [list(ids), list(policies), list(versions)])
+                           [list(resolved), [p for p, _ in values], [v for _, v in values]])
         return
     rows = [DevicePolicyState(device_id=d, policy_id=p, version=v) for d, (p, v) in resolved.items()]
     DevicePolicyState.objects.bulk_create(rows, batch_size=2000, update_conflicts=True,
