@@ -101,20 +101,30 @@ def test_versions_are_server_wide_and_only_increase(admin_user):
     assert resolve.current_for_device(sim.id)[1] == b.version != held  # moved: a number it never held
 
 
-def test_the_heartbeat_answers_the_current_version_from_redis_without_a_query(admin_user, django_assert_num_queries):
+def test_the_heartbeat_answers_the_current_version_from_redis_without_a_query(
+        admin_user, django_assert_num_queries, django_capture_on_commit_callbacks):
     sim = make_device()
-    assert heartbeat(sim)["policy_version"] == 0
+    assert heartbeat(sim)["policy_version"] == 0  # read from PostgreSQL, then cached
     policy = make(admin_user, "p")
-    policies.assign_policy(actor=admin_user, policy=policy, target={"device_ids": [sim.id]})
-    assert heartbeat(sim)["policy_version"] == policy.version  # the first one after the change reads PostgreSQL
-    assert cache.parse(cache.read(sim.id)) == policy.version
+    with django_capture_on_commit_callbacks() as after_commit:
+        policies.assign_policy(actor=admin_user, policy=policy, target={"device_ids": [sim.id]})
+        # Until the change commits, the cached number is still the right answer: nothing is
+        # deleted before (a fleet-wide change would send every heartbeat to PostgreSQL).
+        assert cache.parse(cache.read(sim.id)) == 0
+    for callback in after_commit:
+        callback()
+    assert cache.parse(cache.read(sim.id)) == policy.version  # replaced after the commit
     with django_assert_num_queries(0):
         answer = heartbeat(sim)
     assert answer["policy_version"] == policy.version
-    policies.update_policy(actor=admin_user, policy=policy, items={"kiosk": {"package": "com.example.v2"}})
+    with django_capture_on_commit_callbacks(execute=True):
+        policies.update_policy(actor=admin_user, policy=policy, items={"kiosk": {"package": "com.example.v2"}})
     policy.refresh_from_db()
-    assert cache.read(sim.id) is None  # the edit dropped the cached number
+    with django_assert_num_queries(0):
+        assert heartbeat(sim)["policy_version"] == policy.version
+    cache.forget_now([sim.id])  # gone from Redis (evicted, flushed): the first heartbeat reads PostgreSQL
     assert heartbeat(sim)["policy_version"] == policy.version
+    assert cache.parse(cache.read(sim.id)) == policy.version
 
 
 def test_a_check_racing_an_edit_never_leaves_a_stale_version():
@@ -124,24 +134,26 @@ def test_a_check_racing_an_edit_never_leaves_a_stale_version():
     assert cache.read("dev-1") is None
 
 
-def test_moving_a_device_to_another_group_moves_its_policy(admin_user, pushed):
+def test_moving_a_device_to_another_group_moves_its_policy(admin_user, pushed, django_capture_on_commit_callbacks):
     sim = make_device(group="a")
     DeviceGroup.objects.create(name="b")
     policy = make(admin_user, "for b")
     policies.assign_policy(actor=admin_user, policy=policy, target={"group": "b"})
     assert heartbeat(sim)["policy_version"] == 0
-    device_services.update_device(actor=admin_user, device=sim.device, group=DeviceGroup.objects.get(name="b"))
+    with django_capture_on_commit_callbacks(execute=True):
+        device_services.update_device(actor=admin_user, device=sim.device, group=DeviceGroup.objects.get(name="b"))
     assert heartbeat(sim)["policy_version"] == policy.version
     assert DevicePolicyState.objects.get(device_id=sim.id).policy_id == policy.pk
 
 
-def test_deleting_a_group_moves_its_devices_to_the_fleet_default(admin_user):
+def test_deleting_a_group_moves_its_devices_to_the_fleet_default(admin_user, django_capture_on_commit_callbacks):
     sim = make_device(group="gone")
     default, group_policy = make(admin_user, "default"), make(admin_user, "group")
     policies.assign_policy(actor=admin_user, policy=default, target={"all": True})
     policies.assign_policy(actor=admin_user, policy=group_policy, target={"group": "gone"})
     assert heartbeat(sim)["policy_version"] == group_policy.version
-    device_services.delete_group(actor=admin_user, group=DeviceGroup.objects.get(name="gone"))
+    with django_capture_on_commit_callbacks(execute=True):
+        device_services.delete_group(actor=admin_user, group=DeviceGroup.objects.get(name="gone"))
     assert heartbeat(sim)["policy_version"] == default.version
 
 
@@ -183,7 +195,8 @@ def test_a_wifi_config_edit_republishes_the_policies_that_carry_it(admin_user):
     assert policy.version > old and policy.current.secret_values() == {str(config.pk): "second-pass"}
 
 
-def test_unassigning_falls_back_to_the_group_then_the_default_then_none(admin_user, admin_api, viewer_api):
+def test_unassigning_falls_back_to_the_group_then_the_default_then_none(admin_user, admin_api, viewer_api,
+                                                                       django_capture_on_commit_callbacks):
     sim = make_device(group="shops")
     default, group_policy, own = make(admin_user, "default"), make(admin_user, "group"), make(admin_user, "own")
     policies.assign_policy(actor=admin_user, policy=default, target={"all": True})
@@ -193,9 +206,11 @@ def test_unassigning_falls_back_to_the_group_then_the_default_then_none(admin_us
     done = admin_api.post(f"/api/v1/policies/{own.pk}/unassign", {"target": {"device_ids": [sim.id]}}, format="json")
     assert done.status_code == 200 and done.json() == {"target_count": 1, "changed": 1}
     assert heartbeat(sim)["policy_version"] == group_policy.version
-    policies.unassign_policy(actor=admin_user, policy=group_policy, target={"group": "shops"})
+    with django_capture_on_commit_callbacks(execute=True):
+        policies.unassign_policy(actor=admin_user, policy=group_policy, target={"group": "shops"})
     assert heartbeat(sim)["policy_version"] == default.version
-    policies.unassign_policy(actor=admin_user, policy=default, target={"all": True})
+    with django_capture_on_commit_callbacks(execute=True):
+        policies.unassign_policy(actor=admin_user, policy=default, target={"all": True})
     assert heartbeat(sim)["policy_version"] == 0
     assert DevicePolicyState.objects.get(device_id=sim.id).version == 0
 
@@ -212,6 +227,22 @@ def test_a_device_enrolled_after_the_fleet_default_is_set_counts_under_it_at_onc
 def test_a_fleet_without_policies_adds_no_row_at_enrollment():
     sim = make_device()
     assert not DevicePolicyState.objects.filter(device_id=sim.id).exists()
+
+
+def test_a_change_replaces_every_moved_devices_number_in_short_redis_calls(admin_user, monkeypatch,
+                                                                          django_capture_on_commit_callbacks):
+    """Redis runs one command at a time and every heartbeat reads a version key: the replacement
+    goes in chunks (commands.policies.cache.CHUNK keys a call), and every chunk is written."""
+    monkeypatch.setattr(cache, "CHUNK", 2)
+    devices = [make_device(group="shops") for _ in range(5)]
+    policy = make(admin_user, "p")
+    sizes = []
+    chunks = cache._chunks
+    monkeypatch.setattr(cache, "_chunks", lambda items: [sizes.append(len(c)) or c for c in chunks(items)])
+    with django_capture_on_commit_callbacks(execute=True):
+        policies.assign_policy(actor=admin_user, policy=policy, target={"group": "shops"})
+    assert sizes == [2, 2, 1]
+    assert [cache.parse(cache.read(d.id)) for d in devices] == [policy.version] * 5
 
 
 def test_a_fleet_wide_change_is_left_to_the_heartbeats_and_a_small_one_is_pushed(admin_user, pushed, settings,
@@ -231,7 +262,7 @@ def test_a_change_writes_the_new_version_where_the_heartbeats_read_it(admin_user
     """After a fleet-wide change, the moved devices' next heartbeats answer from Redis, not from
     PostgreSQL; a move to no policy leaves the key to the first heartbeat's read."""
     devices = [make_device(group="shops") for _ in range(3)]
-    policy = make(admin_user, "p")
+    first, policy = make(admin_user, "first"), make(admin_user, "p")
     with django_capture_on_commit_callbacks(execute=True):
         policies.assign_policy(actor=admin_user, policy=policy, target={"group": "shops"})
     with django_assert_num_queries(0):
@@ -242,7 +273,11 @@ def test_a_change_writes_the_new_version_where_the_heartbeats_read_it(admin_user
     assert newer > policy.version
     with django_assert_num_queries(0):
         assert {policies.heartbeat_policy_version(device_id=d.id) for d in devices} == {newer}
-    cache.write_now({devices[0].id: policy.version})  # a late write of an older change loses
+    with django_capture_on_commit_callbacks(execute=True):  # to a policy of a lower number: replaced, not kept
+        policies.assign_policy(actor=admin_user, policy=first, target={"device_ids": [devices[0].id]})
+    assert first.version < newer and cache.parse(cache.read(devices[0].id)) == first.version
+    with django_capture_on_commit_callbacks(execute=True):
+        policies.unassign_policy(actor=admin_user, policy=first, target={"device_ids": [devices[0].id]})
     assert cache.parse(cache.read(devices[0].id)) == newer
     with django_capture_on_commit_callbacks(execute=True):
         policies.unassign_policy(actor=admin_user, policy=policy, target={"group": "shops"})
