@@ -245,6 +245,22 @@ def test_a_change_replaces_every_moved_devices_number_in_short_redis_calls(admin
     assert [cache.parse(cache.read(d.id)) for d in devices] == [policy.version] * 5
 
 
+def test_a_later_changes_number_written_between_the_delete_and_the_write_is_kept(monkeypatch):
+    """Two changes commit one after the other; the later one's replacement may land between the
+    earlier one's delete and its write: the higher (later) number stays."""
+    client = cache.redis_client.client()
+    delete = client.delete
+
+    def delete_then_a_later_change_writes(*keys):
+        done = delete(*keys)
+        client.set(cache.key("dev-1"), "9")  # the later change's write, in between
+        return done
+
+    monkeypatch.setattr(client, "delete", delete_then_a_later_change_writes)
+    cache.replace_now({"dev-1": 5})
+    assert cache.parse(cache.read("dev-1")) == 9
+
+
 def test_a_fleet_wide_change_is_left_to_the_heartbeats_and_a_small_one_is_pushed(admin_user, pushed, settings,
                                                                                  django_capture_on_commit_callbacks):
     settings.POLICY_SYNC_PUSH_MAX = 2
