@@ -254,6 +254,11 @@ def keyset_key(device_id) -> str:
     return f"{PREFIX}keys:{device_id}"
 
 
+def signing_key_prefixes() -> tuple[str, str]:
+    """The prefixes of the two keys cached_signing_key reads (the marker, the keyset)."""
+    return PREFIX, f"{PREFIX}keys:"
+
+
 # The clean marker and, beside it, the device's keyset (what a heartbeat without current `kids`
 # is answered as `command_keys`), both only if the check's token still holds. KEYS[1] marker,
 # KEYS[2] keyset; ARGV[1] token, ARGV[2] marker value, ARGV[3] keyset value, ARGV[4] TTL.
@@ -342,6 +347,12 @@ def cached_signing_key(device_id) -> tuple[str, bytes] | None:
         marker, raw = r.mget(PREFIX + str(device_id), keyset_key(device_id))
     except Exception:
         return None
+    return signing_key_of(marker, raw)
+
+
+def signing_key_of(marker: bytes | None, raw: bytes | None) -> tuple[str, bytes] | None:
+    """cached_signing_key from values already read (the policy fetch reads them with its token
+    check: devices.tokens.verify_with, prefixes `signing_key_prefixes`)."""
     clean = parse_clean(marker)
     keys = unseal_keyset(raw, clean) if clean is not None else None
     if not keys:

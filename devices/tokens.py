@@ -7,8 +7,10 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 
 import bcrypt
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -122,3 +124,61 @@ def _forget(token_id: str) -> None:
         cache.delete(CACHE_PREFIX + token_id)
     else:
         client.delete(cache_key(token_id))
+
+
+# The token check and a request's own Redis work in one round trip (the policy fetch's reads, the
+# policy report's queueing): on a 2-core server each round trip is worker time, not only latency
+# (docs/performance.md), and a policy change makes every device of the fleet fetch and report in
+# the same interval. KEYS[1] the token's cache entry, KEYS[2] (optional) a list; ARGV[1] the
+# secret's digest, ARGV[2] what to push onto KEYS[2] after '<device id>|', ARGV[3..] key
+# prefixes: '<prefix><device id>' is read for each, in order.
+_CHECKED = """
+local token = redis.call('GET', KEYS[1])
+if not token then return {'unknown'} end
+local sep = string.find(token, ':', 1, true)
+if (not sep) or string.sub(token, sep + 1) ~= ARGV[1] then return {'invalid'} end
+local device_id = string.sub(token, 1, sep - 1)
+if KEYS[2] then redis.call('RPUSH', KEYS[2], device_id .. '|' .. ARGV[2]) end
+local out = {'ok', device_id}
+for i = 3, #ARGV do out[#out + 1] = redis.call('GET', ARGV[i] .. device_id) or false end
+return out
+"""
+
+
+@dataclass(frozen=True)
+class Checked:
+    device_id: str | None  # None: the token is not valid (401)
+    # With Redis and the token in its cache: the values read, one per prefix (None where absent),
+    # and whether the entry was pushed. Else None and False: the caller reads and writes as usual.
+    values: tuple | None = None
+    pushed: bool = False
+
+
+@lru_cache(maxsize=2)
+def _checked_script(client):
+    return client.register_script(_CHECKED)  # EVALSHA: the script's text is not sent per request
+
+
+def verify_with(token: str, *, read_prefixes: tuple[str, ...] = (), push_to: str | None = None,
+                entry: str = "") -> Checked:
+    """verify(), and in the same Redis call the device's keys under `read_prefixes` read and
+    (with `push_to`) '<device id>|<entry>' pushed onto that list, only for a valid token. A token
+    the cache does not know yet (its first use), no Redis, or Redis failing: verify() alone, as
+    every other device request does, and nothing read or pushed."""
+    parts = split(token)
+    if parts is None:
+        return Checked(None)
+    client = redis_client.client()
+    if client is not None:
+        token_id, secret = parts
+        keys = [cache_key(token_id)] + ([push_to] if push_to else [])
+        try:
+            answer = _checked_script(client)(keys=keys, args=[digest(secret), entry, *read_prefixes])
+        except redis.RedisError:
+            answer = [b"unknown"]
+        status = answer[0].decode()
+        if status == "invalid":
+            return Checked(None)
+        if status == "ok":
+            return Checked(answer[1].decode(), tuple(answer[2:]), pushed=bool(push_to))
+    return Checked(verify(token))

@@ -275,10 +275,11 @@ def heartbeat_policy_version(*, device_id, cached=UNREAD) -> int:
     return version
 
 
-def _signing_key(device_id, now: datetime) -> tuple[str, bytes]:
+def _signing_key(device_id, now: datetime, read: tuple | None = None) -> tuple[str, bytes]:
     """(kid, key) of the device's current key: from the keyset its heartbeats cached in Redis
-    (commands.markers), no query, when the device is clean; else from the database."""
-    cached = markers.cached_signing_key(device_id)
+    (commands.markers), no query, when the device is clean; else from the database. `read`: the
+    marker and keyset values already read (FETCH_PREFIXES)."""
+    cached = markers.cached_signing_key(device_id) if read is None else markers.signing_key_of(*read)
     if cached is not None:
         return cached
     keys = live_keys(device_id)
@@ -288,6 +289,14 @@ def _signing_key(device_id, now: datetime) -> tuple[str, bytes]:
     return current.kid, current.key
 
 
+# The item names of each version this process has rendered (a version never changes): what a
+# report is judged against before its device is authenticated (queued_report), which must not
+# make an unauthenticated request read PostgreSQL. Bounded: emptied when it grows past this.
+_NAMES: dict[int, frozenset | None] = {}
+NAMES_KEPT = 1024
+_UNKNOWN = object()
+
+
 @lru_cache(maxsize=64)
 def _rendered(version: int) -> tuple[dict, frozenset | None]:
     """(the items as devices get them, secrets in; their names) of one policy version, or ({},
@@ -295,29 +304,59 @@ def _rendered(version: int) -> tuple[dict, frozenset | None]:
     renders (and decrypts) one once, not at every device's fetch: a policy change makes every
     device of the fleet fetch within an interval (docs/performance.md)."""
     row = PolicyVersion.objects.filter(pk=version).only("items", "secret").first()
+    names = None if row is None else frozenset(row.items)
+    if len(_NAMES) >= NAMES_KEPT:
+        _NAMES.clear()
+    _NAMES[version] = names
     if row is None:
         return {}, None
-    return policy_items.for_device(row.items, row.secret_values()), frozenset(row.items)
+    return policy_items.for_device(row.items, row.secret_values()), names
 
 
-def device_document(*, device_id, now: datetime | None = None) -> dict:
+def fetch_prefixes() -> tuple[str, str, str]:
+    """What the fetch reads with its token check (devices.tokens.verify_with), in one Redis call:
+    the device's cached policy version, its command marker and cached keyset (the signing key)."""
+    return (cache.PREFIX, *markers.signing_key_prefixes())
+
+
+def device_document(*, device_id, now: datetime | None = None, read: tuple | None = None) -> dict:
     """GET /api/v1/device/policy: {"policy": "<JSON text>", "kid", "sig"}, signed like an envelope
-    with the device's current key. The only place secret values leave the server."""
+    with the device's current key. The only place secret values leave the server. `read`: the
+    values under fetch_prefixes() already read; else read here."""
     now = now or timezone.now()
-    version = heartbeat_policy_version(device_id=device_id)  # the heartbeat's Redis cache: no query when warm
+    # The heartbeat's Redis cache: no query when warm.
+    version = heartbeat_policy_version(device_id=device_id, cached=UNREAD if read is None else read[0])
     rendered = _rendered(version)[0] if version else {}
     payload = {"device_id": str(device_id), "version": version, "issued_at": int(now.timestamp()), "items": rendered}
-    kid, key = _signing_key(device_id, now)
+    kid, key = _signing_key(device_id, now, None if read is None else read[1:])
     text = signing.encode_payload(payload)
     return {"policy": text, "kid": kid, "sig": signing.sign(key, text)}
+
+
+def _all_applied(expected: frozenset | None, items: dict) -> bool:
+    return expected is not None and all(items.get(name, {}).get("state") == "applied" for name in expected)
+
+
+def queued_report(*, version: int, items: dict, now: datetime) -> tuple[str, str] | None:
+    """(queue key, entry) of a report (validated by the view) in its queued form, for the device's
+    token check to push in the same Redis call (devices.tokens.verify_with), or None when it
+    cannot be queued that way: write-behind off, too large, or a version this process has not
+    rendered yet (a version's items are read from PostgreSQL only for an authenticated device).
+    Then record_policy_status, after the check."""
+    if not reports.enabled():
+        return None
+    expected = _NAMES.get(version, _UNKNOWN) if version else frozenset()
+    if expected is _UNKNOWN:
+        return None
+    text = reports.entry(version=version, items=items, all_applied=_all_applied(expected, items), now=now)
+    return (reports.QUEUE.key(), text) if text else None
 
 
 def record_policy_status(*, device_id, version: int, items: dict, now: datetime | None = None) -> bool:
     """PUT /api/v1/device/policy/status (validated by the view). Accepted for any version; only a
     report of the device's current version, every item of it `applied`, makes it compliant (the
     devices-side row compares `applied_version` with the current one). Returns all_applied."""
-    expected = _rendered(version)[1] if version else set()
-    all_applied = expected is not None and all(items.get(name, {}).get("state") == "applied" for name in expected)
+    all_applied = _all_applied(_rendered(version)[1] if version else frozenset(), items)
     now = now or timezone.now()
     # Queued for the flush (commands.policies.reports) when it can be; else written now.
     if not (reports.enabled() and reports.queue(device_id=device_id, version=version, items=items,

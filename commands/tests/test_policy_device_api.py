@@ -231,3 +231,115 @@ def test_a_device_just_enrolled_fetches_its_first_policy_without_a_query(admin_u
     with django_assert_num_queries(0):
         envelope, document = fetch(sim)
     assert verified(sim, envelope)["version"] == policy.version
+
+
+def _redis_commands(monkeypatch) -> list:
+    from mdm import redis_client
+
+    client = redis_client.client()
+    sent = []
+    real = type(client).execute_command
+
+    def counting(self, *args, **options):
+        sent.append(args[0])
+        return real(self, *args, **options)
+
+    monkeypatch.setattr(type(client), "execute_command", counting)
+    return sent
+
+
+def _report(sim, body, token=None):
+    return Client(HTTP_AUTHORIZATION=f"Device {token or sim.token}").put(
+        "/api/v1/device/policy/status", data=json.dumps(body), content_type="application/json")
+
+
+def test_a_warm_fetch_and_a_report_are_one_redis_round_trip_each(admin_user, monkeypatch):
+    """The token check carries the request's own Redis work (devices.tokens.verify_with): the
+    fetch's reads of the cached version, marker and keyset, the report's queueing. A fleet-wide
+    change makes every device fetch and report within one interval (docs/performance.md)."""
+    sims = [make_device() for _ in range(2)]
+    policy = policies.create_policy(actor=admin_user, name="P", items={"kiosk": {"package": "com.example.kiosk"}})
+    policies.assign_policy(actor=admin_user, policy=policy, target={"device_ids": [s.id for s in sims]})
+    fetch(sims[0])  # renders the version once in this process
+    sim = sims[1]
+    assert sim.client().post("/api/v1/device/heartbeat", data=json.dumps({"kids": sim.kids}),
+                             content_type="application/json").status_code == 200  # token, marker and keyset cached
+    sent = _redis_commands(monkeypatch)
+    envelope, document = fetch(sim)
+    assert sent == ["EVALSHA"]
+    assert verified(sim, envelope)["version"] == policy.version
+    sent.clear()
+    assert _report(sim, {"version": policy.version, "items": {"kiosk": {"state": "applied"}}}).status_code == 204
+    assert sent == ["EVALSHA"]
+    assert reports.flush_all() == 1
+    assert DevicePolicyState.objects.get(device_id=sim.id).all_applied
+
+
+def test_a_forged_secret_is_refused_by_the_same_call_and_queues_nothing(admin_user):
+    sim = make_device()
+    policy = policies.create_policy(actor=admin_user, name="P", items={"kiosk": {"package": "com.example.kiosk"}})
+    policies.assign_policy(actor=admin_user, policy=policy, target={"device_ids": [sim.id]})
+    fetch(sim)  # token cached, version rendered
+    token_id, secret = sim.token.split(".", 1)
+    forged = f"{token_id}.{secret[:-2]}xx"
+    answer = Client(HTTP_AUTHORIZATION=f"Device {forged}").get("/api/v1/device/policy")
+    assert answer.status_code == 401 and answer.json()["code"] == "token_invalid"
+    assert _report(sim, {"version": policy.version, "items": {"kiosk": {"state": "applied"}}}, token=forged).status_code == 401
+    assert reports.flush_all() == 0
+    assert not DevicePolicyState.objects.filter(device_id=sim.id, applied_version__isnull=False).exists()
+
+
+def test_a_report_before_authentication_reads_no_policy_version(admin_user, django_assert_max_num_queries):
+    """Judging a report needs its version's item names; a version this process has not rendered is
+    read from PostgreSQL only after the token check, so a stranger cannot make the server read
+    versions (or push real ones out of its cache)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    sim = make_device()
+    policy = policies.create_policy(actor=admin_user, name="P", items={"kiosk": {"package": "com.example.kiosk"}})
+    unseen = policy.version + 1000
+    with CaptureQueriesContext(connection) as queries:
+        answer = _report(sim, {"version": unseen, "items": {}}, token="0123456789abcdef.not-the-secret")
+    assert answer.status_code == 401
+    assert not any("policyversion" in q["sql"] for q in queries.captured_queries), queries.captured_queries
+    assert unseen not in policies._NAMES
+
+
+def test_a_report_of_a_version_this_process_has_not_rendered_is_judged_after_the_check(admin_user):
+    sim = make_device()
+    policy = policies.create_policy(actor=admin_user, name="P", items={"kiosk": {"package": "com.example.kiosk"}})
+    policies.assign_policy(actor=admin_user, policy=policy, target={"device_ids": [sim.id]})
+    policies._rendered.cache_clear()
+    policies._NAMES.clear()  # another web process: the device fetched from that one
+    assert _report(sim, {"version": policy.version, "items": {"kiosk": {"state": "applied"}}}).status_code == 204
+    reports.flush_all()
+    assert DevicePolicyState.objects.get(device_id=sim.id).all_applied
+    assert _report(sim, {"version": policy.version, "items": {"kiosk": {"state": "failed"}}}).status_code == 204
+    reports.flush_all()  # now known in this process: queued by the check itself, and judged the same
+    assert not DevicePolicyState.objects.get(device_id=sim.id).all_applied
+
+
+def test_a_token_the_cache_does_not_hold_or_redis_refusing_the_script_falls_back_to_the_plain_check(admin_user,
+                                                                                                    monkeypatch):
+    import redis
+
+    from devices import tokens
+
+    sim = make_device()
+    policy = policies.create_policy(actor=admin_user, name="P", items={"kiosk": {"package": "com.example.kiosk"}})
+    policies.assign_policy(actor=admin_user, policy=policy, target={"device_ids": [sim.id]})
+    tokens._forget(sim.token.split(".", 1)[0])  # first use, or evicted: bcrypt once, then cached
+    assert fetch(sim)[1]["version"] == policy.version
+    assert _report(sim, {"version": policy.version, "items": {"kiosk": {"state": "applied"}}}).status_code == 204
+
+    class Refusing:
+        def __call__(self, **kwargs):
+            raise redis.ResponseError("NOSCRIPT, or a Redis that refuses scripts")
+
+    monkeypatch.setattr(tokens, "_checked_script", lambda client: Refusing())
+    assert fetch(sim)[1]["version"] == policy.version
+    assert _report(sim, {"version": policy.version, "items": {"kiosk": {"state": "failed"}}}).status_code == 204
+    reports.flush_all()
+    assert not DevicePolicyState.objects.get(device_id=sim.id).all_applied  # the last report, through the plain path
+    assert Client(HTTP_AUTHORIZATION="Device nope.nope").get("/api/v1/device/policy").status_code == 401
