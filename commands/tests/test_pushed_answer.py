@@ -293,3 +293,34 @@ def test_a_reenrolled_device_starts_clean_with_its_new_key_only(admin_user):
     assert again.outcome == "reenrolled" and kids == ["k2"]
     assert markers.clean_kids(again.answer["device_id"]) == markers.kids_key(kids)
     assert services.heartbeat_answer(device_id=again.answer["device_id"], kids=kids)["commands"] == []  # cancelled: reenrolled
+
+
+def test_a_fleet_is_marked_in_calls_of_chunk_keys_and_every_chunk_is_written(fcm_standin, monkeypatch,
+                                                                             django_assert_num_queries):
+    """Fleet-wide marker writes go in calls of markers.CHUNK keys (one long Lua call holds every
+    heartbeat in flight behind it): every device of every chunk is marked issued, then gets the
+    cached answer, and a delete reaches every chunk too."""
+    devices = phones(fcm_standin, 5)
+    for device in devices:
+        assert beat(device)["commands"] == []  # clean
+    monkeypatch.setattr(markers, "CHUNK", 2)
+    from mdm import redis_client
+
+    client = redis_client.client()
+    calls = []
+    real_eval, real_delete = type(client).eval, type(client).delete
+    monkeypatch.setattr(type(client), "eval", lambda self, script, n, *a: calls.append((script, n)) or real_eval(self, script, n, *a))
+    command = issue(devices, type="launch_app", params={"package": "com.example.kiosk"})
+    assert calls == [(markers._ISSUED, 2), (markers._ISSUED, 2), (markers._ISSUED, 1)]  # before the commit (never comes here)
+    calls.clear()
+    push(command)
+    assert [n for script, n in calls if script == markers._PUSHED] == [2, 2, 1]
+    for device in devices:
+        [message] = received(fcm_standin, device)
+        with django_assert_num_queries(0):
+            assert beat(device)["commands"] == [json.loads(message["data"]["envelope"])]
+    monkeypatch.setattr(type(client), "delete", lambda self, *keys: calls.append(("delete", len(keys))) or real_delete(self, *keys))
+    calls.clear()
+    markers.dirty_now([d.id for d in devices])
+    assert calls == [("delete", 2)] * 5  # marker and keyset of 5 devices: 10 keys
+    assert all(markers.read(d.id) is None for d in devices)
