@@ -278,7 +278,7 @@ def heartbeat_policy_version(*, device_id, cached=UNREAD) -> int:
 def _signing_key(device_id, now: datetime, read: tuple | None = None) -> tuple[str, bytes]:
     """(kid, key) of the device's current key: from the keyset its heartbeats cached in Redis
     (commands.markers), no query, when the device is clean; else from the database. `read`: the
-    marker and keyset values already read (FETCH_PREFIXES)."""
+    marker and keyset values already read (the last two of fetch_prefixes())."""
     cached = markers.cached_signing_key(device_id) if read is None else markers.signing_key_of(*read)
     if cached is not None:
         return cached
@@ -304,13 +304,19 @@ def _rendered(version: int) -> tuple[dict, frozenset | None]:
     renders (and decrypts) one once, not at every device's fetch: a policy change makes every
     device of the fleet fetch within an interval (docs/performance.md)."""
     row = PolicyVersion.objects.filter(pk=version).only("items", "secret").first()
-    names = None if row is None else frozenset(row.items)
-    if len(_NAMES) >= NAMES_KEPT:
-        _NAMES.clear()
-    _NAMES[version] = names
     if row is None:
         return {}, None
-    return policy_items.for_device(row.items, row.secret_values()), names
+    return policy_items.for_device(row.items, row.secret_values()), frozenset(row.items)
+
+
+def _rendered_for_device(version: int) -> tuple[dict, frozenset | None]:
+    """_rendered, for an authenticated device: its item names are remembered for queued_report."""
+    rendered = _rendered(version)
+    if _NAMES.get(version, _UNKNOWN) is not rendered[1]:
+        if len(_NAMES) >= NAMES_KEPT:
+            _NAMES.clear()
+        _NAMES[version] = rendered[1]
+    return rendered
 
 
 def fetch_prefixes() -> tuple[str, str, str]:
@@ -326,7 +332,7 @@ def device_document(*, device_id, now: datetime | None = None, read: tuple | Non
     now = now or timezone.now()
     # The heartbeat's Redis cache: no query when warm.
     version = heartbeat_policy_version(device_id=device_id, cached=UNREAD if read is None else read[0])
-    rendered = _rendered(version)[0] if version else {}
+    rendered = _rendered_for_device(version)[0] if version else {}
     payload = {"device_id": str(device_id), "version": version, "issued_at": int(now.timestamp()), "items": rendered}
     kid, key = _signing_key(device_id, now, None if read is None else read[1:])
     text = signing.encode_payload(payload)
@@ -356,7 +362,7 @@ def record_policy_status(*, device_id, version: int, items: dict, now: datetime 
     """PUT /api/v1/device/policy/status (validated by the view). Accepted for any version; only a
     report of the device's current version, every item of it `applied`, makes it compliant (the
     devices-side row compares `applied_version` with the current one). Returns all_applied."""
-    all_applied = _all_applied(_rendered(version)[1] if version else frozenset(), items)
+    all_applied = _all_applied(_rendered_for_device(version)[1] if version else frozenset(), items)
     now = now or timezone.now()
     # Queued for the flush (commands.policies.reports) when it can be; else written now.
     if not (reports.enabled() and reports.queue(device_id=device_id, version=version, items=items,

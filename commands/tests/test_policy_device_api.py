@@ -306,7 +306,7 @@ def test_a_report_before_authentication_reads_no_policy_version(admin_user, djan
     assert unseen not in policies._NAMES
 
 
-def test_a_report_of_a_version_this_process_has_not_rendered_is_judged_after_the_check(admin_user):
+def test_a_report_of_a_version_this_process_has_not_rendered_is_judged_after_the_check(admin_user, monkeypatch):
     sim = make_device()
     policy = policies.create_policy(actor=admin_user, name="P", items={"kiosk": {"package": "com.example.kiosk"}})
     policies.assign_policy(actor=admin_user, policy=policy, target={"device_ids": [sim.id]})
@@ -315,8 +315,12 @@ def test_a_report_of_a_version_this_process_has_not_rendered_is_judged_after_the
     assert _report(sim, {"version": policy.version, "items": {"kiosk": {"state": "applied"}}}).status_code == 204
     reports.flush_all()
     assert DevicePolicyState.objects.get(device_id=sim.id).all_applied
+    policies._NAMES.clear()  # emptied (NAMES_KEPT) while the rendering stays cached: learnt again
+    assert _report(sim, {"version": policy.version, "items": {"kiosk": {"state": "applied"}}}).status_code == 204
+    sent = _redis_commands(monkeypatch)
     assert _report(sim, {"version": policy.version, "items": {"kiosk": {"state": "failed"}}}).status_code == 204
-    reports.flush_all()  # now known in this process: queued by the check itself, and judged the same
+    assert sent == ["EVALSHA"]  # now queued by the check itself, and judged the same
+    reports.flush_all()
     assert not DevicePolicyState.objects.get(device_id=sim.id).all_applied
 
 
