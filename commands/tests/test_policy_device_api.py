@@ -12,6 +12,7 @@ from commands.policies import reports
 from commands.policies import services as policies
 from commands.tests.conftest import make_device
 from devices.models import DevicePolicyState
+from devices.tests.test_writebehind import count_redis_commands
 
 pytestmark = pytest.mark.django_db
 
@@ -233,21 +234,6 @@ def test_a_device_just_enrolled_fetches_its_first_policy_without_a_query(admin_u
     assert verified(sim, envelope)["version"] == policy.version
 
 
-def _redis_commands(monkeypatch) -> list:
-    from mdm import redis_client
-
-    client = redis_client.client()
-    sent = []
-    real = type(client).execute_command
-
-    def counting(self, *args, **options):
-        sent.append(args[0])
-        return real(self, *args, **options)
-
-    monkeypatch.setattr(type(client), "execute_command", counting)
-    return sent
-
-
 def _report(sim, body, token=None):
     return Client(HTTP_AUTHORIZATION=f"Device {token or sim.token}").put(
         "/api/v1/device/policy/status", data=json.dumps(body), content_type="application/json")
@@ -264,7 +250,7 @@ def test_a_warm_fetch_and_a_report_are_one_redis_round_trip_each(admin_user, mon
     sim = sims[1]
     assert sim.client().post("/api/v1/device/heartbeat", data=json.dumps({"kids": sim.kids}),
                              content_type="application/json").status_code == 200  # token, marker and keyset cached
-    sent = _redis_commands(monkeypatch)
+    sent = count_redis_commands(monkeypatch)
     envelope, document = fetch(sim)
     assert sent == ["EVALSHA"]
     assert verified(sim, envelope)["version"] == policy.version
@@ -317,7 +303,7 @@ def test_a_report_of_a_version_this_process_has_not_rendered_is_judged_after_the
     assert DevicePolicyState.objects.get(device_id=sim.id).all_applied
     policies._NAMES.clear()  # emptied (NAMES_KEPT) while the rendering stays cached: learnt again
     assert _report(sim, {"version": policy.version, "items": {"kiosk": {"state": "applied"}}}).status_code == 204
-    sent = _redis_commands(monkeypatch)
+    sent = count_redis_commands(monkeypatch)
     assert _report(sim, {"version": policy.version, "items": {"kiosk": {"state": "failed"}}}).status_code == 204
     assert sent == ["EVALSHA"]  # now queued by the check itself, and judged the same
     reports.flush_all()

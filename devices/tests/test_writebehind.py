@@ -101,7 +101,8 @@ def test_an_older_state_written_late_does_not_overwrite_a_newer_one(client, enro
     assert status.battery_pct == 39
 
 
-def _count_redis_commands(monkeypatch) -> list:
+def count_redis_commands(monkeypatch) -> list:
+    """The names of the commands the project's Redis client sends from now on: a round trip each."""
     from mdm import redis_client
 
     client = redis_client.client()
@@ -120,7 +121,7 @@ def test_a_warm_heartbeat_is_one_redis_round_trip(client, enrolled_device, monke
     first = _post(client, enrolled_device, battery_pct=70, charging=False).json()  # token verified and cached
     kids = [key["kid"] for key in first["command_keys"]]
     _post(client, enrolled_device, battery_pct=70, charging=False, kids=kids)  # keys acknowledged: marker clean
-    sent = _count_redis_commands(monkeypatch)
+    sent = count_redis_commands(monkeypatch)
     response = _post(client, enrolled_device, battery_pct=70, charging=False, network_type="wifi", kids=kids)
     assert response.status_code == 200
     assert response.json()["commands"] == []
@@ -135,7 +136,7 @@ def test_a_heartbeat_without_current_kids_is_one_round_trip_too_and_gets_its_key
     first = _post(client, enrolled_device, battery_pct=70).json()
     kids = [key["kid"] for key in first["command_keys"]]
     _post(client, enrolled_device, battery_pct=70, kids=kids)  # marker clean, keyset cached beside it
-    sent = _count_redis_commands(monkeypatch)
+    sent = count_redis_commands(monkeypatch)
     fields = {"battery_pct": 70} if sent_kids is None else {"battery_pct": 70, "kids": sent_kids}
     answer = _post(client, enrolled_device, **fields).json()
     assert sent == ["EVALSHA"]
