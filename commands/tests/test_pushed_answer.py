@@ -309,9 +309,11 @@ def test_a_fleet_is_marked_in_calls_of_chunk_keys_and_every_chunk_is_written(fcm
     client = redis_client.client()
     calls = []
     real_eval, real_delete = type(client).eval, type(client).delete
-    monkeypatch.setattr(type(client), "eval", lambda self, script, n, *a: calls.append((script, n)) or real_eval(self, script, n, *a))
+    monkeypatch.setattr(type(client), "eval",
+                        lambda self, script, n, *a: calls.append((script, n)) or real_eval(self, script, n, *a))
     command = issue(devices, type="launch_app", params={"package": "com.example.kiosk"})
-    assert calls == [(markers._ISSUED, 2), (markers._ISSUED, 2), (markers._ISSUED, 1)]  # before the commit (never comes here)
+    # The mark before the commit (this transaction never commits, so the one after it does not run).
+    assert calls == [(markers._ISSUED, 2), (markers._ISSUED, 2), (markers._ISSUED, 1)]
     calls.clear()
     push(command)
     assert [n for script, n in calls if script == markers._PUSHED] == [2, 2, 1]
@@ -319,7 +321,8 @@ def test_a_fleet_is_marked_in_calls_of_chunk_keys_and_every_chunk_is_written(fcm
         [message] = received(fcm_standin, device)
         with django_assert_num_queries(0):
             assert beat(device)["commands"] == [json.loads(message["data"]["envelope"])]
-    monkeypatch.setattr(type(client), "delete", lambda self, *keys: calls.append(("delete", len(keys))) or real_delete(self, *keys))
+    monkeypatch.setattr(type(client), "delete",
+                        lambda self, *keys: calls.append(("delete", len(keys))) or real_delete(self, *keys))
     calls.clear()
     markers.dirty_now([d.id for d in devices])
     assert calls == [("delete", 2)] * 5  # marker and keyset of 5 devices: 10 keys
