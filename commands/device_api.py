@@ -11,8 +11,7 @@ from functools import wraps
 from commands import services
 from commands.models import DEVICE_STATUSES, REJECT_REASONS, DeliveryState
 from devices.api.body import read_json_object, shed_load
-from devices import tokens
-from devices.auth import device_required, presented_token, token_invalid
+from devices.auth import device_required, presented_token, refused, token_invalid
 from mdm import text
 from mdm.api import error
 
@@ -107,7 +106,7 @@ def result(request, command_id):
         return token_invalid()
     parsed = _parse_report(request, command_id)
     if isinstance(parsed, JsonResponse):
-        return parsed if tokens.verify(token) else token_invalid()
+        return refused(token, parsed)
     command_uuid, values = parsed
     reported = services.report_result(token=token, command_id=command_uuid, **values)
     if reported is None:

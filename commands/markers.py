@@ -255,13 +255,16 @@ def begin_check(device_id: str) -> str | None:
     return token
 
 
+KEYSET_PREFIX = f"{PREFIX}keys:"
+
+
 def keyset_key(device_id) -> str:
-    return f"{PREFIX}keys:{device_id}"
+    return f"{KEYSET_PREFIX}{device_id}"
 
 
 def signing_key_prefixes() -> tuple[str, str]:
     """The prefixes of the two keys cached_signing_key reads (the marker, the keyset)."""
-    return PREFIX, f"{PREFIX}keys:"
+    return PREFIX, KEYSET_PREFIX
 
 
 # The clean marker and, beside it, the device's keyset (what a heartbeat without current `kids`

@@ -23,6 +23,12 @@ def token_invalid():
     return error("Missing or invalid device token.", "token_invalid", 401)
 
 
+def refused(token: str, answer):
+    """A request refused before its token was checked (the views that check it inside their own
+    Redis call): 401 first for a bad token, as device_required answers, else the refusal."""
+    return answer if tokens.verify(token) else token_invalid()
+
+
 def device_required(view):
     """Sets request.device_id (a str UUID) or answers 401 token_invalid."""
 

@@ -2,13 +2,12 @@
 rest of the device API. Authenticate, one read or one write, answer."""
 
 from django.http import HttpResponse, JsonResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from commands.policies import services
 from devices import tokens
 from devices.api.body import method_not_allowed, read_json_object, shed_load
-from devices.auth import presented_token, token_invalid
+from devices.auth import presented_token, refused, token_invalid
 from mdm import text
 from mdm.api import error
 
@@ -20,12 +19,6 @@ def _invalid(name: str, message: str) -> JsonResponse:
     return error(f"{name}: {message}", "invalid", 400, fields={name: [message]})
 
 
-def _refused(token: str, answer: JsonResponse) -> JsonResponse:
-    """A request refused before its token was checked: 401 first for a bad token, as
-    device_required answers, else the refusal."""
-    return answer if tokens.verify(token) else token_invalid()
-
-
 @csrf_exempt
 @shed_load
 def policy(request):
@@ -35,7 +28,7 @@ def policy(request):
     if token is None:
         return token_invalid()
     if request.method != "GET":
-        return _refused(token, method_not_allowed("GET"))
+        return refused(token, method_not_allowed("GET"))
     checked = tokens.verify_with(token, read_prefixes=services.fetch_prefixes())
     if checked.device_id is None:
         return token_invalid()
@@ -86,26 +79,23 @@ def parse_status(body: dict) -> tuple[int, dict] | JsonResponse:
 @csrf_exempt
 @shed_load
 def status(request):
-    """The token check queues the report in the same Redis call when it can (services.queued_report);
-    the answers stay those of device_required: 401 before anything else for a bad token."""
+    """The token check queues the report in the same Redis call when it can
+    (services.report_policy_status); the answers stay those of device_required: 401 before
+    anything else for a bad token."""
     token = presented_token(request)
     if token is None:
         return token_invalid()
     if request.method != "PUT":
-        return _refused(token, method_not_allowed("PUT"))
+        return refused(token, method_not_allowed("PUT"))
     body = read_json_object(request)
     if isinstance(body, JsonResponse):
-        return _refused(token, body)
+        return refused(token, body)
     parsed = parse_status(body)
     if isinstance(parsed, JsonResponse):
-        return _refused(token, parsed)
+        return refused(token, parsed)
     version, items = parsed
-    now = timezone.now()
-    queued = services.queued_report(version=version, items=items, now=now)
-    checked = tokens.verify_with(token, push_to=queued[0], entry=queued[1]) if queued else tokens.verify_with(token)
-    if checked.device_id is None:
+    device_id = services.report_policy_status(token=token, version=version, items=items)
+    if device_id is None:
         return token_invalid()
-    request.device_id = checked.device_id
-    if not checked.pushed:
-        services.record_policy_status(device_id=checked.device_id, version=version, items=items, now=now)
+    request.device_id = device_id
     return HttpResponse(status=204)

@@ -17,7 +17,7 @@ from commands.policies import cache, reports, resolve
 from commands.policies import items as policy_items
 from commands.policies.models import Policy, PolicyAssignment, PolicyVersion
 from commands.services.keys import ensure_device_keys, live_keys
-from devices import compliance
+from devices import compliance, tokens
 from devices.hooks import UNREAD
 from devices.models import DeviceGroup
 from mdm import audit, sql
@@ -290,7 +290,7 @@ def _signing_key(device_id, now: datetime, read: tuple | None = None) -> tuple[s
 
 
 # The item names of each version this process has rendered (a version never changes): what a
-# report is judged against before its device is authenticated (queued_report), which must not
+# report is judged against before its device is authenticated (_queued_report), which must not
 # make an unauthenticated request read PostgreSQL. Bounded: emptied when it grows past this.
 _NAMES: dict[int, frozenset | None] = {}
 NAMES_KEPT = 1024
@@ -310,7 +310,7 @@ def _rendered(version: int) -> tuple[dict, frozenset | None]:
 
 
 def _rendered_for_device(version: int) -> tuple[dict, frozenset | None]:
-    """_rendered, for an authenticated device: its item names are remembered for queued_report."""
+    """_rendered, for an authenticated device: its item names are remembered for _queued_report."""
     rendered = _rendered(version)
     if _NAMES.get(version, _UNKNOWN) is not rendered[1]:
         if len(_NAMES) >= NAMES_KEPT:
@@ -343,19 +343,30 @@ def _all_applied(expected: frozenset | None, items: dict) -> bool:
     return expected is not None and all(items.get(name, {}).get("state") == "applied" for name in expected)
 
 
-def queued_report(*, version: int, items: dict, now: datetime) -> tuple[str, str] | None:
-    """(queue key, entry) of a report (validated by the view) in its queued form, for the device's
-    token check to push in the same Redis call (devices.tokens.verify_with), or None when it
-    cannot be queued that way: write-behind off, too large, or a version this process has not
-    rendered yet (a version's items are read from PostgreSQL only for an authenticated device).
-    Then record_policy_status, after the check."""
+def _queued_report(*, version: int, items: dict, now: datetime) -> tuple[str | None, str]:
+    """(queue key, entry) of a report in its queued form, for the device's token check to push in
+    the same Redis call, or (None, "") when it cannot be queued that way: write-behind off, too
+    large, or a version this process has not rendered yet (a version's items are read from
+    PostgreSQL only for an authenticated device)."""
     if not reports.enabled():
-        return None
+        return None, ""
     expected = _NAMES.get(version, _UNKNOWN) if version else frozenset()
     if expected is _UNKNOWN:
-        return None
+        return None, ""
     text = reports.entry(version=version, items=items, all_applied=_all_applied(expected, items), now=now)
-    return (reports.QUEUE.key(), text) if text else None
+    return (reports.QUEUE.key(), text) if text else (None, "")
+
+
+def report_policy_status(*, token: str, version: int, items: dict) -> str | None:
+    """PUT /api/v1/device/policy/status (validated by the view), authenticated by the device's
+    token: its device id, or None for a bad token (401). The token check queues the report in the
+    same Redis call when it can (devices.tokens.verify_with); else record_policy_status after it."""
+    now = timezone.now()
+    push_to, entry = _queued_report(version=version, items=items, now=now)
+    checked = tokens.verify_with(token, push_to=push_to, entry=entry)
+    if checked.device_id is not None and not checked.pushed:
+        record_policy_status(device_id=checked.device_id, version=version, items=items, now=now)
+    return checked.device_id
 
 
 def record_policy_status(*, device_id, version: int, items: dict, now: datetime | None = None) -> bool:

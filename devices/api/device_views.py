@@ -4,9 +4,9 @@ Authenticate, one write, answer."""
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from devices import services, tokens
+from devices import services
 from devices.api.body import method_not_allowed, read_json_object, shed_load
-from devices.auth import device_required, presented_token, token_invalid
+from devices.auth import device_required, presented_token, refused, token_invalid
 from mdm import metrics, text
 from mdm.api import error
 
@@ -35,10 +35,10 @@ def heartbeat(request):
     if token is None:
         return token_invalid()
     if request.method != "POST":
-        return method_not_allowed("POST") if tokens.verify(token) else token_invalid()
+        return refused(token, method_not_allowed("POST"))
     data = read_json_object(request)
     if isinstance(data, JsonResponse):
-        return data if tokens.verify(token) else token_invalid()
+        return refused(token, data)
     recorded = services.record_heartbeat(token=token, data=data)
     if recorded is None:
         return token_invalid()
