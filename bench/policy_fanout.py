@@ -97,6 +97,11 @@ def sent_between(stats, start: float, end: float) -> list[float]:
     return [lat for sent, lat in zip(stats.sent["heartbeat"], stats.latencies["heartbeat"]) if start <= sent < end]
 
 
+def lag_between(stats, start: float, end: float) -> float | None:
+    """p99 of the simulator's lag (ms) for the heartbeats due in [start, end)."""
+    return pct([lag for due, lag in zip(stats.lag_at, stats.lag) if start <= due < end], 99)
+
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -213,6 +218,10 @@ async def trial(fleet, admin: httpx.AsyncClient, number: int, device_ids: list[s
         **{f"{e}_p99_ms": endpoints.get(e, {}).get("p99_ms") for e in ("policy", "policy_status")},
         **{f"{e}_statuses": endpoints.get(e, {}).get("statuses", {}) for e in ("policy", "policy_status")},
         "client_lag_p99_ms": fleet.stats.summary()["client_lag_p99_ms"],
+        # The simulator's own lag (a heartbeat's start after its schedule) in each window: how much
+        # of a rise is the load generator's loop, which shares the machine's cores with the server.
+        "client_lag_quiet_p99_ms": lag_between(fleet.stats, quiet_from, quiet_from + WINDOW_S),
+        "client_lag_during_p99_ms": lag_between(fleet.stats, t0, t0 + WINDOW_S),
         # Where the tail is: heartbeats of the window after t0 slower than the quiet window's p99,
         # by the second (from t0) they were sent in.
         "slow_by_second": slow_by_second,

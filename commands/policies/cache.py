@@ -10,7 +10,14 @@ command marker's (commands.markers): a heartbeat reads the old version from Post
 edit commits, and then writes the stale number. So the reader first writes a random check token
 and its final write is a compare-and-set on that token; every change that moves a device's
 version deletes the key after its transaction commits, which either lands before the read (the
-read sees the new rows) or deletes the check token (the compare-and-set fails)."""
+read sees the new rows) or overwrites the check token (the compare-and-set fails).
+
+A change writes `<version>:<change number>`, the number taken from one counter while the change
+holds the reconciliation lock (commands.policies.resolve), so it orders changes as they commit.
+Each key keeps the write of the latest change whatever order the writes land in: versions are
+numbered server-wide, but a device moved to an older policy gets a lower number, so the version
+alone cannot say which write is the later one. A heartbeat's check writes the bare version (no
+change number: any change's write replaces it)."""
 
 import logging
 import secrets
@@ -41,9 +48,10 @@ def key(device_id) -> str:
 
 def parse(raw: bytes | None) -> int | None:
     """The cached version, or None (absent, or a check in flight: ask PostgreSQL)."""
-    if raw is None or not raw.isdigit():
+    if raw is None:
         return None
-    return int(raw)
+    version = raw.split(b":", 1)[0]  # "<version>:<change>" as a change writes it, "<version>" as a check does
+    return int(version) if version.isdigit() else None
 
 
 def read(device_id) -> bytes | None:
@@ -104,76 +112,80 @@ def forget_now(device_ids) -> None:
         logger.error("policy version delete failed", exc_info=True)
 
 
-# After a change commits, right after its delete of the same keys: each moved device's new
-# version, unless the key already holds a newer number (versions only increase server-wide: a
-# later change's write that came in between wins). A check token ('chk:') is overwritten: that
-# check may have read the rows before this commit, and its compare-and-set then fails. Not
-# covered: an earlier change's chunk whose delete runs after a later change's write of the same
-# keys. Reconciliations run one at a time (resolve's advisory lock, held to the commit), so that
-# takes the earlier replacement (milliseconds) stalling longer than what the later transaction
-# does after the earlier commit: its reconciliation and commit, ~60 ms of CPU for 2,000 devices
-# in-process. The key then holds the older number until the next change or its TTL.
-# KEYS: version keys; ARGV[1] TTL, ARGV[1 + i] the new version of KEYS[i] (> 0).
-_SET_IF_NEWER = """
+# After a change commits: each moved device's `<version>:<change>`, unless the key already holds
+# a later change's (a higher change number). A check token ('chk:') or a check's bare version is
+# overwritten: that check may have read the rows before this commit, and its compare-and-set then
+# fails. A device moved to no policy gets version 0, which its heartbeats answer without a query.
+# KEYS: version keys; ARGV[1] TTL, ARGV[2] the change's number, ARGV[2 + i] the version of KEYS[i].
+_REPLACE = """
+local change = tonumber(ARGV[2])
 local n = 0
 for i, k in ipairs(KEYS) do
   local v = redis.call('GET', k)
-  local new = tonumber(ARGV[i + 1])
-  local old = v and tonumber(v)
-  if (not old) or old < new then
-    redis.call('SET', k, ARGV[i + 1], 'EX', tonumber(ARGV[1]))
+  local written = v and tonumber(string.match(v, '^%d+:(%d+)$'))
+  if (not written) or written < change then
+    redis.call('SET', k, ARGV[i + 2] .. ':' .. ARGV[2], 'EX', tonumber(ARGV[1]))
     n = n + 1
   end
 end
 return n
 """
+CHANGE_KEY = f"{settings.CACHE_PREFIX}:pver-change"
 
 
 @lru_cache(maxsize=2)
-def _set_if_newer_script(client):
-    return client.register_script(_SET_IF_NEWER)  # EVALSHA: the script's text is sent once, not per chunk
+def _replace_script(client):
+    return client.register_script(_REPLACE)  # EVALSHA: the script's text is sent once, not per chunk
 
 
 def moved_on_commit(changed: dict) -> None:
-    """Inside the transaction that moves the devices, {device id: (policy id, version)}: after the
-    commit, each moved device's key is deleted (the delete that closes the race above) and its new
-    number written (replace_now); a device moved to no policy (version 0) is left without a key
-    (its next heartbeat asks PostgreSQL once): 0 is not a number a later write could be compared
-    with. Nothing is deleted before the commit: until then the old number is the right answer,
-    and a fleet-wide change that deleted its keys first sent every heartbeat of that window to
+    """Inside the transaction that moves the devices, holding the reconciliation lock
+    (commands.policies.resolve.reconcile), {device id: (policy id, version)}: the change's number
+    is taken now, and after the commit each moved device's key is written (replace_now). Nothing
+    is written before the commit: until then the old number is the right answer, and a
+    fleet-wide change that deleted its keys first sent every heartbeat of that window to
     PostgreSQL."""
     versions = {str(d): v for d, (_, v) in changed.items()}
     if not versions:
         return
-    if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(lambda: replace_now(versions))
-    else:
-        replace_now(versions)
-
-
-def replace_now(versions: dict) -> None:
-    """{device id: version, 0 for none}, after the change committed: chunk by chunk, the keys
-    deleted, then the positive numbers written (_SET_IF_NEWER), so no key is missing for longer
-    than a round trip."""
     r = redis_client.client()
     if r is None:
         return
-    script = _set_if_newer_script(r)
+    try:
+        change = int(r.incr(CHANGE_KEY))
+    except Exception:
+        # The keys keep their old numbers until their TTL; a sync push, when sent, still makes
+        # the devices pull. Logged as the replacement's own failure is.
+        logger.error("policy version write failed", exc_info=True)
+        return
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: replace_now(versions, change))
+    else:
+        replace_now(versions, change)
+
+
+def replace_now(versions: dict, change: int) -> None:
+    """{device id: version, 0 for none}, after change number `change` committed: chunk by chunk
+    (_REPLACE), one call each; a key a later change wrote already keeps that change's number."""
+    r = redis_client.client()
+    if r is None:
+        return
+    script = _replace_script(r)
     try:
         for chunk in _chunks(list(versions.items())):
-            r.delete(*[key(d) for d, _ in chunk])
-            newer = [(key(d), str(int(v))) for d, v in chunk if v]
-            if newer:
-                script(keys=[k for k, _ in newer], args=[TTL_S, *[v for _, v in newer]])
+            script(keys=[key(d) for d, _ in chunk], args=[TTL_S, change, *[int(v) for _, v in chunk]])
     except Exception:
-        # A key deleted and not written: that device's next heartbeat asks PostgreSQL. One not
-        # deleted keeps the old number until its TTL; a sync push, when sent, still makes it pull.
+        # A key not written keeps the old number until its TTL; a sync push, when sent, still
+        # makes that device pull.
         logger.error("policy version write failed", exc_info=True)
 
 
 def forget_on_commit(device_ids) -> None:
     """Inside a transaction after which these devices' cached numbers may be wrong (a re-enrolled
-    device's): delete now and after the commit (the delete that closes the race above)."""
+    device's): delete now and after the commit (the delete that closes the race above). The
+    delete forgets the change number too: a change's replacement still running from before
+    (milliseconds) then writes its number again, right unless a later change's write of the same
+    key had already landed; that one stays until the next change or the TTL."""
     ids = [str(d) for d in device_ids]
     if not ids:
         return

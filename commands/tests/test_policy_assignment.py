@@ -245,20 +245,35 @@ def test_a_change_replaces_every_moved_devices_number_in_short_redis_calls(admin
     assert [cache.parse(cache.read(d.id)) for d in devices] == [policy.version] * 5
 
 
-def test_a_later_changes_number_written_between_the_delete_and_the_write_is_kept(monkeypatch):
-    """Two changes commit one after the other; the later one's replacement may land between the
-    earlier one's delete and its write: the higher (later) number stays."""
-    client = cache.redis_client.client()
-    delete = client.delete
+def test_an_earlier_changes_replacement_landing_last_leaves_the_later_changes_number(
+        admin_user, django_capture_on_commit_callbacks):
+    """Two changes commit one after the other and their replacements land in the other order (the
+    earlier one's stalled). The later change moves the device to a policy of a lower number, so
+    only the change numbers, taken under the reconciliation lock, say which write is the later."""
+    sim = make_device()
+    older, newer = make(admin_user, "older"), make(admin_user, "newer")
+    assert older.version < newer.version
+    with django_capture_on_commit_callbacks() as first:
+        policies.assign_policy(actor=admin_user, policy=newer, target={"device_ids": [sim.id]})
+    with django_capture_on_commit_callbacks() as second:
+        policies.assign_policy(actor=admin_user, policy=older, target={"device_ids": [sim.id]})
+    for callback in second + first:  # the later change's write first, the earlier one's after
+        callback()
+    assert cache.parse(cache.read(sim.id)) == older.version == resolve.current_for_device(sim.id)[1]
+    assert heartbeat(sim)["policy_version"] == older.version
 
-    def delete_then_a_later_change_writes(*keys):
-        done = delete(*keys)
-        client.set(cache.key("dev-1"), "9")  # the later change's write, in between
-        return done
 
-    monkeypatch.setattr(client, "delete", delete_then_a_later_change_writes)
-    cache.replace_now({"dev-1": 5})
-    assert cache.parse(cache.read("dev-1")) == 9
+def test_a_changes_write_replaces_a_heartbeats_check_and_its_bare_number(admin_user, django_capture_on_commit_callbacks):
+    """A check in flight ('chk:') or the number a check wrote (no change number) is always replaced:
+    the check may have read PostgreSQL before the change committed."""
+    checking, checked = make_device(), make_device()
+    policy = make(admin_user, "p")
+    assert cache.begin_check(checking.id).startswith("chk:")
+    cache.redis_client.client().set(cache.key(checked.id), "0")
+    with django_capture_on_commit_callbacks(execute=True):
+        policies.assign_policy(actor=admin_user, policy=policy, target={"device_ids": [checking.id, checked.id]})
+    assert [cache.parse(cache.read(d.id)) for d in (checking, checked)] == [policy.version] * 2
+    assert cache.read(checked.id).endswith(b":" + cache.redis_client.client().get(cache.CHANGE_KEY))
 
 
 def test_a_fleet_wide_change_is_left_to_the_heartbeats_and_a_small_one_is_pushed(admin_user, pushed, settings,
@@ -295,7 +310,8 @@ def test_a_change_writes_the_new_version_where_the_heartbeats_read_it(admin_user
     with django_capture_on_commit_callbacks(execute=True):
         policies.unassign_policy(actor=admin_user, policy=first, target={"device_ids": [devices[0].id]})
     assert cache.parse(cache.read(devices[0].id)) == newer
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):  # to no policy: 0, still answered from Redis
         policies.unassign_policy(actor=admin_user, policy=policy, target={"group": "shops"})
-    assert cache.read(devices[0].id) is None
+    with django_assert_num_queries(0):
+        assert {policies.heartbeat_policy_version(device_id=d.id) for d in devices} == {0}
     assert policies.heartbeat_policy_version(device_id=devices[0].id) == 0

@@ -231,6 +231,7 @@ class Fleet(CommandRunner, PushConsumer, PolicyClient):
             return  # its token was refused and its re-enrollment waits for an admin: nothing to send
         lag = time.monotonic() - scheduled
         self.stats.lag.append(max(0.0, lag))
+        self.stats.lag_at.append(scheduled)
         body = device.telemetry(self.rng)
         if not self.send_kids:  # an agent that lost its state, or an older one (PROTOCOL.md: kids optional)
             body.pop("kids", None)

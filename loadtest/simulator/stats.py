@@ -15,6 +15,7 @@ class Stats:
     errors: Counter = field(default_factory=Counter)
     counters: Counter = field(default_factory=Counter)
     lag: list[float] = field(default_factory=list)
+    lag_at: list[float] = field(default_factory=list)  # when each `lag` was due (monotonic), in the same order
     # When each request of `latencies` left (monotonic; its schedule, for an open-loop heartbeat),
     # in the same order: a benchmark reads a window by when requests were sent, not answered.
     sent: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
