@@ -97,7 +97,7 @@ def at_fraction(times: list[float], target: int, fraction: float):
     return round(times[n - 1], 2) if n and len(times) >= n else None
 
 
-async def fan_out(*, front_url: str, standin_url: str, jwt: str, enroll_key: str, devices: int, release, sha256: str,
+async def fan_out(*, front_url: str, admin_url: str, standin_url: str, jwt: str, enroll_key: str, devices: int, release, sha256: str,
                   web_pid: int, nginx_pid: int | None, rss_of, served_by: str) -> dict:
     from loadtest.simulator import Fleet, Stats
 
@@ -117,7 +117,7 @@ async def fan_out(*, front_url: str, standin_url: str, jwt: str, enroll_key: str
         sampler.start()
         cpu_before = {"simulator": cpu_s_of_tree(os.getpid(), children=False), "web": cpu_s_of_tree(web_pid), "nginx": cpu_s_of_tree(nginx_pid)}
         t0 = time.monotonic()
-        async with httpx.AsyncClient(base_url=front_url, headers=headers, timeout=120) as admin:
+        async with httpx.AsyncClient(base_url=admin_url, headers=headers, timeout=120) as admin:
             answer = await admin.post("/api/v1/commands", json={
                 "type": "install_apk", "params": {"apk_id": str(release.id)}, "expires_in_s": 3600,
                 "target": {"device_ids": [d.device_id for d in fleet.devices if d.device_id]}})

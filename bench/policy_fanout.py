@@ -22,8 +22,9 @@ Each trial's raw figures also say where the time and the CPU went: `slow_by_seco
 heartbeats of the window after t0 slower than the quiet window's p99, by the second they were
 sent in (a stall at the assignment shows at its start, a throughput limit for as long as the
 fetches and reports last); `cores_quiet` and `cores_during`, the cores in use on average in each
-window by the simulator (this process), each granian process, the Celery workers, Redis and
-PostgreSQL (/proc), which tells a saturated machine from a queue that is not the CPU's.
+window by the simulator (this process), each granian process (`web`: the devices' requests,
+`console`: the admin API's), the Celery workers, Redis and PostgreSQL (/proc), which tells a
+saturated machine from a queue that is not the CPU's.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ def lag_between(stats, start: float, end: float) -> float | None:
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CONSOLE_ARG = "--port 0 "  # the console's granian processes: set from the admin URL (fan_out)
 
 
 def cpu_seconds_by_group() -> dict[str, float]:
@@ -128,8 +130,8 @@ def cpu_seconds_by_group() -> dict[str, float]:
         used = sum(int(v) for v in fields[11:15]) / CLOCK_TICKS
         if int(entry.name) == me:
             group = "simulator"
-        elif "granian" in cmdline:
-            group = f"web {entry.name}"  # per process: granian's master and each worker (a GIL each)
+        elif "granian" in cmdline:  # per process: granian's master and each worker (a GIL each)
+            group = f"{'console' if CONSOLE_ARG in cmdline else 'web'} {entry.name}"
         elif "celery" in cmdline:
             group = "celery"
         elif "redis-server" in cmdline:
@@ -256,8 +258,11 @@ async def warm_up(fleet) -> None:
           f"p50 {hb.get('p50_ms')} ms, p99 {hb.get('p99_ms')} ms", flush=True)
 
 
-async def fan_out(*, base_url: str, standin_url: str, jwt: str, enroll_key: str, devices: int, admin_url: str | None = None) -> dict:
+async def fan_out(*, base_url: str, admin_url: str, standin_url: str, jwt: str, enroll_key: str, devices: int) -> dict:
     from loadtest.simulator import Fleet
+
+    global CONSOLE_ARG
+    CONSOLE_ARG = f"--port {httpx.URL(admin_url).port} "
 
     fleet = Fleet(base_url=base_url, enroll_key=enroll_key, devices=devices, interval=INTERVAL_S,
                   duration=TRIALS * (WINDOW_S + DEADLINE_S) + WARM_MAX_S + 600, hardware_prefix="pol", enroll_concurrency=devices,
@@ -270,7 +275,7 @@ async def fan_out(*, base_url: str, standin_url: str, jwt: str, enroll_key: str,
         loops = asyncio.gather(*(fleet.heartbeat_loop(d) for d in fleet.devices if d.device_id))
         await warm_up(fleet)
         device_ids = [d.device_id for d in fleet.devices if d.device_id]
-        async with httpx.AsyncClient(base_url=admin_url or base_url, headers={"Authorization": f"Bearer {jwt}"},
+        async with httpx.AsyncClient(base_url=admin_url, headers={"Authorization": f"Bearer {jwt}"},
                                      timeout=120) as admin:
             trials = [await trial(fleet, admin, n + 1, device_ids) for n in range(TRIALS)]
             # The admin API's view of the last trial: every device compliant.

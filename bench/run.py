@@ -45,9 +45,10 @@ from bench import alerts, install_fanout, nginx, policy_fanout, sizing  # noqa: 
 VENV_BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "var" / "bench"
-WEB_PORT, STANDIN_PORT, FRONT_PORT = 8100, 9099, 8180
-BASE = f"http://127.0.0.1:{WEB_PORT}"
-FRONT = f"http://127.0.0.1:{FRONT_PORT}"  # nginx in front of the web (bench/nginx.py), when it is there
+WEB_PORT, CONSOLE_PORT, STANDIN_PORT, FRONT_PORT = 8100, 8101, 9099, 8180
+BASE = f"http://127.0.0.1:{WEB_PORT}"  # the device plane (compose's `web`): what the devices call
+CONSOLE = f"http://127.0.0.1:{CONSOLE_PORT}"  # the people plane (`console`): the admin API, pages, uploads
+FRONT = f"http://127.0.0.1:{FRONT_PORT}"  # nginx in front of both (bench/nginx.py), when it is there
 STANDIN = f"http://127.0.0.1:{STANDIN_PORT}"
 
 # The fan-out is repeated and each of its times reported as the median of the trials: on this
@@ -191,9 +192,9 @@ def start_service(procs: "Processes", name: str, argv: list[str], env: dict) -> 
     return proc
 
 
-def compose_web_command(port: int) -> list[str]:
-    """The `web` command, bound to localhost:port."""
-    argv = compose_command("web")
+def compose_web_command(port: int, service: str = "web") -> list[str]:
+    """The `web` (or `console`) command, bound to localhost:port."""
+    argv = compose_command(service)
     argv[argv.index("--host") + 1] = "127.0.0.1"
     argv[argv.index("--port") + 1] = str(port)
     return argv
@@ -249,7 +250,7 @@ def fresh_store() -> dict:
 
 
 def prepare(procs: Processes) -> None:
-    for port in (WEB_PORT, STANDIN_PORT, FRONT_PORT):
+    for port in (WEB_PORT, CONSOLE_PORT, STANDIN_PORT, FRONT_PORT):
         if not port_free(port):
             raise SystemExit(f"port {port} is in use (a previous run still going?); stop it and retry")
     env = fresh_store()
@@ -262,10 +263,13 @@ def prepare(procs: Processes) -> None:
     start_service(procs, "dispatcher", compose_command("dispatcher"), env)
     start_service(procs, "beat", compose_command("beat"), env)  # the write-behind flush, offline sweep, ... as deployed
     start_service(procs, "web", compose_web_command(WEB_PORT), env)
+    start_service(procs, "console", compose_web_command(CONSOLE_PORT, "console"), env)
     wait_http(f"{BASE}/healthz")
+    wait_http(f"{CONSOLE}/healthz")
     if NGINX["binary"]:
         work = WORK / "nginx"
-        conf = nginx.write_config(port=FRONT_PORT, web_port=WEB_PORT, media_dir=WORK / "var" / "media", work=work)
+        conf = nginx.write_config(port=FRONT_PORT, web_port=WEB_PORT, console_port=CONSOLE_PORT,
+                                  media_dir=WORK / "var" / "media", work=work)
         nginx.check(NGINX["binary"], conf, work)
         procs.start("nginx", nginx.argv(NGINX["binary"], conf, work), env)
         wait_http(f"{FRONT}/healthz")
@@ -311,7 +315,7 @@ def make_admin_and_key() -> tuple[str, str]:
 def admin_jwt() -> str:
     """A fresh access token for the bench's admin: one lasts JWT_ACCESS_MINUTES (15), a full run
     more, so each area signs in again."""
-    return httpx.post(f"{BASE}/api/v1/auth/token", json={"username": "bench-admin", "password": "bench-Passphrase-1"}).json()["access"]
+    return httpx.post(f"{CONSOLE}/api/v1/auth/token", json={"username": "bench-admin", "password": "bench-Passphrase-1"}).json()["access"]
 
 
 # --- scenarios -------------------------------------------------------------------------------
@@ -342,14 +346,16 @@ def install(enroll_key: str, jwt: str, devices: int, web_pid: int, nginx_pid: in
     served_by = ("nginx (X-Accel-Redirect, deploy/nginx.conf over plain HTTP)" if NGINX["binary"]
                  else f"the web workers (streamed; nginx unavailable: {NGINX['why_not']})")
     return asyncio.run(install_fanout.fan_out(
-        front_url=FRONT if NGINX["binary"] else BASE, standin_url=STANDIN, jwt=jwt, enroll_key=enroll_key, devices=devices,
+        front_url=FRONT if NGINX["binary"] else BASE, admin_url=FRONT if NGINX["binary"] else CONSOLE, standin_url=STANDIN,
+        jwt=jwt, enroll_key=enroll_key, devices=devices,
         release=release, sha256=sha256, web_pid=web_pid, nginx_pid=nginx_pid, rss_of=rss_mb_of_tree, served_by=served_by))
 
 
 def policy(enroll_key: str, jwt: str, devices: int) -> dict:
     """The policy fan-out (bench/policy_fanout.py)."""
     raise_harness_priority()
-    return asyncio.run(policy_fanout.fan_out(base_url=BASE, standin_url=STANDIN, jwt=jwt, enroll_key=enroll_key, devices=devices))
+    return asyncio.run(policy_fanout.fan_out(base_url=BASE, admin_url=CONSOLE, standin_url=STANDIN, jwt=jwt,
+                                             enroll_key=enroll_key, devices=devices))
 
 
 async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s: float, web_pid: int,
@@ -471,7 +477,7 @@ async def fan_out(fleet, jwt: str) -> tuple[dict, list[float], list[float]]:
         fcm_cursor = (await client.get(f"{STANDIN}/_standin/stats")).json()["last"]
     t0, t0_wall = time.monotonic(), time.time()
     async with httpx.AsyncClient(timeout=60) as client:
-        r = await client.post(f"{BASE}/api/v1/commands", headers={"Authorization": f"Bearer {jwt}"},
+        r = await client.post(f"{CONSOLE}/api/v1/commands", headers={"Authorization": f"Bearer {jwt}"},
                               json={"type": "launch_app", "params": {"package": "com.example.kiosk"}, "target": {"all": True}})
     issue_s = time.monotonic() - t0
     print(f"fan-out issued at {t0_wall:.3f} (epoch s), answered after {issue_s:.3f} s", flush=True)
@@ -496,7 +502,7 @@ async def fan_out(fleet, jwt: str) -> tuple[dict, list[float], list[float]]:
     recorded_s = None
     async with httpx.AsyncClient(timeout=10) as client:
         while time.monotonic() - t0 < 40:
-            detail = (await client.get(f"{BASE}/api/v1/commands/{r.json()['id']}", headers={"Authorization": f"Bearer {jwt}"})).json()
+            detail = (await client.get(f"{CONSOLE}/api/v1/commands/{r.json()['id']}", headers={"Authorization": f"Bearer {jwt}"})).json()
             if detail["counters"]["done"] >= target:
                 recorded_s = round(time.monotonic() - t0, 3)
                 break
@@ -670,11 +676,11 @@ def seed_console(total_devices: int, history_days: int) -> str:
 
 
 def console(device_id: str, requests: int) -> dict:
-    client = httpx.Client(base_url=BASE, timeout=30, follow_redirects=False)
+    client = httpx.Client(base_url=CONSOLE, timeout=30, follow_redirects=False)
     client.get("/accounts/login/")
     r = client.post("/accounts/login/", data={"username": "bench-admin", "password": "bench-Passphrase-1",
                                                "csrfmiddlewaretoken": client.cookies["csrftoken"]},
-                    headers={"Referer": BASE + "/accounts/login/"})
+                    headers={"Referer": CONSOLE + "/accounts/login/"})
     assert r.status_code == 302, r.status_code
     pages = {"devices list": "/devices/", "devices list, filtered": "/devices/?status=online&battery_below=50",
              "device detail (30 days)": f"/devices/{device_id}/"}
@@ -712,7 +718,8 @@ def cpu_calibration() -> float:
 def upload(web_pid: int, worker_pid: int | None = None, size_mb: int = UPLOAD_MB) -> dict:
     """A valid signed APK of `size_mb` MB (one stored random asset; tests/fixtures/apks/build.sh
     big) uploaded with tuspy (the tus client CI uses) in 5 MB PATCHes with SHA-1 checksums, by an
-    API key with apk:upload, while the web processes' RSS is sampled every 0.1 s. Then the
+    API key with apk:upload, while the serving processes' RSS (`web_pid`: the console's, where
+    nginx sends uploads) is sampled every 0.1 s. Then the
     worker parses and stores it; the release must come out with the file's SHA-256."""
     import hashlib
     import threading
@@ -748,7 +755,7 @@ def upload(web_pid: int, worker_pid: int | None = None, size_mb: int = UPLOAD_MB
     baseline = rss_mb_of_tree(web_pid)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    uploader = tus_client.TusClient(f"{BASE}/api/v1/uploads/", headers=headers).uploader(
+    uploader = tus_client.TusClient(f"{CONSOLE}/api/v1/uploads/", headers=headers).uploader(
         file_path=str(apk), chunk_size=UPLOAD_CHUNK_MB * 1024 * 1024, metadata={"filename": apk.name, "channel": "beta"},
         upload_checksum=True)
     started = time.monotonic()
@@ -912,9 +919,9 @@ def upload_rows(results: dict) -> list:
     u = results.get("upload")
     if not u:
         return []
-    return [(f"APK upload, {u['size_mb']} MB by tus in {u['chunk_mb']} MB chunks", f"web process RSS ≤ {GOALS['upload_web_rss_mb']} MB, release stored",
+    return [(f"APK upload, {u['size_mb']} MB by tus in {u['chunk_mb']} MB chunks", f"serving process (console) RSS ≤ {GOALS['upload_web_rss_mb']} MB, release stored",
              f"{u['throughput_mb_s']} MB/s ({u['seconds']} s), release stored after {u['release_stored_after_s']} s "
-             f"(sha256 {'ok' if u['sha256_ok'] else 'WRONG'}); web RSS {u['web_rss_before_mb']} -> peak {u['web_rss_peak_mb']} MB per process (worker peak {u.get('worker_rss_peak_mb')} MB: the parse)",
+             f"(sha256 {'ok' if u['sha256_ok'] else 'WRONG'}); console RSS {u['web_rss_before_mb']} -> peak {u['web_rss_peak_mb']} MB per process (worker peak {u.get('worker_rss_peak_mb')} MB: the parse)",
              u["state"] == "done" and u["sha256_ok"] and u["web_rss_peak_mb"] <= GOALS["upload_web_rss_mb"])]
 
 
@@ -928,7 +935,8 @@ def write_report(results: dict) -> Path:
         f"# Benchmarks, {day}",
         "",
         f"Machine: {machine()}. Everything on this one machine: PostgreSQL, Redis, the web set-up of",
-        f"docker-compose.yml (`{' '.join(Path(a).name if i == 0 else a for i, a in enumerate(compose_web_command(WEB_PORT)))}`), its Celery `worker`,",
+        f"docker-compose.yml (devices: `web`, `{' '.join(Path(a).name if i == 0 else a for i, a in enumerate(compose_web_command(WEB_PORT)))}`;",
+        "the admin API, pages and uploads: `console`), its Celery `worker`,",
         f"`dispatcher` (CPU weight as its `cpu_shares`: scheduling-group nice {compose_nice('dispatcher')}) and `beat`, the FCM stand-in, and the load generators",
         f"(the fleet simulator; wrk for capacity). The stand-in and the simulator run at scheduling-group nice {HARNESS_NICE[2] if HARNESS_NICE else 0}",
         "(they stand for Google and the phones; docs/performance.md). Reproduce: `make bench`.",
@@ -989,7 +997,7 @@ def main() -> int:
         django_setup()
         enroll_key, jwt = make_admin_and_key()
         if args.upload_only:
-            measured = upload(procs.procs["web"].pid, procs.procs["worker"].pid)
+            measured = upload(procs.procs["console"].pid, procs.procs["worker"].pid)
             print("\n".join(f"| {a} | {b} | {c} | {'✅' if d else '❌'} |" for a, b, c, d in upload_rows({"upload": measured})))
             return 0
         if args.install_only:
@@ -1028,7 +1036,7 @@ def main() -> int:
             return 0
         viewed = seed_console(args.console_devices, 30)
         results["console"] = console(viewed, args.console_requests)
-        results["upload"] = upload(procs.procs["web"].pid, procs.procs["worker"].pid)
+        results["upload"] = upload(procs.procs["console"].pid, procs.procs["worker"].pid)
         results["install"] = install(enroll_key, admin_jwt(), args.devices, procs.procs["web"].pid, nginx_pid())
         results["policy"] = policy(enroll_key, admin_jwt(), args.devices)
         results["alerts_offline"] = asyncio.run(alerts.run_offline(base_url=BASE, standin_url=STANDIN, enroll_key=enroll_key,

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs (when missing) and starts (when stopped) what the test suite needs: PostgreSQL, Redis,
-# Chromium, the JDK jars of the agent core, the Android build tools that make test APKs and Node.js
-# (the APK uploader's bundle).
+# Chromium, the JDK jars of the agent core, the Android build tools that make test APKs, Node.js
+# (the APK uploader's bundle) and nginx (the shipped proxy's routing, mdm/tests/test_nginx_routing.py).
 # Idempotent: a second run installs and starts nothing.
 set -euo pipefail
 
 need_root() { if [ "$(id -u)" != 0 ]; then echo "run as root (or with sudo): $*" >&2; exit 1; fi; }
 
 packages=(postgresql redis-server chromium fonts-dejavu-core default-jdk-headless junit4 libhamcrest-java
-          libandroid-json-java aapt zipalign apksigner android-framework-res zbar-tools wrk)
+          libandroid-json-java aapt zipalign apksigner android-framework-res zbar-tools wrk nginx)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

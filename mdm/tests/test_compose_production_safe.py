@@ -181,15 +181,19 @@ def test_nginx_terminates_tls_and_only_redirects_plain_http():
         assert "access_log /var/log/nginx/access.log mdm;" in server
     assert "ssl_certificate /etc/nginx/tls/fullchain.pem;" in tls and "ssl_certificate_key /etc/nginx/tls/privkey.pem;" in tls
     assert "TLSv1 " not in tls and "TLSv1.1" not in tls
-    # Every proxied location says https itself (a client's own X-Forwarded-Proto is never passed on).
-    # (The upload location nested in `/` inherits its headers; a location that proxies nothing is
-    # internal: the X-Accel-Redirect target of APK downloads, docs/apks.md.)
-    locations = re.findall(r"location [^{]+\{[^}]*\}", tls)
-    proxied = [location for location in locations if "proxy_pass" in location]
-    assert len(proxied) == 2
+    # Every proxied location says https itself (a client's own X-Forwarded-Proto is never passed on),
+    # or is nested in `/` and sets no header of its own, so that it inherits all of `/`'s (nginx
+    # inherits proxy_set_header only into a level that defines none). A location that proxies
+    # nothing is internal: the X-Accel-Redirect target of APK downloads, docs/apks.md.
+    top = re.findall(r"^    location [^{]+\{[^}]*\}", tls, re.M)  # `/` up to its first nested location
+    nested = re.findall(r"^        location [^{]+\{[^}]*\}", tls, re.M)
+    proxied = [location for location in top if "proxy_pass" in location]
+    assert len(proxied) == 2 and len(nested) == 3  # /ws/ and /; uploads, the device API, the enrollment
     for location in proxied:
         assert "proxy_set_header X-Forwarded-Proto https;" in location
-    assert all("internal;" in location for location in locations if "proxy_pass" not in location)
+    assert all("proxy_pass" in location for location in nested)
+    assert all("proxy_set_header" not in location for location in nested)
+    assert all("internal;" in location for location in top if "proxy_pass" not in location)
     mounts = compose(FILLED)["services"]["proxy"]["volumes"]
     assert f"{FILLED['TLS_CERT_DIR']}:/etc/nginx/tls:ro" in mounts
     assert "${HTTPS_PORT:-443}:443" in COMPOSE_TEXT
