@@ -1052,4 +1052,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    # The harness's event loop (the simulator's 2,000 phones, the admin calls): uvloop, so the load
+    # generator takes less of the cores it shares with the server (docs/performance.md, "The harness").
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     sys.exit(main())
