@@ -9,7 +9,7 @@ The value is the version number as decimal text. A missing key costs the heartbe
 command marker's (commands.markers): a heartbeat reads the old version from PostgreSQL while an
 edit commits, and then writes the stale number. So the reader first writes a random check token
 and its final write is a compare-and-set on that token; every change that moves a device's
-version deletes the key after its transaction commits, which either lands before the read (the
+version writes the key after its transaction commits, which either lands before the read (the
 read sees the new rows) or overwrites the check token (the compare-and-set fails).
 
 A change writes `<version>:<change number>`, the number taken from one counter while the change
