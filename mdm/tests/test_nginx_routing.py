@@ -3,7 +3,6 @@ adaptations, bench/nginx.py) sends every device endpoint of the URL tree to the 
 (`web`) and everything else to the people plane (`console`): an admin's fleet-wide request never
 runs in a process that serves heartbeats (docs/performance.md, "Two planes")."""
 
-import re
 import shutil
 import subprocess
 import threading
@@ -12,10 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from django.urls import URLResolver, get_resolver
-
 from bench import nginx
 from tests.live import free_port
+from tests.urlwalk import all_routes
 
 
 def _upstream(name: str) -> ThreadingHTTPServer:
@@ -68,39 +66,23 @@ def front(tmp_path_factory):
     console.shutdown()
 
 
-def _routes(resolver, prefix=""):
-    for entry in resolver.url_patterns:
-        route = prefix + str(entry.pattern)
-        if isinstance(entry, URLResolver):
-            yield from _routes(entry, route)
-        else:
-            yield route
-
-
-def _path(route: str) -> str:
-    """A concrete path for a route: each converter or group filled with a sample value."""
-    path = re.sub(r"<(?:[a-z]+:)?\w+>", "3f0e5a52-8c5e-4b1f-9d0a-0c1e2f3a4b5c", route)
-    path = re.sub(r"\(\?P<\w+>[^)]*\)", "x", path)
-    return "/" + path.lstrip("^").rstrip("$").replace("\\", "")
-
-
-ROUTES = sorted(set(_routes(get_resolver())))
-DEVICE = [r for r in ROUTES if r.startswith("api/v1/device/") or r == "api/v1/enroll"]
+ROUTES = sorted(path for path, _ in all_routes())
+DEVICE = [p for p in ROUTES if p.startswith("/api/v1/device/") or p == "/api/v1/enroll"]
 
 
 def test_the_url_tree_has_the_device_protocol():
-    assert "api/v1/enroll" in DEVICE and "api/v1/device/heartbeat" in DEVICE and len(DEVICE) >= 8
+    assert "/api/v1/enroll" in DEVICE and "/api/v1/device/heartbeat" in DEVICE and len(DEVICE) >= 8
 
 
-@pytest.mark.parametrize("route", DEVICE)
-def test_every_device_endpoint_goes_to_the_device_plane(front, route):
+@pytest.mark.parametrize("path", DEVICE)
+def test_every_device_endpoint_goes_to_the_device_plane(front, path):
     for method in ("GET", "POST", "PUT"):
-        assert front.request(method, _path(route), content=b"{}").text == "web", (method, route)
+        assert front.request(method, path, content=b"{}").text == "web", (method, path)
 
 
-@pytest.mark.parametrize("route", [r for r in ROUTES if r not in DEVICE])
-def test_every_other_route_goes_to_the_people_plane(front, route):
-    assert front.get(_path(route)).text == "console", route
+@pytest.mark.parametrize("path", [p for p in ROUTES if p not in DEVICE])
+def test_every_other_route_goes_to_the_people_plane(front, path):
+    assert front.get(path).text == "console", path
 
 
 @pytest.mark.parametrize("path", ["/", "/api/v1/devices", "/api/v1/devices/3f0e5a52-8c5e-4b1f-9d0a-0c1e2f3a4b5c",
