@@ -1,11 +1,11 @@
-"""nginx in front of the bench's web and console, as docker-compose's `proxy` is in front of them: the server
+"""nginx in front of the bench's web, sync and console, as docker-compose's `proxy` is in front of them: the server
 block of the shipped deploy/nginx.conf (its APK download location answering the web's
 X-Accel-Redirect, its proxy to granian, its log format), changed only where this machine differs,
 each change checked to apply so that a reshaped deploy/nginx.conf stops the bench instead of
 being measured half-applied:
 - plain HTTP on a loopback port (no certificate here), so no `ssl_*` and no `http2` (Debian's
   nginx 1.22 predates `http2 on;`);
-- the upstreams on 127.0.0.1 (the bench's two granian services; no daphne);
+- the upstreams on 127.0.0.1 (the bench's three granian services; no daphne);
 - the media volume is the bench's media directory; the logs are the bench's;
 - no port-80 redirect server.
 The main context is the nginx image's (worker_processes auto), except worker_connections: 4,096
@@ -23,6 +23,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY_CONF = ROOT / "deploy" / "nginx.conf"
+# deploy/nginx.conf's split of the device protocol between two planes, for a simulator that calls
+# the planes directly (no proxy hop in the device figures): these path prefixes go to `sync`, the
+# rest of /api/v1/device/ to `web` (mdm/tests/test_nginx_routing.py holds the proxy to it).
+SYNC_PREFIXES = ("/api/v1/device/policy",)
 
 MAIN = """worker_processes auto;
 pid {work}/nginx.pid;
@@ -68,10 +72,11 @@ def _replace(text: str, pattern: str, replacement: str, *, count: int = 0, flags
     return new
 
 
-def site_config(*, port: int, web_port: int, console_port: int, media_dir: Path, work: Path) -> str:
+def site_config(*, port: int, web_port: int, sync_port: int, console_port: int, media_dir: Path, work: Path) -> str:
     """deploy/nginx.conf adapted to this machine (see the module's docstring)."""
     text = DEPLOY_CONF.read_text()
     text = _replace(text, r"^upstream web \{ server web:8000;", f"upstream web {{ server 127.0.0.1:{web_port};")
+    text = _replace(text, r"^upstream sync \{ server sync:8000;", f"upstream sync {{ server 127.0.0.1:{sync_port};")
     text = _replace(text, r"^upstream console \{ server console:8000;", f"upstream console {{ server 127.0.0.1:{console_port};")
     text = _replace(text, r"^upstream ws \{ server ws:8001; \}", "upstream ws { server 127.0.0.1:9; }  # unused here")
     # The port-80 server only redirects to https: dropped.
@@ -84,9 +89,10 @@ def site_config(*, port: int, web_port: int, console_port: int, media_dir: Path,
     return text
 
 
-def write_config(*, port: int, web_port: int, console_port: int, media_dir: Path, work: Path) -> Path:
+def write_config(*, port: int, web_port: int, sync_port: int, console_port: int, media_dir: Path, work: Path) -> Path:
     work.mkdir(parents=True, exist_ok=True)
-    site = site_config(port=port, web_port=web_port, console_port=console_port, media_dir=media_dir, work=work)
+    site = site_config(port=port, web_port=web_port, sync_port=sync_port, console_port=console_port, media_dir=media_dir,
+                       work=work)
     path = work / "nginx.conf"
     path.write_text(MAIN.format(work=work, site="\n".join("    " + line if line else line for line in site.splitlines())))
     return path

@@ -18,13 +18,13 @@ once PostgreSQL holds its report of the assigned version with every item applied
 `reported_at`. Each figure is the median of the trials; the admin API's compliant count is checked
 once at the end.
 
-Each trial's raw figures also say where the time and the CPU went: `slow_by_second`, the
-heartbeats of the window after t0 slower than the quiet window's p99, by the second they were
-sent in (a stall at the assignment shows at its start, a throughput limit for as long as the
-fetches and reports last); `cores_quiet` and `cores_during`, the cores in use on average in each
-window by the simulator (this process), each granian process (`web`: the devices' requests,
-`console`: the admin API's), the Celery workers, Redis and PostgreSQL (/proc), which tells a
-saturated machine from a queue that is not the CPU's.
+Each trial's raw figures also say where the time and the CPU went: `slow_by_second`, the heartbeats
+of the window after t0 slower than the quiet window's p99, by the second they were sent in (a stall
+at the assignment shows at its start, a throughput limit for as long as the fetches and reports
+last); `cores_quiet` and `cores_during`, the cores in use on average in each window by the simulator
+(this process), each granian process (`web`: the devices' heartbeats and more, `sync`: their policy
+fetches and reports, `console`: the admin API's), the Celery workers, Redis and PostgreSQL (/proc),
+which tells a saturated machine from a queue that is not the CPU's.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def lag_between(stats, start: float, end: float) -> float | None:
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-CONSOLE_ARG = "--port 0 "  # the console's granian processes: set from the admin URL (fan_out)
+PLANE_ARGS: dict[str, str] = {}  # "--port N " of each granian service but web's: set from the URLs (fan_out)
 
 
 def cpu_seconds_by_group() -> dict[str, float]:
@@ -131,7 +131,8 @@ def cpu_seconds_by_group() -> dict[str, float]:
         if int(entry.name) == me:
             group = "simulator"
         elif "granian" in cmdline:  # per process: granian's master and each worker (a GIL each)
-            group = f"{'console' if CONSOLE_ARG in cmdline else 'web'} {entry.name}"
+            plane = next((name for name, arg in PLANE_ARGS.items() if arg in cmdline), "web")
+            group = f"{plane} {entry.name}"
         elif "celery" in cmdline:
             group = "celery"
         elif "redis-server" in cmdline:
@@ -258,13 +259,16 @@ async def warm_up(fleet) -> None:
           f"p50 {hb.get('p50_ms')} ms, p99 {hb.get('p99_ms')} ms", flush=True)
 
 
-async def fan_out(*, base_url: str, admin_url: str, standin_url: str, jwt: str, enroll_key: str, devices: int) -> dict:
+async def fan_out(*, base_url: str, routes: tuple[tuple[str, str], ...] = (), admin_url: str, standin_url: str, jwt: str,
+                  enroll_key: str, devices: int) -> dict:
+    """`routes`: the simulator's (path prefix, base URL) pairs, the proxy's split between planes."""
     from loadtest.simulator import Fleet
 
-    global CONSOLE_ARG
-    CONSOLE_ARG = f"--port {httpx.URL(admin_url).port} "
+    PLANE_ARGS["console"] = f"--port {httpx.URL(admin_url).port} "
+    for _, base in routes:
+        PLANE_ARGS["sync"] = f"--port {httpx.URL(base).port} "
 
-    fleet = Fleet(base_url=base_url, enroll_key=enroll_key, devices=devices, interval=INTERVAL_S,
+    fleet = Fleet(base_url=base_url, routes=routes, enroll_key=enroll_key, devices=devices, interval=INTERVAL_S,
                   duration=TRIALS * (WINDOW_S + DEADLINE_S) + WARM_MAX_S + 600, hardware_prefix="pol", enroll_concurrency=devices,
                   push_url=standin_url if PUSH else None, failure_rate=0.0, max_connections=1000, owns_process=True)
     async with fleet:

@@ -45,10 +45,12 @@ from bench import alerts, install_fanout, nginx, policy_fanout, sizing  # noqa: 
 VENV_BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "var" / "bench"
-WEB_PORT, CONSOLE_PORT, STANDIN_PORT, FRONT_PORT = 8100, 8101, 9099, 8180
+WEB_PORT, SYNC_PORT, CONSOLE_PORT, STANDIN_PORT, FRONT_PORT = 8100, 8102, 8101, 9099, 8180
 BASE = f"http://127.0.0.1:{WEB_PORT}"  # the device plane (compose's `web`): what the devices call
+SYNC = f"http://127.0.0.1:{SYNC_PORT}"  # the desired-state plane (`sync`): their policy fetches and reports
+DEVICE_ROUTES = tuple((prefix, SYNC) for prefix in nginx.SYNC_PREFIXES)  # the simulator's stand-in for the proxy
 CONSOLE = f"http://127.0.0.1:{CONSOLE_PORT}"  # the people plane (`console`): the admin API, pages, uploads
-FRONT = f"http://127.0.0.1:{FRONT_PORT}"  # nginx in front of both (bench/nginx.py), when it is there
+FRONT = f"http://127.0.0.1:{FRONT_PORT}"  # nginx in front of the three (bench/nginx.py), when it is there
 STANDIN = f"http://127.0.0.1:{STANDIN_PORT}"
 
 # The fan-out is repeated and each of its times reported as the median of the trials: on this
@@ -250,7 +252,7 @@ def fresh_store() -> dict:
 
 
 def prepare(procs: Processes) -> None:
-    for port in (WEB_PORT, CONSOLE_PORT, STANDIN_PORT, FRONT_PORT):
+    for port in (WEB_PORT, SYNC_PORT, CONSOLE_PORT, STANDIN_PORT, FRONT_PORT):
         if not port_free(port):
             raise SystemExit(f"port {port} is in use (a previous run still going?); stop it and retry")
     env = fresh_store()
@@ -263,12 +265,14 @@ def prepare(procs: Processes) -> None:
     start_service(procs, "dispatcher", compose_command("dispatcher"), env)
     start_service(procs, "beat", compose_command("beat"), env)  # the write-behind flush, offline sweep, ... as deployed
     start_service(procs, "web", compose_web_command(WEB_PORT), env)
+    start_service(procs, "sync", compose_web_command(SYNC_PORT, "sync"), env)
     start_service(procs, "console", compose_web_command(CONSOLE_PORT, "console"), env)
     wait_http(f"{BASE}/healthz")
+    wait_http(f"{SYNC}/healthz")
     wait_http(f"{CONSOLE}/healthz")
     if NGINX["binary"]:
         work = WORK / "nginx"
-        conf = nginx.write_config(port=FRONT_PORT, web_port=WEB_PORT, console_port=CONSOLE_PORT,
+        conf = nginx.write_config(port=FRONT_PORT, web_port=WEB_PORT, sync_port=SYNC_PORT, console_port=CONSOLE_PORT,
                                   media_dir=WORK / "var" / "media", work=work)
         nginx.check(NGINX["binary"], conf, work)
         procs.start("nginx", nginx.argv(NGINX["binary"], conf, work), env)
@@ -354,8 +358,8 @@ def install(enroll_key: str, jwt: str, devices: int, web_pid: int, nginx_pid: in
 def policy(enroll_key: str, jwt: str, devices: int) -> dict:
     """The policy fan-out (bench/policy_fanout.py)."""
     raise_harness_priority()
-    return asyncio.run(policy_fanout.fan_out(base_url=BASE, admin_url=CONSOLE, standin_url=STANDIN, jwt=jwt,
-                                             enroll_key=enroll_key, devices=devices))
+    return asyncio.run(policy_fanout.fan_out(base_url=BASE, routes=DEVICE_ROUTES, admin_url=CONSOLE, standin_url=STANDIN,
+                                             jwt=jwt, enroll_key=enroll_key, devices=devices))
 
 
 async def storm_steady_fanout(enroll_key: str, jwt: str, devices: int, steady_s: float, web_pid: int,
@@ -936,6 +940,7 @@ def write_report(results: dict) -> Path:
         "",
         f"Machine: {machine()}. Everything on this one machine: PostgreSQL, Redis, the web set-up of",
         f"docker-compose.yml (devices: `web`, `{' '.join(Path(a).name if i == 0 else a for i, a in enumerate(compose_web_command(WEB_PORT)))}`;",
+        f"policy fetches and reports: `sync`, scheduling-group nice {compose_nice('sync')} as its `cpu_shares`;",
         "the admin API, pages and uploads: `console`), its Celery `worker`,",
         f"`dispatcher` (CPU weight as its `cpu_shares`: scheduling-group nice {compose_nice('dispatcher')}) and `beat`, the FCM stand-in, and the load generators",
         f"(the fleet simulator; wrk for capacity). The stand-in and the simulator run at scheduling-group nice {HARNESS_NICE[2] if HARNESS_NICE else 0}",

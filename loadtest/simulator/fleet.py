@@ -11,7 +11,7 @@ import gc
 import json
 import random
 import time
-from typing import Any
+from typing import Any, Sequence
 
 import aiohttp
 
@@ -59,6 +59,9 @@ class Fleet(CommandRunner, PushConsumer, PolicyClient):
       apk_resumed, apk_restarted when the server sent the whole file again).
     - `download_concurrency`: at most this many APK transfers at once (None: no cap). Downloads
       have their own connection pool, so they never hold back heartbeats and results.
+    - `routes`: (path prefix, base URL) pairs sent elsewhere than `base_url`, first match wins:
+      what the proxy in front of a server does when the simulator talks to its planes directly
+      (bench/run.py, as deploy/nginx.conf routes).
     Counters (`stats.counters`) of installs: apk_downloaded, apk_checksum_ok, apk_checksum_mismatch,
     apk_installed, apk_refused (a downgrade), apk_install_failed, apk_download_failed, apk_bytes;
     `installer.downloads` holds each good download's SHA-256 as the device computed it; `events`
@@ -89,8 +92,10 @@ class Fleet(CommandRunner, PushConsumer, PolicyClient):
         install_failures: FailureRule | None = None,
         download_cut_rate: float = 0.0,
         download_concurrency: int | None = 200,
+        routes: Sequence[tuple[str, str]] = (),
     ):
         self.base_url = base_url.rstrip("/")
+        self.routes = [(prefix, base.rstrip("/")) for prefix, base in routes]
         self.enroll_key = enroll_key
         self.count = devices
         self.interval_override = interval
@@ -126,6 +131,12 @@ class Fleet(CommandRunner, PushConsumer, PolicyClient):
         self.events: list[tuple[float, str, str]] = []
 
     # -- HTTP -----------------------------------------------------------------------------------
+    def url_of(self, path: str) -> str:
+        for prefix, base in self.routes:
+            if path.startswith(prefix):
+                return base + path
+        return self.base_url + path
+
     async def call(self, endpoint: str, method: str, path: str, *, device: SimDevice | None = None,
                    body: Any = None, headers: dict | None = None, started: float | None = None):
         """One request; returns (status, json body or None, retry_after). Network errors → 0."""
@@ -133,7 +144,7 @@ class Fleet(CommandRunner, PushConsumer, PolicyClient):
         started = time.monotonic() if started is None else started
         hdrs = {"Accept": "application/json", **(device.headers if device else {}), **(headers or {})}
         try:
-            async with self.session.request(method, self.base_url + path, json=body, headers=hdrs) as response:
+            async with self.session.request(method, self.url_of(path), json=body, headers=hdrs) as response:
                 data = await response.json(content_type=None) if response.status != 204 else None
                 status, retry_after = response.status, retry_after_of(response)
         except (aiohttp.ClientError, asyncio.TimeoutError, json.JSONDecodeError) as exc:

@@ -312,3 +312,36 @@ async def test_a_current_token_re_keys_without_an_admin():
         device.token = "t.current"
         assert await asyncio.wait_for(enrolling, 5) is True
     assert len(peer.seen) == 1 and "reenroll_request" not in peer.seen[0][1]
+
+
+async def test_routes_send_their_paths_to_another_plane_and_the_rest_to_the_base_url():
+    """What nginx does in front of the planes (bench/nginx.py SYNC_PREFIXES): the benchmark's
+    simulator calls `web` and `sync` directly, so it splits the paths itself."""
+    peer = Peer()
+    runner, url = await _serve(peer)
+    seen = []
+
+    async def policy(request):
+        seen.append((request.method, request.path, request.headers.get("Authorization")))
+        return web.json_response({"plane": "sync"})
+
+    other = web.Application()
+    other.router.add_get("/api/v1/device/policy", policy)
+    other_runner = web.AppRunner(other)
+    await other_runner.setup()
+    site = web.TCPSite(other_runner, "127.0.0.1", 0)
+    await site.start()
+    other_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/"
+    try:
+        async with Fleet(base_url=url, routes=[("/api/v1/device/policy", other_url)], enroll_key="key", devices=1,
+                         duration=5) as fleet:
+            await fleet.enroll_all()
+            device = fleet.devices[0]
+            status, data, _ = await fleet.call("policy", "GET", "/api/v1/device/policy", device=device)
+            pulled, _, _ = await fleet.call("commands", "GET", "/api/v1/device/commands", device=device)
+    finally:
+        await runner.cleanup()
+        await other_runner.cleanup()
+    assert (status, data) == (200, {"plane": "sync"})
+    assert seen == [("GET", "/api/v1/device/policy", device.headers["Authorization"])]
+    assert pulled == 200 and peer.enroll_calls == 1  # the rest stayed with the base URL

@@ -101,14 +101,14 @@ def test_the_app_runs_https_with_debug_off():
     assert env["DEBUG"] == "false"
     assert env["ALLOWED_HOSTS"].split(",") == ["mdm.example.com", "localhost"]
     assert env["METRICS_TOKEN"] == ""
-    for service in ("web", "ws", "worker", "dispatcher", "beat", "migrate"):
+    for service in ("web", "sync", "console", "ws", "worker", "dispatcher", "beat", "migrate"):
         assert compose(FILLED)["services"][service]["environment"] == compose(FILLED)["services"]["web"]["environment"]
 
 
 def test_the_health_checks_use_a_host_the_app_allows():
     services = compose(FILLED)["services"]
     allowed = app_environment(FILLED)["ALLOWED_HOSTS"].split(",")
-    for name in ("web", "ws"):
+    for name in ("web", "sync", "console", "ws"):
         host = re.search(r"https?://([^:/']+)", " ".join(services[name]["healthcheck"]["test"])).group(1)
         assert host in allowed, (name, host)
     assert "https://localhost/healthz" in services["proxy"]["healthcheck"]["test"]
@@ -188,7 +188,7 @@ def test_nginx_terminates_tls_and_only_redirects_plain_http():
     top = re.findall(r"^    location [^{]+\{[^}]*\}", tls, re.M)  # `/` up to its first nested location
     nested = re.findall(r"^        location [^{]+\{[^}]*\}", tls, re.M)
     proxied = [location for location in top if "proxy_pass" in location]
-    assert len(proxied) == 2 and len(nested) == 3  # /ws/ and /; uploads, the device API, the enrollment
+    assert len(proxied) == 2 and len(nested) == 4  # /ws/ and /; uploads, the device API, its policy channel, the enrollment
     for location in proxied:
         assert "proxy_set_header X-Forwarded-Proto https;" in location
     assert all("proxy_pass" in location for location in nested)

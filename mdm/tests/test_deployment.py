@@ -22,7 +22,7 @@ def _module_file(dotted: str) -> bool:
 
 
 def test_compose_has_the_production_processes():
-    assert {"postgres", "redis", "web", "console", "ws", "worker", "dispatcher", "beat", "migrate", "proxy"} <= set(COMPOSE["services"])
+    assert {"postgres", "redis", "web", "sync", "console", "ws", "worker", "dispatcher", "beat", "migrate", "proxy"} <= set(COMPOSE["services"])
 
 
 def test_every_queue_a_task_is_routed_to_has_a_worker():
