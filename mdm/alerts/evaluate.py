@@ -8,6 +8,7 @@ A subject that matches again within the flapping window after its alert resolved
 same row, so fire/resolve cycles fold into one alert; the FLAP_FIRES-th fire marks it flapping,
 and a flapping alert tells once, not at every cycle."""
 
+import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from mdm.alerts.kinds import KINDS, Match, device_labels
 from mdm.alerts.models import Alert, AlertEvent, AlertRule
 
 A = Alert.State
+logger = logging.getLogger(__name__)
 
 
 def flap_fires() -> int:
@@ -87,7 +89,8 @@ def evaluate_rule(rule: AlertRule, now: datetime, matches: dict[str, Match] | No
             if sid in reopen:
                 pk = reopen[sid]
                 Alert.objects.filter(pk=pk).update(state=A.PENDING, since=now, clear_since=None, resolved_at=None,
-                                                   resolved_by_remediation=False, value=m.value, subject_label=m.label[:200])
+                                                   resolved_by_remediation=False, value=_jsonable(m.value),
+                                                   subject_label=m.label[:200])
                 events.append(AlertEvent(alert_id=pk, at=now, kind="reopened", detail={"value": _jsonable(m.value)}))
                 if fire_now:
                     to_fire.append(pk)
@@ -177,14 +180,19 @@ def _jsonable(value):
 
 
 def evaluate_all(now: datetime, *, kinds=None) -> list[Outcome]:
-    """Every enabled rule (or those of the given kinds), one after the other."""
+    """Every enabled rule (or those of the given kinds), one after the other. A rule whose
+    evaluation fails is logged and skipped (its own transaction rolled back), never the rules
+    after it: one broken rule must not silence the fleet's alerting."""
     rules = AlertRule.objects.filter(enabled=True)
     if kinds is not None:
         rules = rules.filter(kind__in=list(kinds))
     outcomes = []
     for rule in rules:
         if rule.kind in KINDS:
-            outcomes.append(evaluate_rule(rule, now))
+            try:
+                outcomes.append(evaluate_rule(rule, now))
+            except Exception:
+                logger.exception("alert rule %s (%s) could not be evaluated", rule.pk, rule.kind)
     return outcomes
 
 

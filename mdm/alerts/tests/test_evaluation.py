@@ -275,3 +275,48 @@ def test_with_flapping_at_the_first_fire_a_new_alert_flaps_at_once(settings):
     cycle(T0)
     a = Alert.objects.get(rule=rule)
     assert a.flapping and sorted(e.kind for e in a.events.all()) == ["fired", "flapping"]
+
+
+@pytest.mark.parametrize("kind, silent, back", [
+    # the value a kind matches with is a datetime or a date here: stored as JSON text on a re-open too
+    ("device_offline", {"online": False, "last_seen": T0 - timedelta(minutes=11)}, {"online": True, "last_seen": T0}),
+    ("security_patch_old", {"online": True, "last_seen": T0, "security_patch": date(2025, 1, 5)},
+     {"security_patch": T0.date()}),
+])
+def test_a_subject_matching_again_within_the_flap_window_reopens_its_alert(kind, silent, back):
+    rule = only(kind)
+    rule.hold_s, rule.clear_s = 0, 0
+    rule.save()
+    d = DeviceFactory()
+    status(d, **silent)
+    assert cycle(T0)["fired"] == 1
+    status(d, **back)
+    assert cycle(T0 + timedelta(minutes=1))["resolved"] == 1
+    status(d, **{k: (v + timedelta(minutes=1) if isinstance(v, datetime) else v) for k, v in silent.items()})
+    assert cycle(T0 + timedelta(minutes=2))["fired"] == 1
+    alert = Alert.objects.get(rule=rule)  # the same row, re-opened
+    assert (alert.state, alert.fire_count) == ("firing", 2)
+    assert isinstance(alert.value, str) and alert.value[:4] in ("2025", "2026")
+    assert [e.kind for e in alert.events.order_by("at", "kind")] == ["fired", "resolved", "fired", "reopened"]
+
+
+def test_a_rule_that_cannot_be_evaluated_does_not_stop_the_others(monkeypatch, caplog):
+    import dataclasses
+
+    from mdm.alerts import kinds
+
+    AlertRule.objects.exclude(kind__in=("battery_hot", "device_offline")).update(enabled=False)
+    for rule in AlertRule.objects.filter(enabled=True):
+        rule.hold_s = 0
+        rule.save()
+    d = DeviceFactory()
+    status(d, online=False, last_seen=T0 - timedelta(minutes=11), battery_temp_c=50.0)
+
+    def broken(rule, now):
+        raise RuntimeError("broken kind")
+
+    monkeypatch.setitem(kinds.KINDS, "battery_hot", dataclasses.replace(kinds.KINDS["battery_hot"], matches=broken))
+    counts = cycle(T0)
+    assert counts["fired"] == 1
+    assert list(Alert.objects.values_list("rule__kind", flat=True)) == ["device_offline"]
+    assert "could not be evaluated" in caplog.text
