@@ -7,6 +7,7 @@
 - `offline_scenario(...)` (bench/run.py): 10% of a heartbeating simulated fleet stops at once;
   one grouped notification per channel (e-mail through a local SMTP server, a webhook receiver)."""
 
+import contextlib
 import statistics
 import time
 from datetime import date, timedelta
@@ -33,9 +34,12 @@ def _mix() -> None:
         cursor.execute("ANALYZE devices_devicestatus")
 
 
-def evaluation(total: int, cycles: int = 5) -> dict:
+def evaluation(total: int, cycles: int = 5, *, alone=contextlib.nullcontext) -> dict:
     """Seconds per evaluation cycle of every enabled rule (in this process, on the bench's
-    PostgreSQL). Returns {"devices", "rules", "first_s", "median_s", "max_s", "fired"}."""
+    PostgreSQL). `alone()`: a context in which no other process evaluates (bench/run.py pauses
+    Celery there: the sweep, and the look-again timers of the offline scenario's silent devices,
+    would evaluate the same rules meanwhile, the rule lock making this cycle wait for theirs).
+    Returns {"devices", "rules", "first_s", "median_s", "max_s", "fired"}."""
     from django.db.models import Case, When
 
     from devices.models import Device
@@ -45,7 +49,8 @@ def evaluation(total: int, cycles: int = 5) -> dict:
     ordered = Device.objects.active().order_by(Case(When(hardware_id__startswith="pad-", then=0), default=1), "hardware_id")
     aside = set_aside(list(ordered.values_list("pk", flat=True)[total:]))
     try:
-        return _cycles(cycles)
+        with alone():
+            return _cycles(cycles)
     finally:
         bring_back(aside)
 
