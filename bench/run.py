@@ -175,14 +175,18 @@ def paused(procs: "Processes", names: tuple[str, ...] = ("beat", "worker", "disp
         while True:
             for pid in groups:
                 os.killpg(pid, signal.SIGSTOP)
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                               "AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND xact_start IS NOT NULL")
-                busy = cursor.fetchone()[0]
-            if not busy:
+            busy = None  # until the query answers: an error continues them too
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                                   "backend_type = 'client backend' AND pid <> pg_backend_pid() AND xact_start IS NOT NULL")
+                    busy = cursor.fetchone()[0]
+            finally:
+                if busy != 0:
+                    for pid in groups:
+                        os.killpg(pid, signal.SIGCONT)
+            if busy == 0:
                 break
-            for pid in groups:
-                os.killpg(pid, signal.SIGCONT)
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{names} never left their transactions for {timeout} s")
             time.sleep(0.05)
