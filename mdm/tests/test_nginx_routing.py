@@ -2,7 +2,7 @@
 adaptations, bench/nginx.py) sends every device endpoint of the URL tree to the device plane
 (`web`), but the policy fetch and report to the desired-state plane (`sync`), and everything else
 to the people plane (`console`): neither an admin's fleet-wide request nor the fleet's answer to a
-policy change runs in a process that serves heartbeats (docs/performance.md, "Three planes").
+policy change runs in a process that serves heartbeats (docs/performance.md, "A third plane").
 bench/nginx.py's SYNC_PREFIXES, the split the benchmark's simulator makes itself, is checked
 against the proxy's here too."""
 
