@@ -29,6 +29,11 @@ DEAD_LETTERS = Counter(
     "Write-behind entries a flush could not write and set aside (mdm.deadletters), by kind",
     ["kind"],
 )
+ALERT_RULE_FAILURES = Counter(
+    "mdm_alert_rule_failures_total",
+    "Evaluations of an alert rule that failed (mdm.alerts.evaluate; the rule is marked failing), by kind",
+    ["kind"],
+)
 WRITEBEHIND_REQUEUED = Counter(
     "mdm_writebehind_requeued_claims_total",
     "Write-behind claims of a flusher that died, put back in the queue by a later flush, by queue",

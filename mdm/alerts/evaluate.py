@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 
-from mdm import sql
+from mdm import metrics, sql
 from mdm.alerts.kinds import KINDS, Match, device_labels
 from mdm.alerts.models import Alert, AlertEvent, AlertRule
 
@@ -191,9 +192,40 @@ def evaluate_all(now: datetime, *, kinds=None) -> list[Outcome]:
         if rule.kind in KINDS:
             try:
                 outcomes.append(evaluate_rule(rule, now))
-            except Exception:
+            except Exception as exc:
                 logger.exception("alert rule %s (%s) could not be evaluated", rule.pk, rule.kind)
+                _mark_failing(rule, now, exc)
+            else:
+                if rule.failing_since is not None:
+                    _mark_working(rule)
     return outcomes
+
+
+def failure_text(exc: BaseException) -> str:
+    """The error in one line for the console: its type and the first line of its message (a
+    database error's detail lines, which may quote row values, stay in the log)."""
+    first = next(iter(str(exc).splitlines()), "")
+    line = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return "".join(c if c.isprintable() else " " for c in line)[:300]
+
+
+def _mark_failing(rule: AlertRule, now: datetime, exc: BaseException) -> None:
+    """The rule's row says it fails (since the first failure of this run of failures) and why:
+    the console shows it and `server_rule_failing` tells the admins. Best effort: the database
+    may be what failed, and the log has it either way."""
+    metrics.ALERT_RULE_FAILURES.labels(kind=rule.kind).inc()
+    try:
+        AlertRule.objects.filter(pk=rule.pk).update(failure=failure_text(exc),
+                                                    failing_since=Coalesce(F("failing_since"), Value(now)))
+    except Exception:
+        logger.exception("alert rule %s could not be marked failing", rule.pk)
+
+
+def _mark_working(rule: AlertRule) -> None:
+    try:
+        AlertRule.objects.filter(pk=rule.pk, failing_since__isnull=False).update(failing_since=None, failure="")
+    except Exception:
+        logger.exception("alert rule %s could not be marked working again", rule.pk)
 
 
 def by_rule(outcomes) -> dict:

@@ -20,7 +20,7 @@ from commands.policies.models import Policy
 from devices import compliance
 from devices.models import Device, DeviceStatus
 from mdm import deadletters, redis_client
-from mdm.alerts.models import Alert, Severity
+from mdm.alerts.models import Alert, AlertRule, Severity
 from mdm.formfields import figure
 
 S = Alert.Subject
@@ -231,6 +231,14 @@ def _worker_silent(rule, now):
     return {}
 
 
+def _rules_failing(rule, now):
+    """Every enabled rule whose evaluation fails (mdm.alerts.evaluate marks it), itself aside: a
+    rule that cannot be evaluated would otherwise stay silent about what it watches."""
+    rows = (AlertRule.objects.filter(enabled=True, failing_since__isnull=False).exclude(pk=rule.pk)
+            .values_list("pk", "name", "failure"))
+    return {str(pk): Match(name, failure) for pk, name, failure in rows}
+
+
 def _p(label, type_, default, lo, hi):
     return Param(label, type_, default, lo, hi)
 
@@ -271,6 +279,10 @@ KINDS: dict[str, Kind] = {k.key: k for k in (
          Severity.WARNING, 120, 120, lambda p: f"more than {p['count']} tasks waiting for a worker", _queue_depth),
     Kind("server_worker_silent", "Worker not heard from", S.SERVER, {"seconds": _p("silent for (seconds)", int, 180, 30, 86400)},
          Severity.CRITICAL, 0, 60, lambda p: f"no worker heard from for {p['seconds']} s", _worker_silent),
+    # Held 5 minutes: one failed evaluation (a deadlock, a restart) is not news; a rule that keeps
+    # failing watches nothing.
+    Kind("server_rule_failing", "Alert rule failing", S.RULE, {},
+         Severity.CRITICAL, 300, 60, lambda p: "cannot be evaluated: its condition is not being watched", _rules_failing),
 )}
 
 

@@ -44,6 +44,11 @@ class AlertRule(models.Model):
     remediation_stopped_at = models.DateTimeField(null=True, blank=True)
     remediation_stopped_reason = models.CharField(max_length=300, blank=True)
     remediation_resumed_at = models.DateTimeField(null=True, blank=True)
+    # The evaluation of this rule fails (mdm.alerts.evaluate.evaluate_all): since when, and the
+    # last error in one line. Cleared by the next evaluation that succeeds; the built-in rule
+    # `server_rule_failing` tells the admins of a rule failing for its hold time.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    failure = models.CharField(max_length=300, blank=True)
     seed_key = models.CharField(max_length=40, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -72,6 +77,7 @@ class Alert(models.Model):
         COMMAND = "command", "Command"
         ROLLOUT = "rollout", "Rollout"
         SERVER = "server", "Server"
+        RULE = "rule", "Alert rule"  # an alert rule whose evaluation fails (server_rule_failing)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")

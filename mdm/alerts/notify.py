@@ -206,7 +206,7 @@ def headline(n: Notification, alerts: list[Alert]) -> str:
     condition = kind.describe(rule.params) if kind else rule.kind
     count = len(alerts)
     subject = alerts[0].subject_type if alerts else Alert.Subject.DEVICE
-    noun = {"device": "device", "command": "command", "rollout": "rollout", "server": "server"}[subject]
+    noun = {"device": "device", "command": "command", "rollout": "rollout", "server": "server", "rule": "alert rule"}[subject]
     groups = Counter(a.group_name for a in alerts if a.group_name)
     where = f" in group {next(iter(groups))}" if len(groups) == 1 and sum(groups.values()) == count else ""
     who = alerts[0].subject_label if count == 1 else f"{count} {noun}s{where}"

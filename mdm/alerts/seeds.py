@@ -20,6 +20,7 @@ NAMES = {
     "server_push_failures": "Push notifications failing",
     "server_queue_depth": "Background work backing up",
     "server_worker_silent": "No background worker running",
+    "server_rule_failing": "Alert rule cannot be evaluated",
 }
 
 

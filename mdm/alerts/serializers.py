@@ -22,7 +22,8 @@ class AlertRuleSerializer(serializers.ModelSerializer):
     class Meta:
         model = AlertRule
         fields = ["id", "name", "kind", "kind_label", "condition", "enabled", "severity", "params", "scope", "hold_s",
-                  "clear_s", "notify", "remediation", "remediation_dry_run", "quiet", "builtin", "created_at", "updated_at"]
+                  "clear_s", "notify", "remediation", "remediation_dry_run", "quiet", "builtin", "created_at", "updated_at",
+                  "failing_since", "failure"]
         read_only_fields = fields
 
     @extend_schema_field(serializers.CharField())

@@ -103,6 +103,22 @@ def test_check_deploy_passes_with_production_values(tmp_path):
     assert "no issues" in result.stdout
 
 
+def test_every_model_change_has_its_migration(db):
+    """`migrate` in a deployment builds what the migrations say, not what the models say: a model
+    change committed without its migration would pass every test that creates rows through the
+    ORM and fail on the first upgrade."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    try:
+        call_command("makemigrations", "--check", "--dry-run", stdout=out)
+    except SystemExit:
+        pytest.fail(f"models changed without a migration:\n{out.getvalue()}")
+    assert "No changes detected" in out.getvalue()
+
+
 def test_createsuperuser_noinput_uses_the_standard_variables(settings, transactional_db):
     from tests.live import env_for_test_database
 

@@ -18,6 +18,7 @@ def test_every_role_lists_the_seeded_rules_with_their_condition_in_words(viewer_
     assert len(rules) == len(KINDS)
     offline = rules["device_offline"]
     assert offline["condition"] == "offline for 10 min" and offline["builtin"] is True and offline["params"] == {"minutes": 10}
+    assert (offline["failing_since"], offline["failure"]) == (None, "")  # set while its evaluation fails
 
 
 def test_the_kind_catalogue_gives_each_kind_its_params_with_labels_and_bounds(viewer_api):

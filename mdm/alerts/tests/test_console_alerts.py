@@ -176,6 +176,7 @@ def test_the_link_in_a_notification_lists_its_alerts_whatever_their_state(consol
     ("server_worker_silent", None, "never heard from"),
     ("server_worker_silent", 5400, "silent 1 h 30 min"),
     ("rollout_halted", "wave 2: 30% failed", "wave 2: 30% failed"),
+    ("server_rule_failing", "RuntimeError: boom", "RuntimeError: boom"),
 ])
 def test_a_value_reads_in_the_users_terms(kind, value, words):
     from mdm.alerts.models import AlertRule

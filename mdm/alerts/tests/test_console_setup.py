@@ -28,6 +28,21 @@ def test_the_rules_page_lists_every_rule_in_words(console_for, viewer_user, djan
     assert "/enabled/" not in page and "New rule" not in page  # viewers read only
 
 
+def test_a_failing_rule_is_named_on_the_rules_page_and_on_its_own(console_for, viewer_user):
+    rule = AlertRule.objects.get(seed_key="battery_hot")
+    AlertRule.objects.filter(pk=rule.pk).update(failing_since=timezone.now(), failure="RuntimeError: <boom>")
+    client = console_for(viewer_user)
+    page = client.get("/alerts/rules/").content.decode()
+    assert 'id="rules-failing"' in page and f'href="/alerts/rules/{rule.pk}/">{rule.name}</a>.' in page
+    assert page.count('class="error rule-failing"') == 1 and "RuntimeError: &lt;boom&gt;" in page  # escaped
+    own = client.get(f"/alerts/rules/{rule.pk}/").content.decode()
+    assert 'id="rule-failing"' in own and "RuntimeError: &lt;boom&gt;" in own
+    AlertRule.objects.filter(pk=rule.pk).update(enabled=False)  # a disabled rule watches nothing anyway
+    assert "rule-failing" not in client.get("/alerts/rules/").content.decode()
+    AlertRule.objects.filter(pk=rule.pk).update(enabled=True, failing_since=None, failure="")
+    assert "rule-failing" not in client.get("/alerts/rules/").content.decode()
+
+
 def test_an_admin_disables_and_enables_a_rule_from_the_list(console_for, admin_user):
     rule = AlertRule.objects.get(seed_key="battery_low")
     client = console_for(admin_user)

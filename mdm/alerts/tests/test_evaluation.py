@@ -33,7 +33,7 @@ def cycle(at):
 
 def test_every_builtin_kind_is_seeded_enabled_and_tells_the_admins():
     rules = AlertRule.objects.exclude(seed_key="")
-    assert rules.count() == 15
+    assert rules.count() == 16
     assert all(r.enabled and r.notify == {"admins": True} for r in rules)
     assert rules.get(kind="bad_envelopes").hold_s == 0
 
@@ -320,3 +320,58 @@ def test_a_rule_that_cannot_be_evaluated_does_not_stop_the_others(monkeypatch, c
     assert counts["fired"] == 1
     assert list(Alert.objects.values_list("rule__kind", flat=True)) == ["device_offline"]
     assert "could not be evaluated" in caplog.text
+
+
+def test_a_failing_rule_is_marked_told_after_its_hold_and_cleared_once_it_works(monkeypatch):
+    import dataclasses
+
+    from mdm import metrics
+    from mdm.alerts import kinds
+
+    AlertRule.objects.exclude(kind__in=("battery_hot", "server_rule_failing")).update(enabled=False)
+    hot = AlertRule.objects.get(seed_key="battery_hot")
+    watcher = AlertRule.objects.get(seed_key="server_rule_failing")
+    assert (watcher.severity, watcher.hold_s, watcher.clear_s) == ("critical", 300, 60)
+    working = kinds.KINDS["battery_hot"]
+
+    def broken(rule, now):
+        raise RuntimeError('column "x" does not exist\nDETAIL: a row\'s values')
+
+    monkeypatch.setitem(kinds.KINDS, "battery_hot", dataclasses.replace(working, matches=broken))
+    failures = metrics.ALERT_RULE_FAILURES.labels(kind="battery_hot")
+    counted = failures._value.get()
+    cycle(T0)
+    hot.refresh_from_db()
+    # The error's type and first line; its detail lines (which may quote values) stay in the log.
+    assert (hot.failing_since, hot.failure) == (T0, 'RuntimeError: column "x" does not exist')
+    assert failures._value.get() == counted + 1
+    cycle(T0 + timedelta(minutes=1))
+    hot.refresh_from_db()
+    assert hot.failing_since == T0  # since the first failure, not the latest
+    alert = Alert.objects.get(rule=watcher)
+    assert (alert.subject_type, alert.subject_id, alert.subject_label, alert.state) == ("rule", str(hot.pk), hot.name, "pending")
+    assert cycle(T0 + timedelta(minutes=5, seconds=59))["fired"] == 0
+    assert cycle(T0 + timedelta(minutes=6))["fired"] == 1
+    alert.refresh_from_db()
+    assert alert.state == "firing" and alert.value == hot.failure
+    assert Notification.objects.filter(rule=watcher, event="fired").exists()
+
+    monkeypatch.setitem(kinds.KINDS, "battery_hot", working)
+    cycle(T0 + timedelta(minutes=7))
+    hot.refresh_from_db()
+    assert (hot.failing_since, hot.failure) == (None, "")
+    cycle(T0 + timedelta(minutes=8))  # the watcher sees it working: clearing
+    assert cycle(T0 + timedelta(minutes=9))["resolved"] == 1
+    alert.refresh_from_db()
+    assert alert.state == "resolved"
+
+
+def test_a_disabled_failing_rule_is_not_told():
+    AlertRule.objects.exclude(kind="server_rule_failing").update(enabled=False)
+    watcher = AlertRule.objects.get(seed_key="server_rule_failing")
+    AlertRule.objects.filter(seed_key="battery_hot").update(failing_since=T0, failure="RuntimeError: x")
+    cycle(T0)
+    assert not Alert.objects.filter(rule=watcher).exists()
+    AlertRule.objects.filter(seed_key="battery_hot").update(enabled=True)
+    cycle(T0 + timedelta(seconds=1))
+    assert Alert.objects.filter(rule=watcher, subject_type="rule").count() == 1

@@ -24,8 +24,9 @@ def _get_rule(rule_id) -> AlertRule:
 @require_GET
 @login_required
 def rule_list(request):
-    rules = selectors.rules_with_open_counts(AlertRule.objects.order_by("name"))
-    return render(request, "alerts/rules.html", {"section": "alerts", "rules": rules, "kinds": KINDS})
+    rules = list(selectors.rules_with_open_counts(AlertRule.objects.order_by("name")))
+    failing = [r for r in rules if r.enabled and r.failing_since]
+    return render(request, "alerts/rules.html", {"section": "alerts", "rules": rules, "kinds": KINDS, "failing": failing})
 
 
 @require_POST
