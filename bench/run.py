@@ -227,6 +227,11 @@ def compose_nice(service: str) -> int:
 
 
 def start_service(procs: "Processes", name: str, argv: list[str], env: dict) -> subprocess.Popen:
+    # As compose runs it: its processes' metrics in a directory of its own (a tmpfs there), which
+    # every metric update writes to (prometheus_client's multiprocess mode, mdm/metrics.py).
+    metrics_dir = WORK / "metrics" / name
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     proc = procs.start(name, argv, env)  # a session of its own: its own scheduling group
     if compose_nice(name):
         set_group_nice(proc.pid, compose_nice(name))

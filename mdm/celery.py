@@ -2,7 +2,7 @@ import os
 from datetime import timedelta
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_process_init
+from celery.signals import task_postrun, task_prerun, worker_process_init, worker_process_shutdown, worker_ready
 from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mdm.settings")
@@ -61,6 +61,22 @@ def _warm_fcm(**_):
     from mdm import heap
 
     heap.freeze()  # after the warm-up: Django, Celery and firebase-admin loaded (mdm/heap.py)
+
+
+@worker_ready.connect
+def _serve_metrics(**_):
+    """A worker's own /metrics (METRICS_PORT; 0: none), summing its pool processes (mdm.metrics)."""
+    if settings.METRICS_PORT:
+        from mdm import metrics
+
+        metrics.serve_worker_metrics(settings.METRICS_PORT)
+
+
+@worker_process_shutdown.connect
+def _forget_process(pid=None, **_):
+    from mdm import metrics
+
+    metrics.process_exited(pid or os.getpid())
 
 
 @task_prerun.connect

@@ -24,6 +24,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MDM_VAR_DIR", BASE_DIR / "var"))
 
 env = Env()
+# prometheus_client's multiprocess mode (mdm/metrics.py) writes there from the first metric on: a
+# one-off command given the service's environment must not fail for want of the directory.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 
 def _secret_key() -> str:
@@ -492,6 +496,8 @@ try:
     METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(n.strip(), strict=False) for n in METRICS_ALLOWED_IPS if n.strip()]
 except ValueError as exc:
     raise EnvError(f'Environment variable "METRICS_ALLOWED_IPS" invalid: {exc}') from None
+# A Celery service's own /metrics port (compose: 9100 for worker and dispatcher); 0 serves none.
+METRICS_PORT = env.int("METRICS_PORT", 0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # PROTOCOL.md: bodies over 1 MiB get 413
 
 # --- i18n -----------------------------------------------------------------------------------

@@ -101,8 +101,13 @@ def test_the_app_runs_https_with_debug_off():
     assert env["DEBUG"] == "false"
     assert env["ALLOWED_HOSTS"].split(",") == ["mdm.example.com", "localhost"]
     assert env["METRICS_TOKEN"] == ""
+    web = compose(FILLED)["services"]["web"]["environment"]
     for service in ("web", "sync", "console", "ws", "worker", "dispatcher", "beat", "migrate"):
-        assert compose(FILLED)["services"][service]["environment"] == compose(FILLED)["services"]["web"]["environment"]
+        own = dict(compose(FILLED)["services"][service]["environment"])
+        # The Celery services serve their own /metrics (mdm/metrics.py); the rest is the same everywhere.
+        assert own.pop("METRICS_PORT", None) == ("9100" if service in ("worker", "dispatcher") else None)
+        assert own == web
+        assert own["PROMETHEUS_MULTIPROC_DIR"] in compose(FILLED)["services"][service]["tmpfs"]
 
 
 def test_the_health_checks_use_a_host_the_app_allows():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from tests.live import ROOT, free_port
 
 DATABASE = "mdm_faults"
 ADMIN = ("faults-admin", "faults-Passphrase-14")
+METRICS_TOKEN = "faults-metrics-token-0123456789"
 SERVICES = ("standin", "web", "worker", "dispatcher", "beat")
 # What each service prints once it serves (Celery workers and beat log it at INFO).
 READY_LINES = {"worker": "ready.", "dispatcher": "ready.", "beat": "beat: Starting..."}
@@ -37,6 +39,8 @@ class Stack:
         self.pg = PrivatePostgres()
         self.redis = PrivateRedis()
         self.web_port, self.standin_port = free_port(), free_port()
+        # The Celery services' own /metrics (compose: METRICS_PORT 9100 in each container).
+        self.metrics_ports = {"worker": free_port(), "dispatcher": free_port()}
         self.base_url = f"http://127.0.0.1:{self.web_port}"
         self.standin_url = f"http://127.0.0.1:{self.standin_port}"
         self.procs: dict[str, subprocess.Popen] = {}
@@ -72,8 +76,24 @@ class Stack:
             # The services run as in production: without the dev tools (loadtest/); only the FCM
             # stand-in, one of them, has them.
             "DEV_TOOLS": "1" if service == "standin" else "0",
+            "METRICS_TOKEN": METRICS_TOKEN,
+            "METRICS_PORT": str(self.metrics_ports.get(service, 0)),
         })
+        if service in SERVICES:
+            # As compose runs them: each service's processes write their metrics to a directory of
+            # its own (a tmpfs there: emptied at each start, see _spawn), scraped with the token.
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dir(service))
         return env
+
+    def metrics_dir(self, service: str) -> Path:
+        return self.work / "metrics" / service
+
+    def scrape(self, service: str) -> str:
+        """GET /metrics of a service with the token, on a new connection (one of web's processes)."""
+        url = (self.base_url if service == "web" else f"http://127.0.0.1:{self.metrics_ports[service]}") + "/metrics"
+        answer = httpx.get(url, headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10)
+        assert answer.status_code == 200, (service, answer.status_code, answer.text[:200])
+        return answer.text
 
     def argv(self, service: str) -> list[str]:
         if service == "standin":
@@ -127,6 +147,8 @@ class Stack:
         self.wait_ready(service, timeout)
 
     def _spawn(self, service: str) -> None:
+        shutil.rmtree(self.metrics_dir(service), ignore_errors=True)  # a container's tmpfs starts empty
+        self.metrics_dir(service).mkdir(parents=True)
         self.starts[service] = self.starts.get(service, 0) + 1
         log = self.work / f"{service}-{self.starts[service]}.log"
         self.logs[service] = log
