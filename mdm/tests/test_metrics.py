@@ -88,3 +88,18 @@ def test_a_bad_allowed_address_fails_the_start_naming_the_variable(tmp_path):
            "MDM_VAR_DIR": str(tmp_path), "METRICS_ALLOWED_IPS": "10.0.0.0/33"}
     result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "METRICS_ALLOWED_IPS" in result.stderr
+
+
+def test_every_series_of_ours_is_in_the_readme_catalogue():
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from mdm import metrics
+
+    readme = (ROOT / "README.md").read_text()
+    catalogue = readme[readme.index("**Metrics.**"):readme.index("## API")]
+    ours = [m for m in vars(metrics).values() if isinstance(m, MetricWrapperBase)]
+    assert len(ours) >= 12
+    for metric in ours:
+        name = metric.describe()[0].name  # a counter's without its _total
+        assert f"`{name}" in catalogue, f"{name} is not in the README's metrics table"
+    assert "`mdm_db_pool_*" in catalogue
