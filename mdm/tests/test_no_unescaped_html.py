@@ -19,6 +19,7 @@ APPS = ("mdm", "accounts", "enrollment", "devices", "commands", "apks")
 ALLOWED = {
     ("devices/charts.py", "mark_safe", "line_chart"): "SVG of numbers the server computes; label and colour escaped",
     ("accounts/permissions.py", "HttpResponse", "_refused"): "the role name is a constant from the code",
+    ("mdm/views.py", "HttpResponse", "metrics"): "Prometheus text exposition (text/plain), written by prometheus_client",
     ("mdm/dashboard_charts.py", "mark_safe", "online_chart"): "SVG of numbers and dates the server computes; label escaped",
     ("mdm/dashboard_charts.py", "mark_safe", "commands_chart"): "SVG of counts and dates; class names are constants; label escaped",
     ("templates/enrollment/_qr_form.html", "|safe", "{{ svg|safe }}"): "segno's SVG: the payload is drawn as modules, never as text",
