@@ -107,7 +107,7 @@ def test_the_app_runs_https_with_debug_off():
         # The Celery services serve their own /metrics (mdm/metrics.py); the rest is the same everywhere.
         assert own.pop("METRICS_PORT", None) == ("9100" if service in ("worker", "dispatcher") else None)
         assert own == web
-        assert own["PROMETHEUS_MULTIPROC_DIR"] in compose(FILLED)["services"][service]["tmpfs"]
+        assert f"{own['PROMETHEUS_MULTIPROC_DIR']}:mode=1777" in compose(FILLED)["services"][service]["tmpfs"]
 
 
 def test_the_health_checks_use_a_host_the_app_allows():
