@@ -183,3 +183,21 @@ def test_a_value_reads_in_the_users_terms(kind, value, words):
     from mdm.alerts.templatetags.alerts_tags import value_words
 
     assert value_words(Alert(rule=AlertRule(kind=kind), value=value)) == words
+
+
+def test_an_alert_about_a_failing_rule_links_to_that_rule(console_for, viewer_user):
+    from django.utils import timezone
+
+    from mdm.alerts.models import AlertRule
+
+    AlertRule.objects.exclude(kind="server_rule_failing").update(enabled=False)
+    AlertRule.objects.filter(kind="server_rule_failing").update(hold_s=0)
+    broken = AlertRule.objects.get(seed_key="battery_hot")
+    AlertRule.objects.filter(pk=broken.pk).update(enabled=True, failing_since=timezone.now(), failure="RuntimeError: boom")
+    services.run_cycle(kinds=["server_rule_failing"])
+    alert = Alert.objects.get(rule__kind="server_rule_failing")
+    client = console_for(viewer_user)
+    listed = client.get("/alerts/").content.decode()
+    assert f'<a href="/alerts/rules/{broken.pk}/">{broken.name}</a>' in listed and "RuntimeError: boom" in listed
+    page = client.get(f"/alerts/{alert.pk}/").content.decode()
+    assert f'<a href="/alerts/rules/{broken.pk}/">{broken.name}</a>' in page
