@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 
-from mdm import metrics, sql
+from mdm import metrics, sql, text
 from mdm.alerts.kinds import KINDS, Match, device_labels
 from mdm.alerts.models import Alert, AlertEvent, AlertRule
 
@@ -206,7 +206,7 @@ def failure_text(exc: BaseException) -> str:
     database error's detail lines, which may quote row values, stay in the log)."""
     first = next(iter(str(exc).splitlines()), "")
     line = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-    return "".join(c if c.isprintable() else " " for c in line)[:300]
+    return text.loggable(line)[:300]  # the column's length, escapes included
 
 
 def _mark_failing(rule: AlertRule, now: datetime, exc: BaseException) -> None:
